@@ -1,0 +1,47 @@
+package io.nbdgate.gateway.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of {@code bin/nbdgate}: one picocli command with a subcommand per verb. */
+@Command(name = "nbdgate",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = {
+            "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
+            ""
+        },
+        subcommands = {CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns its exit code; usage errors exit 2 with one line. */
+    public static int run(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setParameterExceptionHandler((ex, argv) -> {
+            ex.getCommandLine().getErr().println("nbdgate: " + ex.getMessage()
+                    + " (see 'nbdgate " + ex.getCommandLine().getCommandName() + " --help')");
+            return 2;
+        });
+        return cli.execute(args);
+    }
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return new String[] {"nbdgate " + (v == null ? "dev" : v)};
+        }
+    }
+}
