@@ -3,9 +3,7 @@ package io.nbdgate.gateway.testsupport;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import java.io.File;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,13 +27,28 @@ public final class ExternalNbdServer implements AutoCloseable {
     private final int port;
     private final String exportName;
     private final Path log;
+    private final Path socket;
 
-    private ExternalNbdServer(String name, Process process, int port, String exportName, Path log) {
+    private ExternalNbdServer(String name, Process process, int port, Path socket, String exportName, Path log) {
         this.name = name;
         this.process = process;
         this.port = port;
+        this.socket = socket;
         this.exportName = exportName;
         this.log = log;
+    }
+
+    /** nbdkit listening on a unix socket in {@code workDir} instead of TCP. */
+    public static ExternalNbdServer nbdkitUnix(Path workDir, List<String> options, String plugin, String... params)
+            throws IOException {
+        String nbdkit = requireBinary("nbdkit", "nbdkit");
+        Path socket = workDir.resolve("nbdkit.sock");
+        List<String> cmd = new ArrayList<>(List.of(nbdkit, "--foreground", "--exit-with-parent",
+                "--unix", socket.toString()));
+        cmd.addAll(options);
+        cmd.add(plugin);
+        cmd.addAll(List.of(params));
+        return start("nbdkit", cmd, workDir, 0, socket, "");
     }
 
     /**
@@ -51,7 +64,7 @@ public final class ExternalNbdServer implements AutoCloseable {
         cmd.addAll(options);
         cmd.add(plugin);
         cmd.addAll(List.of(params));
-        return start("nbdkit", cmd, workDir, port, "");
+        return start("nbdkit", cmd, workDir, port, null, "");
     }
 
     /** nbd-server (reference server) exporting {@code file} as {@code exportName}, from a config file in {@code workDir}. */
@@ -71,7 +84,7 @@ public final class ExternalNbdServer implements AutoCloseable {
                     trim = true
                 """.formatted(port, exportName, file.toAbsolutePath()));
         // -d keeps it in the foreground (no daemon), so destroying the process stops the server.
-        return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, port, exportName);
+        return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, port, null, exportName);
     }
 
     /**
@@ -89,7 +102,7 @@ public final class ExternalNbdServer implements AutoCloseable {
         int port = freePort();
         return start("qemu-nbd", List.of(qemuNbd, "--format=raw", "--export-name=" + exportName,
                 "--bind=127.0.0.1", "--port=" + port, "--persistent", "--shared=8", "--cache=none", "--aio=threads",
-                image.toAbsolutePath().toString()), workDir, port, exportName);
+                image.toAbsolutePath().toString()), workDir, port, null, exportName);
     }
 
     /** qemu-nbd from NBDGATE_QEMU_BIN, the scripts' cache, or PATH, in that order. */
@@ -124,6 +137,9 @@ public final class ExternalNbdServer implements AutoCloseable {
     }
 
     public NbdUri uri(String export) {
+        if (socket != null) {
+            return new NbdUri(false, null, 0, socket.toString(), export);
+        }
         return new NbdUri(false, "127.0.0.1", port, null, export);
     }
 
@@ -152,41 +168,59 @@ public final class ExternalNbdServer implements AutoCloseable {
 
     @Override
     public String toString() {
-        return name + " on 127.0.0.1:" + port;
+        return name + " on " + (socket != null ? socket : "127.0.0.1:" + port);
     }
 
     // ---- helpers ----
 
-    private static ExternalNbdServer start(String name, List<String> cmd, Path workDir, int port, String exportName)
-            throws IOException {
+    private static ExternalNbdServer start(String name, List<String> cmd, Path workDir, int port, Path socket,
+                                           String exportName) throws IOException {
         Path log = Files.createTempFile(workDir, name, ".log");
         Process p = new ProcessBuilder(cmd).directory(workDir.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
-        ExternalNbdServer server = new ExternalNbdServer(name, p, port, exportName, log);
+        ExternalNbdServer server = new ExternalNbdServer(name, p, port, socket, exportName, log);
         long deadline = System.currentTimeMillis() + START_TIMEOUT_MILLIS;
         while (true) {
             if (!p.isAlive()) {
                 throw new IllegalStateException(name + " exited with " + p.exitValue() + " before listening: "
                         + String.join(" ", cmd) + "\n" + server.output());
             }
-            try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+            // Probe by the kernel's socket table, not by connecting: nbd-server -d exits when a client
+            // hangs up during negotiation, so a probe connection would kill it.
+            if (socket != null ? Files.exists(socket) : listening(port)) {
                 return server;
-            } catch (IOException notYet) {
-                if (System.currentTimeMillis() > deadline) {
-                    server.close();
-                    throw new IllegalStateException(name + " did not listen on port " + port + " within "
-                            + START_TIMEOUT_MILLIS + " ms\n" + server.output());
-                }
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException e) {
-                    server.close();
-                    Thread.currentThread().interrupt();
-                    throw new IOException("interrupted while starting " + name, e);
+            }
+            if (System.currentTimeMillis() > deadline) {
+                server.close();
+                throw new IllegalStateException(name + " did not listen on port " + port + " within "
+                        + START_TIMEOUT_MILLIS + " ms\n" + server.output());
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                server.close();
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while starting " + name, e);
+            }
+        }
+    }
+
+    /** True if some socket listens on 127.0.0.1:port or [::]:port / 0.0.0.0:port (state 0A in /proc/net/tcp*). */
+    static boolean listening(int port) throws IOException {
+        String hexPort = String.format(":%04X ", port);
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            Path p = Path.of(table);
+            if (!Files.exists(p)) {
+                continue;
+            }
+            for (String line : Files.readAllLines(p)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length > 3 && (f[1] + " ").endsWith(hexPort) && f[3].equals("0A")) {
+                    return true;
                 }
             }
         }
+        return false;
     }
 
     /** The binary on PATH, or a failure that names the Debian package to install. */

@@ -148,4 +148,19 @@ class NbdkitMemoryInteropTest {
         assertInstanceOf(NbdConnectionException.class, e);
         client = null;
     }
+
+    @Test
+    void unixSocketUri(Vertx vertx) throws Exception {
+        Path sub = java.nio.file.Files.createDirectory(dir.resolve("unix"));
+        try (var unix = ExternalNbdServer.nbdkitUnix(sub, List.of(), "memory", "size=1M")) {
+            NbdUri uri = NbdUri.parse(unix.uri().toString());
+            assertTrue(uri.unixSocket());
+            NbdClient c = result(NbdClient.connect(vertx, uri, NbdClient.Options.defaults()));
+            assertEquals(1 << 20, c.export().size());
+            byte[] data = random(9, 4096);
+            result(c.write(0, Buffer.buffer(data), false));
+            assertArrayEquals(data, result(c.read(0, 4096)).getBytes());
+            result(c.disconnect());
+        }
+    }
 }
