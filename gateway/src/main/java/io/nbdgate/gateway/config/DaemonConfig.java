@@ -1,5 +1,7 @@
 package io.nbdgate.gateway.config;
 
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
+import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.time.Duration;
@@ -27,7 +29,6 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             "device-id", "timeouts");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
-    private static final Pattern URI_SCHEME = Pattern.compile("nbds?(\\+unix)?://.*");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
     private static final Pattern HOST_PORT = Pattern.compile("(.+):(\\d{1,5})");
 
@@ -94,8 +95,12 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
                     "must be 1-32 letters, digits, '_', '.' or '-', starting with a letter or digit, got '" + name + "'");
         }
         String uri = required(d, "uri", at);
-        if (!URI_SCHEME.matcher(uri).matches()) {
-            throw new ConfigException(at + ".uri", "must be an NBD URI (nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH), got '" + uri + "'");
+        try {
+            if (NbdUri.parse(uri).tls()) {
+                throw new ConfigException(at + ".uri", "TLS (nbds) is not supported yet: '" + uri + "'");
+            }
+        } catch (InvalidNbdUriException e) {
+            throw new ConfigException(at + ".uri", e.getMessage());
         }
         int queues = DeviceConfig.AUTO_QUEUES;
         if (d.containsKey("queues") && !"auto".equals(d.getValue("queues"))) {

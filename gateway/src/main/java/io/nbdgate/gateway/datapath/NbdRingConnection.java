@@ -383,7 +383,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         int len = (int) Math.min(remaining, Integer.MAX_VALUE);
         if (bufIndex[t] >= 0) {
             submit(new IoUringIoOps(OP_SEND_ZC, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent,
-                    len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, (short) bufIndex[t], 0, 0));
+                    len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], (short) 0, 0, 0));
         } else {
             submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len,
                     MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, (short) 0, 0, 0));
@@ -518,7 +518,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         int len = (int) Math.min(replies.dataLength(), 1 << 30);
         if (bufIndex[tag] >= 0) {
             submit(new IoUringIoOps(OP_RECV, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len,
-                    MSG_WAITALL, data(K_RX_DATA, tag), (short) 0, (short) bufIndex[tag], 0, 0));
+                    MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], (short) 0, 0, 0));
         } else {
             submit(new IoUringIoOps(OP_RECV, (byte) 0, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL,
                     data(K_RX_DATA, tag), (short) 0, (short) 0, 0, 0));
@@ -533,7 +533,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         if (bufIndex[tag] >= 0) {
             // The request's pages are not in our address space: read /dev/zero into the fixed buffer.
             submit(new IoUringIoOps(OP_READ_FIXED, (byte) 0, (short) 0, zeroFd, 0, bufAddress[tag] + off,
-                    (int) len, 0, data(K_RX_ZEROES, tag), (short) 0, (short) bufIndex[tag], 0, 0));
+                    (int) len, 0, data(K_RX_ZEROES, tag), (short) bufIndex[tag], (short) 0, 0, 0));
             return true;
         }
         MemorySegment.ofAddress(bufAddress[tag] + off).reinterpret(len).fill((byte) 0);
@@ -626,7 +626,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     break;
                 }
                 if (res <= 0) {
-                    fail(res == 0 ? "the server closed the connection" : "receive failed: " + errnoName(-res));
+                    fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
+                            + errnoName(-res));
                 } else {
                     rx.limit(rx.limit() + res);
                     pumpReplies();
@@ -637,7 +638,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     break;
                 }
                 if (res <= 0) {
-                    fail(res == 0 ? "the server closed the connection in a reply" : "receive failed: "
+                    fail(res == 0 ? "the server closed the connection in a reply" : "receiving reply data into "
+                            + (bufIndex[tag] >= 0 ? "fixed buffer " + bufIndex[tag] : "memory") + " failed: "
                             + errnoName(-res));
                 } else {
                     replies.dataReceived(res);
@@ -808,6 +810,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
         reg.submit(ops);
     }
 
+    // IoUringIoOps(opcode, flags, ioPrio, fd, union1=off, union2=addr, len, union3=msg_flags, data,
+    //              union4=buf_index, personality, union5, union6): buf_index comes BEFORE personality.
     private static short data(int kind, int tag) {
         return (short) (kind << 12 | tag);
     }

@@ -1,7 +1,10 @@
 package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
+import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
+import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.nbdgate.gateway.datapath.NbdConnectionException;
 import io.nbdgate.gateway.datapath.NbdRingConnection;
 import io.nbdgate.gateway.datapath.RecvFixedProbe;
@@ -15,7 +18,11 @@ import io.nbdgate.ublk.ublk.UblkAbi;
 import io.nbdgate.ublk.ublk.UblkDevice;
 import io.nbdgate.ublk.ublk.UblkFeatures;
 import io.nbdgate.ublk.uring.LinuxCalls;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +42,38 @@ public final class NbdDevice implements AutoCloseable {
     /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
-                          Duration ioTimeout) {
+                          Duration ioTimeout, BufferMode forcedMode) {
+
+        /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
+        public Options withMode(BufferMode mode) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, mode);
+        }
+
+        /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
+        public static Options from(DeviceConfig c) throws NbdConnectionException {
+            NbdUri uri;
+            try {
+                uri = NbdUri.parse(c.uri());
+            } catch (InvalidNbdUriException e) {
+                throw new NbdConnectionException(e.getMessage());
+            }
+            if (uri.tls()) {
+                throw new NbdConnectionException("TLS (nbds) is not supported yet: " + c.uri());
+            }
+            SocketAddress address;
+            if (uri.unixSocket()) {
+                address = UnixDomainSocketAddress.of(uri.socketPath());
+            } else {
+                try {
+                    address = new InetSocketAddress(InetAddress.getByName(uri.host()), uri.port());
+                } catch (UnknownHostException e) {
+                    throw new NbdConnectionException("cannot resolve host '" + uri.host() + "'");
+                }
+            }
+            return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
+                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null);
+        }
     }
 
     private final Options options;
@@ -77,7 +115,8 @@ public final class NbdDevice implements AutoCloseable {
             control = ControlDevice.open();
             UblkFeatures features = control.features();
             boolean recvFixed = RecvFixedProbe.run(loops.get(0)).get(10, TimeUnit.SECONDS);
-            BufferMode mode = chooseMode(o.zeroCopy(), features, recvFixed);
+            BufferMode mode = o.forcedMode() != null ? requireMode(o.forcedMode(), features, recvFixed)
+                    : chooseMode(o.zeroCopy(), features, recvFixed);
             String reason = modeReason(mode, features, recvFixed);
             NbdTarget[] targets = new NbdTarget[queues];
             targets[0] = firstTarget;
@@ -150,9 +189,25 @@ public final class NbdDevice implements AutoCloseable {
         };
     }
 
+    static BufferMode requireMode(BufferMode mode, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
+        boolean ok = switch (mode) {
+            case ZERO_COPY -> f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
+            case USER_COPY -> f.has(UblkAbi.F_USER_COPY);
+            case COPY -> true;
+        };
+        if (!ok) {
+            throw new NbdConnectionException("buffer mode " + mode.label() + " is impossible here: "
+                    + modeReason(BufferMode.COPY, f, recvFixed));
+        }
+        return mode;
+    }
+
     static String modeReason(BufferMode mode, UblkFeatures f, boolean recvFixed) {
         if (mode == BufferMode.ZERO_COPY) {
             return "ublk AUTO_BUF_REG with io_uring SEND_ZC and RECV on fixed buffers";
+        }
+        if (mode == BufferMode.USER_COPY && f.has(UblkAbi.F_AUTO_BUF_REG) && recvFixed) {
+            return "zero copy turned off";
         }
         if (!f.has(UblkAbi.F_AUTO_BUF_REG)) {
             return "the kernel's ublk lacks AUTO_BUF_REG (Linux 6.16+)";
