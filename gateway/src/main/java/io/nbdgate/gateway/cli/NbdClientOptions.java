@@ -22,6 +22,6 @@ final class NbdClientOptions {
 
     NbdClient.Options toOptions() {
         return new NbdClient.Options(!noExtendedHeaders && !noStructuredReplies, !noStructuredReplies,
-                Math.max(1, connectTimeoutSeconds) * 1000, 16);
+                Math.max(1, connectTimeoutSeconds) * 1000, 16, 60_000);
     }
 }

@@ -44,10 +44,12 @@ public final class NbdClient {
      * @param structuredReplies try NBD_OPT_STRUCTURED_REPLY if extended headers are off or refused
      * @param connectTimeoutMillis TCP connect timeout
      * @param maxInFlight       requests on the wire at once; more wait in a queue
+     * @param requestTimeoutMillis a request without a reply for this long breaks the connection (0: wait forever)
      */
-    public record Options(boolean extendedHeaders, boolean structuredReplies, int connectTimeoutMillis, int maxInFlight) {
+    public record Options(boolean extendedHeaders, boolean structuredReplies, int connectTimeoutMillis, int maxInFlight,
+                          long requestTimeoutMillis) {
         public static Options defaults() {
-            return new Options(true, true, 10_000, 64);
+            return new Options(true, true, 10_000, 64, 60_000);
         }
     }
 
@@ -65,16 +67,39 @@ public final class NbdClient {
     private boolean closing;
     private Throwable broken;
     private final ByteBuffer header = ByteBuffer.allocate(32);
+    // Requests on the wire, oldest first, for the reply timeout.
+    private final java.util.LinkedHashSet<Pending> onWire = new java.util.LinkedHashSet<>();
+    private final long requestTimeoutMillis;
+    private long timeoutTimer = -1;
 
     private NbdClient(Context context, NetClient netClient, NetSocket socket, ExportInfo export, ByteBuffer leftover,
-                      int maxInFlight, Promise<Void> closed) {
+                      Options options, Promise<Void> closed) {
         this.context = context;
+        this.requestTimeoutMillis = options.requestTimeoutMillis();
+        int maxInFlight = options.maxInFlight();
         this.netClient = netClient;
         this.socket = socket;
         this.export = export;
         this.replies = new ReplyReassembler<>(export.mode(), maxInFlight);
         this.input = leftover;
         this.closed = closed;
+        if (requestTimeoutMillis > 0) {
+            timeoutTimer = context.owner().setPeriodic(Math.min(1000, requestTimeoutMillis),
+                    id -> onContext(this::checkTimeouts));
+        }
+    }
+
+    /** A server that stops answering must not hang its callers forever: give up on the whole connection. */
+    private void checkTimeouts() {
+        if (broken != null || onWire.isEmpty()) {
+            return;
+        }
+        Pending oldest = onWire.iterator().next();
+        long waited = (System.nanoTime() - oldest.sentAt) / 1_000_000;
+        if (waited > requestTimeoutMillis) {
+            breakConnection(new NbdConnectionException("no reply from the NBD server within " + requestTimeoutMillis
+                    + " ms to " + oldest.command + " at offset " + oldest.offset));
+        }
     }
 
     /** Connects, runs the handshake for {@code uri}'s export and enters the transmission phase. */
@@ -268,6 +293,7 @@ public final class NbdClient {
         final Buffer payload;
         final ByteBuffer target;
         final Promise<Void> promise;
+        long sentAt;
 
         Pending(Command command, int flags, long offset, long length, Buffer payload, ByteBuffer target,
                 Promise<Void> promise) {
@@ -301,6 +327,8 @@ public final class NbdClient {
 
     private void send(Pending p) {
         long cookie = replies.register(p.command, p.flags, p.offset, p.length, p);
+        p.sentAt = System.nanoTime();
+        onWire.add(p);
         header.clear();
         RequestCodec.encode(header, export.mode(), p.command, p.flags, cookie, p.offset, p.length);
         header.flip();
@@ -313,6 +341,7 @@ public final class NbdClient {
         }
         socket.write(b).onFailure(err -> {
             if (replies.cancel(cookie) != null) {
+                onWire.remove(p);
                 p.promise.tryFail(new NbdConnectionException("sending to the NBD server failed: " + err.getMessage(), err));
             }
         });
@@ -348,6 +377,7 @@ public final class NbdClient {
                     break; // no block status API yet; extents are parsed and dropped
                 case COMPLETED: {
                     Pending p = replies.completedAttachment();
+                    onWire.remove(p);
                     NbdError e = replies.completedError();
                     if (e == null) {
                         p.promise.tryComplete();
@@ -412,6 +442,11 @@ public final class NbdClient {
             broken = cause;
         }
         replies.drainInFlight(p -> p.promise.tryFail(cause));
+        onWire.clear();
+        if (timeoutTimer >= 0) {
+            context.owner().cancelTimer(timeoutTimer);
+            timeoutTimer = -1;
+        }
         for (Pending p; (p = waiting.poll()) != null; ) {
             p.promise.tryFail(cause);
         }
@@ -534,7 +569,7 @@ public final class NbdClient {
                     }
                     case HandshakeAction.Ready r -> {
                         HandshakeResult hr = new HandshakeResult();
-                        client = new NbdClient(context, net, socket, r.export(), input, options.maxInFlight(), closed);
+                        client = new NbdClient(context, net, socket, r.export(), input, options, closed);
                         hr.client = client;
                         result.tryComplete(hr);
                         // Bytes that arrived with the last handshake message belong to transmission.

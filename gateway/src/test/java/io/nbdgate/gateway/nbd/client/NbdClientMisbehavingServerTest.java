@@ -198,6 +198,20 @@ class NbdClientMisbehavingServerTest {
         assertEquals("the NBD server closed the connection", e.getMessage());
     }
 
+    @Test
+    void serverThatStopsAnsweringTimesOut(Vertx vertx) throws Exception {
+        NbdUri uri = serve((in, out) -> {
+            readRequest(in);
+            in.read(); // never answer; wait for the client to give up
+        });
+        NbdClient c = result(NbdClient.connect(vertx, uri, new NbdClient.Options(false, true, 10_000, 4, 300)));
+        long start = System.nanoTime();
+        var e = assertInstanceOf(NbdConnectionException.class, failure(c.read(0, 512)));
+        assertTrue(e.getMessage().startsWith("no reply from the NBD server within 300 ms to READ"), e.getMessage());
+        assertTrue(System.nanoTime() - start < 5_000_000_000L);
+        result(c.closeFuture());
+    }
+
     static byte[] filled(int n, int value) {
         byte[] b = new byte[n];
         java.util.Arrays.fill(b, (byte) value);

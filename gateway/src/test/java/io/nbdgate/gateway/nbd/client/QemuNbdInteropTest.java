@@ -65,7 +65,7 @@ class QemuNbdInteropTest {
         Path image = dir.resolve("disk.raw");
         Files.write(image, new byte[4 << 20]);
         try (var server = ExternalNbdServer.qemuNbd(dir, image, "disk")) {
-            NbdClient c = result(NbdClient.connect(vertx, server.uri(), new NbdClient.Options(false, true, 10_000, 16)));
+            NbdClient c = result(NbdClient.connect(vertx, server.uri(), new NbdClient.Options(false, true, 10_000, 16, 30_000)));
             assertEquals(TransmissionMode.STRUCTURED, c.export().mode());
             byte[] data = new byte[65536];
             new Random(6).nextBytes(data);
