@@ -71,6 +71,8 @@ public final class NbdClient {
     private final java.util.LinkedHashSet<Pending> onWire = new java.util.LinkedHashSet<>();
     private final long requestTimeoutMillis;
     private long timeoutTimer = -1;
+    // OFFSET_HOLE chunks received; lets tests prove a server's sparse reads took the hole path.
+    private volatile long holeChunks;
 
     private NbdClient(Context context, NetClient netClient, NetSocket socket, ExportInfo export, ByteBuffer leftover,
                       Options options, Promise<Void> closed) {
@@ -118,6 +120,10 @@ public final class NbdClient {
             return Future.failedFuture(new NbdConnectionException("TLS (" + uri + ") is not supported yet"));
         }
         return handshake(vertx, uri, HandshakeConfig.list(), options).map(h -> h.exports);
+    }
+
+    long holeChunks() {
+        return holeChunks;
     }
 
     public ExportInfo export() {
@@ -365,6 +371,7 @@ public final class NbdClient {
                     break;
                 }
                 case ZEROES: {
+                    holeChunks++;
                     ByteBuffer t = replies.dataAttachment().target;
                     int from = (int) replies.dataOffset();
                     int to = from + (int) replies.dataLength();
