@@ -44,10 +44,12 @@ public final class NbdClient {
      * @param structuredReplies try NBD_OPT_STRUCTURED_REPLY if extended headers are off or refused
      * @param connectTimeoutMillis TCP connect timeout
      * @param maxInFlight       requests on the wire at once; more wait in a queue
+     * @param requestTimeoutMillis a request without a reply for this long breaks the connection (0: wait forever)
      */
-    public record Options(boolean extendedHeaders, boolean structuredReplies, int connectTimeoutMillis, int maxInFlight) {
+    public record Options(boolean extendedHeaders, boolean structuredReplies, int connectTimeoutMillis, int maxInFlight,
+                          long requestTimeoutMillis) {
         public static Options defaults() {
-            return new Options(true, true, 10_000, 64);
+            return new Options(true, true, 10_000, 64, 60_000);
         }
     }
 
@@ -65,16 +67,41 @@ public final class NbdClient {
     private boolean closing;
     private Throwable broken;
     private final ByteBuffer header = ByteBuffer.allocate(32);
+    // Requests on the wire, oldest first, for the reply timeout.
+    private final java.util.LinkedHashSet<Pending> onWire = new java.util.LinkedHashSet<>();
+    private final long requestTimeoutMillis;
+    private long timeoutTimer = -1;
+    // OFFSET_HOLE chunks received; lets tests prove a server's sparse reads took the hole path.
+    private volatile long holeChunks;
 
     private NbdClient(Context context, NetClient netClient, NetSocket socket, ExportInfo export, ByteBuffer leftover,
-                      int maxInFlight, Promise<Void> closed) {
+                      Options options, Promise<Void> closed) {
         this.context = context;
+        this.requestTimeoutMillis = options.requestTimeoutMillis();
+        int maxInFlight = options.maxInFlight();
         this.netClient = netClient;
         this.socket = socket;
         this.export = export;
         this.replies = new ReplyReassembler<>(export.mode(), maxInFlight);
         this.input = leftover;
         this.closed = closed;
+        if (requestTimeoutMillis > 0) {
+            timeoutTimer = context.owner().setPeriodic(Math.min(1000, requestTimeoutMillis),
+                    id -> onContext(this::checkTimeouts));
+        }
+    }
+
+    /** A server that stops answering must not hang its callers forever: give up on the whole connection. */
+    private void checkTimeouts() {
+        if (broken != null || onWire.isEmpty()) {
+            return;
+        }
+        Pending oldest = onWire.iterator().next();
+        long waited = (System.nanoTime() - oldest.sentAt) / 1_000_000;
+        if (waited > requestTimeoutMillis) {
+            breakConnection(new NbdConnectionException("no reply from the NBD server within " + requestTimeoutMillis
+                    + " ms to " + oldest.command + " at offset " + oldest.offset));
+        }
     }
 
     /** Connects, runs the handshake for {@code uri}'s export and enters the transmission phase. */
@@ -93,6 +120,10 @@ public final class NbdClient {
             return Future.failedFuture(new NbdConnectionException("TLS (" + uri + ") is not supported yet"));
         }
         return handshake(vertx, uri, HandshakeConfig.list(), options).map(h -> h.exports);
+    }
+
+    long holeChunks() {
+        return holeChunks;
     }
 
     public ExportInfo export() {
@@ -268,6 +299,7 @@ public final class NbdClient {
         final Buffer payload;
         final ByteBuffer target;
         final Promise<Void> promise;
+        long sentAt;
 
         Pending(Command command, int flags, long offset, long length, Buffer payload, ByteBuffer target,
                 Promise<Void> promise) {
@@ -301,6 +333,8 @@ public final class NbdClient {
 
     private void send(Pending p) {
         long cookie = replies.register(p.command, p.flags, p.offset, p.length, p);
+        p.sentAt = System.nanoTime();
+        onWire.add(p);
         header.clear();
         RequestCodec.encode(header, export.mode(), p.command, p.flags, cookie, p.offset, p.length);
         header.flip();
@@ -313,6 +347,7 @@ public final class NbdClient {
         }
         socket.write(b).onFailure(err -> {
             if (replies.cancel(cookie) != null) {
+                onWire.remove(p);
                 p.promise.tryFail(new NbdConnectionException("sending to the NBD server failed: " + err.getMessage(), err));
             }
         });
@@ -336,6 +371,7 @@ public final class NbdClient {
                     break;
                 }
                 case ZEROES: {
+                    holeChunks++;
                     ByteBuffer t = replies.dataAttachment().target;
                     int from = (int) replies.dataOffset();
                     int to = from + (int) replies.dataLength();
@@ -348,6 +384,7 @@ public final class NbdClient {
                     break; // no block status API yet; extents are parsed and dropped
                 case COMPLETED: {
                     Pending p = replies.completedAttachment();
+                    onWire.remove(p);
                     NbdError e = replies.completedError();
                     if (e == null) {
                         p.promise.tryComplete();
@@ -403,7 +440,10 @@ public final class NbdClient {
             byte[] disc = new byte[header.remaining()];
             header.get(disc);
             broken = new NbdConnectionException("disconnected");
-            socket.write(Buffer.buffer(disc)).eventually(() -> socket.close());
+            socket.write(Buffer.buffer(disc));
+            socket.close();
+            // Should the socket never report its close, do not leave closeFuture() hanging.
+            context.owner().setTimer(5_000, id -> onContext(this::onClosed));
         }
     }
 
@@ -412,6 +452,11 @@ public final class NbdClient {
             broken = cause;
         }
         replies.drainInFlight(p -> p.promise.tryFail(cause));
+        onWire.clear();
+        if (timeoutTimer >= 0) {
+            context.owner().cancelTimer(timeoutTimer);
+            timeoutTimer = -1;
+        }
         for (Pending p; (p = waiting.poll()) != null; ) {
             p.promise.tryFail(cause);
         }
@@ -419,6 +464,9 @@ public final class NbdClient {
     }
 
     private void onClosed() {
+        if (closed.future().isComplete()) {
+            return;
+        }
         breakConnection(broken != null ? broken : new NbdConnectionException("the NBD server closed the connection"));
         netClient.close();
         closed.tryComplete();
@@ -444,14 +492,17 @@ public final class NbdClient {
         SocketAddress address = uri.unixSocket() ? SocketAddress.domainSocketAddress(uri.socketPath())
                 : SocketAddress.inetSocketAddress(uri.port(), uri.host());
         Promise<HandshakeResult> result = Promise.promise();
-        net.connect(address).onComplete(ar -> {
+        // Connect from one explicit context: the socket's handlers then run on it, and so does every
+        // command (onContext), so the reassembler is only ever touched by that one event-loop thread.
+        Context context = vertx.getOrCreateContext();
+        context.runOnContext(v -> net.connect(address).onComplete(ar -> {
             if (ar.failed()) {
                 net.close();
                 result.fail(new NbdConnectionException("cannot connect to " + uri + ": " + describe(ar.cause()), ar.cause()));
                 return;
             }
-            new HandshakeDriver(vertx.getOrCreateContext(), net, ar.result(), config, options, result).start();
-        });
+            new HandshakeDriver(context, net, ar.result(), config, options, result).start();
+        }));
         return result.future();
     }
 
@@ -474,7 +525,7 @@ public final class NbdClient {
 
         HandshakeDriver(Context context, NetClient net, NetSocket socket, HandshakeConfig config, Options options,
                         Promise<HandshakeResult> result) {
-            this.context = Vertx.currentContext() != null ? Vertx.currentContext() : context;
+            this.context = context;
             this.net = net;
             this.socket = socket;
             this.machine = new ClientHandshake(config);
@@ -483,6 +534,9 @@ public final class NbdClient {
         }
 
         void start() {
+            if (Vertx.currentContext() != context) {
+                throw new IllegalStateException("handshake must start on the connection's context");
+            }
             socket.handler(this::onData);
             socket.closeHandler(v -> onClosed());
             socket.exceptionHandler(err -> { }); // surfaces as close
@@ -534,7 +588,7 @@ public final class NbdClient {
                     }
                     case HandshakeAction.Ready r -> {
                         HandshakeResult hr = new HandshakeResult();
-                        client = new NbdClient(context, net, socket, r.export(), input, options.maxInFlight(), closed);
+                        client = new NbdClient(context, net, socket, r.export(), input, options, closed);
                         hr.client = client;
                         result.tryComplete(hr);
                         // Bytes that arrived with the last handshake message belong to transmission.

@@ -52,7 +52,10 @@ class QemuNbdInteropTest {
 
             // Zeroing more than 4 GiB would need 64-bit lengths; here a whole-device zero in one request.
             result(c.writeZeroes(0, SIZE, false, false, false));
+            long holesBefore = c.holeChunks();
             assertArrayEquals(new byte[1 << 20], result(c.read(2 << 20, 1 << 20)).getBytes());
+            // qemu-nbd answers reads of zeroed (sparse) ranges with OFFSET_HOLE chunks.
+            assertTrue(c.holeChunks() > holesBefore, "expected OFFSET_HOLE chunks from qemu-nbd");
             result(c.disconnect());
 
             byte[] onDisk = Arrays.copyOfRange(Files.readAllBytes(image), 1 << 20, 3 << 20);
@@ -65,7 +68,7 @@ class QemuNbdInteropTest {
         Path image = dir.resolve("disk.raw");
         Files.write(image, new byte[4 << 20]);
         try (var server = ExternalNbdServer.qemuNbd(dir, image, "disk")) {
-            NbdClient c = result(NbdClient.connect(vertx, server.uri(), new NbdClient.Options(false, true, 10_000, 16)));
+            NbdClient c = result(NbdClient.connect(vertx, server.uri(), new NbdClient.Options(false, true, 10_000, 16, 30_000)));
             assertEquals(TransmissionMode.STRUCTURED, c.export().mode());
             byte[] data = new byte[65536];
             new Random(6).nextBytes(data);
