@@ -1,5 +1,7 @@
 package io.nbdgate.protocol.server;
 
+import io.nbdgate.protocol.TransmissionFlag;
+
 /**
  * What the server tells a client about one export: the fields of NBD_INFO_EXPORT, NAME,
  * DESCRIPTION and BLOCK_SIZE, and the NBD_REP_SERVER entry of NBD_OPT_LIST.
@@ -9,7 +11,7 @@ public record ExportInfo(String name, String description, long size, int transmi
     public ExportInfo {
         if (name == null || description == null) throw new IllegalArgumentException("name and description must not be null");
         if (size < 0) throw new IllegalArgumentException("export size must not be negative: " + size);
-        if ((transmissionFlags & Wire.TFLAG_HAS_FLAGS) == 0)
+        if ((transmissionFlags & TransmissionFlag.HAS_FLAGS.mask()) == 0)
             throw new IllegalArgumentException("transmission flags must include HAS_FLAGS");
     }
 }

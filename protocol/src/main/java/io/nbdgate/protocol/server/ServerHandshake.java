@@ -1,5 +1,10 @@
 package io.nbdgate.protocol.server;
 
+import io.nbdgate.protocol.HandshakeFlags;
+import io.nbdgate.protocol.InfoType;
+import io.nbdgate.protocol.NbdMagic;
+import io.nbdgate.protocol.NbdOption;
+import io.nbdgate.protocol.OptionReplyType;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -85,7 +90,7 @@ public final class ServerHandshake {
     public List<Action> start() {
         if (state != State.INITIAL) throw new IllegalStateException("handshake already started: " + state);
         ByteBuffer b = ByteBuffer.allocate(18);
-        b.putLong(Wire.NBDMAGIC).putLong(Wire.IHAVEOPT).putShort((short) (Wire.FLAG_FIXED_NEWSTYLE | Wire.FLAG_NO_ZEROES));
+        b.putLong(NbdMagic.NBDMAGIC).putLong(NbdMagic.IHAVEOPT).putShort((short) (HandshakeFlags.FIXED_NEWSTYLE | HandshakeFlags.NO_ZEROES));
         state = State.AWAIT_CLIENT_FLAGS;
         return List.of(new Send(b.array()));
     }
@@ -114,19 +119,19 @@ public final class ServerHandshake {
             case AWAIT_CLIENT_FLAGS -> {
                 if (available() < 4) return false;
                 int flags = readInt();
-                int known = Wire.FLAG_C_FIXED_NEWSTYLE | Wire.FLAG_C_NO_ZEROES;
+                int known = HandshakeFlags.C_KNOWN;
                 if ((flags & ~known) != 0) {
                     return close(out, "client sent unknown client flags 0x" + Integer.toHexString(flags));
                 }
                 // Fixed newstyle is honoured even without the client's bit (the spec allows it).
-                noZeroes = (flags & Wire.FLAG_C_NO_ZEROES) != 0;
+                noZeroes = (flags & HandshakeFlags.C_NO_ZEROES) != 0;
                 state = State.AWAIT_OPTION_HEADER;
                 return true;
             }
             case AWAIT_OPTION_HEADER -> {
                 if (available() < 16) return false;
                 long magic = readLong();
-                if (magic != Wire.IHAVEOPT) {
+                if (magic != NbdMagic.IHAVEOPT) {
                     return close(out, "bad option magic 0x" + Long.toHexString(magic));
                 }
                 option = readInt();
@@ -150,17 +155,22 @@ public final class ServerHandshake {
     }
 
     private void handleOption(int opt, byte[] data, List<Action> out) {
-        switch (opt) {
-            case Wire.OPT_EXPORT_NAME -> exportName(data, out);
-            case Wire.OPT_ABORT -> {
+        NbdOption known = NbdOption.fromCode(opt);
+        if (known == null) {
+            error(out, opt, OptionReplyType.ERR_UNSUP.code(), "option " + opt + " is not known to this server");
+            return;
+        }
+        switch (known) {
+            case EXPORT_NAME -> exportName(data, out);
+            case ABORT -> {
                 // Data with ABORT is ignored, as the spec asks.
-                out.add(new Send(optionReply(opt, Wire.REP_ACK, new byte[0])));
+                out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
                 state = State.CLOSED;
                 out.add(new Disconnect(true, "client aborted the handshake"));
             }
-            case Wire.OPT_LIST -> {
+            case LIST -> {
                 if (data.length != 0) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_LIST takes no data");
                     return;
                 }
                 for (ExportInfo e : exports.all()) {
@@ -168,42 +178,42 @@ public final class ServerHandshake {
                     byte[] description = utf8(e.description());
                     ByteBuffer b = ByteBuffer.allocate(4 + name.length + description.length);
                     b.putInt(name.length).put(name).put(description);
-                    out.add(new Send(optionReply(opt, Wire.REP_SERVER, b.array())));
+                    out.add(new Send(optionReply(opt, OptionReplyType.SERVER.code(), b.array())));
                 }
-                out.add(new Send(optionReply(opt, Wire.REP_ACK, new byte[0])));
+                out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
             }
-            case Wire.OPT_STARTTLS -> {
+            case STARTTLS -> {
                 if (data.length != 0) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_STARTTLS takes no data");
                     return;
                 }
                 // NOTLS mode: the TLS_HANDSHAKE state is where an ACK will lead once TLS is configured.
-                error(out, opt, Wire.REP_ERR_POLICY, "TLS is not configured on this server");
+                error(out, opt, OptionReplyType.ERR_POLICY.code(), "TLS is not configured on this server");
             }
-            case Wire.OPT_INFO, Wire.OPT_GO -> infoOrGo(opt, data, out);
-            case Wire.OPT_STRUCTURED_REPLY -> {
+            case INFO, GO -> infoOrGo(opt, data, out);
+            case STRUCTURED_REPLY -> {
                 if (data.length != 0) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "NBD_OPT_STRUCTURED_REPLY takes no data");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_STRUCTURED_REPLY takes no data");
                 } else if (structuredReplies) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "structured replies are already negotiated");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "structured replies are already negotiated");
                 } else {
                     structuredReplies = true;
-                    out.add(new Send(optionReply(opt, Wire.REP_ACK, new byte[0])));
+                    out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
                 }
             }
-            case Wire.OPT_EXTENDED_HEADERS -> {
+            case EXTENDED_HEADERS -> {
                 if (data.length != 0) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "NBD_OPT_EXTENDED_HEADERS takes no data");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_EXTENDED_HEADERS takes no data");
                 } else if (!policy.offerExtendedHeaders()) {
-                    error(out, opt, Wire.REP_ERR_UNSUP, "extended headers are not offered by this server");
+                    error(out, opt, OptionReplyType.ERR_UNSUP.code(), "extended headers are not offered by this server");
                 } else if (extendedHeaders) {
-                    error(out, opt, Wire.REP_ERR_INVALID, "extended headers are already negotiated");
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "extended headers are already negotiated");
                 } else {
                     extendedHeaders = true;
-                    out.add(new Send(optionReply(opt, Wire.REP_ACK, new byte[0])));
+                    out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
                 }
             }
-            default -> error(out, opt, Wire.REP_ERR_UNSUP, "option " + opt + " is not supported by this server");
+            default -> error(out, opt, OptionReplyType.ERR_UNSUP.code(), "option " + opt + " is not supported by this server");
         }
     }
 
@@ -230,12 +240,12 @@ public final class ServerHandshake {
     private void infoOrGo(int opt, byte[] data, List<Action> out) {
         ByteBuffer d = ByteBuffer.wrap(data);
         if (d.remaining() < 6) {
-            error(out, opt, Wire.REP_ERR_INVALID, "option data too short for a name length and request count");
+            error(out, opt, OptionReplyType.ERR_INVALID.code(), "option data too short for a name length and request count");
             return;
         }
         int nameLength = d.getInt();
         if (nameLength < 0 || nameLength > data.length - 6) {
-            error(out, opt, Wire.REP_ERR_INVALID, "export name length " + Integer.toUnsignedString(nameLength)
+            error(out, opt, OptionReplyType.ERR_INVALID.code(), "export name length " + Integer.toUnsignedString(nameLength)
                     + " does not fit in " + data.length + " bytes of option data");
             return;
         }
@@ -243,7 +253,7 @@ public final class ServerHandshake {
         d.get(nameBytes);
         int requests = Short.toUnsignedInt(d.getShort());
         if (d.remaining() != requests * 2) {
-            error(out, opt, Wire.REP_ERR_INVALID, requests + " information requests need " + requests * 2
+            error(out, opt, OptionReplyType.ERR_INVALID.code(), requests + " information requests need " + requests * 2
                     + " bytes, " + d.remaining() + " were sent");
             return;
         }
@@ -251,33 +261,33 @@ public final class ServerHandshake {
         boolean wantDescription = false;
         boolean wantBlockSize = false;
         for (int i = 0; i < requests; i++) {
-            switch (Short.toUnsignedInt(d.getShort())) {
-                case Wire.INFO_NAME -> wantName = true;
-                case Wire.INFO_DESCRIPTION -> wantDescription = true;
-                case Wire.INFO_BLOCK_SIZE -> wantBlockSize = true;
-                default -> { } // unknown information requests are ignored, as the spec demands
+            switch (InfoType.fromCode(Short.toUnsignedInt(d.getShort()))) {
+                case NAME -> wantName = true;
+                case DESCRIPTION -> wantDescription = true;
+                case BLOCK_SIZE -> wantBlockSize = true;
+                case null, default -> { } // EXPORT always goes out; unknown information requests are ignored, as the spec demands
             }
         }
         String name = new String(nameBytes, StandardCharsets.UTF_8);
         Optional<ExportInfo> export = exports.find(name);
         if (export.isEmpty()) {
-            error(out, opt, Wire.REP_ERR_UNKNOWN, "no export named '" + name + "' on this server");
+            error(out, opt, OptionReplyType.ERR_UNKNOWN.code(), "no export named '" + name + "' on this server");
             return;
         }
         ExportInfo e = export.get();
         ByteBuffer info = ByteBuffer.allocate(12);
-        info.putShort((short) Wire.INFO_EXPORT).putLong(e.size()).putShort((short) e.transmissionFlags());
-        out.add(new Send(optionReply(opt, Wire.REP_INFO, info.array())));
-        if (wantName) out.add(new Send(optionReply(opt, Wire.REP_INFO, infoString(Wire.INFO_NAME, e.name()))));
+        info.putShort((short) InfoType.EXPORT.code()).putLong(e.size()).putShort((short) e.transmissionFlags());
+        out.add(new Send(optionReply(opt, OptionReplyType.INFO.code(), info.array())));
+        if (wantName) out.add(new Send(optionReply(opt, OptionReplyType.INFO.code(), infoString(InfoType.NAME.code(), e.name()))));
         if (wantDescription && !e.description().isEmpty()) {
-            out.add(new Send(optionReply(opt, Wire.REP_INFO, infoString(Wire.INFO_DESCRIPTION, e.description()))));
+            out.add(new Send(optionReply(opt, OptionReplyType.INFO.code(), infoString(InfoType.DESCRIPTION.code(), e.description()))));
         }
         // Sent even when not asked: it costs nothing and a client that ignores it loses nothing.
         ByteBuffer bs = ByteBuffer.allocate(14);
-        bs.putShort((short) Wire.INFO_BLOCK_SIZE).putInt(e.minimumBlock()).putInt(e.preferredBlock()).putInt(e.maximumPayload());
-        out.add(new Send(optionReply(opt, Wire.REP_INFO, bs.array())));
-        out.add(new Send(optionReply(opt, Wire.REP_ACK, new byte[0])));
-        if (opt == Wire.OPT_GO) {
+        bs.putShort((short) InfoType.BLOCK_SIZE.code()).putInt(e.minimumBlock()).putInt(e.preferredBlock()).putInt(e.maximumPayload());
+        out.add(new Send(optionReply(opt, OptionReplyType.INFO.code(), bs.array())));
+        out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
+        if (opt == NbdOption.GO.code()) {
             state = State.TRANSMISSION;
             out.add(new EnterTransmission(new Negotiated(e, structuredReplies || extendedHeaders, extendedHeaders, wantBlockSize)));
         }
@@ -301,7 +311,7 @@ public final class ServerHandshake {
     /** One fixed-newstyle option reply: magic, option, reply type, length, data. */
     static byte[] optionReply(int opt, int type, byte[] data) {
         return ByteBuffer.allocate(20 + data.length)
-                .putLong(Wire.OPTION_REPLY_MAGIC).putInt(opt).putInt(type).putInt(data.length).put(data).array();
+                .putLong(NbdMagic.OPTION_REPLY).putInt(opt).putInt(type).putInt(data.length).put(data).array();
     }
 
     private static byte[] utf8(String s) {

@@ -7,6 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.protocol.HandshakeFlags;
+import io.nbdgate.protocol.InfoType;
+import io.nbdgate.protocol.NbdMagic;
+import io.nbdgate.protocol.NbdOption;
+import io.nbdgate.protocol.OptionReplyType;
+import io.nbdgate.protocol.TransmissionFlag;
 import io.nbdgate.protocol.server.ServerHandshake.Action;
 import io.nbdgate.protocol.server.ServerHandshake.Disconnect;
 import io.nbdgate.protocol.server.ServerHandshake.EnterTransmission;
@@ -21,9 +27,9 @@ import org.junit.jupiter.api.Test;
 /** One test per transition of {@link ServerHandshake}, named after the state and the input. */
 class ServerHandshakeTest {
 
-    static final int FLAGS = Wire.TFLAG_HAS_FLAGS | Wire.TFLAG_SEND_FLUSH | Wire.TFLAG_CAN_MULTI_CONN;
+    static final int FLAGS = TransmissionFlag.HAS_FLAGS.mask() | TransmissionFlag.SEND_FLUSH.mask() | TransmissionFlag.CAN_MULTI_CONN.mask();
     static final ExportInfo DISK = new ExportInfo("disk", "a test disk", 1 << 20, FLAGS, 1, 4096, 1 << 25);
-    static final ExportInfo OTHER = new ExportInfo("other", "", 4096, FLAGS | Wire.TFLAG_READ_ONLY, 1, 4096, 1 << 25);
+    static final ExportInfo OTHER = new ExportInfo("other", "", 4096, FLAGS | TransmissionFlag.READ_ONLY.mask(), 1, 4096, 1 << 25);
 
     static final ExportCatalog CATALOG = new ExportCatalog() {
         @Override public Optional<ExportInfo> find(String name) {
@@ -43,9 +49,9 @@ class ServerHandshakeTest {
         List<Action> actions = handshake.start();
         ByteBuffer g = ByteBuffer.wrap(sent(actions, 0));
         assertEquals(18, g.remaining());
-        assertEquals(Wire.NBDMAGIC, g.getLong());
-        assertEquals(Wire.IHAVEOPT, g.getLong());
-        assertEquals(Wire.FLAG_FIXED_NEWSTYLE | Wire.FLAG_NO_ZEROES, g.getShort());
+        assertEquals(NbdMagic.NBDMAGIC, g.getLong());
+        assertEquals(NbdMagic.IHAVEOPT, g.getLong());
+        assertEquals(HandshakeFlags.FIXED_NEWSTYLE | HandshakeFlags.NO_ZEROES, g.getShort());
         assertEquals(State.AWAIT_CLIENT_FLAGS, handshake.state());
     }
 
@@ -68,7 +74,7 @@ class ServerHandshakeTest {
     @Test
     void awaitClientFlags_knownFlags_awaitsOptions() {
         handshake.start();
-        assertTrue(handshake.receive(flags(Wire.FLAG_C_FIXED_NEWSTYLE | Wire.FLAG_C_NO_ZEROES)).isEmpty());
+        assertTrue(handshake.receive(flags(HandshakeFlags.C_FIXED_NEWSTYLE | HandshakeFlags.C_NO_ZEROES)).isEmpty());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
@@ -87,7 +93,7 @@ class ServerHandshakeTest {
     @Test
     void awaitOptionHeader_badMagic_hardDisconnect() {
         negotiated(true);
-        ByteBuffer b = ByteBuffer.allocate(16).putLong(0x1234).putInt(Wire.OPT_LIST).putInt(0).flip();
+        ByteBuffer b = ByteBuffer.allocate(16).putLong(0x1234).putInt(NbdOption.LIST.code()).putInt(0).flip();
         Disconnect d = assertInstanceOf(Disconnect.class, handshake.receive(b).getFirst());
         assertFalse(d.soft());
         assertEquals(State.CLOSED, handshake.state());
@@ -96,7 +102,7 @@ class ServerHandshakeTest {
     @Test
     void awaitOptionHeader_hugeLength_hardDisconnect() {
         negotiated(true);
-        ByteBuffer b = ByteBuffer.allocate(16).putLong(Wire.IHAVEOPT).putInt(Wire.OPT_GO).putInt(-1).flip();
+        ByteBuffer b = ByteBuffer.allocate(16).putLong(NbdMagic.IHAVEOPT).putInt(NbdOption.GO.code()).putInt(-1).flip();
         Disconnect d = assertInstanceOf(Disconnect.class, handshake.receive(b).getFirst());
         assertTrue(d.reason().contains("4294967295"), d.reason());
         assertEquals(State.CLOSED, handshake.state());
@@ -105,7 +111,7 @@ class ServerHandshakeTest {
     @Test
     void awaitOptionHeader_headerWithData_awaitsOptionData() {
         negotiated(true);
-        ByteBuffer b = ByteBuffer.allocate(16).putLong(Wire.IHAVEOPT).putInt(Wire.OPT_GO).putInt(10).flip();
+        ByteBuffer b = ByteBuffer.allocate(16).putLong(NbdMagic.IHAVEOPT).putInt(NbdOption.GO.code()).putInt(10).flip();
         assertTrue(handshake.receive(b).isEmpty());
         assertEquals(State.AWAIT_OPTION_DATA, handshake.state());
     }
@@ -115,7 +121,7 @@ class ServerHandshakeTest {
     @Test
     void optionData_arrivingInPieces_isHandledOnceComplete() {
         negotiated(true);
-        byte[] go = option(Wire.OPT_GO, goData("disk")).array();
+        byte[] go = option(NbdOption.GO.code(), goData("disk")).array();
         for (int i = 0; i < go.length - 1; i++) {
             assertTrue(handshake.receive(ByteBuffer.wrap(go, i, 1)).isEmpty());
         }
@@ -126,7 +132,7 @@ class ServerHandshakeTest {
     @Test
     void exportName_known_sendsSizeFlagsAndZeroesThenTransmission() {
         negotiated(false);
-        List<Action> actions = handshake.receive(option(Wire.OPT_EXPORT_NAME, utf8("disk")));
+        List<Action> actions = handshake.receive(option(NbdOption.EXPORT_NAME.code(), utf8("disk")));
         ByteBuffer r = ByteBuffer.wrap(sent(actions, 0));
         assertEquals(10 + 124, r.remaining());
         assertEquals(DISK.size(), r.getLong());
@@ -140,14 +146,14 @@ class ServerHandshakeTest {
     @Test
     void exportName_withNoZeroes_omitsTheZeroes() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_EXPORT_NAME, utf8("disk")));
+        List<Action> actions = handshake.receive(option(NbdOption.EXPORT_NAME.code(), utf8("disk")));
         assertEquals(10, sent(actions, 0).length);
     }
 
     @Test
     void exportName_unknown_hardDisconnect() {
         negotiated(true);
-        Disconnect d = assertInstanceOf(Disconnect.class, handshake.receive(option(Wire.OPT_EXPORT_NAME, utf8("nope"))).getFirst());
+        Disconnect d = assertInstanceOf(Disconnect.class, handshake.receive(option(NbdOption.EXPORT_NAME.code(), utf8("nope"))).getFirst());
         assertFalse(d.soft());
         assertTrue(d.reason().contains("nope"));
         assertEquals(State.CLOSED, handshake.state());
@@ -156,8 +162,8 @@ class ServerHandshakeTest {
     @Test
     void abort_acksAndSoftDisconnects() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_ABORT, new byte[0]));
-        assertReply(sent(actions, 0), Wire.OPT_ABORT, Wire.REP_ACK);
+        List<Action> actions = handshake.receive(option(NbdOption.ABORT.code(), new byte[0]));
+        assertReply(sent(actions, 0), NbdOption.ABORT.code(), OptionReplyType.ACK.code());
         assertTrue(assertInstanceOf(Disconnect.class, actions.get(1)).soft());
         assertEquals(State.CLOSED, handshake.state());
     }
@@ -165,72 +171,72 @@ class ServerHandshakeTest {
     @Test
     void list_sendsOneServerReplyPerExportThenAck() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_LIST, new byte[0]));
+        List<Action> actions = handshake.receive(option(NbdOption.LIST.code(), new byte[0]));
         assertEquals(3, actions.size());
-        ByteBuffer first = assertReply(sent(actions, 0), Wire.OPT_LIST, Wire.REP_SERVER);
+        ByteBuffer first = assertReply(sent(actions, 0), NbdOption.LIST.code(), OptionReplyType.SERVER.code());
         int nameLength = first.getInt();
         byte[] name = new byte[nameLength];
         first.get(name);
         assertEquals("disk", new String(name, StandardCharsets.UTF_8));
         assertEquals("a test disk", StandardCharsets.UTF_8.decode(first).toString());
-        assertReply(sent(actions, 1), Wire.OPT_LIST, Wire.REP_SERVER);
-        assertReply(sent(actions, 2), Wire.OPT_LIST, Wire.REP_ACK);
+        assertReply(sent(actions, 1), NbdOption.LIST.code(), OptionReplyType.SERVER.code());
+        assertReply(sent(actions, 2), NbdOption.LIST.code(), OptionReplyType.ACK.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
     @Test
     void list_withData_errInvalid() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_LIST, new byte[] {1}));
-        assertReply(sent(actions, 0), Wire.OPT_LIST, Wire.REP_ERR_INVALID);
+        List<Action> actions = handshake.receive(option(NbdOption.LIST.code(), new byte[] {1}));
+        assertReply(sent(actions, 0), NbdOption.LIST.code(), OptionReplyType.ERR_INVALID.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
     @Test
     void starttls_notConfigured_errPolicyAndStaysInOptions() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_STARTTLS, new byte[0]));
-        assertReply(sent(actions, 0), Wire.OPT_STARTTLS, Wire.REP_ERR_POLICY);
+        List<Action> actions = handshake.receive(option(NbdOption.STARTTLS.code(), new byte[0]));
+        assertReply(sent(actions, 0), NbdOption.STARTTLS.code(), OptionReplyType.ERR_POLICY.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
     @Test
     void starttls_withData_errInvalid() {
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_STARTTLS, new byte[] {0})), 0), Wire.OPT_STARTTLS, Wire.REP_ERR_INVALID);
+        assertReply(sent(handshake.receive(option(NbdOption.STARTTLS.code(), new byte[] {0})), 0), NbdOption.STARTTLS.code(), OptionReplyType.ERR_INVALID.code());
     }
 
     @Test
     void info_known_sendsExportNameDescriptionBlockSizeThenAckAndStays() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_INFO, goData("disk",
-                Wire.INFO_NAME, Wire.INFO_DESCRIPTION, Wire.INFO_BLOCK_SIZE, 77)));
+        List<Action> actions = handshake.receive(option(NbdOption.INFO.code(), goData("disk",
+                InfoType.NAME.code(), InfoType.DESCRIPTION.code(), InfoType.BLOCK_SIZE.code(), 77)));
         assertEquals(5, actions.size());
-        ByteBuffer export = assertReply(sent(actions, 0), Wire.OPT_INFO, Wire.REP_INFO);
-        assertEquals(Wire.INFO_EXPORT, export.getShort());
+        ByteBuffer export = assertReply(sent(actions, 0), NbdOption.INFO.code(), OptionReplyType.INFO.code());
+        assertEquals(InfoType.EXPORT.code(), export.getShort());
         assertEquals(DISK.size(), export.getLong());
         assertEquals((short) FLAGS, export.getShort());
-        ByteBuffer name = assertReply(sent(actions, 1), Wire.OPT_INFO, Wire.REP_INFO);
-        assertEquals(Wire.INFO_NAME, name.getShort());
+        ByteBuffer name = assertReply(sent(actions, 1), NbdOption.INFO.code(), OptionReplyType.INFO.code());
+        assertEquals(InfoType.NAME.code(), name.getShort());
         assertEquals("disk", StandardCharsets.UTF_8.decode(name).toString());
-        ByteBuffer description = assertReply(sent(actions, 2), Wire.OPT_INFO, Wire.REP_INFO);
-        assertEquals(Wire.INFO_DESCRIPTION, description.getShort());
+        ByteBuffer description = assertReply(sent(actions, 2), NbdOption.INFO.code(), OptionReplyType.INFO.code());
+        assertEquals(InfoType.DESCRIPTION.code(), description.getShort());
         assertEquals("a test disk", StandardCharsets.UTF_8.decode(description).toString());
-        ByteBuffer bs = assertReply(sent(actions, 3), Wire.OPT_INFO, Wire.REP_INFO);
-        assertEquals(Wire.INFO_BLOCK_SIZE, bs.getShort());
+        ByteBuffer bs = assertReply(sent(actions, 3), NbdOption.INFO.code(), OptionReplyType.INFO.code());
+        assertEquals(InfoType.BLOCK_SIZE.code(), bs.getShort());
         assertEquals(1, bs.getInt());
         assertEquals(4096, bs.getInt());
         assertEquals(1 << 25, bs.getInt());
-        assertReply(sent(actions, 4), Wire.OPT_INFO, Wire.REP_ACK);
+        assertReply(sent(actions, 4), NbdOption.INFO.code(), OptionReplyType.ACK.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
     @Test
     void info_unknownExport_errUnknown() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_INFO, goData("nope")));
+        List<Action> actions = handshake.receive(option(NbdOption.INFO.code(), goData("nope")));
         assertEquals(1, actions.size());
-        assertReply(sent(actions, 0), Wire.OPT_INFO, Wire.REP_ERR_UNKNOWN);
+        assertReply(sent(actions, 0), NbdOption.INFO.code(), OptionReplyType.ERR_UNKNOWN.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
@@ -238,21 +244,21 @@ class ServerHandshakeTest {
     void info_nameLongerThanData_errInvalid() {
         negotiated(true);
         ByteBuffer data = ByteBuffer.allocate(8).putInt(100).putShort((short) 0).putShort((short) 0);
-        assertReply(sent(handshake.receive(option(Wire.OPT_INFO, data.array())), 0), Wire.OPT_INFO, Wire.REP_ERR_INVALID);
+        assertReply(sent(handshake.receive(option(NbdOption.INFO.code(), data.array())), 0), NbdOption.INFO.code(), OptionReplyType.ERR_INVALID.code());
     }
 
     @Test
     void info_requestCountNotMatchingData_errInvalid() {
         negotiated(true);
         ByteBuffer data = ByteBuffer.allocate(10).putInt(0).putShort((short) 3).putShort((short) 0).putShort((short) 1);
-        assertReply(sent(handshake.receive(option(Wire.OPT_INFO, data.array())), 0), Wire.OPT_INFO, Wire.REP_ERR_INVALID);
+        assertReply(sent(handshake.receive(option(NbdOption.INFO.code(), data.array())), 0), NbdOption.INFO.code(), OptionReplyType.ERR_INVALID.code());
     }
 
     @Test
     void go_known_acksAndEntersTransmission() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_GO, goData("other", Wire.INFO_BLOCK_SIZE)));
-        assertReply(sent(actions, actions.size() - 2), Wire.OPT_GO, Wire.REP_ACK);
+        List<Action> actions = handshake.receive(option(NbdOption.GO.code(), goData("other", InfoType.BLOCK_SIZE.code())));
+        assertReply(sent(actions, actions.size() - 2), NbdOption.GO.code(), OptionReplyType.ACK.code());
         EnterTransmission t = assertInstanceOf(EnterTransmission.class, actions.getLast());
         assertEquals(OTHER, t.negotiated().export());
         assertTrue(t.negotiated().blockSizeRequested());
@@ -262,8 +268,8 @@ class ServerHandshakeTest {
     @Test
     void go_unknownExport_errUnknownAndStaysInOptions() {
         negotiated(true);
-        List<Action> actions = handshake.receive(option(Wire.OPT_GO, goData("nope")));
-        assertReply(sent(actions, 0), Wire.OPT_GO, Wire.REP_ERR_UNKNOWN);
+        List<Action> actions = handshake.receive(option(NbdOption.GO.code(), goData("nope")));
+        assertReply(sent(actions, 0), NbdOption.GO.code(), OptionReplyType.ERR_UNKNOWN.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
@@ -271,7 +277,7 @@ class ServerHandshakeTest {
     void go_bytesAfterGo_areLeftForTransmission() {
         negotiated(true);
         ByteBuffer both = ByteBuffer.allocate(64);
-        both.put(option(Wire.OPT_GO, goData("disk"))).put(new byte[] {9, 8, 7}).flip();
+        both.put(option(NbdOption.GO.code(), goData("disk"))).put(new byte[] {9, 8, 7}).flip();
         handshake.receive(both);
         assertArrayEquals(new byte[] {9, 8, 7}, handshake.leftover().array());
         assertThrows(IllegalStateException.class, () -> handshake.receive(ByteBuffer.allocate(1)));
@@ -280,37 +286,37 @@ class ServerHandshakeTest {
     @Test
     void structuredReply_acksAndGoCarriesIt() {
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_STRUCTURED_REPLY, new byte[0])), 0), Wire.OPT_STRUCTURED_REPLY, Wire.REP_ACK);
-        List<Action> actions = handshake.receive(option(Wire.OPT_GO, goData("disk")));
+        assertReply(sent(handshake.receive(option(NbdOption.STRUCTURED_REPLY.code(), new byte[0])), 0), NbdOption.STRUCTURED_REPLY.code(), OptionReplyType.ACK.code());
+        List<Action> actions = handshake.receive(option(NbdOption.GO.code(), goData("disk")));
         assertTrue(assertInstanceOf(EnterTransmission.class, actions.getLast()).negotiated().structuredReplies());
     }
 
     @Test
     void structuredReply_twice_errInvalid() {
         negotiated(true);
-        handshake.receive(option(Wire.OPT_STRUCTURED_REPLY, new byte[0]));
-        assertReply(sent(handshake.receive(option(Wire.OPT_STRUCTURED_REPLY, new byte[0])), 0), Wire.OPT_STRUCTURED_REPLY, Wire.REP_ERR_INVALID);
+        handshake.receive(option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]));
+        assertReply(sent(handshake.receive(option(NbdOption.STRUCTURED_REPLY.code(), new byte[0])), 0), NbdOption.STRUCTURED_REPLY.code(), OptionReplyType.ERR_INVALID.code());
     }
 
     @Test
     void structuredReply_withData_errInvalid() {
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_STRUCTURED_REPLY, new byte[] {1})), 0), Wire.OPT_STRUCTURED_REPLY, Wire.REP_ERR_INVALID);
+        assertReply(sent(handshake.receive(option(NbdOption.STRUCTURED_REPLY.code(), new byte[] {1})), 0), NbdOption.STRUCTURED_REPLY.code(), OptionReplyType.ERR_INVALID.code());
     }
 
     @Test
     void extendedHeaders_notOffered_errUnsup() {
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_EXTENDED_HEADERS, new byte[0])), 0), Wire.OPT_EXTENDED_HEADERS, Wire.REP_ERR_UNSUP);
+        assertReply(sent(handshake.receive(option(NbdOption.EXTENDED_HEADERS.code(), new byte[0])), 0), NbdOption.EXTENDED_HEADERS.code(), OptionReplyType.ERR_UNSUP.code());
     }
 
     @Test
     void extendedHeaders_offered_acksAndGoCarriesItWithStructuredReplies() {
         handshake = new ServerHandshake(CATALOG, new ServerHandshake.Policy(true));
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_EXTENDED_HEADERS, new byte[0])), 0), Wire.OPT_EXTENDED_HEADERS, Wire.REP_ACK);
+        assertReply(sent(handshake.receive(option(NbdOption.EXTENDED_HEADERS.code(), new byte[0])), 0), NbdOption.EXTENDED_HEADERS.code(), OptionReplyType.ACK.code());
         ServerHandshake.Negotiated n = assertInstanceOf(EnterTransmission.class,
-                handshake.receive(option(Wire.OPT_GO, goData("disk"))).getLast()).negotiated();
+                handshake.receive(option(NbdOption.GO.code(), goData("disk"))).getLast()).negotiated();
         assertTrue(n.extendedHeaders());
         assertTrue(n.structuredReplies());
     }
@@ -319,29 +325,29 @@ class ServerHandshakeTest {
     void extendedHeaders_thenExportName_hardDisconnect() {
         handshake = new ServerHandshake(CATALOG, new ServerHandshake.Policy(true));
         negotiated(true);
-        handshake.receive(option(Wire.OPT_EXTENDED_HEADERS, new byte[0]));
-        assertFalse(assertInstanceOf(Disconnect.class, handshake.receive(option(Wire.OPT_EXPORT_NAME, utf8("disk"))).getFirst()).soft());
+        handshake.receive(option(NbdOption.EXTENDED_HEADERS.code(), new byte[0]));
+        assertFalse(assertInstanceOf(Disconnect.class, handshake.receive(option(NbdOption.EXPORT_NAME.code(), utf8("disk"))).getFirst()).soft());
     }
 
     @Test
     void unknownOption_errUnsupAndStaysInOptions() {
         negotiated(true);
         List<Action> actions = handshake.receive(option(4242, new byte[] {1, 2, 3}));
-        assertReply(sent(actions, 0), 4242, Wire.REP_ERR_UNSUP);
+        assertReply(sent(actions, 0), 4242, OptionReplyType.ERR_UNSUP.code());
         assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
     }
 
     @Test
     void metaContext_isUnsupported() {
         negotiated(true);
-        assertReply(sent(handshake.receive(option(Wire.OPT_SET_META_CONTEXT, new byte[8])), 0), Wire.OPT_SET_META_CONTEXT, Wire.REP_ERR_UNSUP);
+        assertReply(sent(handshake.receive(option(NbdOption.SET_META_CONTEXT.code(), new byte[8])), 0), NbdOption.SET_META_CONTEXT.code(), OptionReplyType.ERR_UNSUP.code());
     }
 
     // ---- helpers ------------------------------------------------------------------------------
 
     private void negotiated(boolean noZeroes) {
         handshake.start();
-        handshake.receive(flags(Wire.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? Wire.FLAG_C_NO_ZEROES : 0)));
+        handshake.receive(flags(HandshakeFlags.C_FIXED_NEWSTYLE | (noZeroes ? HandshakeFlags.C_NO_ZEROES : 0)));
     }
 
     private static ByteBuffer flags(int f) {
@@ -349,7 +355,7 @@ class ServerHandshakeTest {
     }
 
     private static ByteBuffer option(int opt, byte[] data) {
-        return ByteBuffer.allocate(16 + data.length).putLong(Wire.IHAVEOPT).putInt(opt).putInt(data.length).put(data).flip();
+        return ByteBuffer.allocate(16 + data.length).putLong(NbdMagic.IHAVEOPT).putInt(opt).putInt(data.length).put(data).flip();
     }
 
     private static byte[] goData(String name, int... requests) {
@@ -371,7 +377,7 @@ class ServerHandshakeTest {
     /** Checks an option reply's header and returns its data. */
     private static ByteBuffer assertReply(byte[] reply, int opt, int type) {
         ByteBuffer b = ByteBuffer.wrap(reply);
-        assertEquals(Wire.OPTION_REPLY_MAGIC, b.getLong());
+        assertEquals(NbdMagic.OPTION_REPLY, b.getLong());
         assertEquals(opt, b.getInt());
         assertEquals(type, b.getInt(), "reply type");
         assertEquals(reply.length - 20, b.getInt());

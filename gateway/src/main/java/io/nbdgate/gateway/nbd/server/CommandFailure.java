@@ -1,13 +1,14 @@
 package io.nbdgate.gateway.nbd.server;
 
+import io.nbdgate.protocol.NbdError;
 import java.io.IOException;
 
-/** A backend failure with the NBD error value the client should see (Wire.E*), not just EIO. */
+/** A backend failure with the NBD error the client should see, where EIO would say too little. */
 final class CommandFailure extends IOException {
-    final int nbdError;
+    final NbdError error;
 
-    CommandFailure(int nbdError, String message) {
+    CommandFailure(NbdError error, String message) {
         super(message);
-        this.nbdError = nbdError;
+        this.error = error;
     }
 }

@@ -1,6 +1,6 @@
 package io.nbdgate.gateway.nbd.server;
 
-import io.nbdgate.protocol.server.Wire;
+import io.nbdgate.protocol.NbdError;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
@@ -136,7 +136,7 @@ final class FileBackend implements Backend {
             return;
         }
         if (fastOnly) {
-            throw new CommandFailure(Wire.ENOTSUP, "the filesystem of " + path + " cannot zero without writing");
+            throw new CommandFailure(NbdError.ENOTSUP, "the filesystem of " + path + " cannot zero without writing");
         }
         ByteBuffer zeroes = ByteBuffer.allocate((int) Math.min(ZERO_BUFFER, length));
         long pos = offset;
