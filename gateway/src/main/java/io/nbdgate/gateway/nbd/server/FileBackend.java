@@ -25,8 +25,10 @@ final class FileBackend implements Backend {
     private final FileChannel channel;
     private final LibcFile libc;
     private final long size;
+    private final boolean readOnly;
 
-    private FileBackend(Path path, FileChannel channel, LibcFile libc, long size) {
+    private FileBackend(Path path, FileChannel channel, LibcFile libc, long size, boolean readOnly) {
+        this.readOnly = readOnly;
         this.path = path;
         this.channel = channel;
         this.libc = libc;
@@ -55,7 +57,7 @@ final class FileBackend implements Backend {
                 : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
         try {
             LibcFile libc = LibcFile.open(path, readOnly);
-            return new FileBackend(path, channel, libc, channel.size());
+            return new FileBackend(path, channel, libc, channel.size(), readOnly);
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
@@ -170,7 +172,9 @@ final class FileBackend implements Backend {
 
     @Override
     public void close() throws IOException {
+        // Whatever clients wrote without FLUSH is made durable before the export goes away.
         try (channel; libc) {
+            if (channel.isOpen() && !readOnly) channel.force(false);
             // both closed, the first failure reported
         }
     }
