@@ -33,7 +33,7 @@ public final class EmbeddedNbdServer implements AutoCloseable {
 
     /** Starts a server on a Vert.x of its own and waits until it listens. */
     public static EmbeddedNbdServer start(NbdServerConfig config) throws Exception {
-        Vertx vertx = createVertx();
+        Vertx vertx = createVertx(config.unixSocket() == null);
         try {
             NbdServerVerticle verticle = new NbdServerVerticle(config);
             String id = vertx.deployVerticle(verticle).await(30, TimeUnit.SECONDS);
@@ -48,12 +48,23 @@ public final class EmbeddedNbdServer implements AutoCloseable {
 
     /** Deploys the server on an existing Vert.x; closing it leaves that Vert.x running. */
     public static Future<EmbeddedNbdServer> deploy(Vertx vertx, NbdServerConfig config) {
+        if (config.unixSocket() != null && vertx.isNativeTransportEnabled()) {
+            return Future.failedFuture(new IllegalArgumentException(
+                    "a unix socket needs a Vert.x on the NIO transport: io_uring in Vert.x 5.0.10 cannot listen on one"));
+        }
         NbdServerVerticle verticle = new NbdServerVerticle(config);
         return vertx.deployVerticle(verticle).map(id -> new EmbeddedNbdServer(vertx, false, id, verticle, config));
     }
 
-    /** A Vert.x on io_uring when the kernel and the native library allow it, else on NIO; says which. */
-    public static Vertx createVertx() {
+    /**
+     * A Vert.x on io_uring when the kernel and the native library allow it, else on NIO; says which.
+     * Unix sockets get NIO: Vert.x 5.0.10's io_uring transport rejects domain socket addresses.
+     */
+    static Vertx createVertx(boolean tcp) {
+        if (!tcp) {
+            log.info("unix socket: using the NIO transport (Vert.x's io_uring transport has no unix sockets)");
+            return Vertx.builder().withTransport(Transport.NIO).build();
+        }
         if (Transport.IO_URING.available()) {
             return Vertx.builder().withTransport(Transport.IO_URING).build();
         }
@@ -64,6 +75,11 @@ public final class EmbeddedNbdServer implements AutoCloseable {
     /** The TCP port listened on (the real one when the config asked for port 0); -1 on a unix socket. */
     public int port() {
         return config.unixSocket() == null ? verticle.port() : -1;
+    }
+
+    /** Connections accepted since start; shows whether a client used several (multi-conn). */
+    public long connectionsAccepted() {
+        return verticle.connectionsAccepted();
     }
 
     public Path unixSocket() {

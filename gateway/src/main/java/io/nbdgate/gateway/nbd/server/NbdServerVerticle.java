@@ -26,10 +26,15 @@ final class NbdServerVerticle extends VerticleBase {
     private NetServer server;
     private WorkerExecutor fileIo;
     private volatile int port = -1;
+    private final java.util.concurrent.atomic.AtomicLong connections = new java.util.concurrent.atomic.AtomicLong();
 
     NbdServerVerticle(NbdServerConfig config) {
         this.config = config;
         for (Export e : config.exports()) exports.put(e.name(), e);
+    }
+
+    long connectionsAccepted() {
+        return connections.get();
     }
 
     int port() {
@@ -48,8 +53,10 @@ final class NbdServerVerticle extends VerticleBase {
         };
         fileIo = vertx.createSharedWorkerExecutor("nbd-file-io", FILE_IO_THREADS);
         server = vertx.createNetServer(new NetServerOptions().setTcpNoDelay(true));
-        server.connectHandler(socket ->
-                new NbdConnection(socket, catalog, this::byName, fileIo, ServerHandshake.Policy.DEFAULT).start());
+        server.connectHandler(socket -> {
+            connections.incrementAndGet();
+            new NbdConnection(socket, catalog, this::byName, fileIo, ServerHandshake.Policy.DEFAULT).start();
+        });
         SocketAddress address;
         if (config.unixSocket() != null) {
             // A socket file left by an earlier run would make bind fail with EADDRINUSE.
