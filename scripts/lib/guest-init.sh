@@ -1,0 +1,39 @@
+#!/bin/busybox sh
+# /init of the guest's initramfs (scripts/guest-run): mount the host root read-only
+# over virtiofs, load ublk_drv and nbd, chroot into it, run the command, power off.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+fail() { echo "guest-init: $*"; poweroff -f; }
+
+for m in /modules/*.ko; do insmod "$m" || fail "insmod $m failed"; done
+results=$(sed -n 's/.*nbdgate\.results=\([^ ]*\).*/\1/p' /proc/cmdline)
+[ -n "$results" ] || fail "no nbdgate.results= on the kernel command line"
+
+mount -t virtiofs hostroot /newroot -o ro || fail "mounting the host root failed"
+for d in tmp run var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d" || fail "tmpfs on /$d failed"; done
+# After the tmpfs mounts, so a results directory under /tmp is not hidden by them.
+mkdir -p "/newroot$results" 2>/dev/null
+mount -t virtiofs results "/newroot$results" || fail "mounting the results share on $results failed"
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+mount -o bind /dev "/newroot/dev"
+mount -o bind /dev/pts "/newroot/dev/pts"
+mount -o bind /dev/shm "/newroot/dev/shm"
+mount -t proc proc /newroot/proc
+mount -t sysfs sysfs /newroot/sys
+mount -t tmpfs tmpfs /newroot/sys/fs/cgroup 2>/dev/null && mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+ip link set lo up || fail "loopback did not come up"
+
+chroot /newroot /bin/sh "$results/.guest/cmd.sh"
+echo $? > "/newroot$results/.guest/exit-code"
+sync
+poweroff -f
