@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
             "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
             ""
         },
-        subcommands = {FeaturesCommand.class, InfoCommand.class, ListCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {FeaturesCommand.class, InfoCommand.class, ListCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
