@@ -19,10 +19,10 @@ import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code nbdgate serve}: the embedded NBD server as a standalone tool. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly.",
-            "Prints one line saying where it listens. Every export advertises CAN_MULTI_CONN, FLUSH, FUA,",
-            "TRIM, WRITE_ZEROES, FAST_ZERO and CACHE (write features only when writable); the first export",
-            "is also the default export (the empty name).",
+        description = {"Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
+                + "Prints one line saying where it listens.",
+            "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
+                + "(the write features only when writable). The first export is also the default export (the empty name).",
             "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken)."})
 final class ServeCommand implements Callable<Integer> {
 
@@ -30,9 +30,9 @@ final class ServeCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--export", required = true, paramLabel = "NAME=BACKEND", converter = ExportSpecConverter.class,
-            description = {"An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit);",
-                "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps",
-                "its size). SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G."})
+            description = "An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit); "
+                + "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps its size). "
+                + "SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G.")
     List<ExportSpec> exports;
 
     @Option(names = "--bind", paramLabel = "ADDR", defaultValue = "127.0.0.1",
