@@ -6,7 +6,7 @@ import java.util.Optional;
 /** The exports a server offers; the handshake looks names up here and lists them for NBD_OPT_LIST. */
 public interface ExportCatalog {
     /** The export called {@code name}; the empty name asks for the default export. */
-    Optional<ExportInfo> find(String name);
+    Optional<OfferedExport> find(String name);
 
-    List<ExportInfo> all();
+    List<OfferedExport> all();
 }

@@ -53,12 +53,15 @@ public final class ServerHandshake {
     public record Disconnect(boolean soft, String reason) implements Action {}
 
     /** The outcome of a successful handshake. */
-    public record Negotiated(ExportInfo export, boolean structuredReplies, boolean extendedHeaders,
+    public record Negotiated(OfferedExport export, boolean structuredReplies, boolean extendedHeaders,
                              boolean blockSizeRequested) {}
 
     /** What this server is willing to negotiate beyond the baseline. */
     public record Policy(boolean offerExtendedHeaders) {
+        /** Baseline only: extended headers refused with ERR_UNSUP. */
         public static final Policy DEFAULT = new Policy(false);
+        /** Everything this implementation can do. */
+        public static final Policy OFFER_ALL = new Policy(true);
     }
 
     /** Option data beyond this is a denial-of-service attempt, not a real option (names are at most 4096). */
@@ -173,7 +176,7 @@ public final class ServerHandshake {
                     error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_LIST takes no data");
                     return;
                 }
-                for (ExportInfo e : exports.all()) {
+                for (OfferedExport e : exports.all()) {
                     byte[] name = utf8(e.name());
                     byte[] description = utf8(e.description());
                     ByteBuffer b = ByteBuffer.allocate(4 + name.length + description.length);
@@ -223,13 +226,13 @@ public final class ServerHandshake {
             return;
         }
         String name = new String(data, StandardCharsets.UTF_8);
-        Optional<ExportInfo> export = exports.find(name);
+        Optional<OfferedExport> export = exports.find(name);
         if (export.isEmpty()) {
             // EXPORT_NAME cannot carry an error: the spec demands a hard disconnect.
             close(out, "client asked for unknown export '" + name + "' with NBD_OPT_EXPORT_NAME");
             return;
         }
-        ExportInfo e = export.get();
+        OfferedExport e = export.get();
         ByteBuffer b = ByteBuffer.allocate(10 + (noZeroes ? 0 : 124));
         b.putLong(e.size()).putShort((short) e.transmissionFlags());
         out.add(new Send(b.array()));
@@ -269,12 +272,12 @@ public final class ServerHandshake {
             }
         }
         String name = new String(nameBytes, StandardCharsets.UTF_8);
-        Optional<ExportInfo> export = exports.find(name);
+        Optional<OfferedExport> export = exports.find(name);
         if (export.isEmpty()) {
             error(out, opt, OptionReplyType.ERR_UNKNOWN.code(), "no export named '" + name + "' on this server");
             return;
         }
-        ExportInfo e = export.get();
+        OfferedExport e = export.get();
         ByteBuffer info = ByteBuffer.allocate(12);
         info.putShort((short) InfoType.EXPORT.code()).putLong(e.size()).putShort((short) e.transmissionFlags());
         out.add(new Send(optionReply(opt, OptionReplyType.INFO.code(), info.array())));

@@ -28,14 +28,14 @@ import org.junit.jupiter.api.Test;
 class ServerHandshakeTest {
 
     static final int FLAGS = TransmissionFlag.HAS_FLAGS.mask() | TransmissionFlag.SEND_FLUSH.mask() | TransmissionFlag.CAN_MULTI_CONN.mask();
-    static final ExportInfo DISK = new ExportInfo("disk", "a test disk", 1 << 20, FLAGS, 1, 4096, 1 << 25);
-    static final ExportInfo OTHER = new ExportInfo("other", "", 4096, FLAGS | TransmissionFlag.READ_ONLY.mask(), 1, 4096, 1 << 25);
+    static final OfferedExport DISK = new OfferedExport("disk", "a test disk", 1 << 20, FLAGS, 1, 4096, 1 << 25);
+    static final OfferedExport OTHER = new OfferedExport("other", "", 4096, FLAGS | TransmissionFlag.READ_ONLY.mask(), 1, 4096, 1 << 25);
 
     static final ExportCatalog CATALOG = new ExportCatalog() {
-        @Override public Optional<ExportInfo> find(String name) {
+        @Override public Optional<OfferedExport> find(String name) {
             return all().stream().filter(e -> e.name().equals(name)).findFirst();
         }
-        @Override public List<ExportInfo> all() {
+        @Override public List<OfferedExport> all() {
             return List.of(DISK, OTHER);
         }
     };

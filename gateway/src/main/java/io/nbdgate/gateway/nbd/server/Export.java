@@ -2,7 +2,7 @@ package io.nbdgate.gateway.nbd.server;
 
 import io.nbdgate.protocol.NbdSizes;
 import io.nbdgate.protocol.TransmissionFlag;
-import io.nbdgate.protocol.server.ExportInfo;
+import io.nbdgate.protocol.server.OfferedExport;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -55,7 +55,7 @@ public final class Export implements AutoCloseable {
     }
 
     /** What the handshake advertises: writes, trims and zeroing only when the export is writable. */
-    ExportInfo info() {
+    OfferedExport info() {
         EnumSet<TransmissionFlag> flags = EnumSet.of(TransmissionFlag.HAS_FLAGS, TransmissionFlag.SEND_FLUSH,
                 TransmissionFlag.CAN_MULTI_CONN, TransmissionFlag.SEND_CACHE);
         if (readOnly) {
@@ -64,7 +64,7 @@ public final class Export implements AutoCloseable {
             flags.addAll(EnumSet.of(TransmissionFlag.SEND_FUA, TransmissionFlag.SEND_TRIM,
                     TransmissionFlag.SEND_WRITE_ZEROES, TransmissionFlag.SEND_FAST_ZERO));
         }
-        return new ExportInfo(name, description, backend.size(), TransmissionFlag.encode(flags),
+        return new OfferedExport(name, description, backend.size(), TransmissionFlag.encode(flags),
                 NbdSizes.DEFAULT_MINIMUM_BLOCK, NbdSizes.DEFAULT_PREFERRED_BLOCK, NbdSizes.DEFAULT_MAXIMUM_PAYLOAD);
     }
 

@@ -4,11 +4,14 @@ import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.NbdError;
 import io.nbdgate.protocol.NbdSizes;
+import io.nbdgate.protocol.ProtocolException;
 import io.nbdgate.protocol.ReplyType;
+import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.server.ExportCatalog;
-import io.nbdgate.protocol.server.ReplyHeaders;
-import io.nbdgate.protocol.server.RequestHeader;
 import io.nbdgate.protocol.server.ServerHandshake;
+import io.nbdgate.protocol.wire.ReplyCodec;
+import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.protocol.wire.RequestHeader;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
@@ -45,6 +48,7 @@ final class NbdConnection {
     private Export export;
     private boolean structured;
     private boolean extended;
+    private TransmissionMode mode;
     private RecordParser parser;
     private RequestHeader awaitingPayload;
     private int inFlight;
@@ -94,7 +98,8 @@ final class NbdConnection {
         structured = n.structuredReplies();
         extended = n.extendedHeaders();
         log.debug("NBD client {}: export '{}', structured replies {}, extended headers {}", peer, export.name(), structured, extended);
-        parser = RecordParser.newFixed(RequestHeader.size(extended));
+        mode = extended ? TransmissionMode.EXTENDED : structured ? TransmissionMode.STRUCTURED : TransmissionMode.SIMPLE;
+        parser = RecordParser.newFixed(mode.requestHeaderSize());
         parser.handler(this::onRecord);
         socket.handler(parser);
         ByteBuffer early = handshake.leftover();
@@ -108,25 +113,23 @@ final class NbdConnection {
         if (awaitingPayload != null) {
             RequestHeader h = awaitingPayload;
             awaitingPayload = null;
-            parser.fixedSizeMode(RequestHeader.size(extended));
+            parser.fixedSizeMode(mode.requestHeaderSize());
             execute(h, ByteBuffer.wrap(record.getBytes()));
             return;
         }
         RequestHeader h;
-        switch (RequestHeader.decode(ByteBuffer.wrap(record.getBytes()), extended, Command.WRITE.code())) {
-            case RequestHeader.Violation v -> { violation(v.reason()); return; }
-            case RequestHeader.Ok ok -> h = ok.header();
+        try {
+            // A payload over the maximum is a violation: the spec lets a server treat it as denial of service.
+            h = RequestCodec.decode(ByteBuffer.wrap(record.getBytes()), mode, NbdSizes.DEFAULT_MAXIMUM_PAYLOAD);
+        } catch (ProtocolException e) {
+            violation(e.getMessage());
+            return;
         }
         if (disconnecting) {
             violation("request sent after NBD_CMD_DISC");
             return;
         }
         if (h.payloadLength() > 0) {
-            // Spec: a payload over the maximum may be treated as denial of service; skipping 4 GiB is not worth it.
-            if (h.payloadLength() > NbdSizes.DEFAULT_MAXIMUM_PAYLOAD) {
-                violation("request payload of " + h.payloadLength() + " bytes exceeds the maximum of " + NbdSizes.DEFAULT_MAXIMUM_PAYLOAD);
-                return;
-            }
             awaitingPayload = h;
             parser.fixedSizeMode((int) h.payloadLength());
             return;
@@ -218,6 +221,9 @@ final class NbdConnection {
         if (payload != null && cmd != Command.WRITE) {
             return new Rejection(NbdError.EINVAL, cmd + " takes no payload");
         }
+        if (cmd == Command.WRITE && payload == null && h.length() != 0) {
+            return new Rejection(NbdError.EINVAL, "extended WRITE without NBD_CMD_FLAG_PAYLOAD_LEN carries no data");
+        }
         boolean writes = cmd == Command.WRITE || cmd == Command.TRIM || cmd == Command.WRITE_ZEROES;
         if (writes && export.readOnly()) {
             return new Rejection(NbdError.EPERM, "export '" + export.name() + "' is read-only");
@@ -251,9 +257,9 @@ final class NbdConnection {
 
     private void replyOk(RequestHeader h, Command cmd, List<Backend.ReadPiece> pieces) {
         if (cmd != Command.READ) {
-            send(extended ? ReplyHeaders.done(true, h.cookie(), h.offset()) : ReplyHeaders.simple(h.cookie(), 0));
+            send(extended ? done(h) : simple(h.cookie(), 0));
         } else if (!structured) {
-            send(ReplyHeaders.simple(h.cookie(), 0));
+            send(simple(h.cookie(), 0));
             for (Backend.ReadPiece p : pieces) {
                 switch (p) {
                     case Backend.Data d -> send(d.bytes());
@@ -261,16 +267,22 @@ final class NbdConnection {
                 }
             }
         } else if (pieces.isEmpty()) {
-            send(ReplyHeaders.done(extended, h.cookie(), h.offset()));
+            send(done(h));
         } else {
             for (int i = 0; i < pieces.size(); i++) {
                 int flags = i == pieces.size() - 1 ? ReplyType.FLAG_DONE : 0;
                 switch (pieces.get(i)) {
                     case Backend.Data d -> {
-                        send(ReplyHeaders.offsetData(extended, flags, h.cookie(), h.offset(), d.offset(), d.bytes().remaining()));
+                        ByteBuffer header = ByteBuffer.allocate(chunkHeaderSize() + 8);
+                        ReplyCodec.offsetDataHeader(header, mode, flags, h.cookie(), h.offset(), d.offset(), d.bytes().remaining());
+                        send(header.flip());
                         send(d.bytes());
                     }
-                    case Backend.Zeroes z -> send(ReplyHeaders.offsetHole(extended, flags, h.cookie(), h.offset(), z.offset(), (int) z.length()));
+                    case Backend.Zeroes z -> {
+                        ByteBuffer hole = ByteBuffer.allocate(chunkHeaderSize() + 12);
+                        ReplyCodec.offsetHole(hole, mode, flags, h.cookie(), h.offset(), z.offset(), (int) z.length());
+                        send(hole.flip());
+                    }
                 }
             }
         }
@@ -280,11 +292,29 @@ final class NbdConnection {
     private void replyError(RequestHeader h, Command cmd, NbdError error, String message) {
         // With structured replies a READ must not get a simple reply; other errors carry a message too.
         if (structured) {
-            send(ReplyHeaders.error(extended, h.cookie(), h.offset(), error.code(), message));
+            ByteBuffer chunk = ByteBuffer.allocate(chunkHeaderSize() + 6 + ReplyCodec.errorMessageLength(message));
+            ReplyCodec.error(chunk, mode, h.cookie(), h.offset(), error, message);
+            send(chunk.flip());
         } else {
-            send(ReplyHeaders.simple(h.cookie(), error.code()));
+            send(simple(h.cookie(), error.code()));
         }
         completed();
+    }
+
+    private int chunkHeaderSize() {
+        return mode == TransmissionMode.EXTENDED ? NbdSizes.EXTENDED_REPLY_HEADER : NbdSizes.STRUCTURED_REPLY_HEADER;
+    }
+
+    private static ByteBuffer simple(long cookie, int error) {
+        ByteBuffer b = ByteBuffer.allocate(NbdSizes.SIMPLE_REPLY_HEADER);
+        ReplyCodec.simpleReply(b, error, cookie);
+        return b.flip();
+    }
+
+    private ByteBuffer done(RequestHeader h) {
+        ByteBuffer b = ByteBuffer.allocate(chunkHeaderSize());
+        ReplyCodec.none(b, mode, h.cookie(), h.offset());
+        return b.flip();
     }
 
     private void send(ByteBuffer bytes) {

@@ -1,7 +1,7 @@
 package io.nbdgate.gateway.nbd.server;
 
 import io.nbdgate.protocol.server.ExportCatalog;
-import io.nbdgate.protocol.server.ExportInfo;
+import io.nbdgate.protocol.server.OfferedExport;
 import io.nbdgate.protocol.server.ServerHandshake;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -44,10 +44,10 @@ final class NbdServerVerticle extends VerticleBase {
     @Override
     public Future<?> start() throws IOException {
         ExportCatalog catalog = new ExportCatalog() {
-            @Override public Optional<ExportInfo> find(String name) {
+            @Override public Optional<OfferedExport> find(String name) {
                 return Optional.ofNullable(byName(name)).map(Export::info);
             }
-            @Override public List<ExportInfo> all() {
+            @Override public List<OfferedExport> all() {
                 return exports.values().stream().map(Export::info).toList();
             }
         };
@@ -55,7 +55,7 @@ final class NbdServerVerticle extends VerticleBase {
         server = vertx.createNetServer(new NetServerOptions().setTcpNoDelay(true));
         server.connectHandler(socket -> {
             connections.incrementAndGet();
-            new NbdConnection(socket, catalog, this::byName, fileIo, ServerHandshake.Policy.DEFAULT).start();
+            new NbdConnection(socket, catalog, this::byName, fileIo, ServerHandshake.Policy.OFFER_ALL).start();
         });
         SocketAddress address;
         if (config.unixSocket() != null) {
