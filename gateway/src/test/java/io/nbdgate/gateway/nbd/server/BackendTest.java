@@ -115,4 +115,27 @@ class BackendTest {
             assertEquals(3, bytes(pieces, 2 << 20, 0)[1 << 20]);
         }
     }
+
+    @Test
+    void file_onTmpfs_fastZeroWithNoHoleIsENOTSUP_slowZeroStillWorks() throws Exception {
+        // tmpfs punches holes but has no FALLOC_FL_ZERO_RANGE: an allocated zero range can only be written.
+        Path shm = Path.of("/dev/shm");
+        assertTrue(Files.isDirectory(shm), "/dev/shm (tmpfs) is needed for this test");
+        Path p = Files.createTempFile(shm, "nbdgate-backend", ".img");
+        try {
+            Files.delete(p);
+            try (FileBackend f = FileBackend.open(p, OptionalLong.of(1 << 20), false)) {
+                f.write(0, ByteBuffer.wrap(filled(8192, 9)), false);
+                CommandFailure e = assertThrows(CommandFailure.class, () -> f.writeZeroes(0, 4096, true, true, false));
+                assertEquals(io.nbdgate.protocol.NbdError.ENOTSUP, e.error);
+                assertEquals(9, bytes(f.read(0, 4096), 4096, 0)[0], "a refused fast zero changes nothing");
+                f.writeZeroes(0, 4096, true, false, false);
+                assertArrayEquals(new byte[4096], bytes(f.read(0, 4096), 4096, 0));
+                f.writeZeroes(4096, 4096, false, true, false);
+                assertArrayEquals(new byte[4096], bytes(f.read(4096, 4096), 4096, 4096));
+            }
+        } finally {
+            Files.deleteIfExists(p);
+        }
+    }
 }

@@ -105,6 +105,7 @@ class RealClientsTest {
         Path image = dir.resolve("disk.img");
         serve(Export.file("disk", image, OptionalLong.of(32 * MIB), false));
         Path source = roundTrip(server.uri("disk"), 32 * MIB);
+        nbdcopy("--flush", source.toString(), server.uri("disk"));
         server.close();
         server = null;
         assertEquals(sha256(source), sha256(image), "the backing file holds exactly what was copied in");
@@ -149,6 +150,18 @@ class RealClientsTest {
         assertEquals(0, r.exit(), r.out());
         assertFalse(r.out().contains("Pattern verification failed"), r.out());
         assertTrue(r.out().contains("discard 65536/65536 bytes at offset 0"), r.out());
+    }
+
+    @Test
+    void qemuImg_convertIntoTheExportThenCompare_file() throws Exception {
+        serve(Export.file("disk", dir.resolve("disk.img"), OptionalLong.of(16 * MIB), false));
+        Path source = randomFile("src.bin", 16 * MIB, 3);
+        HostTool.ok("qemu-img", "qemu-utils", "convert", "-n", "-f", "raw", "-O", "raw", source.toString(), server.uri("disk"));
+        String same = HostTool.ok("qemu-img", "qemu-utils", "compare", "-f", "raw", "-F", "raw", source.toString(), server.uri("disk"));
+        assertTrue(same.contains("Images are identical"), same);
+        HostTool.Result differ = HostTool.run("qemu-img", "qemu-utils", "compare", "-f", "raw", "-F", "raw",
+                randomFile("other.bin", 16 * MIB, 4).toString(), server.uri("disk"));
+        assertEquals(1, differ.exit(), "qemu-img compare must see a difference: " + differ.out());
     }
 
     @Test
