@@ -70,7 +70,10 @@ final class NbdConnection {
         socket.closeHandler(v -> closed = true);
         socket.exceptionHandler(e -> log.debug("NBD client {}: {}", peer, e.toString()));
         socket.drainHandler(v -> updateFlow());
-        socket.handler(b -> perform(handshake.receive(ByteBuffer.wrap(b.getBytes()))));
+        socket.handler(b -> {
+            // After a hard disconnect the socket may still deliver what the client had sent.
+            if (handshake.state() != ServerHandshake.State.CLOSED) perform(handshake.receive(ByteBuffer.wrap(b.getBytes())));
+        });
         perform(handshake.start());
     }
 

@@ -215,4 +215,28 @@ class RawProtocolTest {
             assertArrayEquals(new byte[8], c.in.readNBytes(8));
         }
     }
+
+    @Test
+    void garbageAfterABadHandshake_isIgnored_andTheServerKeepsServing() throws Exception {
+        try (RawNbdClient c = new RawNbdClient(server.port())) {
+            c.out.write(new byte[64]); // bad option magic, then more bytes in the same burst
+            c.out.flush();
+            assertTrue(c.closedByServer());
+        }
+        try (RawNbdClient c = client("rw")) {
+            c.request(READ, 0, 1, 0, 1, null);
+            assertEquals(0, c.simpleReply().error());
+        }
+    }
+
+    @Test
+    void closingTheServer_dropsOpenConnections() throws Exception {
+        RawNbdClient c = client("rw");
+        try (c) {
+            server.close();
+            assertTrue(c.closedByServer(), "an open connection ends when the server is closed");
+        } finally {
+            server = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0, List.of(Export.memory("rw", SIZE, false))));
+        }
+    }
 }
