@@ -489,7 +489,9 @@ public final class ReplyReassembler<T> {
             int error = in.getInt(p + 4);
             in.position(p + NbdSizes.SIMPLE_REPLY_HEADER);
             current = s;
-            if (s.command == Command.READ && mode == TransmissionMode.STRUCTURED) {
+            // With structured replies a READ must not get a simple reply; an error one carries no payload,
+            // so it is unambiguous and accepted, a success one would leave the stream undecodable.
+            if (s.command == Command.READ && mode == TransmissionMode.STRUCTURED && error == 0) {
                 return fail(new ProtocolViolation.UnexpectedReply("simple reply to READ after structured replies were negotiated"));
             }
             if (error != 0) {

@@ -389,6 +389,16 @@ class ReplyReassemblerTest {
     }
 
     @Test
+    void simpleErrorReplyToReadAfterStructuredNegotiationIsTolerated() {
+        var r = new ReplyReassembler<Target>(STRUCTURED, 4);
+        long c = r.register(Command.READ, 0, 0, 16, new Target("r", 16, (byte) 0));
+        ReplyCodec.simpleReply(out, NbdError.EINVAL.code(), c);
+        var d = new ReplyDriver().run(r, stream(), 16);
+        assertNull(d.violation);
+        assertEquals(NbdError.EINVAL, d.completions.get(0).error());
+    }
+
+    @Test
     void structuredChunkWithoutNegotiationIsAViolation() {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
         long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));

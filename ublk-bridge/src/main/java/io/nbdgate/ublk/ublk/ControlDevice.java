@@ -103,7 +103,9 @@ public final class ControlDevice implements AutoCloseable {
         buffer.asSlice(0, pathLen + DEV_INFO.byteSize()).fill((byte) 0);
         MemorySegment.copy(MemorySegment.ofArray(path), 0, buffer, 0, path.length);
         command("GET_DEV_INFO2", U_CMD_GET_DEV_INFO2, devId, 0, pathLen + (int) DEV_INFO.byteSize(), pathLen);
-        return DeviceInfo.read(buffer.asSlice(pathLen));
+        // The info follows the path unaligned; move it to an aligned spot before reading fields.
+        MemorySegment.copy(buffer, pathLen, buffer, 2048, DEV_INFO.byteSize());
+        return DeviceInfo.read(buffer.asSlice(2048));
     }
 
     /** START_DEV; returns only after all queues of the device have fetched. */
@@ -118,6 +120,11 @@ public final class ControlDevice implements AutoCloseable {
     /** DEL_DEV waits until every user of /dev/ublkcN has closed it. */
     public void deleteDevice(int devId) throws UringException {
         command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0, 0);
+    }
+
+    /** DEL_DEV_ASYNC: returns at once; the id is freed when the last user closes /dev/ublkcN. */
+    public void deleteDeviceAsync(int devId) throws UringException {
+        command("DEL_DEV_ASYNC", U_CMD_DEL_DEV_ASYNC, devId, 0, 0, 0);
     }
 
     public void startUserRecovery(int devId) throws UringException {

@@ -71,6 +71,8 @@ public final class NbdClient {
     private final java.util.LinkedHashSet<Pending> onWire = new java.util.LinkedHashSet<>();
     private final long requestTimeoutMillis;
     private long timeoutTimer = -1;
+    // OFFSET_HOLE chunks received; lets tests prove a server's sparse reads took the hole path.
+    private volatile long holeChunks;
 
     private NbdClient(Context context, NetClient netClient, NetSocket socket, ExportInfo export, ByteBuffer leftover,
                       Options options, Promise<Void> closed) {
@@ -118,6 +120,10 @@ public final class NbdClient {
             return Future.failedFuture(new NbdConnectionException("TLS (" + uri + ") is not supported yet"));
         }
         return handshake(vertx, uri, HandshakeConfig.list(), options).map(h -> h.exports);
+    }
+
+    long holeChunks() {
+        return holeChunks;
     }
 
     public ExportInfo export() {
@@ -365,6 +371,7 @@ public final class NbdClient {
                     break;
                 }
                 case ZEROES: {
+                    holeChunks++;
                     ByteBuffer t = replies.dataAttachment().target;
                     int from = (int) replies.dataOffset();
                     int to = from + (int) replies.dataLength();
@@ -433,7 +440,10 @@ public final class NbdClient {
             byte[] disc = new byte[header.remaining()];
             header.get(disc);
             broken = new NbdConnectionException("disconnected");
-            socket.write(Buffer.buffer(disc)).eventually(() -> socket.close());
+            socket.write(Buffer.buffer(disc));
+            socket.close();
+            // Should the socket never report its close, do not leave closeFuture() hanging.
+            context.owner().setTimer(5_000, id -> onContext(this::onClosed));
         }
     }
 
@@ -454,6 +464,9 @@ public final class NbdClient {
     }
 
     private void onClosed() {
+        if (closed.future().isComplete()) {
+            return;
+        }
         breakConnection(broken != null ? broken : new NbdConnectionException("the NBD server closed the connection"));
         netClient.close();
         closed.tryComplete();
@@ -479,14 +492,17 @@ public final class NbdClient {
         SocketAddress address = uri.unixSocket() ? SocketAddress.domainSocketAddress(uri.socketPath())
                 : SocketAddress.inetSocketAddress(uri.port(), uri.host());
         Promise<HandshakeResult> result = Promise.promise();
-        net.connect(address).onComplete(ar -> {
+        // Connect from one explicit context: the socket's handlers then run on it, and so does every
+        // command (onContext), so the reassembler is only ever touched by that one event-loop thread.
+        Context context = vertx.getOrCreateContext();
+        context.runOnContext(v -> net.connect(address).onComplete(ar -> {
             if (ar.failed()) {
                 net.close();
                 result.fail(new NbdConnectionException("cannot connect to " + uri + ": " + describe(ar.cause()), ar.cause()));
                 return;
             }
-            new HandshakeDriver(vertx.getOrCreateContext(), net, ar.result(), config, options, result).start();
-        });
+            new HandshakeDriver(context, net, ar.result(), config, options, result).start();
+        }));
         return result.future();
     }
 
@@ -509,7 +525,7 @@ public final class NbdClient {
 
         HandshakeDriver(Context context, NetClient net, NetSocket socket, HandshakeConfig config, Options options,
                         Promise<HandshakeResult> result) {
-            this.context = Vertx.currentContext() != null ? Vertx.currentContext() : context;
+            this.context = context;
             this.net = net;
             this.socket = socket;
             this.machine = new ClientHandshake(config);
@@ -518,6 +534,9 @@ public final class NbdClient {
         }
 
         void start() {
+            if (Vertx.currentContext() != context) {
+                throw new IllegalStateException("handshake must start on the connection's context");
+            }
             socket.handler(this::onData);
             socket.closeHandler(v -> onClosed());
             socket.exceptionHandler(err -> { }); // surfaces as close

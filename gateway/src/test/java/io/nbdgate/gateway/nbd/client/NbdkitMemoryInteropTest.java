@@ -114,7 +114,7 @@ class NbdkitMemoryInteropTest {
 
     @Test
     void sparseReadOfNeverWrittenAreaIsZeroes() {
-        // nbdkit answers holes of the memory plugin with OFFSET_HOLE chunks.
+        // Never-written memory reads as zeroes, whichever chunk types the server picks.
         assertArrayEquals(new byte[1 << 20], result(client.read(SIZE - (1 << 20), 1 << 20)).getBytes());
     }
 

@@ -52,7 +52,10 @@ class QemuNbdInteropTest {
 
             // Zeroing more than 4 GiB would need 64-bit lengths; here a whole-device zero in one request.
             result(c.writeZeroes(0, SIZE, false, false, false));
+            long holesBefore = c.holeChunks();
             assertArrayEquals(new byte[1 << 20], result(c.read(2 << 20, 1 << 20)).getBytes());
+            // qemu-nbd answers reads of zeroed (sparse) ranges with OFFSET_HOLE chunks.
+            assertTrue(c.holeChunks() > holesBefore, "expected OFFSET_HOLE chunks from qemu-nbd");
             result(c.disconnect());
 
             byte[] onDisk = Arrays.copyOfRange(Files.readAllBytes(image), 1 << 20, 3 << 20);

@@ -1,0 +1,301 @@
+package io.nbdgate.ublk.ublk;
+
+import static io.nbdgate.ublk.ublk.UblkAbi.*;
+
+import io.nbdgate.ublk.uring.Errno;
+import io.nbdgate.ublk.uring.LinuxCalls;
+import io.nbdgate.ublk.uring.UringException;
+import io.netty.channel.IoEventLoop;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One ublk device and its queues: create (ADD_DEV + SET_PARAMS), {@link #start} the queues on
+ * Netty io_uring event loops, {@link #close} (STOP_DEV, wait for the queues, DEL_DEV). Every device
+ * still open when the JVM exits normally or on SIGTERM is stopped and deleted by a shutdown hook.
+ */
+public final class UblkDevice implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(UblkDevice.class);
+    private static final Set<UblkDevice> OPEN = ConcurrentHashMap.newKeySet();
+    private static final long QUEUE_TIMEOUT_MS = 15_000;
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(UblkDevice::closeAll, "ublk-teardown"));
+    }
+
+    private final ControlDevice control;
+    private final int id;
+    private final BufferMode mode;
+    private final DeviceInfo added;
+    private final List<QueueEngine> queues = new ArrayList<>();
+    private final List<Target> targets = new ArrayList<>();
+    private int charFd = -1;
+    private boolean started;
+    private boolean closed;
+
+    private UblkDevice(ControlDevice control, DeviceInfo added, BufferMode mode) {
+        this.control = control;
+        this.id = added.devId();
+        this.added = added;
+        this.mode = mode;
+    }
+
+    /** ADD_DEV and SET_PARAMS; the buffer mode is the spec's or the best the kernel offers. */
+    public static UblkDevice create(ControlDevice control, DeviceSpec spec, DeviceParams params) throws UringException {
+        UblkFeatures features = control.features();
+        BufferMode mode = spec.mode() != null ? spec.mode() : features.bestBufferMode();
+        if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
+            throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
+        }
+        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0);
+        DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
+        UblkDevice dev = new UblkDevice(control, info, mode);
+        OPEN.add(dev);
+        try {
+            control.setParams(info.devId(), params);
+        } catch (UringException | RuntimeException e) {
+            dev.close();
+            throw e;
+        }
+        LOG.info("ublk device {} added: {} queue(s) x depth {}, max io {} bytes, buffer mode {}", info.devId(),
+                info.nrHwQueues(), info.queueDepth(), info.maxIoBufBytes(), mode.label());
+        return dev;
+    }
+
+    /**
+     * Takes over a device whose server died (it must have been created recoverable): START_USER_RECOVERY,
+     * queues on the given loops, END_USER_RECOVERY. The device keeps its id and its /dev/ublkbN.
+     */
+    public static UblkDevice recover(ControlDevice control, int devId, List<IoEventLoop> loops,
+            IntFunction<Target> targetForQueue) throws UringException, InterruptedException {
+        DeviceInfo info = control.deviceInfo(devId);
+        BufferMode mode = info.has(F_AUTO_BUF_REG) ? BufferMode.ZERO_COPY
+                : info.has(F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
+        control.startUserRecovery(devId);
+        UblkDevice dev = new UblkDevice(control, info, mode);
+        OPEN.add(dev);
+        dev.runQueues(loops, targetForQueue);
+        control.endUserRecovery(devId);
+        dev.started = true;
+        LOG.info("ublk device {} recovered, buffer mode {}", devId, mode.label());
+        return dev;
+    }
+
+    /**
+     * Runs queue q on {@code loops.get(q % loops.size())} with {@code targetForQueue.apply(q)}, then
+     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops.
+     */
+    public void start(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        runQueues(loops, targetForQueue);
+        control.startDevice(id);
+        started = true;
+        LOG.info("ublk device {} started as {}", id, blockDevice());
+    }
+
+    private void runQueues(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        for (IoEventLoop loop : loops) {
+            if (loop.inEventLoop()) {
+                throw new IllegalStateException("start/recover blocks; call it off the queue loops");
+            }
+        }
+        charFd = openCharDevice();
+        List<CompletableFuture<Void>> fetched = new ArrayList<>();
+        for (int q = 0; q < added.nrHwQueues(); q++) {
+            Target t = targetForQueue.apply(q);
+            if (targets.stream().noneMatch(x -> x == t)) {
+                targets.add(t); // one target may serve several queues; close it once
+            }
+            QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode, charFd, t,
+                    loops.get(q % loops.size()));
+            queues.add(e);
+            fetched.add(e.start());
+        }
+        try {
+            CompletableFuture.allOf(fetched.toArray(CompletableFuture[]::new))
+                    .get(QUEUE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("ublk device " + id + ": a queue failed to start", e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("ublk device " + id + ": queues did not start in time");
+        }
+        // A FETCH the kernel rejects completes at once; START_DEV would wait forever for it, so look first.
+        Thread.sleep(100);
+        for (QueueEngine e : queues) {
+            if (e.stopped.isDone()) {
+                throw new IllegalStateException("ublk device " + id + " queue " + e.qid + ": kernel refused FETCH");
+            }
+        }
+    }
+
+    private int openCharDevice() throws UringException, InterruptedException {
+        String path = charDevice();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return LinuxCalls.open(path, LinuxCalls.O_RDWR, 0);
+            } catch (UringException e) {
+                if (e.errno() != Errno.ENOENT || attempt >= 50) {
+                    throw e;
+                }
+                Thread.sleep(20); // the node appears shortly after ADD_DEV
+            }
+        }
+    }
+
+    public int id() { return id; }
+    public BufferMode mode() { return mode; }
+    public String blockDevice() { return ControlDevice.blockDevice(id); }
+    public String charDevice() { return ControlDevice.charDevice(id); }
+
+    /** Current kernel view (state LIVE/DEAD/QUIESCED/FAIL_IO, server pid, flags). */
+    public DeviceInfo info() throws UringException {
+        return control.deviceInfo(id);
+    }
+
+    public DeviceParams params() throws UringException {
+        return control.params(id);
+    }
+
+    /** Requests taken from the kernel so far, over all queues. */
+    public long requestsServed() {
+        long n = 0;
+        for (QueueEngine q : queues) {
+            n += q.requestsServed;
+        }
+        return n;
+    }
+
+    /** Completions that reached a queue off its own loop thread; stays 0 by design. */
+    public long eventsOffLoop() {
+        long n = 0;
+        for (QueueEngine q : queues) {
+            n += q.eventsOffLoop;
+        }
+        return n;
+    }
+
+    /** The threads the queues ran on (null until a queue began). */
+    public List<Thread> queueThreads() {
+        return queues.stream().map(q -> q.loopThread).toList();
+    }
+
+    /** STOP_DEV, wait for the queues to see their commands aborted, close, DEL_DEV. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (started || !queues.isEmpty()) {
+                stopQuietly();
+            }
+            boolean drained = true;
+            for (QueueEngine q : queues) {
+                try {
+                    q.stopped.get(QUEUE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+                } catch (Exception e) {
+                    drained = false;
+                    LOG.warn("ublk device {} queue {} did not drain: {}", id, q.qid, e.toString());
+                }
+            }
+            if (drained) {
+                for (QueueEngine q : queues) {
+                    q.release();
+                }
+            }
+            if (charFd >= 0) {
+                LinuxCalls.close(charFd);
+                charFd = -1;
+            }
+            for (Target t : targets) {
+                try {
+                    t.close();
+                } catch (Exception e) {
+                    LOG.warn("ublk device {}: closing target: {}", id, e.toString());
+                }
+            }
+            if (drained) {
+                control.deleteDevice(id);
+            } else {
+                deleteAsync();
+            }
+            LOG.info("ublk device {} deleted", id);
+        } catch (UringException e) {
+            LOG.warn("ublk device {}: teardown: {}", id, e.getMessage());
+        } finally {
+            OPEN.remove(this);
+        }
+    }
+
+    private void stopQuietly() {
+        try {
+            control.stopDevice(id);
+        } catch (UringException e) {
+            LOG.warn("ublk device {}: {}", id, e.getMessage());
+        }
+    }
+
+    private void deleteAsync() throws UringException {
+        // Commands still hold /dev/ublkcN; DEL_DEV would wait for them forever.
+        control.deleteDeviceAsync(id);
+    }
+
+    static void closeAll() {
+        for (UblkDevice d : List.copyOf(OPEN)) {
+            d.close();
+        }
+    }
+
+    /** Ids of all ublk devices present (from /dev/ublkc*). */
+    public static List<Integer> presentDevices() {
+        List<Integer> ids = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(Path.of("/dev"), "ublkc*")) {
+            for (Path p : ds) {
+                ids.add(Integer.parseInt(p.getFileName().toString().substring("ublkc".length())));
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.warn("listing /dev/ublkc*: {}", e.toString());
+        }
+        ids.sort(null);
+        return ids;
+    }
+
+    /**
+     * Stops and deletes devices whose server process is gone (e.g. after SIGKILL) and which cannot
+     * be recovered; returns their ids. Recoverable ones are left for {@link #recover}.
+     */
+    public static List<Integer> removeOrphans(ControlDevice control) {
+        List<Integer> removed = new ArrayList<>();
+        for (int devId : presentDevices()) {
+            try {
+                DeviceInfo info = control.deviceInfo(devId);
+                boolean alive = info.ublksrvPid() > 0 && LinuxCalls.kill(info.ublksrvPid(), 0);
+                if (alive || (info.has(F_USER_RECOVERY) && info.state() != S_DEV_DEAD)) {
+                    continue;
+                }
+                control.stopDevice(devId);
+                control.deleteDevice(devId);
+                removed.add(devId);
+                LOG.info("removed orphaned ublk device {} (server pid {} gone)", devId, info.ublksrvPid());
+            } catch (UringException e) {
+                LOG.warn("ublk device {}: cannot remove: {}", devId, e.getMessage());
+            }
+        }
+        return removed;
+    }
+}

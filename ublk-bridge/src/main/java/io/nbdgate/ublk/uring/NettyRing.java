@@ -1,0 +1,141 @@
+package io.nbdgate.ublk.uring;
+
+import io.netty.channel.uring.IoUringIoHandler;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.reflect.Field;
+import java.lang.reflect.Method;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * What Netty's io_uring transport does not expose: the ring fd (for io_uring_register) and the SQE
+ * just enqueued (to write {@code ublksrv_io_cmd.addr}, bytes 56-63, which IoUringIoOps cannot carry).
+ * Reached by reflection into Netty 4.2.12 internals; {@link #SELF_CHECK} fails loudly if they moved.
+ * Every method must run on the handler's event-loop thread (SINGLE_ISSUER ring).
+ */
+public final class NettyRing {
+    private static final MethodHandle RING_BUFFER; // IoUringIoHandler.ringBuffer
+    private static final MethodHandle RING_FD; // RingBuffer.fd()
+    private static final MethodHandle SUBMISSION_QUEUE; // RingBuffer.ioUringSubmissionQueue()
+    private static final MethodHandle SQ_TAIL; // SubmissionQueue.tail
+    private static final MethodHandle SQ_MASK; // SubmissionQueue.ringMask
+    private static final MethodHandle SQ_ENTRIES; // SubmissionQueue.ringEntries
+    private static final MethodHandle SQ_ARRAY_ADDRESS; // SubmissionQueue.submissionQueueArrayAddress()
+    /** Null when Netty's internals match what this class was written against; the reason otherwise. */
+    public static final String SELF_CHECK;
+
+    private static final Map<IoUringIoHandler, NettyRing> RINGS = new ConcurrentHashMap<>();
+
+    static {
+        MethodHandle rb = null, fd = null, sq = null, tail = null, mask = null, entries = null, arr = null;
+        String problem = null;
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            Field f = IoUringIoHandler.class.getDeclaredField("ringBuffer");
+            f.setAccessible(true);
+            rb = l.unreflectGetter(f);
+            Class<?> ringBuffer = f.getType();
+            Method m = ringBuffer.getDeclaredMethod("fd");
+            m.setAccessible(true);
+            fd = l.unreflect(m);
+            m = ringBuffer.getDeclaredMethod("ioUringSubmissionQueue");
+            m.setAccessible(true);
+            sq = l.unreflect(m);
+            Class<?> sqClass = m.getReturnType();
+            f = sqClass.getDeclaredField("tail");
+            f.setAccessible(true);
+            tail = l.unreflectGetter(f);
+            f = sqClass.getDeclaredField("ringMask");
+            f.setAccessible(true);
+            mask = l.unreflectGetter(f);
+            f = sqClass.getDeclaredField("ringEntries");
+            f.setAccessible(true);
+            entries = l.unreflectGetter(f);
+            m = sqClass.getDeclaredMethod("submissionQueueArrayAddress");
+            m.setAccessible(true);
+            arr = l.unreflect(m);
+            int sqeSize = (int) readStatic(sqClass, "SQE_SIZE");
+            if (sqeSize != IoUringAbi.SQE_SIZE) {
+                problem = "Netty SQE_SIZE is " + sqeSize;
+            }
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            problem = e.toString();
+        }
+        RING_BUFFER = rb;
+        RING_FD = fd;
+        SUBMISSION_QUEUE = sq;
+        SQ_TAIL = tail;
+        SQ_MASK = mask;
+        SQ_ENTRIES = entries;
+        SQ_ARRAY_ADDRESS = arr;
+        SELF_CHECK = problem;
+    }
+
+    private static Object readStatic(Class<?> c, String name) throws ReflectiveOperationException {
+        Field f = c.getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(null);
+    }
+
+    private final int fd;
+    private final Object submissionQueue;
+    private final MemorySegment sqes;
+    private final int mask;
+    private final FixedBufferTable buffers;
+
+    private NettyRing(IoUringIoHandler handler, int bufferSlots) throws Throwable {
+        Object ringBuffer = RING_BUFFER.invoke(handler);
+        fd = (int) RING_FD.invoke(ringBuffer);
+        submissionQueue = SUBMISSION_QUEUE.invoke(ringBuffer);
+        int entries = (int) SQ_ENTRIES.invoke(submissionQueue);
+        mask = (int) SQ_MASK.invoke(submissionQueue);
+        long base = (long) SQ_ARRAY_ADDRESS.invoke(submissionQueue);
+        sqes = MemorySegment.ofAddress(base).reinterpret((long) entries * IoUringAbi.SQE_SIZE);
+        buffers = new FixedBufferTable(fd, bufferSlots);
+    }
+
+    /** The ring behind a Netty io_uring handler; call on its loop thread. */
+    public static NettyRing of(IoUringIoHandler handler, int bufferSlots) {
+        if (SELF_CHECK != null) {
+            throw new IllegalStateException("Netty io_uring internals differ from 4.2.12.Final, which the ublk "
+                    + "queue engine reads (ringBuffer, fd(), SubmissionQueue.tail/ringMask): " + SELF_CHECK);
+        }
+        return RINGS.computeIfAbsent(handler, h -> {
+            try {
+                return new NettyRing(h, bufferSlots);
+            } catch (Throwable t) {
+                throw new IllegalStateException("cannot reach Netty's io_uring ring", t);
+            }
+        });
+    }
+
+    public int fd() {
+        return fd;
+    }
+
+    /** The sparse fixed-buffer table of this ring, registered on first use. */
+    public FixedBufferTable buffers() {
+        return buffers;
+    }
+
+    /**
+     * Writes {@code value} into bytes 56-63 of the SQE Netty enqueued last; checks first that the slot
+     * holds the operation we expect, so a change in Netty cannot make us patch a foreign entry.
+     */
+    public void patchLastSqeCmdAddr(byte expectOpcode, long expectCmdHead, long value) {
+        int tail;
+        try {
+            tail = (int) SQ_TAIL.invoke(submissionQueue);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        long slot = (long) ((tail - 1) & mask) * IoUringAbi.SQE_SIZE;
+        if (sqes.get(java.lang.foreign.ValueLayout.JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
+                || sqes.get(java.lang.foreign.ValueLayout.JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectCmdHead) {
+            throw new IllegalStateException("Netty's last SQE is not the one just submitted; refusing to patch");
+        }
+        sqes.set(java.lang.foreign.ValueLayout.JAVA_LONG, slot + IoUringAbi.SQE_CMD + 8, value);
+    }
+}

@@ -1,0 +1,47 @@
+package io.nbdgate.ublk.ublk;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.nbdgate.ublk.target.MemoryTarget;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** One write and read-back through a memory device per buffer mode, checked against the RAM itself. */
+@Tag("ublk")
+class SmokeGuestTest {
+    @ParameterizedTest
+    @EnumSource(BufferMode.class)
+    void directWriteLandsInRamAndReadsBack(BufferMode mode) throws Exception {
+        long size = 16 << 20;
+        MultiThreadIoEventLoopGroup group = Guest.loops(1);
+        try (ControlDevice ctl = ControlDevice.open();
+             MemoryTarget ram = MemoryTarget.create(size);
+             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 32).withMode(mode),
+                     DeviceParams.disk(size, 512 * 1024))) {
+            dev.start(Guest.list(group), q -> ram);
+            assertEquals("LIVE", dev.info().stateName());
+            byte[] data = new byte[1 << 20];
+            new Random(42).nextBytes(data);
+            Path src = Files.write(Path.of("/tmp/smoke-src"), data);
+            Guest.run("dd", "if=" + src, "of=" + dev.blockDevice(), "bs=64k", "seek=3", "oflag=direct", "status=none");
+            byte[] inRam = ram.contents().asSlice(3 * 65536, data.length).toArray(ValueLayout.JAVA_BYTE);
+            assertArrayEquals(data, inRam, "bytes in the RAM disk differ from what dd wrote");
+            Guest.run("dd", "if=" + dev.blockDevice(), "of=/tmp/smoke-back", "bs=64k", "skip=3", "count=16",
+                    "iflag=direct", "status=none");
+            assertArrayEquals(data, Files.readAllBytes(Path.of("/tmp/smoke-back")));
+            assertTrue(dev.requestsServed() > 0);
+            assertEquals(0, dev.eventsOffLoop());
+        } finally {
+            group.shutdownGracefully().sync();
+        }
+        assertEquals(java.util.List.of(), Guest.ublkNodes());
+    }
+}
