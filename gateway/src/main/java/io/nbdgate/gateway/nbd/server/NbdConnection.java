@@ -132,9 +132,15 @@ final class NbdConnection {
             violation("request sent after NBD_CMD_DISC");
             return;
         }
-        if (h.payloadLength() > 0) {
+        // A WRITE always carries its data: QEMU 10 sends extended WRITEs without PAYLOAD_LEN, against the spec.
+        long payload = h.type() == Command.WRITE.code() ? h.length() : h.payloadLength();
+        if (Long.compareUnsigned(payload, NbdSizes.DEFAULT_MAXIMUM_PAYLOAD) > 0) {
+            violation("request payload of " + Long.toUnsignedString(payload) + " bytes exceeds the maximum of " + NbdSizes.DEFAULT_MAXIMUM_PAYLOAD);
+            return;
+        }
+        if (payload > 0) {
             awaitingPayload = h;
-            parser.fixedSizeMode((int) h.payloadLength());
+            parser.fixedSizeMode((int) payload);
             return;
         }
         execute(h, null);
@@ -223,9 +229,6 @@ final class NbdConnection {
         }
         if (payload != null && cmd != Command.WRITE) {
             return new Rejection(NbdError.EINVAL, cmd + " takes no payload");
-        }
-        if (cmd == Command.WRITE && payload == null && h.length() != 0) {
-            return new Rejection(NbdError.EINVAL, "extended WRITE without NBD_CMD_FLAG_PAYLOAD_LEN carries no data");
         }
         boolean writes = cmd == Command.WRITE || cmd == Command.TRIM || cmd == Command.WRITE_ZEROES;
         if (writes && export.readOnly()) {

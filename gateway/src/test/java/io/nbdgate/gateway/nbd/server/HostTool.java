@@ -20,7 +20,7 @@ final class HostTool {
     record Result(int exit, String out) {}
 
     static Result run(String tool, String package_, String... args) throws IOException, InterruptedException {
-        Path binary = Path.of("/usr/bin", tool);
+        Path binary = tool.startsWith("/") ? Path.of(tool) : Path.of("/usr/bin", tool);
         if (!Files.isExecutable(binary)) fail(tool + " is missing: install the Debian package " + package_ + " (apt-get install " + package_ + ")");
         List<String> cmd = new java.util.ArrayList<>();
         cmd.add(binary.toString());

@@ -165,6 +165,21 @@ class RealClientsTest {
     }
 
     @Test
+    void qemuIo10_negotiatesExtendedHeaders_andWritesReadsZeroes() throws Exception {
+        // qemu 10 is the one installed client with extended headers; scripts/test unpacks it (see ExternalNbdServer).
+        Path qemuIo = Path.of(io.nbdgate.gateway.testsupport.ExternalNbdServer.qemuNbdBinary()).resolveSibling("qemu-io");
+        String version = HostTool.ok(qemuIo.toString(), "qemu-utils from bookworm-backports (scripts/test unpacks it)", "--version");
+        assertTrue(version.matches("(?s)qemu-io version (1\\d|[2-9]\\d)\\..*"), "need qemu-io 10 or newer for extended headers: " + version);
+        serve(Export.file("exp", dir.resolve("disk.img"), OptionalLong.of(16 * MIB), false));
+        HostTool.Result r = HostTool.run(qemuIo.toString(), "qemu-utils", "--trace", "nbd_receive_option_reply", "-f", "raw", server.uri("exp"),
+                "-c", "write -P 0xab 0 1M", "-c", "read -P 0xab 0 1M",
+                "-c", "discard 0 64k", "-c", "read -P 0 0 64k", "-c", "write -z -u 1M 1M", "-c", "read -P 0 1M 1M");
+        assertEquals(0, r.exit(), r.out());
+        assertTrue(r.out().contains("option reply 11 (extended headers), type 1 (ack)"), r.out());
+        assertFalse(r.out().contains("Pattern verification failed") || r.out().contains("failed:"), r.out());
+    }
+
+    @Test
     void qemuIo_patternMismatchIsReported() throws Exception {
         // Guards the tests above: qemu-io must notice wrong data, or their checks prove nothing.
         serve(Export.memory("exp", MIB, false));
