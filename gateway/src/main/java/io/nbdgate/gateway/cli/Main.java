@@ -11,8 +11,8 @@ import picocli.CommandLine.Command;
             "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
             ""
         },
-        subcommands = {AttachCommand.class, InfoCommand.class, ListCommand.class, FeaturesCommand.class,
-            CommandLine.HelpCommand.class})
+        subcommands = {AttachCommand.class, ServeCommand.class, InfoCommand.class, ListCommand.class,
+            FeaturesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
