@@ -11,7 +11,6 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.transport.Transport;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -23,8 +22,9 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "attach", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Attach an NBD export as a local block device (/dev/ublkbN) and serve it in the foreground.",
-            "Prints the device path once the device is live; SIGINT/SIGTERM detach it cleanly.",
-            "Exit codes: 0 after a clean detach, 1 if attaching failed (nothing is left behind), 2 on bad input."})
+            "Prints the device path once the device is live. 'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
+            "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
+            "failed (nothing is left behind), 2 on bad input."})
 final class AttachCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "URI",
@@ -90,19 +90,12 @@ final class AttachCommand implements Callable<Integer> {
             vertx.close();
             return 1;
         }
+        ServingProcess serving = new ServingProcess(vertx, true);
+        serving.registry().add(device);
+        serving.start(null);
         System.out.println(device.blockDevice());
         System.out.flush();
-        CountDownLatch detached = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            device.close();
-            vertx.close().await();
-            detached.countDown();
-        }, "nbdgate-detach"));
-        try {
-            detached.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        serving.awaitAndCleanUp();
         return 0;
     }
 

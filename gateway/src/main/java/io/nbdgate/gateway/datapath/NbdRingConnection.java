@@ -382,7 +382,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
         long remaining = payloadLen[t] - payloadSent;
         int len = (int) Math.min(remaining, Integer.MAX_VALUE);
         if (bufIndex[t] >= 0) {
-            submit(new IoUringIoOps(OP_SEND_ZC, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent,
+            // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
+            // kernel copy the pages into the socket; Java still never touches them.
+            byte op = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
+            submit(new IoUringIoOps(op, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent,
                     len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], (short) 0, 0, 0));
         } else {
             submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len,
@@ -435,6 +438,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
             return;
         }
         payloadSent += res;
+        DataPathStats.moved(bufIndex[tag] >= 0, res);
         if (payloadSent < payloadLen[tag]) {
             sendPayload();
             return;
@@ -642,6 +646,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                             + (bufIndex[tag] >= 0 ? "fixed buffer " + bufIndex[tag] : "memory") + " failed: "
                             + errnoName(-res));
                 } else {
+                    DataPathStats.moved(bufIndex[tag] >= 0, res);
                     replies.dataReceived(res);
                     pumpReplies();
                 }

@@ -10,6 +10,7 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.uring.LinuxCalls;
 import java.io.IOException;
@@ -17,7 +18,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.UnixDomainSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -35,13 +35,14 @@ import org.junit.jupiter.api.io.TempDir;
 /** The io_uring NBD connection against a real nbdkit, in copy mode (request data in Java memory). */
 class NbdRingConnectionTest {
     private static final int EIO = 5;
+    private static final int ESHUTDOWN = 108;
 
     @TempDir
     Path dir;
 
     private MultiThreadIoEventLoopGroup group;
     private IoEventLoop loop;
-    private Process nbdkit;
+    private ExternalNbdServer server;
     private Arena arena;
     private int zeroFd;
     private final ConcurrentHashMap<Integer, CompletableFuture<Integer>> pending = new ConcurrentHashMap<>();
@@ -62,29 +63,16 @@ class NbdRingConnectionTest {
             conn.close("test over").get(10, TimeUnit.SECONDS);
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
-        if (nbdkit != null) {
-            nbdkit.destroy();
-            nbdkit.waitFor(10, TimeUnit.SECONDS);
+        if (server != null) {
+            server.close();
         }
         LinuxCalls.close(zeroFd);
         arena.close();
     }
 
-    private Path startNbdkit(String... pluginArgs) throws IOException, InterruptedException {
-        Path sock = dir.resolve("nbd.sock");
-        List<String> cmd = new ArrayList<>(List.of("nbdkit", "--exit-with-parent", "-f", "-U", sock.toString()));
-        cmd.addAll(List.of(pluginArgs));
-        try {
-            nbdkit = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("nbdkit.log").toFile())
-                    .start();
-        } catch (IOException e) {
-            fail("nbdkit is not installed (apt-get install nbdkit): " + e.getMessage());
-        }
-        for (int i = 0; i < 200 && !Files.exists(sock); i++) {
-            Thread.sleep(25);
-        }
-        assertTrue(Files.exists(sock), "nbdkit did not start: " + Files.readString(dir.resolve("nbdkit.log")));
-        return sock;
+    private Path startNbdkit(List<String> options, String plugin, String... params) throws IOException {
+        server = ExternalNbdServer.nbdkitUnix(dir, options, plugin, params);
+        return Path.of(server.uri().socketPath());
     }
 
     private NbdRingConnection connect(Path sock, int depth, Duration ioTimeout) throws Exception {
@@ -117,7 +105,7 @@ class NbdRingConnectionTest {
 
     @Test
     void parallelWritesAndReadsRoundTripExactly() throws Exception {
-        conn = connect(startNbdkit("memory", "64M"), 32, Duration.ofSeconds(10));
+        conn = connect(startNbdkit(List.of(), "memory", "64M"), 32, Duration.ofSeconds(10));
         assertEquals(64L << 20, conn.export().size());
         int n = 32;
         int size = 128 << 10;
@@ -149,7 +137,7 @@ class NbdRingConnectionTest {
 
     @Test
     void trimAndWriteZeroesReadBackAsZeroes() throws Exception {
-        conn = connect(startNbdkit("memory", "16M"), 4, Duration.ofSeconds(10));
+        conn = connect(startNbdkit(List.of(), "memory", "16M"), 4, Duration.ofSeconds(10));
         MemorySegment buf = arena.allocate(1 << 20);
         buf.fill((byte) 0x77);
         assertEquals(1 << 20, get(submit(0, Command.WRITE, 0, 0, 1 << 20, buf)));
@@ -170,7 +158,7 @@ class NbdRingConnectionTest {
     @Test
     void serverErrorsBecomeErrnosAndTheConnectionStaysUsable() throws Exception {
         // The error filter fails every read with EIO; writes keep working.
-        conn = connect(startNbdkit("--filter=error", "memory", "16M", "error-pread=EIO", "error-pread-rate=100%"), 4,
+        conn = connect(startNbdkit(List.of("--filter=error"), "memory", "16M", "error-pread=EIO", "error-pread-rate=100%"), 4,
                 Duration.ofSeconds(10));
         MemorySegment buf = arena.allocate(4096);
         assertEquals(-EIO, get(submit(0, Command.READ, 0, 0, 4096, buf)));
@@ -179,12 +167,12 @@ class NbdRingConnectionTest {
     }
 
     @Test
-    void serverLossFailsRequestsInFlightWithEioAndNothingHangs() throws Exception {
+    void killedServerFailsRequestsInFlightWithEioAndNothingHangs() throws Exception {
         // A read that takes 60 s on the server; the server dies while it is in flight.
-        conn = connect(startNbdkit("--filter=delay", "memory", "16M", "rdelay=60"), 4, Duration.ofSeconds(30));
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofSeconds(30));
         CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
         Thread.sleep(300);
-        nbdkit.destroyForcibly();
+        server.kill();
         assertEquals(-EIO, get(read));
         assertTrue(lost.get(10, TimeUnit.SECONDS).contains("closed"), lost.getNow(""));
         // Later requests fail at once instead of waiting.
@@ -192,8 +180,20 @@ class NbdRingConnectionTest {
     }
 
     @Test
+    void gracefulServerShutdownIsASoftDisconnect() throws Exception {
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofSeconds(30));
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        Thread.sleep(300);
+        server.close(); // SIGTERM: nbdkit answers what is in flight with ESHUTDOWN, then closes
+        int r = get(read);
+        assertTrue(r == -ESHUTDOWN || r == -EIO, "result " + r);
+        lost.get(10, TimeUnit.SECONDS);
+        assertEquals(-EIO, get(submit(1, Command.READ, 0, 0, 4096, arena.allocate(4096))));
+    }
+
+    @Test
     void unansweredRequestTimesOutWithEio() throws Exception {
-        conn = connect(startNbdkit("--filter=delay", "memory", "16M", "rdelay=60"), 4, Duration.ofMillis(800));
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofMillis(800));
         long t0 = System.nanoTime();
         assertEquals(-EIO, get(submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096))));
         long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);

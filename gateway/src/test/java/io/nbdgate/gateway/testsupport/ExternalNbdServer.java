@@ -152,6 +152,12 @@ public final class ExternalNbdServer implements AutoCloseable {
         }
     }
 
+    /** SIGKILL: the server vanishes without a word, as when its machine dies. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
     @Override
     public void close() {
         process.destroy();
