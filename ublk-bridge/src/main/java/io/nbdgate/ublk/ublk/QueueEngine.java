@@ -136,7 +136,7 @@ final class QueueEngine implements IoUringIoHandle {
                 data(KIND_CMD, tag), (short) 0, (short) 0, 0, ioCmd));
         if (mode == BufferMode.COPY) {
             // ublksrv_io_cmd.addr (SQE bytes 56-63) names the tag's buffer; IoUringIoOps has no field for it.
-            ring.patchLastSqeCmdAddr(OP_URING_CMD, ioCmd, requests[tag].buffer().address());
+            ring.patchLastSqeCmdAddr(OP_URING_CMD, ioCmd, requests[tag].bufferAddress());
         }
     }
 
