@@ -7,48 +7,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.ublk.UblkDevice;
-import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** What users of nbd.ko suffer from: server errors and a vanished server. Errors reach the reader; nothing hangs. */
-@Tag("ublk")
-class FailureGuestTest {
+class FailureGuestTest extends DeviceGuestTestBase {
     @TempDir
     Path dir;
 
-    private Vertx vertx;
-    private NbdDevice device;
 
-    @BeforeEach
-    void start() {
-        vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
-    }
 
-    @AfterEach
-    void stop() throws Exception {
-        if (device != null) {
-            device.close();
-        }
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
-    }
 
     private NbdDevice attach(ExternalNbdServer server, Duration ioTimeout) throws Exception {
         NbdDevice.Options o = new NbdDevice.Options("failure", new InetSocketAddress("127.0.0.1", server.port()), "", 1,
                 16, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), ioTimeout, null);
-        device = NbdDevice.attach(o, EventLoops.of(vertx));
+        attach(o);
         return device;
     }
 

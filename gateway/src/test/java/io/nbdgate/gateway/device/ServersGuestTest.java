@@ -11,47 +11,25 @@ import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.ublk.ublk.BufferMode;
-import io.nbdgate.ublk.ublk.UblkDevice;
-import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The zero-copy device against the other servers: nbd-server with a file export, and nbdgate's own server. */
-@Tag("ublk")
-class ServersGuestTest {
+class ServersGuestTest extends DeviceGuestTestBase {
     @TempDir
     Path dir;
 
-    private Vertx vertx;
-    private NbdDevice device;
 
-    @BeforeEach
-    void start() {
-        vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
-    }
 
-    @AfterEach
-    void stop() throws Exception {
-        if (device != null) {
-            device.close();
-        }
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
-    }
 
     private NbdDevice attach(int port, String export) throws Exception {
         NbdDevice.Options o = new NbdDevice.Options("servers", new InetSocketAddress("127.0.0.1", port), export, 0, 32,
                 ZeroCopy.ON, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), null);
-        device = NbdDevice.attach(o, EventLoops.of(vertx));
+        attach(o);
         assertEquals(BufferMode.ZERO_COPY, device.mode());
         return device;
     }
