@@ -394,6 +394,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     private void onHeadersSent(int res) {
+        if (state != State.READY) {
+            txBusy = false; // closing: finishClosing releases the tags once every operation is back
+            return;
+        }
         if (res <= 0) {
             sendFailed(res);
             return;
@@ -432,6 +436,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
         if ((cqeFlags & CQE_F_MORE) != 0) {
             zcPending[tag]++;
+        }
+        if (state != State.READY) {
+            txBusy = false;
+            return;
         }
         if (res <= 0) {
             sendFailed(res);
@@ -718,20 +726,12 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 result[t] = -EIO;
             }
         }
-        // Requests queued but never sent need no send completion.
-        while (txQueueCount > 0) {
-            int t = txQueue[txQueueHead];
-            if (t != payloadTag && !(txBusy && runCount > 0 && isInRun(t))) {
-                sending[t] = false;
-            }
-            txQueueHead = (txQueueHead + 1) % depth;
-            txQueueCount--;
+        // Requests queued but not being sent need no send completion; those in the send in flight wait for it.
+        int inFlightRun = txBusy && payloadTag < 0 ? runCount : 0;
+        for (int i = inFlightRun; i < txQueueCount; i++) {
+            sending[txQueue[(txQueueHead + i) % depth]] = false;
         }
-        if (!txBusy) {
-            for (int t = 0; t < depth; t++) {
-                sending[t] = false;
-            }
-        }
+        txQueueCount = inFlightRun;
         if (was == State.READY) {
             LOG.warn("connection to {} lost: {}", describe(address), reason);
             listener.lost(reason);
@@ -745,15 +745,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
         if (opsInFlight == 0) {
             finishClosing();
         }
-    }
-
-    private boolean isInRun(int tag) {
-        for (int i = 0; i < runCount; i++) {
-            if (txQueue[(txQueueHead + i) % depth] == tag) {
-                return true;
-            }
-        }
-        return false;
     }
 
     private void shutdownSocket() {
