@@ -80,7 +80,10 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
     private void send(IoRequest req, Command command, int nbdFlags, boolean data) {
         int tag = req.tag();
         inFlight[tag] = req;
-        if (!data) {
+        if (command == Command.FLUSH) {
+            // The block layer's flush request has no position (sector -1); NBD wants offset and length 0.
+            connection.submit(tag, command, nbdFlags, 0, 0, -1, 0);
+        } else if (!data) {
             connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, 0);
         } else if (req.mode() == BufferMode.ZERO_COPY) {
             // Kernel-registered request pages: addresses within the fixed buffer start at 0.

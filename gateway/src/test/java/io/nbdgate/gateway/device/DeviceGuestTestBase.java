@@ -28,7 +28,8 @@ abstract class DeviceGuestTestBase {
             device = null;
         }
         afterDeviceClosed();
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        // Event loops shut down gracefully; under TCG that alone can take several seconds.
+        vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
     }
 
