@@ -70,8 +70,10 @@ class CliGuestTest {
 
     @Test
     void daemonAttachesEveryDeviceAndDetachesThemOnSigterm() throws Exception {
-        try (ExternalNbdServer a = ExternalNbdServer.nbdkit(dir.resolve("a"), List.of(), "memory", "32M");
-             ExternalNbdServer b = ExternalNbdServer.nbdkitUnix(dir.resolve("b"), List.of(), "memory", "32M")) {
+        try (ExternalNbdServer a = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("a")), List.of(),
+                "memory", "32M");
+             ExternalNbdServer b = ExternalNbdServer.nbdkitUnix(Files.createDirectories(dir.resolve("b")), List.of(),
+                     "memory", "32M")) {
             Path cfg = dir.resolve("nbdgate.yaml");
             Files.writeString(cfg, """
                     status: {listen: "off"}

@@ -26,8 +26,8 @@ class ServersGuestTest extends DeviceGuestTestBase {
 
 
 
-    private NbdDevice attach(int port, String export) throws Exception {
-        NbdDevice.Options o = new NbdDevice.Options("servers", new InetSocketAddress("127.0.0.1", port), export, 0, 32,
+    private NbdDevice attach(int port, String export, int queues) throws Exception {
+        NbdDevice.Options o = new NbdDevice.Options("servers", new InetSocketAddress("127.0.0.1", port), export, queues, 32,
                 ZeroCopy.ON, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), null);
         attach(o);
         assertEquals(BufferMode.ZERO_COPY, device.mode());
@@ -39,9 +39,11 @@ class ServersGuestTest extends DeviceGuestTestBase {
         Path file = dir.resolve("export.img");
         run("truncate", "-s", "64M", file.toString());
         try (ExternalNbdServer server = ExternalNbdServer.nbdServer(dir, file, "disk")) {
-            attach(server.port(), "disk");
+            // The harness runs nbd-server with -d, which serves one connection at a time.
+            attach(server.port(), "disk", 1);
             fioVerify(device.blockDevice(), "randwrite", "4k", "24M");
             fioVerify(device.blockDevice(), "write", "1M", "48M");
+            GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt"));
             Path fromDevice = dir.resolve("device.img");
             run("dd", "if=" + device.blockDevice(), "of=" + fromDevice, "bs=1M", "iflag=direct", "status=none");
             device.close();
@@ -54,10 +56,11 @@ class ServersGuestTest extends DeviceGuestTestBase {
     void embeddedServerRoundTripsWithMultiConn() throws Exception {
         try (EmbeddedNbdServer server = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
                 List.of(Export.memory("mem", 96L << 20, false))))) {
-            attach(server.port(), "mem");
-            assertTrue(device.queues() >= 1);
+            attach(server.port(), "mem", 2);
+            assertEquals(2, device.queues(), "the embedded server advertises CAN_MULTI_CONN");
             fioVerify(device.blockDevice(), "randwrite", "4k", "24M");
             fioVerify(device.blockDevice(), "write", "1M", "48M");
+            GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt"));
             Path fromDevice = dir.resolve("device.img");
             Path fromServer = dir.resolve("server.img");
             run("dd", "if=" + device.blockDevice(), "of=" + fromDevice, "bs=1M", "iflag=direct", "status=none");
