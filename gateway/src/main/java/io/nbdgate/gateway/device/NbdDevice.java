@@ -83,6 +83,7 @@ public final class NbdDevice implements AutoCloseable {
     private final ControlDevice control;
     private final int zeroFd;
     private final String modeReason;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<NbdRingConnection> connections,
                       ControlDevice control, int zeroFd, String modeReason) {
@@ -283,9 +284,13 @@ public final class NbdDevice implements AutoCloseable {
         return connections.stream().allMatch(NbdRingConnection::isOpen);
     }
 
-    /** Stops and deletes the device (in-flight requests finish first), then disconnects from the server. */
+    /** Stops and deletes the device (in-flight requests finish first), then disconnects. Idempotent. */
     @Override
     public void close() {
+        // A second close would close the /dev/zero descriptor number again, which may belong to someone else by then.
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         device.close(); // closes the targets, which disconnect their connections
         for (NbdRingConnection c : connections) {
             try {
