@@ -141,8 +141,9 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     void submitTargetIo(int tag, byte opcode, int fd, long off, long addr, int len, int opFlags, int bufIndex) {
+        // Netty's constructor order is (..., data, union4 = buf_index, personality, ...).
         reg.submit(new IoUringIoOps(opcode, (byte) 0, (short) 0, fd, off, addr, len, opFlags,
-                data(KIND_TARGET, tag), (short) 0, (short) bufIndex, 0, 0L));
+                data(KIND_TARGET, tag), (short) bufIndex, (short) 0, 0, 0L));
     }
 
     private void submitUserCopy(int kind, IoRequest req, int len) {
@@ -232,6 +233,11 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     private void commit(int tag, int result) {
+        if (result < 0) {
+            IoRequest r = requests[tag];
+            LOG.warn("ublk dev {} queue {} tag {}: op {} at {} +{} failed: {} ({})", devId, qid, tag, r.op(),
+                    r.offset(), r.length(), Errno.name(-result), result);
+        }
         submitCommand(tag, U_IO_COMMIT_AND_FETCH_REQ, result);
     }
 
