@@ -134,22 +134,22 @@ final class QueueEngine implements IoUringIoHandle {
         state[tag] = IN_KERNEL;
         reg.submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, charFd, cmdOp & 0xffffffffL, addr, 0, 0,
                 data(KIND_CMD, tag), (short) 0, (short) 0, 0, ioCmd));
-        if (mode == BufferMode.COPY) {
-            // ublksrv_io_cmd.addr (SQE bytes 56-63) names the tag's buffer; IoUringIoOps has no field for it.
-            ring.patchLastSqeCmdAddr(OP_URING_CMD, ioCmd, requests[tag].buffer().address());
-        }
+        // ublksrv_io_cmd.addr (SQE bytes 56-63): the tag's buffer in copy mode, must be 0 otherwise.
+        ring.writeLastSqeTail(OP_URING_CMD, ioCmd, mode == BufferMode.COPY ? requests[tag].bufferAddress() : 0);
     }
 
     void submitTargetIo(int tag, byte opcode, int fd, long off, long addr, int len, int opFlags, int bufIndex) {
         // Netty's constructor order is (..., data, union4 = buf_index, personality, ...).
         reg.submit(new IoUringIoOps(opcode, (byte) 0, (short) 0, fd, off, addr, len, opFlags,
                 data(KIND_TARGET, tag), (short) bufIndex, (short) 0, 0, 0L));
+        ring.writeLastSqeTail(opcode, 0L, 0L); // attr_type_mask: never inherit a stale value
     }
 
     private void submitUserCopy(int kind, IoRequest req, int len) {
         byte op = kind == KIND_COPY_IN ? OP_READ : OP_WRITE;
         reg.submit(new IoUringIoOps(op, (byte) 0, (short) 0, charFd, userCopyOffset(qid, req.tag()),
-                req.buffer().address(), len, 0, data(kind, req.tag()), (short) 0, (short) 0, 0, 0L));
+                req.bufferAddress(), len, 0, data(kind, req.tag()), (short) 0, (short) 0, 0, 0L));
+        ring.writeLastSqeTail(op, 0L, 0L);
     }
 
     @Override
@@ -157,6 +157,7 @@ final class QueueEngine implements IoUringIoHandle {
         if (!loop.inEventLoop()) {
             eventsOffLoop++;
         }
+        ring.wipeConsumed();
         IoUringIoEvent event = (IoUringIoEvent) ioEvent;
         int data = event.data() & 0xffff;
         int tag = data & 0xfff;
@@ -165,6 +166,10 @@ final class QueueEngine implements IoUringIoHandle {
             return;
         }
         IoRequest req = requests[tag];
+        if (res < 0 && data >>> 12 != KIND_CMD) {
+            LOG.debug("ublk dev {} queue {} tag {}: {} op {} failed: {}", devId, qid, tag,
+                    data >>> 12 == KIND_TARGET ? "target" : "user-copy", event.opcode(), Errno.name(-res));
+        }
         switch (data >>> 12) {
             case KIND_CMD -> onCommand(tag, res);
             case KIND_TARGET -> {

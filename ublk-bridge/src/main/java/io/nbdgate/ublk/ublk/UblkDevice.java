@@ -41,7 +41,6 @@ public final class UblkDevice implements AutoCloseable {
     private final BufferMode mode;
     private final DeviceInfo added;
     private final List<QueueEngine> queues = new ArrayList<>();
-    private final List<Target> targets = new ArrayList<>();
     private int charFd = -1;
     private boolean started;
     private boolean closed;
@@ -60,7 +59,8 @@ public final class UblkDevice implements AutoCloseable {
         if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
             throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
         }
-        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0);
+        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
+                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)));
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
@@ -96,7 +96,8 @@ public final class UblkDevice implements AutoCloseable {
 
     /**
      * Runs queue q on {@code loops.get(q % loops.size())} with {@code targetForQueue.apply(q)}, then
-     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops.
+     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops. Targets stay
+     * the caller's: close them after the device is closed.
      */
     public void start(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
             throws UringException, InterruptedException {
@@ -117,9 +118,6 @@ public final class UblkDevice implements AutoCloseable {
         List<CompletableFuture<Void>> fetched = new ArrayList<>();
         for (int q = 0; q < added.nrHwQueues(); q++) {
             Target t = targetForQueue.apply(q);
-            if (targets.stream().noneMatch(x -> x == t)) {
-                targets.add(t); // one target may serve several queues; close it once
-            }
             QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode, charFd, t,
                     loops.get(q % loops.size()));
             queues.add(e);
@@ -221,13 +219,6 @@ public final class UblkDevice implements AutoCloseable {
             if (charFd >= 0) {
                 LinuxCalls.close(charFd);
                 charFd = -1;
-            }
-            for (Target t : targets) {
-                try {
-                    t.close();
-                } catch (Exception e) {
-                    LOG.warn("ublk device {}: closing target: {}", id, e.toString());
-                }
             }
             if (drained) {
                 control.deleteDevice(id);

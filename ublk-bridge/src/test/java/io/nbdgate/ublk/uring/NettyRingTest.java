@@ -78,8 +78,8 @@ class NettyRingTest {
                 NettyRing ring = NettyRing.of(reg.attachment(), 64);
                 reg.submit(new IoUringIoOps(OP_NOP, (byte) 0, (short) 0, -1, 0, 0, 0, 0, (short) 8, (short) 0,
                         (short) 0, 0, 0x1234L));
-                ring.patchLastSqeCmdAddr(OP_NOP, 0x1234L, 0xabcdL);
-                assertThrows(IllegalStateException.class, () -> ring.patchLastSqeCmdAddr(OP_NOP, 0x9999L, 1));
+                ring.writeLastSqeTail(OP_NOP, 0x1234L, 0xabcdL);
+                assertThrows(IllegalStateException.class, () -> ring.writeLastSqeTail(OP_NOP, 0x9999L, 1));
                 return null;
             }).get(5, TimeUnit.SECONDS);
             assertEquals(0, probe.next.get(5, TimeUnit.SECONDS)[0]);
