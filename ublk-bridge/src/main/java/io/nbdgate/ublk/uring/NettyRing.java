@@ -108,12 +108,17 @@ public final class NettyRing {
         buffers = new FixedBufferTable(fd, bufferSlots);
     }
 
-    /** The ring behind a Netty io_uring handler; call on its loop thread. */
-    public static NettyRing of(IoUringIoHandler handler, int bufferSlots) {
+    /** Start-up check for the gateway: throws, naming what differs, if Netty's internals moved. */
+    public static void checkCompatible() {
         if (SELF_CHECK != null) {
             throw new IllegalStateException("Netty io_uring internals differ from 4.2.12.Final, which the ublk "
-                    + "queue engine reads (ringBuffer, fd(), SubmissionQueue.tail/ringMask): " + SELF_CHECK);
+                    + "queue engine reads (ringBuffer, fd(), SubmissionQueue.head/tail/ringMask): " + SELF_CHECK);
         }
+    }
+
+    /** The ring behind a Netty io_uring handler; call on its loop thread. */
+    public static NettyRing of(IoUringIoHandler handler, int bufferSlots) {
+        checkCompatible();
         return RINGS.computeIfAbsent(handler, h -> {
             try {
                 return new NettyRing(h, bufferSlots);
