@@ -32,9 +32,22 @@ ensure_packages() {
     || die "apt-get install ${missing[*]} failed"
 }
 
-# ensure_backports_packages PKG... : like ensure_packages, from bookworm-backports (built for Debian 12).
-ensure_backports_packages() {
+# qemu_utils_bpo_dir: prints a directory holding qemu-nbd / qemu-img / qemu-io 10.x
+# (bookworm-backports; NBD extended headers). They are unpacked into the cache with
+# apt-get download, never installed: qemu-utils 10 breaks bookworm's qemu-system-common,
+# whose C virtiofsd the guest runner needs. A pin keeps apt from ever installing them.
+qemu_utils_bpo_dir() {
+  local dir="$NBDGATE_CACHE/qemu-utils-bpo"
+  if [ -f "$dir/.complete" ]; then echo "$dir/usr/bin"; return 0; fi
   local src=/etc/apt/sources.list.d/nbdgate-bookworm-backports.sources
+  local pin=/etc/apt/preferences.d/nbdgate-bookworm-backports
+  [ -f "$pin" ] || as_root tee "$pin" >/dev/null <<PIN
+# nbdgate: the guest runner needs bookworm's QEMU 7.2 (it ships the C virtiofsd);
+# newer qemu-utils is only unpacked into a cache with apt-get download.
+Package: qemu-* src:qemu
+Pin: release n=bookworm-backports
+Pin-Priority: -1
+PIN
   if [ ! -f "$src" ]; then
     as_root tee "$src" >/dev/null <<SRC
 Types: deb
@@ -45,15 +58,15 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     _apt_updated=""
   fi
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Version}' "$p" 2>/dev/null | grep -q 'bpo' || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing from bookworm-backports: ${missing[*]}"
   apt_update_once
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports "${missing[@]}" >/dev/null \
-    || die "apt-get install -t bookworm-backports ${missing[*]} failed"
+  local dl; dl=$(mktemp -d); chmod 777 "$dl"
+  log "downloading qemu-utils from bookworm-backports (apt-get download, unpacked into $dir)"
+  ( cd "$dl" && apt-get download -qq qemu-utils/bookworm-backports >/dev/null 2>&1 ) \
+    || { rm -rf "$dl"; die "apt-get download qemu-utils/bookworm-backports failed"; }
+  rm -rf "$dir"; dpkg-deb -x "$dl"/qemu-utils_*.deb "$dir" && rm -rf "$dl"
+  "$dir/usr/bin/qemu-nbd" --version >/dev/null || die "the unpacked qemu-nbd does not run"
+  touch "$dir/.complete"
+  echo "$dir/usr/bin"
 }
 
 debian_mirror_uri() {

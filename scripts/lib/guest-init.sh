@@ -14,8 +14,10 @@ results=$(sed -n 's/.*nbdgate\.results=\([^ ]*\).*/\1/p' /proc/cmdline)
 [ -n "$results" ] || fail "no nbdgate.results= on the kernel command line"
 
 mount -t virtiofs hostroot /newroot -o ro || fail "mounting the host root failed"
-mount -t virtiofs results "/newroot$results" || fail "mounting the results share on $results failed"
 for d in tmp run var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d" || fail "tmpfs on /$d failed"; done
+# After the tmpfs mounts, so a results directory under /tmp is not hidden by them.
+mkdir -p "/newroot$results" 2>/dev/null
+mount -t virtiofs results "/newroot$results" || fail "mounting the results share on $results failed"
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm

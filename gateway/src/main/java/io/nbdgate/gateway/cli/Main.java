@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
             "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
             ""
         },
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {AttachCommand.class, DetachCommand.class, DaemonCommand.class, DemoCommand.class, ServeCommand.class, InfoCommand.class, ListCommand.class,
+            FeaturesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,125 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.config.ConfigException;
+import io.nbdgate.gateway.config.DaemonConfig;
+import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.NbdDevice;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.transport.Transport;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code nbdgate attach URI}: serves one NBD export as /dev/ublkbN in the foreground until SIGINT or
+ * SIGTERM, then detaches cleanly. The flags are validated by the daemon's config schema, so a flag
+ * and the YAML key of the same name accept exactly the same values.
+ */
+@Command(name = "attach", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Attach an NBD export as a local block device (/dev/ublkbN) and serve it in the foreground.",
+            "Prints the device path once the device is live. 'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
+            "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
+            "failed (nothing is left behind), 2 on bad input."})
+final class AttachCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "URI",
+            description = "NBD URI: nbd://HOST[:PORT]/EXPORT (port 10809 by default) or nbd+unix:///EXPORT?socket=PATH.")
+    String uri;
+
+    @Option(names = "--queues", paramLabel = "N|auto", defaultValue = "auto",
+            description = "ublk queues, each with its own NBD connection and event loop (1-64). More than one only "
+                    + "if the server advertises CAN_MULTI_CONN. auto: one per CPU up to 4. Default: ${DEFAULT-VALUE}.")
+    String queues;
+
+    @Option(names = "--depth", paramLabel = "D", defaultValue = "128",
+            description = "Requests in flight per queue (1-4096). Default: ${DEFAULT-VALUE}.")
+    int depth;
+
+    @Option(names = "--zero-copy", paramLabel = "auto|on|off", defaultValue = "auto",
+            description = "auto: zero copy when the kernel allows it (Linux 7.2+), else user copy, else copy. "
+                    + "on: fail unless zero copy is possible. off: never. Default: ${DEFAULT-VALUE}.")
+    String zeroCopy;
+
+    @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
+    boolean readOnly;
+
+    @Option(names = "--name", paramLabel = "NAME",
+            description = "Name for logs, 'nbdgate list' and 'nbdgate detach' (default: the export name, or 'nbd').")
+    String name;
+
+    @Option(names = "--device-id", paramLabel = "N|auto", defaultValue = "auto",
+            description = "ublk device number N of /dev/ublkbN, or auto to let the kernel choose. Default: ${DEFAULT-VALUE}.")
+    String deviceId;
+
+    @Option(names = "--connect-timeout", paramLabel = "DURATION", defaultValue = "10s",
+            description = "Limit for connecting plus the NBD handshake (500ms, 10s, 2m). Default: ${DEFAULT-VALUE}.")
+    String connectTimeout;
+
+    @Option(names = "--io-timeout", paramLabel = "DURATION", defaultValue = "30s",
+            description = "A request without a reply for this long fails with EIO. Default: ${DEFAULT-VALUE}.")
+    String ioTimeout;
+
+    @Override
+    public Integer call() {
+        DeviceConfig config;
+        try {
+            config = toConfig();
+        } catch (ConfigException e) {
+            System.err.println("nbdgate attach: " + e.getMessage().replaceFirst("^devices\\[0]\\.", "--")
+                    .replace("--timeouts.connect", "--connect-timeout").replace("--timeouts.io", "--io-timeout"));
+            return 2;
+        }
+        NbdDevice.Options options;
+        try {
+            options = NbdDevice.Options.from(config);
+        } catch (NbdConnectionException e) {
+            System.err.println("nbdgate attach: " + e.getMessage());
+            return 2;
+        }
+        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        NbdDevice device;
+        try {
+            device = NbdDevice.attach(options, EventLoops.of(vertx));
+        } catch (NbdConnectionException | RuntimeException e) {
+            System.err.println("nbdgate attach: " + e.getMessage());
+            vertx.close();
+            return 1;
+        }
+        ServingProcess serving = new ServingProcess(vertx, true);
+        serving.registry().add(device);
+        serving.start(null);
+        System.out.println(device.blockDevice());
+        System.out.flush();
+        serving.awaitAndCleanUp();
+        return 0;
+    }
+
+    private DeviceConfig toConfig() throws ConfigException {
+        JsonObject d = new JsonObject().put("name", name != null ? name : defaultName()).put("uri", uri)
+                .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
+                .put("read-only", readOnly).put("device-id", number(deviceId))
+                .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout));
+        return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
+    }
+
+    // Numbers as numbers, so the schema's range checks apply; anything else as text (e.g. "auto").
+    private static Object number(String text) {
+        try {
+            return Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            return text;
+        }
+    }
+
+    private String defaultName() {
+        String path = uri.replaceFirst("^[a-z+]+://[^/]*/?", "").replaceFirst("\\?.*$", "");
+        String cleaned = path.replaceAll("[^A-Za-z0-9_.-]", "-");
+        return cleaned.isEmpty() || !Character.isLetterOrDigit(cleaned.charAt(0)) ? "nbd"
+                : cleaned.substring(0, Math.min(32, cleaned.length()));
+    }
+}

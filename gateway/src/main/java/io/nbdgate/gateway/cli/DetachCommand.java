@@ -1,0 +1,32 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.control.ControlClient;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code nbdgate detach DEVICE|NAME}: asks the nbdgate process serving it to stop and delete the device. */
+@Command(name = "detach", mixinStandardHelpOptions = true,
+        description = {"Detach a device served by nbdgate on this machine: requests in flight finish, the device is",
+            "stopped and deleted, and the NBD connections are closed. An 'attach' process whose last device is",
+            "detached exits. Exit code 1 when no nbdgate process serves that device."})
+final class DetachCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "DEVICE|NAME", description = "/dev/ublkbN, or the name given at attach time.")
+    String which;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        return CliSupport.withVertx(spec.commandLine().getErr(), vertx -> ControlClient.detach(vertx, which).map(r -> {
+            out.println("detached " + r.getString("detached") + " (" + r.getString("name") + ")");
+            out.flush();
+            return null;
+        }));
+    }
+}

@@ -1,0 +1,87 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.nbd.client.NbdClient;
+import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.protocol.ExportInfo;
+import io.vertx.core.Vertx;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code nbdgate info URI}: what the server says about one export, in the manner of nbdinfo. */
+@Command(name = "info", mixinStandardHelpOptions = true,
+        description = {"Connect to an NBD export, print its size, transmission flags and block sizes, and disconnect.",
+            "Exit code 1 when the server cannot be reached or refuses the export, 2 on bad arguments."})
+final class InfoCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
+            description = "The export: nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH "
+                    + "(NBD URI format; the port defaults to 10809, an empty EXPORT is the default export).")
+    NbdUri uri;
+
+    @Mixin
+    NbdClientOptions options;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (uri.tls()) {
+            err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
+            return 2;
+        }
+        return CliSupport.withVertx(err, vertx -> NbdClient.connect(vertx, uri, options.toOptions())
+                .compose(client -> {
+                    print(out, uri, client.export());
+                    return client.disconnect();
+                }));
+    }
+
+    static void print(PrintWriter out, NbdUri uri, ExportInfo e) {
+        out.println("export=\"" + e.name() + "\":");
+        if (e.description() != null && !e.description().isEmpty()) {
+            out.println("\tdescription: " + e.description());
+        }
+        out.println("\texport-size: " + e.size() + " (" + human(e.size()) + ")");
+        out.println("\turi: " + uri);
+        out.println("\tprotocol: newstyle-fixed, " + switch (e.mode()) {
+            case EXTENDED -> "extended headers";
+            case STRUCTURED -> "structured replies";
+            case SIMPLE -> "simple replies";
+        });
+        out.println("\tblock_size_minimum: " + e.minimumBlock());
+        out.println("\tblock_size_preferred: " + e.preferredBlock());
+        out.println("\tblock_size_maximum: " + e.maximumPayload()
+                + (e.blockSizeAdvertised() ? "" : " (not advertised; spec defaults)"));
+        out.println("\ttransmission_flags: 0x" + Integer.toHexString(e.transmissionFlags()));
+        out.println("\tis_read_only: " + e.readOnly());
+        out.println("\tis_rotational: " + e.rotational());
+        out.println("\tcan_cache: " + e.canCache());
+        out.println("\tcan_df: " + e.canDontFragment());
+        out.println("\tcan_fast_zero: " + e.canFastZero());
+        out.println("\tcan_flush: " + e.canFlush());
+        out.println("\tcan_fua: " + e.canFua());
+        out.println("\tcan_multi_conn: " + e.canMultiConn());
+        out.println("\tcan_trim: " + e.canTrim());
+        out.println("\tcan_zero: " + e.canWriteZeroes());
+        out.flush();
+    }
+
+    static String human(long bytes) {
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? bytes + " B" : String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
+    }
+}

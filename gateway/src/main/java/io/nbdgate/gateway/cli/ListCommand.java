@@ -1,0 +1,67 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.control.ControlClient;
+import io.vertx.core.json.JsonObject;
+
+import io.nbdgate.gateway.nbd.client.NbdClient;
+import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.protocol.client.ExportEntry;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * {@code nbdgate list}: the devices this machine's nbdgate processes serve; {@code nbdgate list URI}: a
+ * server's exports (NBD_OPT_LIST).
+ */
+@Command(name = "list", mixinStandardHelpOptions = true,
+        description = {"Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
+            "mode, queues, state). With URI: the exports of an NBD server, one per line: the name, then a tab",
+            "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
+            "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments."})
+final class ListCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "URI", converter = NbdUriConverter.class,
+            description = "The server: nbd://HOST[:PORT] or nbd+unix:///?socket=PATH (an export name in the URI is ignored).")
+    NbdUri uri;
+
+    @Mixin
+    NbdClientOptions options;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (uri == null) {
+            return CliSupport.withVertx(err, vertx -> ControlClient.devices(vertx).map(devices -> {
+                out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", "NAME", "DEVICE", "EXPORT", "MODE", "QUEUES", "STATE");
+                for (JsonObject d : devices) {
+                    out.printf("%-16s %-14s %-24s %-10s %6d  %s%n", d.getString("name"), d.getString("device"),
+                            d.getString("server") + "/" + d.getString("export"), d.getString("mode"),
+                            d.getInteger("queues"), d.getString("state"));
+                }
+                out.flush();
+                return null;
+            }));
+        }
+        if (uri.tls()) {
+            err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
+            return 2;
+        }
+        return CliSupport.withVertx(err, vertx -> NbdClient.list(vertx, uri, options.toOptions()).map(exports -> {
+            for (ExportEntry e : exports) {
+                String name = e.name().isEmpty() ? "\"\"" : e.name();
+                out.println(e.description() == null || e.description().isEmpty() ? name : name + "\t" + e.description());
+            }
+            out.flush();
+            return null;
+        }));
+    }
+}

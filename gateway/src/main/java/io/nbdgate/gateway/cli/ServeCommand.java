@@ -1,0 +1,125 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
+import io.nbdgate.gateway.nbd.server.Export;
+import io.nbdgate.gateway.nbd.server.ExportSpec;
+import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code nbdgate serve}: the embedded NBD server as a standalone tool. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
+                + "Prints one line saying where it listens.",
+            "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
+                + "(the write features only when writable). The first export is also the default export (the empty name).",
+            "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken)."})
+final class ServeCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--export", required = true, paramLabel = "NAME=BACKEND", converter = ExportSpecConverter.class,
+            description = "An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit); "
+                + "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps its size). "
+                + "SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G.")
+    List<ExportSpec> exports;
+
+    @Option(names = "--bind", paramLabel = "ADDR", defaultValue = "127.0.0.1",
+            description = "The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 or :: for all).")
+    String bind;
+
+    @Option(names = "--port", paramLabel = "N", defaultValue = "10809",
+            description = "The TCP port (default: ${DEFAULT-VALUE}, the IANA NBD port; 0 picks a free one and prints it).")
+    int port;
+
+    @Option(names = "--unix", paramLabel = "PATH",
+            description = "Listen on this unix socket instead of TCP (--bind and --port are then ignored).")
+    Path unix;
+
+    @Option(names = "--read-only",
+            description = "Make every export read-only: writes, trims and zeroing fail with EPERM.")
+    boolean readOnly;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (port < 0 || port > 65535) return usage(err, "--port " + port + " is not in 0..65535");
+        List<Export> opened = new ArrayList<>();
+        NbdServerConfig config;
+        try {
+            for (ExportSpec e : exports) opened.add(e.open(readOnly));
+            config = unix != null ? NbdServerConfig.unix(unix, opened) : NbdServerConfig.tcp(bind, port, opened);
+        } catch (IOException | IllegalArgumentException e) {
+            closeAll(opened);
+            return usage(err, e instanceof java.nio.file.NoSuchFileException n
+                    ? n.getFile() + ": " + n.getReason() : String.valueOf(e.getMessage()));
+        }
+        EmbeddedNbdServer server;
+        try {
+            server = EmbeddedNbdServer.start(config);
+        } catch (Exception e) {
+            closeAll(opened);
+            Throwable c = e.getCause() != null ? e.getCause() : e;
+            err.println("nbdgate: cannot listen on " + (unix != null ? unix : bind + ":" + port) + ": " + c.getMessage());
+            err.flush();
+            return 1;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        // SIGINT and SIGTERM run shutdown hooks: stop serving and close (fsync) the exports there.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                server.close();
+            } catch (Exception e) {
+                err.println("nbdgate: error while stopping: " + e.getMessage());
+                err.flush();
+            } finally {
+                stopped.countDown();
+            }
+        }, "nbdgate-serve-shutdown"));
+        List<String> uris = opened.stream().map(e -> server.uri(e.name())).toList();
+        out.println("nbdgate: serving " + String.join(", ", uris) + " (" + server.transport() + " transport)");
+        out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    private static int usage(PrintWriter err, String message) {
+        err.println("nbdgate serve: " + message);
+        err.flush();
+        return 2;
+    }
+
+    private static void closeAll(List<Export> exports) {
+        for (Export e : exports) {
+            try {
+                e.close();
+            } catch (IOException ignored) {
+                // already failing; the first error is the one reported
+            }
+        }
+    }
+
+    /** picocli converter: a malformed --export is a usage error (one line, exit 2). */
+    static final class ExportSpecConverter implements CommandLine.ITypeConverter<ExportSpec> {
+        @Override
+        public ExportSpec convert(String value) {
+            try {
+                return ExportSpec.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}

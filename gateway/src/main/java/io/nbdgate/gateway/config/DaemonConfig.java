@@ -1,0 +1,205 @@
+package io.nbdgate.gateway.config;
+
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
+import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The daemon's configuration ({@code nbdgate daemon --config FILE}); conf/nbdgate.yaml documents every key.
+ * Parsing is strict: an unknown key is an error too, because a misspelt {@code read-only} that is
+ * silently ignored would expose a disk read-write.
+ *
+ * @param devices    the devices to attach, in file order
+ * @param statusListen host:port of the HTTP status endpoint, or null when off
+ */
+public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
+
+    static final String DEFAULT_STATUS_LISTEN = "127.0.0.1:10810";
+    private static final Set<String> TOP_KEYS = Set.of("devices", "status");
+    private static final Set<String> STATUS_KEYS = Set.of("listen");
+    private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
+            "device-id", "timeouts");
+    private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
+    private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
+    private static final Pattern HOST_PORT = Pattern.compile("(.+):(\\d{1,5})");
+
+    public DaemonConfig {
+        devices = List.copyOf(devices);
+    }
+
+    /** Validates a parsed YAML document; the first problem found is reported with its key. */
+    public static DaemonConfig from(JsonObject doc) throws ConfigException {
+        if (doc == null || doc.isEmpty()) {
+            throw new ConfigException("", "the file is empty; it needs at least a 'devices' list");
+        }
+        unknownKeys(doc, TOP_KEYS, "");
+        String status = DEFAULT_STATUS_LISTEN;
+        if (doc.containsKey("status")) {
+            JsonObject s = object(doc, "status", "status");
+            unknownKeys(s, STATUS_KEYS, "status.");
+            if (s.containsKey("listen")) {
+                String listen = string(s, "listen", "status.listen");
+                if (listen.equals("off")) {
+                    status = null;
+                } else {
+                    Matcher m = HOST_PORT.matcher(listen);
+                    if (!m.matches() || Integer.parseInt(m.group(2)) > 65535) {
+                        throw new ConfigException("status.listen", "must be HOST:PORT or off, got '" + listen + "'");
+                    }
+                    status = listen;
+                }
+            }
+        }
+        Object raw = doc.getValue("devices");
+        if (!(raw instanceof JsonArray list)) {
+            throw new ConfigException("devices", raw == null ? "missing; list the devices to attach"
+                    : "must be a list of devices");
+        }
+        if (list.isEmpty()) {
+            throw new ConfigException("devices", "is empty; list at least one device");
+        }
+        List<DeviceConfig> devices = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        Set<Integer> ids = new HashSet<>();
+        for (int i = 0; i < list.size(); i++) {
+            String at = "devices[" + i + "]";
+            if (!(list.getValue(i) instanceof JsonObject d)) {
+                throw new ConfigException(at, "must be a mapping with at least name and uri");
+            }
+            DeviceConfig device = device(d, at);
+            if (!names.add(device.name())) {
+                throw new ConfigException(at + ".name", "'" + device.name() + "' is used by an earlier device");
+            }
+            if (device.deviceId() >= 0 && !ids.add(device.deviceId())) {
+                throw new ConfigException(at + ".device-id", device.deviceId() + " is used by an earlier device");
+            }
+            devices.add(device);
+        }
+        return new DaemonConfig(devices, status);
+    }
+
+    private static DeviceConfig device(JsonObject d, String at) throws ConfigException {
+        unknownKeys(d, DEVICE_KEYS, at + ".");
+        String name = required(d, "name", at);
+        if (!NAME.matcher(name).matches()) {
+            throw new ConfigException(at + ".name",
+                    "must be 1-32 letters, digits, '_', '.' or '-', starting with a letter or digit, got '" + name + "'");
+        }
+        String uri = required(d, "uri", at);
+        try {
+            if (NbdUri.parse(uri).tls()) {
+                throw new ConfigException(at + ".uri", "TLS (nbds) is not supported yet: '" + uri + "'");
+            }
+        } catch (InvalidNbdUriException e) {
+            throw new ConfigException(at + ".uri", e.getMessage());
+        }
+        int queues = DeviceConfig.AUTO_QUEUES;
+        if (d.containsKey("queues") && !"auto".equals(d.getValue("queues"))) {
+            queues = wholeNumber(d, "queues", at, 1, DeviceConfig.MAX_QUEUES, " or auto");
+        }
+        int depth = d.containsKey("depth") ? wholeNumber(d, "depth", at, 1, DeviceConfig.MAX_DEPTH, "")
+                : DeviceConfig.DEFAULT_DEPTH;
+        ZeroCopy zeroCopy = ZeroCopy.AUTO;
+        if (d.containsKey("zero-copy")) {
+            Object v = d.getValue("zero-copy");
+            try {
+                zeroCopy = ZeroCopy.parse(String.valueOf(v));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(at + ".zero-copy", e.getMessage() + ", got '" + v + "'");
+            }
+        }
+        boolean readOnly = false;
+        if (d.containsKey("read-only")) {
+            if (!(d.getValue("read-only") instanceof Boolean b)) {
+                throw new ConfigException(at + ".read-only", "must be true or false, got '" + d.getValue("read-only") + "'");
+            }
+            readOnly = b;
+        }
+        int deviceId = -1;
+        if (d.containsKey("device-id") && !"auto".equals(d.getValue("device-id"))) {
+            deviceId = wholeNumber(d, "device-id", at, 0, (1 << 20) - 1, " or auto");
+        }
+        Duration connect = DeviceConfig.DEFAULT_CONNECT_TIMEOUT;
+        Duration io = DeviceConfig.DEFAULT_IO_TIMEOUT;
+        if (d.containsKey("timeouts")) {
+            JsonObject t = object(d, "timeouts", at + ".timeouts");
+            unknownKeys(t, TIMEOUT_KEYS, at + ".timeouts.");
+            if (t.containsKey("connect")) {
+                connect = duration(t.getValue("connect"), at + ".timeouts.connect");
+            }
+            if (t.containsKey("io")) {
+                io = duration(t.getValue("io"), at + ".timeouts.io");
+            }
+        }
+        return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io);
+    }
+
+    /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */
+    static Duration duration(Object value, String key) throws ConfigException {
+        Matcher m = DURATION.matcher(String.valueOf(value).trim());
+        if (!(value instanceof String || value instanceof Number) || !m.matches()) {
+            throw new ConfigException(key, "must be a duration like 500ms, 10s, 2m or 1h, got '" + value + "'");
+        }
+        long n = Long.parseLong(m.group(1));
+        String unit = m.group(2) == null ? "s" : m.group(2);
+        Duration d = switch (unit) {
+            case "ms" -> Duration.ofMillis(n);
+            case "m" -> Duration.ofMinutes(n);
+            case "h" -> Duration.ofHours(n);
+            default -> Duration.ofSeconds(n);
+        };
+        if (d.isZero()) {
+            throw new ConfigException(key, "must be longer than zero");
+        }
+        return d;
+    }
+
+    private static void unknownKeys(JsonObject o, Set<String> known, String prefix) throws ConfigException {
+        for (String k : o.fieldNames()) {
+            if (!known.contains(k)) {
+                throw new ConfigException(prefix + k, "unknown key (known here: " + String.join(", ", known.stream().sorted().toList()) + ")");
+            }
+        }
+    }
+
+    private static String required(JsonObject o, String key, String at) throws ConfigException {
+        if (!o.containsKey(key)) {
+            throw new ConfigException(at + "." + key, "missing");
+        }
+        return string(o, key, at + "." + key);
+    }
+
+    private static String string(JsonObject o, String key, String path) throws ConfigException {
+        Object v = o.getValue(key);
+        if (!(v instanceof String s) || s.isBlank()) {
+            throw new ConfigException(path, "must be a non-empty string, got '" + v + "'");
+        }
+        return s;
+    }
+
+    private static JsonObject object(JsonObject o, String key, String path) throws ConfigException {
+        if (!(o.getValue(key) instanceof JsonObject j)) {
+            throw new ConfigException(path, "must be a mapping");
+        }
+        return j;
+    }
+
+    private static int wholeNumber(JsonObject o, String key, String at, int min, int max, String alternative)
+            throws ConfigException {
+        Object v = o.getValue(key);
+        if (v instanceof Number n && n.doubleValue() == n.longValue() && n.longValue() >= min && n.longValue() <= max) {
+            return n.intValue();
+        }
+        throw new ConfigException(at + "." + key, "must be a whole number from " + min + " to " + max + alternative
+                + ", got '" + v + "'");
+    }
+}

@@ -1,0 +1,28 @@
+package io.nbdgate.gateway.config;
+
+import java.time.Duration;
+
+/**
+ * One device the daemon attaches: an NBD export served as a ublk block device.
+ *
+ * @param name      unique name, used by {@code detach} and in logs and status
+ * @param uri       NBD URI of the export
+ * @param queues    ublk queues (= NBD connections); 0 means auto: several only if the server allows multi-conn
+ * @param depth     requests in flight per queue
+ * @param zeroCopy  buffer mode policy
+ * @param readOnly  expose the device read-only even if the export is writable
+ * @param deviceId  ublk device number, -1 lets the kernel choose
+ * @param connectTimeout how long connecting and the handshake may take
+ * @param ioTimeout how long a request may wait for its reply before it fails
+ */
+public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
+                           int deviceId, Duration connectTimeout, Duration ioTimeout) {
+
+    public static final int AUTO_QUEUES = 0;
+    public static final int MAX_QUEUES = 64;
+    public static final int DEFAULT_DEPTH = 128;
+    /** UBLK_MAX_QUEUE_DEPTH in the kernel's ublk_cmd.h. */
+    public static final int MAX_DEPTH = 4096;
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
+}

@@ -1,0 +1,112 @@
+package io.nbdgate.gateway.control;
+
+import io.nbdgate.gateway.device.NbdDevice;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
+import io.vertx.core.net.SocketAddress;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * The control socket of one nbdgate process, {@code /run/nbdgate/<pid>.sock}: a small HTTP API that
+ * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X detaches.
+ */
+public final class ControlServer {
+    /** Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it. */
+    public static Path runDir() {
+        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
+        return Path.of(dir != null ? dir : "/run/nbdgate");
+    }
+
+    private final Vertx vertx;
+    private final DeviceRegistry registry;
+    private final Consumer<NbdDevice> onDetached;
+    private final Path socket;
+    private HttpServer server;
+    private HttpServer status;
+
+    public ControlServer(Vertx vertx, DeviceRegistry registry, Consumer<NbdDevice> onDetached) {
+        this.vertx = vertx;
+        this.registry = registry;
+        this.onDetached = onDetached;
+        this.socket = runDir().resolve(ProcessHandle.current().pid() + ".sock");
+    }
+
+    public Future<Void> start() {
+        try {
+            Files.createDirectories(socket.getParent());
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            return Future.failedFuture("cannot create the control socket " + socket + ": " + e.getMessage());
+        }
+        server = vertx.createHttpServer().requestHandler(this::handle);
+        return server.listen(SocketAddress.domainSocketAddress(socket.toString())).mapEmpty();
+    }
+
+    /**
+     * Also answers GET /devices (and GET /health) on HOST:PORT, for monitoring. Read-only: detaching
+     * stays on the unix socket, which only root can reach.
+     */
+    public Future<Void> listenStatus(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        String host = hostPort.substring(0, colon);
+        int port = Integer.parseInt(hostPort.substring(colon + 1));
+        status = vertx.createHttpServer().requestHandler(req -> {
+            if (!req.method().name().equals("GET")) {
+                req.response().setStatusCode(405).end();
+            } else if (req.path().equals("/health")) {
+                boolean ok = registry.all().stream().allMatch(NbdDevice::healthy);
+                req.response().setStatusCode(ok ? 200 : 503).end(ok ? "ok\n" : "degraded\n");
+            } else {
+                handle(req);
+            }
+        });
+        return status.listen(port, host).mapEmpty();
+    }
+
+    private void handle(HttpServerRequest req) {
+        if (req.method().name().equals("GET") && req.path().equals("/devices")) {
+            req.response().putHeader("content-type", "application/json").end(registry.toJson().encode());
+        } else if (req.method().name().equals("POST") && req.path().equals("/detach")) {
+            String which = req.getParam("device");
+            Optional<NbdDevice> d = which == null ? Optional.empty() : registry.find(which);
+            if (d.isEmpty()) {
+                req.response().setStatusCode(404).end(new JsonObject().put("error", "no device " + which).encode());
+                return;
+            }
+            NbdDevice device = d.get();
+            registry.remove(device.name());
+            // Stopping a device waits for its queues: never on the event loop.
+            vertx.executeBlocking(() -> {
+                device.close();
+                return null;
+            }, false).onComplete(r -> {
+                req.response().setStatusCode(r.succeeded() ? 200 : 500).end(new JsonObject()
+                        .put("detached", device.blockDevice()).put("name", device.name()).encode());
+                onDetached.accept(device);
+            });
+        } else {
+            req.response().setStatusCode(404).end();
+        }
+    }
+
+    public void stop() {
+        if (server != null) {
+            server.close();
+        }
+        if (status != null) {
+            status.close();
+        }
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            // best effort: list ignores sockets nobody answers on
+        }
+    }
+}

@@ -1,0 +1,56 @@
+package io.nbdgate.gateway.control;
+
+import io.nbdgate.gateway.device.NbdDevice;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** The devices one nbdgate process serves, by name; what `nbdgate list` shows and `detach` removes. */
+public final class DeviceRegistry {
+    private final Map<String, NbdDevice> devices = new ConcurrentHashMap<>();
+
+    public void add(NbdDevice d) {
+        devices.put(d.name(), d);
+    }
+
+    /** The device named {@code nameOrPath}, or whose block device path it is. */
+    public Optional<NbdDevice> find(String nameOrPath) {
+        NbdDevice d = devices.get(nameOrPath);
+        if (d != null) {
+            return Optional.of(d);
+        }
+        return devices.values().stream().filter(x -> x.blockDevice().equals(nameOrPath)).findFirst();
+    }
+
+    public Optional<NbdDevice> remove(String name) {
+        return Optional.ofNullable(devices.remove(name));
+    }
+
+    public boolean isEmpty() {
+        return devices.isEmpty();
+    }
+
+    public java.util.Collection<NbdDevice> all() {
+        return devices.values();
+    }
+
+    public JsonArray toJson() {
+        JsonArray a = new JsonArray();
+        for (NbdDevice d : devices.values()) {
+            a.add(new JsonObject()
+                    .put("name", d.name())
+                    .put("device", d.blockDevice())
+                    .put("export", d.options().exportName())
+                    .put("server", String.valueOf(d.options().address()))
+                    .put("size", d.export().size())
+                    .put("mode", d.mode().label())
+                    .put("queues", d.queues())
+                    .put("depth", d.options().depth())
+                    .put("state", d.healthy() ? "live" : "server lost")
+                    .put("pid", ProcessHandle.current().pid()));
+        }
+        return a;
+    }
+}

@@ -1,0 +1,848 @@
+package io.nbdgate.gateway.datapath;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.uring.IoUringIoEvent;
+import io.netty.channel.uring.IoUringIoHandle;
+import io.netty.channel.uring.IoUringIoOps;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.NbdError;
+import io.nbdgate.protocol.client.ClientHandshake;
+import io.nbdgate.protocol.client.HandshakeAction;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.protocol.wire.ReplyReassembler;
+import io.nbdgate.protocol.wire.RequestCodec;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One NBD connection whose every socket operation — socket, connect, handshake, requests, replies — is
+ * an io_uring operation on the event loop of the ublk queue it serves. Because it shares that loop's
+ * ring, request data moves between the kernel's request pages and the socket with SEND_ZC and RECV on
+ * the fixed buffer ublk auto-registered for the tag: Java never touches a data byte. In copy modes
+ * the same operations use the request's memory instead.
+ *
+ * <p>Sends are strictly serialized (one send operation in flight) so bytes can never interleave on the
+ * stream; consecutive request headers go out in one send. Replies are received with exact lengths so a
+ * payload is received straight into its destination, never through a staging buffer.
+ *
+ * <p>Everything runs on the loop thread; {@link #submit} must be called there.
+ */
+public final class NbdRingConnection implements IoUringIoHandle {
+    private static final Logger LOG = LoggerFactory.getLogger(NbdRingConnection.class);
+
+    /** Outcomes, delivered on the loop thread. */
+    public interface Listener {
+        /** A request finished: bytes transferred (0 for commands without data) or a negative errno. */
+        void completed(int tag, int result);
+
+        /** The connection is gone; every request in flight was or will be completed with -EIO. Called once. */
+        void lost(String reason);
+    }
+
+    // io_uring ABI (include/uapi/linux/io_uring.h) that Netty does not export.
+    static final byte OP_READ_FIXED = 4, OP_CONNECT = 16, OP_CLOSE = 19, OP_SEND = 26, OP_RECV = 27,
+            OP_SHUTDOWN = 34, OP_SOCKET = 45, OP_URING_CMD = 46, OP_SEND_ZC = 47;
+    static final short RECVSEND_FIXED_BUF = 1 << 2;
+    static final int CQE_F_MORE = 1 << 1, CQE_F_NOTIF = 1 << 3;
+    private static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
+    private static final int SOCKET_URING_OP_SETSOCKOPT = 3, IPPROTO_TCP = 6, TCP_NODELAY = 1;
+    private static final int EIO = 5, EAGAIN = 11, EINTR = 4;
+
+    // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
+    private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
+            K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
+            K_SHUTDOWN = 10, K_CLOSE = 11;
+    private static final int MAX_TAGS = 4096;
+    private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
+    private static final int HEADER_MAX = 32;
+
+    private enum State { CONNECTING, HANDSHAKE, READY, CLOSING, CLOSED }
+
+    private final IoEventLoop loop;
+    private final SocketAddress address;
+    private final HandshakeConfig handshakeConfig;
+    private final int depth;
+    private final Duration ioTimeout;
+    private final Listener listener;
+    private final int zeroFd;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment rxSeg;
+    private final ByteBuffer rx;
+    private final MemorySegment txSeg;
+    private final ByteBuffer tx;
+    private final MemorySegment sockaddr;
+    private final MemorySegment one;
+    final CompletableFuture<ExportInfo> ready = new CompletableFuture<>();
+
+    private IoRegistration reg;
+    private State state = State.CONNECTING;
+    private int fd = -1;
+    private int opsInFlight;
+    private String lostReason;
+    private ClientHandshake handshake;
+    private ExportInfo export;
+    private ReplyReassembler<Integer> replies;
+    private ScheduledFuture<?> timer;
+
+    // Per tag.
+    private final Integer[] tagObjects = new Integer[MAX_TAGS];
+    private final long[] cookie;
+    private final boolean[] busy;      // submitted, not yet completed to the listener
+    private final boolean[] replied;
+    private final int[] result;
+    private final boolean[] sending;   // header or payload not fully sent yet
+    private final int[] zcPending;     // SEND_ZC notifications still to come
+    private final long[] startNanos;
+    private final int[] bufIndex;      // fixed buffer, or -1 for memory
+    private final long[] bufAddress;   // base of the request's data: fixed-buffer address or memory address
+    private final int[] headerPos;
+    private final int[] headerLen;
+    private final long[] payloadLen;
+    private final long[] dataLen;      // bytes a successful READ or WRITE reports; 0 for other commands
+
+    // Send queue: tags in wire order; one send operation in flight.
+    private final int[] txQueue;
+    private int txQueueHead;
+    private int txQueueCount;
+    private int txWrite;
+    private boolean txBusy;
+    private int runCount;
+    private int runStart;
+    private int runLength;
+    private int runSent;
+    private int payloadTag = -1;
+    private long payloadSent;
+
+    private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
+                              Duration ioTimeout, int zeroFd, Listener listener) {
+        if (depth < 1 || depth > MAX_TAGS) {
+            throw new IllegalArgumentException("depth " + depth + " outside 1.." + MAX_TAGS);
+        }
+        this.loop = loop;
+        this.address = address;
+        this.handshakeConfig = config;
+        this.depth = depth;
+        this.ioTimeout = ioTimeout;
+        this.zeroFd = zeroFd;
+        this.listener = listener;
+        rxSeg = arena.allocate(RX_CAPACITY, 4096);
+        rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
+        rx.limit(0);
+        // Headers are packed densely and wrap; twice the worst case in flight keeps writer and sender apart.
+        int txCapacity = Math.max(64 << 10, 2 * depth * HEADER_MAX + HEADER_MAX);
+        txSeg = arena.allocate(txCapacity, 4096);
+        tx = txSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
+        sockaddr = SocketAddresses.encode(arena, address);
+        one = arena.allocate(ValueLayout.JAVA_INT);
+        one.set(ValueLayout.JAVA_INT, 0, 1);
+        cookie = new long[depth];
+        busy = new boolean[depth];
+        replied = new boolean[depth];
+        result = new int[depth];
+        sending = new boolean[depth];
+        zcPending = new int[depth];
+        startNanos = new long[depth];
+        bufIndex = new int[depth];
+        bufAddress = new long[depth];
+        headerPos = new int[depth];
+        headerLen = new int[depth];
+        payloadLen = new long[depth];
+        dataLen = new long[depth];
+        txQueue = new int[depth];
+        for (int i = 0; i < depth; i++) {
+            tagObjects[i] = i;
+        }
+    }
+
+    /**
+     * Connects to {@code address} and runs the handshake, all on {@code loop}. The future completes
+     * with the connection once the transmission phase begins, or fails with a one-line reason.
+     *
+     * @param zeroFd an open /dev/zero, the source of zeroes for holes in replies to zero-copy reads
+     */
+    public static CompletableFuture<NbdRingConnection> connect(IoEventLoop loop, SocketAddress address,
+            HandshakeConfig config, int depth, Duration connectTimeout, Duration ioTimeout, int zeroFd,
+            Listener listener) {
+        NbdRingConnection c = new NbdRingConnection(loop, address, config, depth, ioTimeout, zeroFd, listener);
+        CompletableFuture<NbdRingConnection> out = new CompletableFuture<>();
+        c.ready.whenComplete((info, err) -> {
+            if (err != null) {
+                out.completeExceptionally(err);
+            } else {
+                out.complete(c);
+            }
+        });
+        loop.register(c).addListener(f -> {
+            if (!f.isSuccess()) {
+                c.arena.close();
+                c.ready.completeExceptionally(new NbdConnectionException("cannot register on the event loop: "
+                        + f.cause()));
+                return;
+            }
+            Runnable begin = () -> c.begin((IoRegistration) f.getNow(), connectTimeout);
+            if (loop.inEventLoop()) {
+                begin.run();
+            } else {
+                loop.execute(begin);
+            }
+        });
+        return out;
+    }
+
+    /** What the handshake learned; valid once {@link #connect}'s future completed. */
+    public ExportInfo export() {
+        return export;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    public boolean isOpen() {
+        return state == State.READY;
+    }
+
+    // ---------------------------------------------------------------- connect and handshake
+
+    private void begin(IoRegistration r, Duration connectTimeout) {
+        reg = r;
+        timer = loop.schedule(() -> {
+            if (state == State.CONNECTING || state == State.HANDSHAKE) {
+                fail("connecting to " + describe(address) + " timed out after " + connectTimeout.toMillis() + " ms");
+            }
+        }, connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        submit(new IoUringIoOps(OP_SOCKET, (byte) 0, (short) 0, SocketAddresses.family(address),
+                SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, data(K_SOCKET, 0), (short) 0, (short) 0, 0, 0));
+    }
+
+    private void connectSocket() {
+        submit(new IoUringIoOps(OP_CONNECT, (byte) 0, (short) 0, fd, sockaddr.byteSize(), sockaddr.address(), 0,
+                0, data(K_CONNECT, 0), (short) 0, (short) 0, 0, 0));
+    }
+
+    private void handshakeStep() {
+        HandshakeAction a = handshake.step(rx);
+        switch (a) {
+            case HandshakeAction.Send s -> {
+                ByteBuffer bytes = s.bytes();
+                if (bytes.remaining() > tx.capacity()) {
+                    fail("handshake message of " + bytes.remaining() + " bytes is too large");
+                    return;
+                }
+                tx.clear();
+                tx.put(bytes);
+                runStart = 0;
+                runLength = tx.position();
+                runSent = 0;
+                sendHandshakeBytes();
+            }
+            case HandshakeAction.NeedMore m -> receiveAtLeast(m.bytes(), K_HS_RECV);
+            case HandshakeAction.Ready r -> startTransmission(r.export());
+            case HandshakeAction.Failed f -> fail("handshake with " + describe(address) + " failed: "
+                    + f.error().message());
+            case HandshakeAction.UpgradeToTls t -> fail("the server requires TLS, which this version does not speak");
+            case HandshakeAction.Listed l -> fail("unexpected export list in an attach handshake");
+        }
+    }
+
+    private void sendHandshakeBytes() {
+        submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent,
+                runLength - runSent, MSG_NOSIGNAL, data(K_HS_SEND, 0), (short) 0, (short) 0, 0, 0));
+    }
+
+    private void startTransmission(ExportInfo info) {
+        export = info;
+        replies = new ReplyReassembler<>(info.mode(), depth);
+        state = State.READY;
+        timer.cancel(false);
+        long period = Math.max(100, Math.min(1000, ioTimeout.toMillis() / 4));
+        timer = loop.scheduleAtFixedRate(this::checkTimeouts, period, period, TimeUnit.MILLISECONDS);
+        tx.clear();
+        txWrite = 0;
+        LOG.debug("connected to {}: export '{}' size {} mode {}", describe(address), info.name(), info.size(),
+                info.mode());
+        ready.complete(info);
+        pumpReplies();
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /**
+     * Sends one request for {@code tag}. Data (READ destination, WRITE source) is a fixed buffer when
+     * {@code fixedIndex >= 0} — at address {@code base} within it, 0 for ublk's auto-registered
+     * buffers — or memory at {@code base} otherwise. Loop thread only.
+     */
+    public void submit(int tag, Command command, int flags, long offset, long length, int fixedIndex, long base) {
+        if (busy[tag]) {
+            throw new IllegalStateException("tag " + tag + " is already in flight");
+        }
+        busy[tag] = true;
+        replied[tag] = false;
+        zcPending[tag] = 0;
+        if (state != State.READY) {
+            replied[tag] = true;
+            result[tag] = -EIO;
+            finishIfDone(tag);
+            return;
+        }
+        bufIndex[tag] = fixedIndex;
+        bufAddress[tag] = base;
+        boolean write = command == Command.WRITE;
+        payloadLen[tag] = write ? length : 0;
+        dataLen[tag] = write || command == Command.READ ? length : 0;
+        long c = replies.register(command, flags, offset, length, tagObjects[tag]);
+        cookie[tag] = c;
+        startNanos[tag] = System.nanoTime();
+        int size = replies.mode().requestHeaderSize();
+        if (txWrite + size > tx.capacity()) {
+            txWrite = 0;
+        }
+        tx.position(txWrite);
+        RequestCodec.encode(tx, replies.mode(), command, flags, c, offset, length);
+        headerPos[tag] = txWrite;
+        headerLen[tag] = size;
+        txWrite += size;
+        sending[tag] = true;
+        txQueue[(txQueueHead + txQueueCount++) % depth] = tag;
+        if (!txBusy) {
+            sendNext();
+        }
+    }
+
+    /** Sends NBD_CMD_DISC when idle and closes; requests still in flight fail with EIO. */
+    public void disconnect() {
+        if (state == State.READY && txQueueCount == 0 && !txBusy && replies.inFlight() == 0) {
+            tx.clear();
+            RequestCodec.encode(tx, replies.mode(), Command.DISC, 0, 0, 0, 0);
+            runStart = 0;
+            runLength = tx.position();
+            runSent = 0;
+            state = State.CLOSING;
+            lostReason = "disconnected";
+            submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address(), runLength, MSG_NOSIGNAL,
+                    data(K_HS_SEND, 0), (short) 0, (short) 0, 0, 0));
+            shutdownSocket();
+        } else {
+            fail("disconnected");
+        }
+    }
+
+    private void sendNext() {
+        if (txQueueCount == 0 || state != State.READY) {
+            return;
+        }
+        // A run of headers contiguous in the buffer, ending at the first request that carries a payload.
+        int first = txQueue[txQueueHead];
+        runStart = headerPos[first];
+        runLength = 0;
+        runCount = 0;
+        int expected = runStart;
+        for (int i = 0; i < txQueueCount; i++) {
+            int t = txQueue[(txQueueHead + i) % depth];
+            if (headerPos[t] != expected) {
+                break;
+            }
+            runLength += headerLen[t];
+            expected += headerLen[t];
+            runCount++;
+            if (payloadLen[t] > 0) {
+                break;
+            }
+        }
+        runSent = 0;
+        txBusy = true;
+        sendHeaders();
+    }
+
+    private void sendHeaders() {
+        int last = txQueue[(txQueueHead + runCount - 1) % depth];
+        int more = payloadLen[last] > 0 ? MSG_MORE : 0;
+        submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent,
+                runLength - runSent, MSG_NOSIGNAL | MSG_WAITALL | more, data(K_TX_HEADERS, 0), (short) 0, (short) 0,
+                0, 0));
+    }
+
+    private void sendPayload() {
+        int t = payloadTag;
+        long remaining = payloadLen[t] - payloadSent;
+        int len = (int) Math.min(remaining, Integer.MAX_VALUE);
+        if (bufIndex[t] >= 0) {
+            // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
+            // kernel copy the pages into the socket; Java still never touches them.
+            byte op = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
+            submit(new IoUringIoOps(op, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent,
+                    len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], (short) 0, 0, 0));
+        } else {
+            submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len,
+                    MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, (short) 0, 0, 0));
+        }
+    }
+
+    private void onHeadersSent(int res) {
+        if (res <= 0) {
+            sendFailed(res);
+            return;
+        }
+        runSent += res;
+        if (runSent < runLength) {
+            sendHeaders();
+            return;
+        }
+        int last = -1;
+        for (int i = 0; i < runCount; i++) {
+            last = txQueue[txQueueHead];
+            txQueueHead = (txQueueHead + 1) % depth;
+            txQueueCount--;
+            if (payloadLen[last] == 0) {
+                sending[last] = false;
+                finishIfDone(last);
+            }
+        }
+        if (last >= 0 && payloadLen[last] > 0) {
+            payloadTag = last;
+            payloadSent = 0;
+            sendPayload();
+        } else {
+            txBusy = false;
+            sendNext();
+        }
+    }
+
+    private void onPayloadSent(int tag, int res, int cqeFlags) {
+        if ((cqeFlags & CQE_F_NOTIF) != 0) {
+            // SEND_ZC: the kernel no longer references the request's pages.
+            zcPending[tag]--;
+            finishIfDone(tag);
+            return;
+        }
+        if ((cqeFlags & CQE_F_MORE) != 0) {
+            zcPending[tag]++;
+        }
+        if (res <= 0) {
+            sendFailed(res);
+            return;
+        }
+        payloadSent += res;
+        DataPathStats.moved(bufIndex[tag] >= 0, res);
+        if (payloadSent < payloadLen[tag]) {
+            sendPayload();
+            return;
+        }
+        sending[tag] = false;
+        payloadTag = -1;
+        txBusy = false;
+        finishIfDone(tag);
+        sendNext();
+    }
+
+    private void sendFailed(int res) {
+        txBusy = false;
+        if (state == State.READY) {
+            fail(res == 0 ? "the server stopped accepting data" : "send failed: " + errnoName(-res));
+        }
+    }
+
+    // ---------------------------------------------------------------- replies
+
+    /** Advances the reply stream until an operation is outstanding; exactly one receive is posted at a time. */
+    private void pumpReplies() {
+        while (state == State.READY) {
+            ReplyReassembler.Step step = replies.next(rx);
+            switch (step) {
+                case NEED_MORE -> {
+                    receiveAtLeast(replies.bytesNeeded(), K_RX_HEADER);
+                    return;
+                }
+                case DATA -> {
+                    receiveData();
+                    return;
+                }
+                case ZEROES -> {
+                    if (zeroRange()) {
+                        return;
+                    }
+                }
+                case COMPLETED -> {
+                    int tag = replies.completedAttachment();
+                    NbdError e = replies.completedError();
+                    replied[tag] = true;
+                    result[tag] = e == null ? (int) Math.min(Integer.MAX_VALUE, dataLen[tag]) : -e.errno();
+                    if (e != null && LOG.isDebugEnabled()) {
+                        LOG.debug("{}: {} failed: {} {}", describe(address), replies.completedCommand(), e,
+                                replies.completedMessage());
+                    }
+                    finishIfDone(tag);
+                    if (replies.shutdownRequested() && replies.inFlight() == 0) {
+                        fail("the server is shutting down (ESHUTDOWN)");
+                        return;
+                    }
+                }
+                case EXTENT -> {
+                    // Not requested by this client; the reassembler validated and skipped it.
+                }
+                case VIOLATION -> {
+                    fail("protocol violation by " + describe(address) + ": " + replies.violation());
+                    return;
+                }
+            }
+        }
+    }
+
+    private void receiveAtLeast(int needed, int kind) {
+        if (needed > rx.capacity()) {
+            fail("server message of " + needed + " bytes exceeds the " + rx.capacity() + "-byte limit");
+            return;
+        }
+        if (rx.position() + needed > rx.capacity()) {
+            rx.compact().flip();
+        }
+        int want = needed - rx.remaining();
+        submit(new IoUringIoOps(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), want,
+                MSG_WAITALL, data(kind, 0), (short) 0, (short) 0, 0, 0));
+    }
+
+    private void receiveData() {
+        int tag = replies.dataAttachment();
+        long off = replies.dataOffset();
+        int len = (int) Math.min(replies.dataLength(), 1 << 30);
+        if (bufIndex[tag] >= 0) {
+            submit(new IoUringIoOps(OP_RECV, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len,
+                    MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], (short) 0, 0, 0));
+        } else {
+            submit(new IoUringIoOps(OP_RECV, (byte) 0, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL,
+                    data(K_RX_DATA, tag), (short) 0, (short) 0, 0, 0));
+        }
+    }
+
+    /** A hole in a read reply: zeroes into the destination. Returns true if an operation is now outstanding. */
+    private boolean zeroRange() {
+        int tag = replies.dataAttachment();
+        long off = replies.dataOffset();
+        long len = replies.dataLength();
+        if (bufIndex[tag] >= 0) {
+            // The request's pages are not in our address space: read /dev/zero into the fixed buffer.
+            submit(new IoUringIoOps(OP_READ_FIXED, (byte) 0, (short) 0, zeroFd, 0, bufAddress[tag] + off,
+                    (int) len, 0, data(K_RX_ZEROES, tag), (short) bufIndex[tag], (short) 0, 0, 0));
+            return true;
+        }
+        MemorySegment.ofAddress(bufAddress[tag] + off).reinterpret(len).fill((byte) 0);
+        return false;
+    }
+
+    // ---------------------------------------------------------------- completions
+
+    @Override
+    public void handle(IoRegistration registration, IoEvent ioEvent) {
+        IoUringIoEvent e = (IoUringIoEvent) ioEvent;
+        int res = e.res();
+        int flags = e.flags();
+        int kind = (e.data() >>> 12) & 0xf;
+        int tag = e.data() & 0xfff;
+        if ((flags & CQE_F_MORE) == 0) {
+            opsInFlight--;
+        }
+        if (res == -EINTR || res == -EAGAIN) {
+            LOG.debug("{}: op kind {} returned {}, treating as failure", describe(address), kind, res);
+        }
+        switch (kind) {
+            case K_SOCKET -> {
+                if (res < 0) {
+                    fail("cannot create a socket: " + errnoName(-res));
+                } else if (state == State.CONNECTING) {
+                    fd = res;
+                    if (address instanceof UnixDomainSocketAddress) {
+                        connectSocket();
+                    } else {
+                        submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, fd, SOCKET_URING_OP_SETSOCKOPT,
+                                IPPROTO_TCP | (long) TCP_NODELAY << 32, 0, 0, data(K_SOCKOPT, 0), (short) 0,
+                                (short) 0, 4, one.address()));
+                    }
+                } else {
+                    closeFd(res);
+                }
+            }
+            case K_SOCKOPT -> {
+                if (res < 0) {
+                    LOG.warn("{}: TCP_NODELAY not set ({}); small requests may wait for Nagle", describe(address),
+                            errnoName(-res));
+                }
+                if (state == State.CONNECTING) {
+                    connectSocket();
+                }
+            }
+            case K_CONNECT -> {
+                if (state != State.CONNECTING) {
+                    break;
+                }
+                if (res < 0) {
+                    fail("cannot connect to " + describe(address) + ": " + errnoName(-res));
+                } else {
+                    state = State.HANDSHAKE;
+                    handshake = new ClientHandshake(handshakeConfig);
+                    handshakeStep();
+                }
+            }
+            case K_HS_SEND -> {
+                if (state == State.HANDSHAKE) {
+                    if (res <= 0) {
+                        fail("handshake send failed: " + (res == 0 ? "connection closed" : errnoName(-res)));
+                    } else if ((runSent += res) < runLength) {
+                        sendHandshakeBytes();
+                    } else {
+                        handshakeStep();
+                    }
+                }
+            }
+            case K_HS_RECV -> {
+                if (state != State.HANDSHAKE) {
+                    break;
+                }
+                if (res < 0) {
+                    fail("handshake receive failed: " + errnoName(-res));
+                } else if (res == 0) {
+                    HandshakeAction end = handshake.endOfStream();
+                    fail("the server closed the connection during the handshake"
+                            + (end instanceof HandshakeAction.Failed f ? ": " + f.error().message() : ""));
+                } else {
+                    rx.limit(rx.limit() + res);
+                    handshakeStep();
+                }
+            }
+            case K_TX_HEADERS -> onHeadersSent(res);
+            case K_TX_PAYLOAD -> onPayloadSent(tag, res, flags);
+            case K_RX_HEADER -> {
+                if (state != State.READY) {
+                    break;
+                }
+                if (res <= 0) {
+                    fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
+                            + errnoName(-res));
+                } else {
+                    rx.limit(rx.limit() + res);
+                    pumpReplies();
+                }
+            }
+            case K_RX_DATA -> {
+                if (state != State.READY) {
+                    break;
+                }
+                if (res <= 0) {
+                    fail(res == 0 ? "the server closed the connection in a reply" : "receiving reply data into "
+                            + (bufIndex[tag] >= 0 ? "fixed buffer " + bufIndex[tag] : "memory") + " failed: "
+                            + errnoName(-res));
+                } else {
+                    DataPathStats.moved(bufIndex[tag] >= 0, res);
+                    replies.dataReceived(res);
+                    pumpReplies();
+                }
+            }
+            case K_RX_ZEROES -> {
+                if (state != State.READY) {
+                    break;
+                }
+                if (res < 0) {
+                    fail("zero-filling a hole failed: " + errnoName(-res));
+                } else if (res < replies.dataLength()) {
+                    fail("zero-filling a hole was short: " + res);
+                } else {
+                    pumpReplies();
+                }
+            }
+            case K_SHUTDOWN -> {
+                // Pending operations now complete with errors; the last one closes the socket.
+            }
+            case K_CLOSE -> {
+                state = State.CLOSED;
+                fd = -1;
+                reg.cancel(); // unregistered() follows once nothing is outstanding
+            }
+            default -> LOG.warn("{}: completion of unknown kind {}", describe(address), kind);
+        }
+        if (state == State.CLOSING && opsInFlight == 0) {
+            finishClosing();
+        }
+    }
+
+    private void finishIfDone(int tag) {
+        if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0) {
+            busy[tag] = false;
+            listener.completed(tag, result[tag]);
+        }
+    }
+
+    private void checkTimeouts() {
+        if (state != State.READY) {
+            return;
+        }
+        long now = System.nanoTime();
+        long limit = ioTimeout.toNanos();
+        for (int t = 0; t < depth; t++) {
+            if (busy[t] && !replied[t] && now - startNanos[t] > limit) {
+                fail("no reply from " + describe(address) + " within " + ioTimeout.toMillis() + " ms");
+                return;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- failure and close
+
+    /** Ends the connection: requests in flight complete with EIO once the kernel has let go of their buffers. */
+    private void fail(String reason) {
+        if (state == State.CLOSING || state == State.CLOSED) {
+            return;
+        }
+        State was = state;
+        state = State.CLOSING;
+        lostReason = reason;
+        if (timer != null) {
+            timer.cancel(false);
+        }
+        for (int t = 0; t < depth; t++) {
+            if (busy[t] && !replied[t]) {
+                replied[t] = true;
+                result[t] = -EIO;
+            }
+        }
+        // Requests queued but never sent need no send completion.
+        while (txQueueCount > 0) {
+            int t = txQueue[txQueueHead];
+            if (t != payloadTag && !(txBusy && runCount > 0 && isInRun(t))) {
+                sending[t] = false;
+            }
+            txQueueHead = (txQueueHead + 1) % depth;
+            txQueueCount--;
+        }
+        if (!txBusy) {
+            for (int t = 0; t < depth; t++) {
+                sending[t] = false;
+            }
+        }
+        if (was == State.READY) {
+            LOG.warn("connection to {} lost: {}", describe(address), reason);
+            listener.lost(reason);
+        } else {
+            ready.completeExceptionally(new NbdConnectionException(reason));
+        }
+        for (int t = 0; t < depth; t++) {
+            finishIfDone(t);
+        }
+        shutdownSocket();
+        if (opsInFlight == 0) {
+            finishClosing();
+        }
+    }
+
+    private boolean isInRun(int tag) {
+        for (int i = 0; i < runCount; i++) {
+            if (txQueue[(txQueueHead + i) % depth] == tag) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void shutdownSocket() {
+        if (fd >= 0) {
+            submit(new IoUringIoOps(OP_SHUTDOWN, (byte) 0, (short) 0, fd, 0, 0, SHUT_RDWR, 0, data(K_SHUTDOWN, 0),
+                    (short) 0, (short) 0, 0, 0));
+        }
+    }
+
+    private void finishClosing() {
+        // Sends that were in flight have completed now: their requests can be released.
+        for (int t = 0; t < depth; t++) {
+            sending[t] = false;
+            finishIfDone(t);
+        }
+        if (fd >= 0) {
+            int f = fd;
+            fd = -1;
+            closeFd(f);
+        } else {
+            state = State.CLOSED;
+            reg.cancel();
+        }
+    }
+
+    private void closeFd(int f) {
+        submit(new IoUringIoOps(OP_CLOSE, (byte) 0, (short) 0, f, 0, 0, 0, 0, data(K_CLOSE, 0), (short) 0, (short) 0,
+                0, 0));
+    }
+
+    /** Closes the connection from any thread; completes when the socket is closed. */
+    public CompletableFuture<Void> close(String reason) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            fail(reason);
+            closed.thenRun(() -> done.complete(null));
+        });
+        return done;
+    }
+
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+
+    @Override
+    public void close() {
+        // The loop is shutting down: its ring goes away with every operation still in it.
+        state = State.CLOSED;
+    }
+
+    @Override
+    public void unregistered() {
+        arena.close();
+        closed.complete(null);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void submit(IoUringIoOps ops) {
+        opsInFlight++;
+        reg.submit(ops);
+    }
+
+    // IoUringIoOps(opcode, flags, ioPrio, fd, union1=off, union2=addr, len, union3=msg_flags, data,
+    //              union4=buf_index, personality, union5, union6): buf_index comes BEFORE personality.
+    private static short data(int kind, int tag) {
+        return (short) (kind << 12 | tag);
+    }
+
+    static String describe(SocketAddress a) {
+        return a instanceof UnixDomainSocketAddress u ? "unix:" + u.getPath() : String.valueOf(a);
+    }
+
+    static String errnoName(int errno) {
+        return switch (errno) {
+            case 1 -> "EPERM";
+            case 2 -> "ENOENT";
+            case 5 -> "EIO";
+            case 11 -> "EAGAIN";
+            case 14 -> "EFAULT";
+            case 22 -> "EINVAL";
+            case 32 -> "EPIPE";
+            case 95 -> "EOPNOTSUPP";
+            case 103 -> "ECONNABORTED";
+            case 104 -> "ECONNRESET";
+            case 107 -> "ENOTCONN";
+            case 110 -> "ETIMEDOUT";
+            case 111 -> "ECONNREFUSED";
+            case 113 -> "EHOSTUNREACH";
+            case 125 -> "ECANCELED";
+            default -> "errno " + errno;
+        } + " (" + errno + ")";
+    }
+}

@@ -1,0 +1,43 @@
+package io.nbdgate.gateway.device;
+
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.ublk.ublk.DeviceParams;
+
+/** The ublk device parameters an NBD export calls for. Pure: no I/O, so every rule has a unit test. */
+final class DeviceGeometry {
+    /** Largest request we let the kernel send: ublk's buffers are per tag, so this is memory per tag. */
+    static final int MAX_IO_BYTES = 512 << 10;
+    // Discard and write-zeroes ranges are split by the kernel; 1 GiB fits a compact (32-bit) NBD length.
+    private static final int MAX_RANGE_SECTORS = (1 << 30) >> 9;
+    private static final int MAX_LOGICAL_BLOCK = 4096;
+
+    private DeviceGeometry() {
+    }
+
+    /** Largest I/O: the server's maximum payload, at most {@link #MAX_IO_BYTES}, a multiple of 4 KiB. */
+    static int maxIoBytes(ExportInfo e) {
+        long max = Math.min(e.maximumPayload(), MAX_IO_BYTES);
+        if (max < 4096) {
+            throw new IllegalArgumentException("the server's maximum payload (" + e.maximumPayload()
+                    + " bytes) is below one 4 KiB page");
+        }
+        return (int) (max & ~4095L);
+    }
+
+    static DeviceParams params(ExportInfo e, boolean forceReadOnly) {
+        int logical = Math.max(512, e.minimumBlock());
+        if (logical > MAX_LOGICAL_BLOCK || Integer.bitCount(logical) != 1) {
+            throw new IllegalArgumentException("the export's minimum block size " + e.minimumBlock()
+                    + " cannot be a logical block size (power of two up to " + MAX_LOGICAL_BLOCK + ")");
+        }
+        int physical = Math.max(logical, Math.min(Integer.highestOneBit(Math.max(1, e.preferredBlock())), 4096));
+        int maxIo = maxIoBytes(e);
+        int ioOpt = Integer.highestOneBit(maxIo);
+        long size = e.size() - e.size() % logical; // a trailing partial block cannot be addressed
+        boolean trim = e.canTrim() && !e.readOnly();
+        boolean zeroes = e.canWriteZeroes() && !e.readOnly();
+        return new DeviceParams(size, logical, physical, physical, ioOpt, maxIo >> 9,
+                e.readOnly() || forceReadOnly, e.rotational(), e.canFlush(), e.canFua(),
+                trim ? MAX_RANGE_SECTORS : 0, physical, zeroes ? MAX_RANGE_SECTORS : 0, 511, 0, 0, 0, null);
+    }
+}

@@ -1,0 +1,301 @@
+package io.nbdgate.gateway.device;
+
+import io.netty.channel.IoEventLoop;
+import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
+import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.datapath.NbdRingConnection;
+import io.nbdgate.gateway.datapath.RecvFixedProbe;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.ublk.ublk.BufferMode;
+import io.nbdgate.ublk.ublk.ControlDevice;
+import io.nbdgate.ublk.ublk.DeviceParams;
+import io.nbdgate.ublk.ublk.DeviceSpec;
+import io.nbdgate.ublk.ublk.UblkAbi;
+import io.nbdgate.ublk.ublk.UblkDevice;
+import io.nbdgate.ublk.ublk.UblkFeatures;
+import io.nbdgate.ublk.uring.LinuxCalls;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An NBD export served as /dev/ublkbN: one NBD connection per ublk queue, each on that queue's event
+ * loop. {@link #attach} either returns a live device or leaves nothing behind.
+ */
+public final class NbdDevice implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
+    private static final int AUTO_QUEUE_LIMIT = 4;
+
+    /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
+    public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
+                          ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
+                          Duration ioTimeout, BufferMode forcedMode) {
+
+        /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
+        public Options withMode(BufferMode mode) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, mode);
+        }
+
+        /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
+        public static Options from(DeviceConfig c) throws NbdConnectionException {
+            NbdUri uri;
+            try {
+                uri = NbdUri.parse(c.uri());
+            } catch (InvalidNbdUriException e) {
+                throw new NbdConnectionException(e.getMessage());
+            }
+            if (uri.tls()) {
+                throw new NbdConnectionException("TLS (nbds) is not supported yet: " + c.uri());
+            }
+            SocketAddress address;
+            if (uri.unixSocket()) {
+                address = UnixDomainSocketAddress.of(uri.socketPath());
+            } else {
+                try {
+                    address = new InetSocketAddress(InetAddress.getByName(uri.host()), uri.port());
+                } catch (UnknownHostException e) {
+                    throw new NbdConnectionException("cannot resolve host '" + uri.host() + "'");
+                }
+            }
+            return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
+                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null);
+        }
+    }
+
+    private final Options options;
+    private final ExportInfo export;
+    private final UblkDevice device;
+    private final List<NbdRingConnection> connections;
+    private final ControlDevice control;
+    private final int zeroFd;
+    private final String modeReason;
+
+    private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<NbdRingConnection> connections,
+                      ControlDevice control, int zeroFd, String modeReason) {
+        this.options = options;
+        this.export = export;
+        this.device = device;
+        this.connections = connections;
+        this.control = control;
+        this.zeroFd = zeroFd;
+        this.modeReason = modeReason;
+    }
+
+    /**
+     * Connects, decides queues and buffer mode, creates and starts the ublk device. Blocks; call it off
+     * the given loops. On failure everything made so far is closed and the cause is one line.
+     */
+    public static NbdDevice attach(Options o, List<IoEventLoop> loops) throws NbdConnectionException {
+        List<NbdRingConnection> conns = new ArrayList<>();
+        ControlDevice control = null;
+        UblkDevice device = null;
+        int zeroFd = -1;
+        try {
+            zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+            NbdTarget firstTarget = new NbdTarget(o.depth());
+            NbdRingConnection first = connect(o, loops.get(0), zeroFd, firstTarget);
+            conns.add(first);
+            firstTarget.attach(first);
+            ExportInfo export = first.export();
+            int queues = queueCount(o, export);
+            control = ControlDevice.open();
+            UblkFeatures features = control.features();
+            boolean recvFixed = RecvFixedProbe.run(loops.get(0)).get(10, TimeUnit.SECONDS);
+            BufferMode mode = o.forcedMode() != null ? requireMode(o.forcedMode(), features, recvFixed)
+                    : chooseMode(o.zeroCopy(), features, recvFixed);
+            String reason = modeReason(mode, features, recvFixed);
+            NbdTarget[] targets = new NbdTarget[queues];
+            targets[0] = firstTarget;
+            for (int q = 1; q < queues; q++) {
+                targets[q] = new NbdTarget(o.depth());
+                NbdRingConnection c = connect(o, loops.get(q % loops.size()), zeroFd, targets[q]);
+                conns.add(c);
+                targets[q].attach(c);
+            }
+            int maxIo = DeviceGeometry.maxIoBytes(export);
+            DeviceParams params = DeviceGeometry.params(export, o.readOnly());
+            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, false);
+            device = UblkDevice.create(control, spec, params);
+            final NbdTarget[] ts = targets;
+            device.start(loops, q -> ts[q]);
+            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {})", o.name(),
+                    describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(), reason);
+            return new NbdDevice(o, export, device, conns, control, zeroFd, reason);
+        } catch (NbdConnectionException e) {
+            cleanUp(conns, device, control, zeroFd);
+            throw e;
+        } catch (Exception e) {
+            cleanUp(conns, device, control, zeroFd);
+            Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new NbdConnectionException("attaching " + describe(o) + " failed: " + oneLine(c));
+        }
+    }
+
+    private static NbdRingConnection connect(Options o, IoEventLoop loop, int zeroFd,
+                                             NbdRingConnection.Listener listener) throws NbdConnectionException {
+        try {
+            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), HandshakeConfig.go(o.exportName()),
+                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, listener)
+                    .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
+            return c;
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof NbdConnectionException n ? n
+                    : new NbdConnectionException(oneLine(e.getCause()));
+        } catch (Exception e) {
+            throw new NbdConnectionException("connecting to " + describe(o) + ": " + oneLine(e));
+        }
+    }
+
+    static int queueCount(Options o, ExportInfo e) {
+        int wanted = o.queues() > 0 ? o.queues() : Math.min(AUTO_QUEUE_LIMIT, Runtime.getRuntime().availableProcessors());
+        if (wanted > 1 && !e.canMultiConn()) {
+            if (o.queues() > 1) {
+                LOG.warn("{}: the server does not advertise CAN_MULTI_CONN, so {} connections could see each "
+                        + "other's writes out of order; using 1 queue instead of {}", o.name(), o.queues(), o.queues());
+            } else {
+                LOG.info("{}: one queue, because the server does not advertise CAN_MULTI_CONN", o.name());
+            }
+            return 1;
+        }
+        return wanted;
+    }
+
+    static BufferMode chooseMode(ZeroCopy policy, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
+        boolean zeroCopy = f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
+        BufferMode fallback = f.has(UblkAbi.F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
+        return switch (policy) {
+            case AUTO -> zeroCopy ? BufferMode.ZERO_COPY : fallback;
+            case OFF -> fallback;
+            case ON -> {
+                if (!zeroCopy) {
+                    throw new NbdConnectionException("zero copy is impossible here: " + modeReason(fallback, f, recvFixed));
+                }
+                yield BufferMode.ZERO_COPY;
+            }
+        };
+    }
+
+    static BufferMode requireMode(BufferMode mode, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
+        boolean ok = switch (mode) {
+            case ZERO_COPY -> f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
+            case USER_COPY -> f.has(UblkAbi.F_USER_COPY);
+            case COPY -> true;
+        };
+        if (!ok) {
+            throw new NbdConnectionException("buffer mode " + mode.label() + " is impossible here: "
+                    + modeReason(BufferMode.COPY, f, recvFixed));
+        }
+        return mode;
+    }
+
+    static String modeReason(BufferMode mode, UblkFeatures f, boolean recvFixed) {
+        if (mode == BufferMode.ZERO_COPY) {
+            return "ublk AUTO_BUF_REG with io_uring SEND_ZC and RECV on fixed buffers";
+        }
+        if (mode == BufferMode.USER_COPY && f.has(UblkAbi.F_AUTO_BUF_REG) && recvFixed) {
+            return "zero copy turned off";
+        }
+        if (!f.has(UblkAbi.F_AUTO_BUF_REG)) {
+            return "the kernel's ublk lacks AUTO_BUF_REG (Linux 6.16+)";
+        }
+        if (!recvFixed) {
+            return "io_uring RECV cannot target fixed buffers before Linux 7.2";
+        }
+        return "zero copy turned off";
+    }
+
+    private static void cleanUp(List<NbdRingConnection> conns, UblkDevice device, ControlDevice control, int zeroFd) {
+        if (device != null) {
+            device.close();
+        }
+        for (NbdRingConnection c : conns) {
+            try {
+                c.close("attach failed").get(5, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.debug("closing connection: {}", e.toString());
+            }
+        }
+        if (control != null) {
+            control.close();
+        }
+        if (zeroFd >= 0) {
+            LinuxCalls.close(zeroFd);
+        }
+    }
+
+    static String describe(Options o) {
+        return "export '" + o.exportName() + "' at " + o.address();
+    }
+
+    private static String oneLine(Throwable t) {
+        String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        return m.lines().findFirst().orElse(m);
+    }
+
+    public String name() {
+        return options.name();
+    }
+
+    public String blockDevice() {
+        return device.blockDevice();
+    }
+
+    public int id() {
+        return device.id();
+    }
+
+    public BufferMode mode() {
+        return device.mode();
+    }
+
+    public String modeReason() {
+        return modeReason;
+    }
+
+    public int queues() {
+        return connections.size();
+    }
+
+    public ExportInfo export() {
+        return export;
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** True while every connection is up. */
+    public boolean healthy() {
+        return connections.stream().allMatch(NbdRingConnection::isOpen);
+    }
+
+    /** Stops and deletes the device (in-flight requests finish first), then disconnects from the server. */
+    @Override
+    public void close() {
+        device.close(); // closes the targets, which disconnect their connections
+        for (NbdRingConnection c : connections) {
+            try {
+                c.close("detached").get(5, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.debug("closing connection: {}", e.toString());
+            }
+        }
+        control.close();
+        LinuxCalls.close(zeroFd);
+        LOG.info("{}: detached {}", options.name(), device.blockDevice());
+    }
+}

@@ -1,0 +1,110 @@
+package io.nbdgate.gateway.device;
+
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_F_FUA;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_F_NOUNMAP;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_DISCARD;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_FLUSH;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_READ;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_WRITE;
+import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_WRITE_ZEROES;
+
+import io.nbdgate.gateway.datapath.NbdRingConnection;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.CommandFlag;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.ublk.ublk.BufferMode;
+import io.nbdgate.ublk.ublk.IoRequest;
+import io.nbdgate.ublk.ublk.Target;
+
+/**
+ * Serves one ublk queue from one NBD connection on the same event loop: each block request becomes
+ * one NBD command whose data moves between the request's buffer and the socket — the fixed buffer
+ * ublk registered for the tag in zero-copy mode, the tag's memory otherwise.
+ */
+final class NbdTarget implements Target, NbdRingConnection.Listener {
+    private static final int EOPNOTSUPP = 95;
+
+    private final IoRequest[] inFlight;
+    private NbdRingConnection connection;
+    private ExportInfo export;
+
+    NbdTarget(int depth) {
+        inFlight = new IoRequest[depth];
+    }
+
+    void attach(NbdRingConnection c) {
+        connection = c;
+        export = c.export();
+    }
+
+    @Override
+    public void serve(IoRequest req) {
+        int flags = req.flags();
+        switch (req.op()) {
+            case IO_OP_READ -> send(req, Command.READ, 0, true);
+            case IO_OP_WRITE -> send(req, Command.WRITE, (flags & IO_F_FUA) != 0 && export.canFua() ? CommandFlag.FUA : 0,
+                    true);
+            case IO_OP_FLUSH -> {
+                if (export.canFlush()) {
+                    send(req, Command.FLUSH, 0, false);
+                } else {
+                    req.complete(0); // the server has no write cache to flush
+                }
+            }
+            case IO_OP_DISCARD -> {
+                if (export.canTrim()) {
+                    send(req, Command.TRIM, 0, false);
+                } else {
+                    req.complete(-EOPNOTSUPP);
+                }
+            }
+            case IO_OP_WRITE_ZEROES -> {
+                if (export.canWriteZeroes()) {
+                    send(req, Command.WRITE_ZEROES, (flags & IO_F_NOUNMAP) != 0 ? CommandFlag.NO_HOLE : 0, false);
+                } else {
+                    req.complete(-EOPNOTSUPP);
+                }
+            }
+            default -> req.complete(-EOPNOTSUPP);
+        }
+    }
+
+    private void send(IoRequest req, Command command, int nbdFlags, boolean data) {
+        int tag = req.tag();
+        inFlight[tag] = req;
+        if (!data) {
+            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, 0);
+        } else if (req.mode() == BufferMode.ZERO_COPY) {
+            // Kernel-registered request pages: addresses within the fixed buffer start at 0.
+            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), req.bufferIndex(), 0);
+        } else {
+            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, req.bufferAddress());
+        }
+    }
+
+    @Override
+    public void onIo(IoRequest req, int res) {
+        // All of this target's operations go through its connection, not IoRequest.submit.
+    }
+
+    @Override
+    public void completed(int tag, int result) {
+        IoRequest req = inFlight[tag];
+        inFlight[tag] = null;
+        req.complete(result);
+    }
+
+    @Override
+    public void lost(String reason) {
+        // Requests in flight are completed with EIO by the connection; later ones fail at once.
+    }
+
+    @Override
+    public void close() {
+        if (connection != null) {
+            // The queue has drained, so nothing is in flight: a clean NBD_CMD_DISC.
+            NbdRingConnection c = connection;
+            c.loop().execute(c::disconnect);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+package io.nbdgate.gateway.nbd.client;
+
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * An NBD URI (doc/uri.md of NetworkBlockDevice/nbd): {@code nbd://host[:port]/export},
+ * {@code nbd+unix:///export?socket=/path}, and their TLS forms {@code nbds}, {@code nbds+unix}.
+ * Pure: parsing only, no name resolution.
+ *
+ * @param tls        the scheme demands TLS (nbds, nbds+unix)
+ * @param host       TCP host (IPv6 without brackets); null for unix sockets
+ * @param port       TCP port, 10809 by default; 0 for unix sockets
+ * @param socketPath unix socket path; null for TCP
+ * @param exportName the path without its leading '/', percent-decoded; may be empty (default export)
+ */
+public record NbdUri(boolean tls, String host, int port, String socketPath, String exportName) {
+
+    /** The IANA port of NBD. */
+    public static final int DEFAULT_PORT = 10809;
+
+    public boolean unixSocket() {
+        return socketPath != null;
+    }
+
+    /** Parses {@code text}; the exception's message is one line naming what is wrong. */
+    public static NbdUri parse(String text) throws InvalidNbdUriException {
+        URI uri;
+        try {
+            uri = new URI(text);
+        } catch (URISyntaxException e) {
+            throw new InvalidNbdUriException("'" + text + "' is not a valid URI: " + e.getReason());
+        }
+        String scheme = uri.getScheme();
+        if (scheme == null) {
+            throw new InvalidNbdUriException("'" + text + "' has no scheme; expected nbd://HOST[:PORT]/EXPORT"
+                    + " or nbd+unix:///EXPORT?socket=PATH");
+        }
+        if (uri.isOpaque()) {
+            throw new InvalidNbdUriException("'" + text + "' must be written " + scheme + "://...");
+        }
+        boolean tls;
+        boolean unix;
+        switch (scheme.toLowerCase(java.util.Locale.ROOT)) {
+            case "nbd" -> { tls = false; unix = false; }
+            case "nbds" -> { tls = true; unix = false; }
+            case "nbd+unix" -> { tls = false; unix = true; }
+            case "nbds+unix" -> { tls = true; unix = true; }
+            default -> throw new InvalidNbdUriException("unknown scheme '" + scheme
+                    + "' in '" + text + "'; use nbd, nbds, nbd+unix or nbds+unix");
+        }
+        String path = uri.getPath() == null ? "" : uri.getPath();
+        String export = path.startsWith("/") ? path.substring(1) : path;
+        String socket = queryParameter(uri.getRawQuery(), "socket");
+        if (unix) {
+            if (socket == null || socket.isEmpty()) {
+                throw new InvalidNbdUriException("'" + text + "' needs the unix socket as ?socket=PATH");
+            }
+            if (uri.getRawAuthority() != null && !uri.getRawAuthority().isEmpty()) {
+                throw new InvalidNbdUriException("'" + text + "' is a unix socket URI and must not name a host;"
+                        + " write " + scheme + ":///" + export + "?socket=" + socket);
+            }
+            return new NbdUri(tls, null, 0, socket, export);
+        }
+        String authority = uri.getRawAuthority();
+        if (authority == null || authority.isEmpty()) {
+            throw new InvalidNbdUriException("'" + text + "' names no host; expected " + scheme + "://HOST[:PORT]/EXPORT");
+        }
+        int at = authority.lastIndexOf('@');
+        if (at >= 0) {
+            authority = authority.substring(at + 1); // userinfo is only for TLS authentication
+        }
+        String host;
+        String portText = null;
+        if (authority.startsWith("[")) {
+            int close = authority.indexOf(']');
+            if (close < 0) {
+                throw new InvalidNbdUriException("unclosed '[' in the IPv6 address of '" + text + "'");
+            }
+            host = authority.substring(1, close);
+            String rest = authority.substring(close + 1);
+            if (rest.startsWith(":")) {
+                portText = rest.substring(1);
+            } else if (!rest.isEmpty()) {
+                throw new InvalidNbdUriException("unexpected '" + rest + "' after the IPv6 address in '" + text + "'");
+            }
+        } else {
+            int colon = authority.lastIndexOf(':');
+            host = colon < 0 ? authority : authority.substring(0, colon);
+            portText = colon < 0 ? null : authority.substring(colon + 1);
+        }
+        host = decode(host);
+        if (host.isEmpty()) {
+            throw new InvalidNbdUriException("'" + text + "' names no host");
+        }
+        int port = DEFAULT_PORT;
+        if (portText != null && !portText.isEmpty()) {
+            try {
+                port = Integer.parseInt(portText);
+            } catch (NumberFormatException e) {
+                port = -1;
+            }
+            if (port < 1 || port > 65535) {
+                throw new InvalidNbdUriException("port '" + portText + "' in '" + text + "' is not a number from 1 to 65535");
+            }
+        }
+        return new NbdUri(tls, host, port, null, export);
+    }
+
+    /** The value of {@code key} in a raw query, percent-decoded, or null. */
+    private static String queryParameter(String rawQuery, String key) throws InvalidNbdUriException {
+        if (rawQuery == null) {
+            return null;
+        }
+        for (String pair : rawQuery.split("&")) {
+            int eq = pair.indexOf('=');
+            String k = eq < 0 ? pair : pair.substring(0, eq);
+            if (decode(k).equals(key)) {
+                return eq < 0 ? "" : decode(pair.substring(eq + 1));
+            }
+        }
+        return null;
+    }
+
+    /** RFC 3986 percent-decoding ('+' stays '+'). */
+    private static String decode(String s) throws InvalidNbdUriException {
+        if (s.indexOf('%') < 0) {
+            return s;
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '%') {
+                if (i + 2 >= s.length()) {
+                    throw new InvalidNbdUriException("truncated percent escape in '" + s + "'");
+                }
+                int hi = Character.digit(s.charAt(i + 1), 16);
+                int lo = Character.digit(s.charAt(i + 2), 16);
+                if (hi < 0 || lo < 0) {
+                    throw new InvalidNbdUriException("bad percent escape in '" + s + "'");
+                }
+                out.write(hi * 16 + lo);
+                i += 2;
+            } else {
+                byte[] b = String.valueOf(c).getBytes(StandardCharsets.UTF_8);
+                out.write(b, 0, b.length);
+            }
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String toString() {
+        String scheme = (tls ? "nbds" : "nbd") + (unixSocket() ? "+unix" : "");
+        if (unixSocket()) {
+            return scheme + ":///" + exportName + "?socket=" + socketPath;
+        }
+        String h = host.contains(":") ? "[" + host + "]" : host;
+        return scheme + "://" + h + ":" + port + "/" + exportName;
+    }
+}

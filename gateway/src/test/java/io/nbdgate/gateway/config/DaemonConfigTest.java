@@ -1,0 +1,143 @@
+package io.nbdgate.gateway.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class DaemonConfigTest {
+    private static Vertx vertx;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void start() {
+        vertx = Vertx.vertx();
+    }
+
+    @AfterAll
+    static void stop() {
+        vertx.close().await();
+    }
+
+    private DaemonConfig load(String yaml) throws Exception {
+        Path f = dir.resolve("nbdgate.yaml");
+        Files.writeString(f, yaml);
+        return load(f);
+    }
+
+    private static DaemonConfig load(Path f) throws Exception {
+        try {
+            return ConfigLoader.load(vertx, f).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw (Exception) e.getCause();
+        }
+    }
+
+    @Test
+    void shippedExampleIsValidAndMeansWhatItsCommentsSay() throws Exception {
+        DaemonConfig c = load(Path.of(System.getProperty("nbdgate.root"), "conf", "nbdgate.yaml"));
+        assertEquals("127.0.0.1:10810", c.statusListen());
+        assertEquals(1, c.devices().size());
+        DeviceConfig d = c.devices().getFirst();
+        assertEquals("data", d.name());
+        assertEquals("nbd://127.0.0.1:10809/data", d.uri());
+        assertEquals(DeviceConfig.AUTO_QUEUES, d.queues());
+        assertEquals(128, d.depth());
+        assertEquals(ZeroCopy.AUTO, d.zeroCopy());
+        assertFalse(d.readOnly());
+        assertEquals(-1, d.deviceId());
+        assertEquals(Duration.ofSeconds(10), d.connectTimeout());
+        assertEquals(Duration.ofSeconds(30), d.ioTimeout());
+    }
+
+    @Test
+    void minimalDeviceGetsDefaultsAndExplicitValuesWin() throws Exception {
+        DaemonConfig c = load("""
+                status: {listen: "off"}
+                devices:
+                  - {name: a, uri: "nbd://h/e"}
+                  - name: b
+                    uri: nbd+unix:///e?socket=/run/s
+                    queues: 4
+                    depth: 32
+                    zero-copy: "off"
+                    read-only: true
+                    device-id: 7
+                    timeouts: {connect: 500ms, io: 2m}
+                """);
+        assertNull(c.statusListen());
+        DeviceConfig a = c.devices().get(0);
+        assertEquals(DeviceConfig.DEFAULT_DEPTH, a.depth());
+        DeviceConfig b = c.devices().get(1);
+        assertEquals(4, b.queues());
+        assertEquals(32, b.depth());
+        assertEquals(ZeroCopy.OFF, b.zeroCopy());
+        assertTrue(b.readOnly());
+        assertEquals(7, b.deviceId());
+        assertEquals(Duration.ofMillis(500), b.connectTimeout());
+        assertEquals(Duration.ofMinutes(2), b.ioTimeout());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "misspelt key           | devices: [{name: a, uri: 'nbd://h/e', read-olny: true}]   | devices[0].read-olny",
+        "unknown top key        | device: []                                                 | device",
+        "no devices             | status: {listen: '127.0.0.1:1'}                            | devices",
+        "empty devices          | devices: []                                                | devices",
+        "devices not a list     | devices: {name: a}                                         | devices",
+        "missing uri            | devices: [{name: a}]                                       | devices[0].uri",
+        "missing name           | devices: [{uri: 'nbd://h/e'}]                              | devices[0].name",
+        "bad name               | devices: [{name: 'a b', uri: 'nbd://h/e'}]                 | devices[0].name",
+        "duplicate name         | devices: [{name: a, uri: 'nbd://h/e'}, {name: a, uri: 'nbd://h/f'}] | devices[1].name",
+        "not an nbd uri         | devices: [{name: a, uri: 'http://h/e'}]                    | devices[0].uri",
+        "queues zero            | devices: [{name: a, uri: 'nbd://h/e', queues: 0}]          | devices[0].queues",
+        "queues text            | devices: [{name: a, uri: 'nbd://h/e', queues: many}]       | devices[0].queues",
+        "queues fraction        | devices: [{name: a, uri: 'nbd://h/e', queues: 1.5}]        | devices[0].queues",
+        "depth too deep         | devices: [{name: a, uri: 'nbd://h/e', depth: 5000}]        | devices[0].depth",
+        "zero-copy bad          | devices: [{name: a, uri: 'nbd://h/e', zero-copy: maybe}]   | devices[0].zero-copy",
+        "read-only not bool     | devices: [{name: a, uri: 'nbd://h/e', read-only: 'yes please'}] | devices[0].read-only",
+        "timeout unit           | devices: [{name: a, uri: 'nbd://h/e', timeouts: {io: 3 days}}] | devices[0].timeouts.io",
+        "timeout zero           | devices: [{name: a, uri: 'nbd://h/e', timeouts: {connect: 0s}}] | devices[0].timeouts.connect",
+        "timeout unknown key    | devices: [{name: a, uri: 'nbd://h/e', timeouts: {read: 1s}}] | devices[0].timeouts.read",
+        "duplicate device-id    | devices: [{name: a, uri: 'nbd://h/e', device-id: 3}, {name: b, uri: 'nbd://h/f', device-id: 3}] | devices[1].device-id",
+        "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
+    })
+    void invalidFileNamesTheKeyAtFault(String what, String yaml, String key) {
+        ConfigException e = assertThrows(ConfigException.class, () -> load(yaml));
+        assertEquals(key, e.key(), e.getMessage());
+        assertTrue(e.getMessage().startsWith(key + ": "), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), "one line: " + e.getMessage());
+    }
+
+    @Test
+    void yamlSyntaxErrorIsOneLineWithThePosition() {
+        ConfigException e = assertThrows(ConfigException.class, () -> load("devices:\n  - name: [unclosed\n"));
+        assertTrue(e.getMessage().startsWith("not valid YAML: "), e.getMessage());
+        assertTrue(e.getMessage().contains("line"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    }
+
+    @Test
+    void missingAndEmptyFilesAreClear() throws Exception {
+        ConfigException missing = assertThrows(ConfigException.class, () -> load(dir.resolve("nope.yaml")));
+        assertTrue(missing.getMessage().startsWith("no such file: "), missing.getMessage());
+        ConfigException empty = assertThrows(ConfigException.class, () -> load(""));
+        assertTrue(empty.getMessage().contains("empty"), empty.getMessage());
+    }
+}

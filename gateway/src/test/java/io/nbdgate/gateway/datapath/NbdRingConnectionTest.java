@@ -1,0 +1,212 @@
+package io.nbdgate.gateway.datapath;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.CommandFlag;
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.ublk.uring.LinuxCalls;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.UnixDomainSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The io_uring NBD connection against a real nbdkit, in copy mode (request data in Java memory). */
+class NbdRingConnectionTest {
+    private static final int EIO = 5;
+    private static final int ESHUTDOWN = 108;
+
+    @TempDir
+    Path dir;
+
+    private MultiThreadIoEventLoopGroup group;
+    private IoEventLoop loop;
+    private ExternalNbdServer server;
+    private Arena arena;
+    private int zeroFd;
+    private final ConcurrentHashMap<Integer, CompletableFuture<Integer>> pending = new ConcurrentHashMap<>();
+    private final CompletableFuture<String> lost = new CompletableFuture<>();
+    private NbdRingConnection conn;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
+        loop = (IoEventLoop) group.next();
+        arena = Arena.ofShared();
+        zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (conn != null) {
+            conn.close("test over").get(10, TimeUnit.SECONDS);
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        if (server != null) {
+            server.close();
+        }
+        LinuxCalls.close(zeroFd);
+        arena.close();
+    }
+
+    private Path startNbdkit(List<String> options, String plugin, String... params) throws IOException {
+        server = ExternalNbdServer.nbdkitUnix(dir, options, plugin, params);
+        return Path.of(server.uri().socketPath());
+    }
+
+    private NbdRingConnection connect(Path sock, int depth, Duration ioTimeout) throws Exception {
+        NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
+            @Override
+            public void completed(int tag, int result) {
+                pending.remove(tag).complete(result);
+            }
+
+            @Override
+            public void lost(String reason) {
+                lost.complete(reason);
+            }
+        };
+        return NbdRingConnection.connect(loop, UnixDomainSocketAddress.of(sock), HandshakeConfig.go(""), depth,
+                Duration.ofSeconds(5), ioTimeout, zeroFd, listener).get(10, TimeUnit.SECONDS);
+    }
+
+    private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
+                                              MemorySegment buf) {
+        CompletableFuture<Integer> f = new CompletableFuture<>();
+        pending.put(tag, f);
+        loop.execute(() -> conn.submit(tag, cmd, flags, offset, length, -1, buf == null ? 0 : buf.address()));
+        return f;
+    }
+
+    private static int get(CompletableFuture<Integer> f) throws Exception {
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void parallelWritesAndReadsRoundTripExactly() throws Exception {
+        conn = connect(startNbdkit(List.of(), "memory", "64M"), 32, Duration.ofSeconds(10));
+        assertEquals(64L << 20, conn.export().size());
+        int n = 32;
+        int size = 128 << 10;
+        Random random = new Random(42);
+        byte[][] expected = new byte[n][size];
+        List<CompletableFuture<Integer>> writes = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            random.nextBytes(expected[t]);
+            MemorySegment src = arena.allocate(size);
+            MemorySegment.copy(expected[t], 0, src, ValueLayout.JAVA_BYTE, 0, size);
+            writes.add(submit(t, Command.WRITE, t % 2 == 0 ? CommandFlag.FUA : 0, (long) t * size * 2, size, src));
+        }
+        for (CompletableFuture<Integer> w : writes) {
+            assertEquals(size, get(w));
+        }
+        MemorySegment[] dst = new MemorySegment[n];
+        List<CompletableFuture<Integer>> reads = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            dst[t] = arena.allocate(size);
+            dst[t].fill((byte) 0x5a);
+            reads.add(submit(t, Command.READ, 0, (long) t * size * 2, size, dst[t]));
+        }
+        for (int t = 0; t < n; t++) {
+            assertEquals(size, get(reads.get(t)));
+            assertArrayEquals(expected[t], dst[t].toArray(ValueLayout.JAVA_BYTE), "tag " + t);
+        }
+        assertEquals(0, get(submit(0, Command.FLUSH, 0, 0, 0, null)));
+    }
+
+    @Test
+    void trimAndWriteZeroesReadBackAsZeroes() throws Exception {
+        conn = connect(startNbdkit(List.of(), "memory", "16M"), 4, Duration.ofSeconds(10));
+        MemorySegment buf = arena.allocate(1 << 20);
+        buf.fill((byte) 0x77);
+        assertEquals(1 << 20, get(submit(0, Command.WRITE, 0, 0, 1 << 20, buf)));
+        assertEquals(1 << 20, get(submit(1, Command.WRITE, 0, 1 << 20, 1 << 20, buf)));
+        assertEquals(0, get(submit(0, Command.TRIM, 0, 0, 1 << 20, null)));
+        assertEquals(0, get(submit(1, Command.WRITE_ZEROES, CommandFlag.NO_HOLE, 1 << 20, 4096, null)));
+        MemorySegment back = arena.allocate(1 << 20);
+        assertEquals(1 << 20, get(submit(2, Command.READ, 0, 1 << 20, 1 << 20, back)));
+        for (int i = 0; i < 4096; i++) {
+            assertEquals(0, back.get(ValueLayout.JAVA_BYTE, i), "byte " + i + " after WRITE_ZEROES");
+        }
+        assertEquals(0x77, back.get(ValueLayout.JAVA_BYTE, 4096));
+        // nbdkit's memory plugin really punches the trimmed range.
+        assertEquals(1 << 20, get(submit(3, Command.READ, 0, 0, 1 << 20, back)));
+        assertEquals(0, back.get(ValueLayout.JAVA_BYTE, 0));
+    }
+
+    @Test
+    void serverErrorsBecomeErrnosAndTheConnectionStaysUsable() throws Exception {
+        // The error filter fails every read with EIO; writes keep working.
+        conn = connect(startNbdkit(List.of("--filter=error"), "memory", "16M", "error-pread=EIO", "error-pread-rate=100%"), 4,
+                Duration.ofSeconds(10));
+        MemorySegment buf = arena.allocate(4096);
+        assertEquals(-EIO, get(submit(0, Command.READ, 0, 0, 4096, buf)));
+        assertEquals(4096, get(submit(1, Command.WRITE, 0, 0, 4096, buf)));
+        assertTrue(conn.isOpen());
+    }
+
+    @Test
+    void killedServerFailsRequestsInFlightWithEioAndNothingHangs() throws Exception {
+        // A read that takes 60 s on the server; the server dies while it is in flight.
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofSeconds(30));
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        Thread.sleep(300);
+        server.kill();
+        assertEquals(-EIO, get(read));
+        assertTrue(lost.get(10, TimeUnit.SECONDS).contains("closed"), lost.getNow(""));
+        // Later requests fail at once instead of waiting.
+        assertEquals(-EIO, get(submit(1, Command.READ, 0, 0, 4096, arena.allocate(4096))));
+    }
+
+    @Test
+    void gracefulServerShutdownIsASoftDisconnect() throws Exception {
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofSeconds(30));
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        Thread.sleep(300);
+        server.close(); // SIGTERM: nbdkit answers what is in flight with ESHUTDOWN, then closes
+        int r = get(read);
+        assertTrue(r == -ESHUTDOWN || r == -EIO, "result " + r);
+        lost.get(10, TimeUnit.SECONDS);
+        assertEquals(-EIO, get(submit(1, Command.READ, 0, 0, 4096, arena.allocate(4096))));
+    }
+
+    @Test
+    void unansweredRequestTimesOutWithEio() throws Exception {
+        conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofMillis(800));
+        long t0 = System.nanoTime();
+        assertEquals(-EIO, get(submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096))));
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertTrue(ms >= 700 && ms < 5000, "timed out after " + ms + " ms");
+        assertTrue(lost.get(1, TimeUnit.SECONDS).contains("no reply"), lost.getNow(""));
+    }
+
+    @Test
+    void refusedConnectionIsOneClearLine() {
+        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                () -> connect(dir.resolve("nobody-listens.sock"), 4, Duration.ofSeconds(1)));
+        assertTrue(e.getCause() instanceof NbdConnectionException, e.toString());
+        assertTrue(e.getCause().getMessage().startsWith("cannot connect to unix:"), e.getCause().getMessage());
+        assertTrue(e.getCause().getMessage().contains("ENOENT"), e.getCause().getMessage());
+    }
+}

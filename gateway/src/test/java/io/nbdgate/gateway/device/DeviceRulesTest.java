@@ -1,0 +1,103 @@
+package io.nbdgate.gateway.device;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.TransmissionFlag;
+import io.nbdgate.protocol.TransmissionMode;
+import io.nbdgate.ublk.ublk.BufferMode;
+import io.nbdgate.ublk.ublk.DeviceParams;
+import io.nbdgate.ublk.ublk.UblkAbi;
+import io.nbdgate.ublk.ublk.UblkFeatures;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** The rules that turn an export and a kernel into a device: pure, so each is checked here. */
+class DeviceRulesTest {
+    private static final UblkFeatures KERNEL_7_2 = new UblkFeatures(0xfffffL);
+    private static final UblkFeatures NO_AUTO_BUF_REG = new UblkFeatures(0xfffffL & ~UblkAbi.F_AUTO_BUF_REG);
+
+    private static int flags(TransmissionFlag... fs) {
+        int f = TransmissionFlag.HAS_FLAGS.mask();
+        for (TransmissionFlag t : fs) {
+            f |= t.mask();
+        }
+        return f;
+    }
+
+    private static ExportInfo export(long size, int flags, int min, int preferred, long maxPayload) {
+        return new ExportInfo("e", "", size, flags, min, preferred, maxPayload, true, TransmissionMode.STRUCTURED);
+    }
+
+    private static NbdDevice.Options options(int queues) {
+        return new NbdDevice.Options("t", new InetSocketAddress("127.0.0.1", 1), "e", queues, 32, ZeroCopy.AUTO, false,
+                -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
+    }
+
+    @Test
+    void paramsFollowTheExportsFlags() {
+        ExportInfo e = export((1L << 30) + 1000, flags(TransmissionFlag.SEND_FLUSH, TransmissionFlag.SEND_FUA,
+                TransmissionFlag.SEND_TRIM, TransmissionFlag.SEND_WRITE_ZEROES, TransmissionFlag.ROTATIONAL), 512, 4096,
+                32L << 20);
+        DeviceParams p = DeviceGeometry.params(e, false);
+        assertEquals((1L << 30) + 512, p.sizeBytes(), "a trailing partial block is dropped");
+        assertEquals(512, p.logicalBlockSize());
+        assertEquals(4096, p.physicalBlockSize());
+        assertEquals((512 << 10) >> 9, p.maxSectors(), "capped at 512 KiB per request");
+        assertTrue(p.volatileCache() && p.fua() && p.rotational() && !p.readOnly());
+        assertTrue(p.maxDiscardSectors() > 0 && p.maxWriteZeroesSectors() > 0);
+    }
+
+    @Test
+    void missingCapabilitiesAreNotAdvertisedToTheKernel() {
+        ExportInfo e = export(1L << 30, flags(TransmissionFlag.READ_ONLY, TransmissionFlag.SEND_TRIM), 512, 512,
+                64 << 10);
+        DeviceParams p = DeviceGeometry.params(e, false);
+        assertTrue(p.readOnly());
+        assertFalse(p.volatileCache() || p.fua());
+        assertEquals(0, p.maxDiscardSectors(), "no discard on a read-only export");
+        assertEquals(0, p.maxWriteZeroesSectors());
+        assertEquals((64 << 10) >> 9, p.maxSectors(), "the server's maximum payload is smaller than ours");
+        assertTrue(DeviceGeometry.params(export(1L << 30, flags(), 512, 512, 1 << 20), true).readOnly(),
+                "--read-only forces it");
+    }
+
+    @Test
+    void impossibleBlockSizesAreOneLineErrors() {
+        assertThrows(IllegalArgumentException.class, () -> DeviceGeometry.params(export(1L << 30, flags(), 65536,
+                65536, 1 << 20), false));
+        assertThrows(IllegalArgumentException.class, () -> DeviceGeometry.maxIoBytes(export(1L << 30, flags(), 512,
+                512, 1024)));
+    }
+
+    @Test
+    void zeroCopyNeedsAutoBufRegAndRecvOnFixedBuffers() throws Exception {
+        assertEquals(BufferMode.ZERO_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, true));
+        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, false));
+        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, NO_AUTO_BUF_REG, true));
+        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.OFF, KERNEL_7_2, true));
+        assertEquals(BufferMode.COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, new UblkFeatures(UblkAbi.F_CMD_IOCTL_ENCODE),
+                false));
+        NbdConnectionException e = assertThrows(NbdConnectionException.class,
+                () -> NbdDevice.chooseMode(ZeroCopy.ON, KERNEL_7_2, false));
+        assertTrue(e.getMessage().contains("before Linux 7.2"), e.getMessage());
+        e = assertThrows(NbdConnectionException.class, () -> NbdDevice.chooseMode(ZeroCopy.ON, NO_AUTO_BUF_REG, true));
+        assertTrue(e.getMessage().contains("AUTO_BUF_REG"), e.getMessage());
+    }
+
+    @Test
+    void severalQueuesOnlyWithMultiConn() {
+        ExportInfo multi = export(1L << 30, flags(TransmissionFlag.CAN_MULTI_CONN), 512, 4096, 1 << 20);
+        ExportInfo single = export(1L << 30, flags(), 512, 4096, 1 << 20);
+        assertEquals(4, NbdDevice.queueCount(options(4), multi));
+        assertEquals(1, NbdDevice.queueCount(options(4), single));
+        assertEquals(1, NbdDevice.queueCount(options(0), single));
+        assertEquals(Math.min(4, Runtime.getRuntime().availableProcessors()), NbdDevice.queueCount(options(0), multi));
+    }
+}

@@ -1,0 +1,78 @@
+package io.nbdgate.gateway.nbd.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class NbdUriTest {
+
+    @ParameterizedTest(name = "{0} -> export ''{1}''")
+    @CsvSource(delimiter = '|', value = {
+        "nbd://example.com/disk          | disk",
+        "nbd://example.com/              | ''",
+        "nbd://example.com               | ''",
+        "nbd://example.com//disk         | /disk",
+        "nbd://example.com/hello%20world | hello world",
+        "nbd://example.com/a+b           | a+b",
+    })
+    void exportNamesFollowTheSpecTable(String uri, String export) throws InvalidNbdUriException {
+        assertEquals(export, NbdUri.parse(uri).exportName());
+    }
+
+    @Test
+    void tcpWithDefaultAndExplicitPort() throws InvalidNbdUriException {
+        assertEquals(new NbdUri(false, "example.com", 10809, null, "disk"), NbdUri.parse("nbd://example.com/disk"));
+        assertEquals(new NbdUri(false, "10.0.0.1", 2000, null, "x"), NbdUri.parse("nbd://10.0.0.1:2000/x"));
+        assertEquals(new NbdUri(false, "host_with_underscore", 10809, null, ""), NbdUri.parse("nbd://host_with_underscore"));
+    }
+
+    @Test
+    void ipv6LiteralLosesItsBrackets() throws InvalidNbdUriException {
+        NbdUri u = NbdUri.parse("nbd://[::1]:10810/e");
+        assertEquals("::1", u.host());
+        assertEquals(10810, u.port());
+        assertEquals("nbd://[::1]:10810/e", u.toString());
+    }
+
+    @Test
+    void userinfoIsIgnored() throws InvalidNbdUriException {
+        assertEquals("h", NbdUri.parse("nbd://alice@h:1/e").host());
+    }
+
+    @Test
+    void unixSocketTakesThePathFromTheQuery() throws InvalidNbdUriException {
+        NbdUri u = NbdUri.parse("nbd+unix:///disk?socket=/run/nbd%20x.sock");
+        assertEquals(new NbdUri(false, null, 0, "/run/nbd x.sock", "disk"), u);
+        assertTrue(u.unixSocket());
+        assertEquals("nbd+unix:///disk?socket=/run/nbd x.sock", u.toString());
+    }
+
+    @Test
+    void tlsSchemes() throws InvalidNbdUriException {
+        assertTrue(NbdUri.parse("nbds://h/e").tls());
+        assertTrue(NbdUri.parse("nbds+unix:///e?socket=s").tls());
+    }
+
+    @ParameterizedTest(name = "{0}: {1}")
+    @CsvSource(delimiter = '|', value = {
+        "http://h/e                  | unknown scheme 'http'",
+        "example.com/disk            | has no scheme",
+        "nbd:disk                    | must be written nbd://",
+        "nbd:///disk                 | names no host",
+        "nbd://h:0/e                 | port '0'",
+        "nbd://h:99999/e             | port '99999'",
+        "nbd://h:x/e                 | port 'x'",
+        "nbd+unix:///disk            | needs the unix socket",
+        "nbd+unix://h/disk?socket=s  | must not name a host",
+        "nbd://[::1/e                | not a valid URI",
+        "nbd://h/%zz                 | not a valid URI",
+    })
+    void badUrisSayWhatIsWrong(String uri, String expected) {
+        var e = assertThrows(InvalidNbdUriException.class, () -> NbdUri.parse(uri));
+        assertTrue(e.getMessage().contains(expected), e.getMessage());
+    }
+}

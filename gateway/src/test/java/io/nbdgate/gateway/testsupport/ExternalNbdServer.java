@@ -1,0 +1,265 @@
+package io.nbdgate.gateway.testsupport;
+
+import io.nbdgate.gateway.nbd.client.NbdUri;
+import java.io.File;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A real NBD server (nbdkit, nbd-server, qemu-nbd) started on loopback on a free port for a test and
+ * stopped by {@link #close()}. A missing binary fails the test with the Debian package to install;
+ * nothing is skipped. Servers run in the foreground and, where they can, die with this JVM.
+ */
+public final class ExternalNbdServer implements AutoCloseable {
+
+    private static final long START_TIMEOUT_MILLIS = 15_000;
+
+    private final String name;
+    private final Process process;
+    private final int port;
+    private final String exportName;
+    private final Path log;
+    private final Path socket;
+
+    private ExternalNbdServer(String name, Process process, int port, Path socket, String exportName, Path log) {
+        this.name = name;
+        this.process = process;
+        this.port = port;
+        this.socket = socket;
+        this.exportName = exportName;
+        this.log = log;
+    }
+
+    /** nbdkit listening on a unix socket in {@code workDir} instead of TCP. */
+    public static ExternalNbdServer nbdkitUnix(Path workDir, List<String> options, String plugin, String... params)
+            throws IOException {
+        String nbdkit = requireBinary("nbdkit", "nbdkit");
+        Path socket = workDir.resolve("nbdkit.sock");
+        List<String> cmd = new ArrayList<>(List.of(nbdkit, "--foreground", "--exit-with-parent",
+                "--unix", socket.toString()));
+        cmd.addAll(options);
+        cmd.add(plugin);
+        cmd.addAll(List.of(params));
+        return start("nbdkit", cmd, workDir, 0, socket, "");
+    }
+
+    /**
+     * nbdkit with the given plugin and its parameters, e.g. {@code nbdkit(dir, List.of("--filter=error"),
+     * "memory", "size=64M", "error-rate=100%")}. Filters go in {@code options}.
+     */
+    public static ExternalNbdServer nbdkit(Path workDir, List<String> options, String plugin, String... params)
+            throws IOException {
+        String nbdkit = requireBinary("nbdkit", "nbdkit");
+        int port = freePort();
+        List<String> cmd = new ArrayList<>(List.of(nbdkit, "--foreground", "--exit-with-parent",
+                "--ipaddr", "127.0.0.1", "--port", Integer.toString(port)));
+        cmd.addAll(options);
+        cmd.add(plugin);
+        cmd.addAll(List.of(params));
+        return start("nbdkit", cmd, workDir, port, null, "");
+    }
+
+    /** nbd-server (reference server) exporting {@code file} as {@code exportName}, from a config file in {@code workDir}. */
+    public static ExternalNbdServer nbdServer(Path workDir, Path file, String exportName) throws IOException {
+        String server = requireBinary("nbd-server", "nbd-server");
+        int port = freePort();
+        Path config = workDir.resolve("nbd-server.conf");
+        Files.writeString(config, """
+                [generic]
+                    port = %d
+                    listenaddr = 127.0.0.1
+                    allowlist = true
+                [%s]
+                    exportname = %s
+                    flush = true
+                    fua = true
+                    trim = true
+                """.formatted(port, exportName, file.toAbsolutePath()));
+        // -d keeps it in the foreground (no daemon), so destroying the process stops the server.
+        return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, port, null, exportName);
+    }
+
+    /**
+     * qemu-nbd serving {@code image} (raw) as {@code exportName}. It must be qemu-nbd 10 or newer: older
+     * ones lack NBD extended headers, and that is a failure of the environment, not a skip.
+     */
+    public static ExternalNbdServer qemuNbd(Path workDir, Path image, String exportName) throws IOException {
+        String qemuNbd = qemuNbdBinary();
+        int major = qemuNbdMajorVersion(qemuNbd);
+        if (major < 10) {
+            throw new IllegalStateException(qemuNbd + " is version " + major + ".x, which has no NBD extended headers;"
+                    + " scripts/test unpacks qemu-utils 10 from bookworm-backports into ~/.cache/nbdgate/qemu-utils-bpo"
+                    + " (or set NBDGATE_QEMU_BIN to a directory holding qemu-nbd 10+)");
+        }
+        int port = freePort();
+        return start("qemu-nbd", List.of(qemuNbd, "--format=raw", "--export-name=" + exportName,
+                "--bind=127.0.0.1", "--port=" + port, "--persistent", "--shared=8", "--cache=none", "--aio=threads",
+                image.toAbsolutePath().toString()), workDir, port, null, exportName);
+    }
+
+    /** qemu-nbd from NBDGATE_QEMU_BIN, the scripts' cache, or PATH, in that order. */
+    public static String qemuNbdBinary() {
+        String dir = System.getenv("NBDGATE_QEMU_BIN");
+        if (dir != null && !dir.isEmpty() && new File(dir, "qemu-nbd").canExecute()) {
+            return new File(dir, "qemu-nbd").getPath();
+        }
+        File cached = new File(System.getProperty("user.home"), ".cache/nbdgate/qemu-utils-bpo/usr/bin/qemu-nbd");
+        if (cached.canExecute()) {
+            return cached.getPath();
+        }
+        return requireBinary("qemu-nbd", "qemu-utils");
+    }
+
+    static int qemuNbdMajorVersion(String qemuNbd) throws IOException {
+        String out = run(qemuNbd, "--version");
+        Matcher m = Pattern.compile("qemu-nbd (\\d+)\\.").matcher(out);
+        if (!m.find()) {
+            throw new IllegalStateException("cannot read the version of " + qemuNbd + ": " + out);
+        }
+        return Integer.parseInt(m.group(1));
+    }
+
+    public int port() {
+        return port;
+    }
+
+    /** nbd://127.0.0.1:PORT/EXPORT of this server. */
+    public NbdUri uri() {
+        return uri(exportName);
+    }
+
+    public NbdUri uri(String export) {
+        if (socket != null) {
+            return new NbdUri(false, null, 0, socket.toString(), export);
+        }
+        return new NbdUri(false, "127.0.0.1", port, null, export);
+    }
+
+    /** What the server printed so far (for assertion messages). */
+    public String output() {
+        try {
+            return Files.readString(log, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(no output: " + e.getMessage() + ")";
+        }
+    }
+
+    /** SIGKILL: the server vanishes without a word, as when its machine dies. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() {
+        process.destroy();
+        try {
+            if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + " on " + (socket != null ? socket : "127.0.0.1:" + port);
+    }
+
+    // ---- helpers ----
+
+    private static ExternalNbdServer start(String name, List<String> cmd, Path workDir, int port, Path socket,
+                                           String exportName) throws IOException {
+        Path log = Files.createTempFile(workDir, name, ".log");
+        Process p = new ProcessBuilder(cmd).directory(workDir.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        ExternalNbdServer server = new ExternalNbdServer(name, p, port, socket, exportName, log);
+        long deadline = System.currentTimeMillis() + START_TIMEOUT_MILLIS;
+        while (true) {
+            if (!p.isAlive()) {
+                throw new IllegalStateException(name + " exited with " + p.exitValue() + " before listening: "
+                        + String.join(" ", cmd) + "\n" + server.output());
+            }
+            // Probe by the kernel's socket table, not by connecting: nbd-server -d exits when a client
+            // hangs up during negotiation, so a probe connection would kill it.
+            if (socket != null ? Files.exists(socket) : listening(port)) {
+                return server;
+            }
+            if (System.currentTimeMillis() > deadline) {
+                server.close();
+                throw new IllegalStateException(name + " did not listen on port " + port + " within "
+                        + START_TIMEOUT_MILLIS + " ms\n" + server.output());
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                server.close();
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while starting " + name, e);
+            }
+        }
+    }
+
+    /** True if some socket listens on 127.0.0.1:port or [::]:port / 0.0.0.0:port (state 0A in /proc/net/tcp*). */
+    static boolean listening(int port) throws IOException {
+        String hexPort = String.format(":%04X ", port);
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            Path p = Path.of(table);
+            if (!Files.exists(p)) {
+                continue;
+            }
+            for (String line : Files.readAllLines(p)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length > 3 && (f[1] + " ").endsWith(hexPort) && f[3].equals("0A")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The binary on PATH, or a failure that names the Debian package to install. */
+    public static String requireBinary(String binary, String debianPackage) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin:/usr/sbin:/sbin").split(":")) {
+            File f = new File(dir, binary);
+            if (f.canExecute()) {
+                return f.getPath();
+            }
+        }
+        for (String dir : List.of("/usr/sbin", "/sbin", "/usr/bin")) {
+            File f = new File(dir, binary);
+            if (f.canExecute()) {
+                return f.getPath();
+            }
+        }
+        throw new IllegalStateException(binary + " is not installed: apt-get install " + debianPackage);
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static String run(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        try {
+            p.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return out;
+    }
+}
