@@ -48,16 +48,7 @@ Package: qemu-* src:qemu
 Pin: release n=bookworm-backports
 Pin-Priority: -1
 PIN
-  if [ ! -f "$src" ]; then
-    as_root tee "$src" >/dev/null <<SRC
-Types: deb
-URIs: $(debian_mirror_uri)
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    _apt_updated=""
-  fi
+  add_apt_source "$src" bookworm-backports
   apt_update_once
   local dl; dl=$(mktemp -d); chmod 777 "$dl"
   log "downloading qemu-utils from bookworm-backports (apt-get download, unpacked into $dir)"
@@ -67,6 +58,19 @@ SRC
   "$dir/usr/bin/qemu-nbd" --version >/dev/null || die "the unpacked qemu-nbd does not run"
   touch "$dir/.complete"
   echo "$dir/usr/bin"
+}
+
+# add_apt_source FILE SUITE: a deb822 source for SUITE on the host's Debian mirror (once).
+add_apt_source() {
+  [ -f "$1" ] && return 0
+  as_root tee "$1" >/dev/null <<SRC
+Types: deb
+URIs: $(debian_mirror_uri)
+Suites: $2
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  _apt_updated=""
 }
 
 debian_mirror_uri() {
@@ -93,16 +97,7 @@ guest_kernel_dir() {
   if [ -f "$dir/.complete" ]; then echo "$dir"; return 0; fi
   local src=/etc/apt/sources.list.d/nbdgate-trixie-backports.sources
   local pin=/etc/apt/preferences.d/nbdgate-trixie-backports
-  if [ ! -f "$src" ]; then
-    as_root tee "$src" >/dev/null <<SRC
-Types: deb
-URIs: $(debian_mirror_uri)
-Suites: trixie-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    _apt_updated=""
-  fi
+  add_apt_source "$src" trixie-backports
   # Priority 1: apt never picks a trixie package by itself; we only 'apt-get download' by name.
   [ -f "$pin" ] || as_root tee "$pin" >/dev/null <<PIN
 Package: *

@@ -14,7 +14,20 @@ results=$(sed -n 's/.*nbdgate\.results=\([^ ]*\).*/\1/p' /proc/cmdline)
 [ -n "$results" ] || fail "no nbdgate.results= on the kernel command line"
 
 mount -t virtiofs hostroot /newroot -o ro || fail "mounting the host root failed"
-for d in tmp run var/tmp; do mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d" || fail "tmpfs on /$d failed"; done
+# Keep the host's view of these directories, then cover them with tmpfs; paths the command needs
+# that live there (a checkout under /tmp, say) are bound back from the host's view.
+keep=$(sed -n 's/.*nbdgate\.keep=\([^ ]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
+for d in tmp run var/tmp; do
+  host="/host-$(echo "$d" | tr / -)"
+  mkdir -p "$host"
+  mount -o bind "/newroot/$d" "$host" || fail "binding the host's /$d failed"
+  mount -t tmpfs -o mode=1777 tmpfs "/newroot/$d" || fail "tmpfs on /$d failed"
+  for k in $keep; do
+    case "$k" in
+      "/$d"/*) mkdir -p "/newroot$k" && mount -o bind "$host${k#/$d}" "/newroot$k" || fail "binding $k failed" ;;
+    esac
+  done
+done
 # After the tmpfs mounts, so a results directory under /tmp is not hidden by them.
 mkdir -p "/newroot$results" 2>/dev/null
 mount -t virtiofs results "/newroot$results" || fail "mounting the results share on $results failed"

@@ -6,6 +6,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.datapath.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.ublk.ublk.BufferMode;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -45,6 +46,11 @@ final class AttachCommand implements Callable<Integer> {
                     + "on: fail unless zero copy is possible. off: never. Default: ${DEFAULT-VALUE}.")
     String zeroCopy;
 
+    @Option(names = "--buffer-mode", paramLabel = "zero-copy|user-copy|copy",
+            description = "Use exactly this buffer mode instead of --zero-copy's choice (benchmarks, troubleshooting); "
+                    + "fails if the kernel cannot do it.")
+    String bufferMode;
+
     @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
     boolean readOnly;
 
@@ -77,6 +83,12 @@ final class AttachCommand implements Callable<Integer> {
         NbdDevice.Options options;
         try {
             options = NbdDevice.Options.from(config);
+            if (bufferMode != null) {
+                options = options.withMode(java.util.Arrays.stream(BufferMode.values())
+                        .filter(m -> m.label().equals(bufferMode)).findFirst()
+                        .orElseThrow(() -> new NbdConnectionException("--buffer-mode: must be zero-copy, user-copy "
+                                + "or copy, got '" + bufferMode + "'")));
+            }
         } catch (NbdConnectionException e) {
             System.err.println("nbdgate attach: " + e.getMessage());
             return 2;

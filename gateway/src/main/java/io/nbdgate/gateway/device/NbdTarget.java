@@ -42,15 +42,15 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
         int flags = req.flags();
         switch (req.op()) {
             case IO_OP_READ -> send(req, Command.READ, 0, true);
-            case IO_OP_WRITE -> send(req, Command.WRITE, (flags & IO_F_FUA) != 0 && export.canFua() ? CommandFlag.FUA : 0,
-                    true);
-            case IO_OP_FLUSH -> {
-                if (export.canFlush()) {
-                    send(req, Command.FLUSH, 0, false);
+            case IO_OP_WRITE -> {
+                if (req.length() == 0) {
+                    // An empty write carries only a cache flush (PREFLUSH): NBD has no zero-length WRITE, so flush.
+                    flush(req);
                 } else {
-                    req.complete(0); // the server has no write cache to flush
+                    send(req, Command.WRITE, (flags & IO_F_FUA) != 0 && export.canFua() ? CommandFlag.FUA : 0, true);
                 }
             }
+            case IO_OP_FLUSH -> flush(req);
             case IO_OP_DISCARD -> {
                 if (export.canTrim()) {
                     send(req, Command.TRIM, 0, false);
@@ -66,6 +66,14 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
                 }
             }
             default -> req.complete(-EOPNOTSUPP);
+        }
+    }
+
+    private void flush(IoRequest req) {
+        if (export.canFlush()) {
+            send(req, Command.FLUSH, 0, false);
+        } else {
+            req.complete(0); // the server has no write cache to flush
         }
     }
 

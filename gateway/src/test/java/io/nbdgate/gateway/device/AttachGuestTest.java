@@ -10,9 +10,6 @@ import io.nbdgate.gateway.datapath.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.ublk.ublk.BufferMode;
 import io.nbdgate.ublk.ublk.JavaCopies;
-import io.nbdgate.ublk.ublk.UblkDevice;
-import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -24,9 +21,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -36,32 +30,20 @@ import org.junit.jupiter.params.provider.EnumSource;
  * buffer mode, real fio with verification, a real ext4 file system, and the server's copy of the data
  * read back with nbdcopy.
  */
-@Tag("ublk")
-class AttachGuestTest {
+class AttachGuestTest extends DeviceGuestTestBase {
     private static final long EXPORT_SIZE = 128L << 20;
 
     @TempDir
     Path dir;
 
-    private Vertx vertx;
     private ExternalNbdServer server;
-    private NbdDevice device;
 
-    @BeforeEach
-    void start() {
-        vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
-    }
 
-    @AfterEach
-    void stop() throws Exception {
-        if (device != null) {
-            device.close();
-        }
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    @Override
+    protected void afterDeviceClosed() {
         if (server != null) {
             server.close();
         }
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
     }
 
     /** TCP is the main path (SEND_ZC); a unix socket takes plain SEND from the fixed buffer. */
@@ -71,7 +53,7 @@ class AttachGuestTest {
         SocketAddress address = tcp ? new InetSocketAddress("127.0.0.1", server.port())
                 : UnixDomainSocketAddress.of(server.uri().socketPath());
         NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), mode);
-        device = NbdDevice.attach(o, EventLoops.of(vertx));
+        attach(o);
         assertEquals(mode, device.mode());
         return device;
     }

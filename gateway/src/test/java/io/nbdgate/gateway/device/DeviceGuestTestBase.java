@@ -1,0 +1,43 @@
+package io.nbdgate.gateway.device;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.ublk.ublk.UblkDevice;
+import io.vertx.core.Vertx;
+import io.vertx.core.transport.Transport;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+
+/** A Vert.x on io_uring for the queues, the device under test, and the rule that none is left behind. */
+@Tag("ublk")
+abstract class DeviceGuestTestBase {
+    protected Vertx vertx;
+    protected NbdDevice device;
+
+    @BeforeEach
+    void startVertx() {
+        vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+    }
+
+    @AfterEach
+    void closeEverything() throws Exception {
+        if (device != null) {
+            device.close();
+            device = null;
+        }
+        afterDeviceClosed();
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+    }
+
+    /** Runs once the device is gone, e.g. to stop the server it used. */
+    protected void afterDeviceClosed() throws Exception {
+    }
+
+    protected NbdDevice attach(NbdDevice.Options options) throws Exception {
+        device = NbdDevice.attach(options, EventLoops.of(vertx));
+        return device;
+    }
+}

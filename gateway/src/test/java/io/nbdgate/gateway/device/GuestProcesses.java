@@ -1,0 +1,73 @@
+package io.nbdgate.gateway.device;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs the real tools (fio, mkfs, mount, bin/nbdgate) from the ublk-layer tests. */
+final class GuestProcesses {
+    static final Path ROOT = Path.of(System.getProperty("nbdgate.root"));
+
+    private GuestProcesses() {
+    }
+
+    record Result(int exit, String output) {
+    }
+
+    /** Runs to completion; returns exit code and merged output. */
+    static Result exec(String... cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(new ArrayList<>(List.of(cmd))).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(10, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            fail(String.join(" ", cmd) + " did not finish");
+        }
+        return new Result(p.exitValue(), out);
+    }
+
+    /** Runs and fails the test unless it exits 0. */
+    static String run(String... cmd) throws IOException, InterruptedException {
+        Result r = exec(cmd);
+        if (r.exit() != 0) {
+            fail(String.join(" ", cmd) + " exited " + r.exit() + ":\n" + r.output());
+        }
+        return r.output();
+    }
+
+    /** Starts bin/nbdgate with stdout to {@code out} and stderr to {@code err}. */
+    static Process nbdgate(Path out, Path err, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/nbdgate").toString()));
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
+        pb.environment().put("NBDGATE_RUN_DIR", out.getParent().resolve("run").toString());
+        return pb.start();
+    }
+
+    /** Waits until {@code file} has at least {@code lines} lines, or the process died. */
+    static List<String> awaitLines(Path file, int lines, Process p, Path err) throws Exception {
+        for (int i = 0; i < 600; i++) {
+            List<String> l = Files.exists(file) ? Files.readAllLines(file) : List.of();
+            if (l.size() >= lines) {
+                return l;
+            }
+            if (!p.isAlive()) {
+                fail("nbdgate exited " + p.exitValue() + ": " + Files.readString(err));
+            }
+            Thread.sleep(100);
+        }
+        fail("nbdgate printed nothing within 60 s: " + Files.readString(err));
+        return List.of();
+    }
+
+    static void fioVerify(String dev, String rw, String bs, String size) throws Exception {
+        run("fio", "--name=verify", "--filename=" + dev, "--rw=" + rw, "--bs=" + bs, "--iodepth=32",
+                "--ioengine=io_uring", "--direct=1", "--size=" + size, "--verify=crc32c", "--verify_fatal=1",
+                "--do_verify=1", "--verify_state_save=0", "--output-format=terse");
+    }
+}

@@ -1,0 +1,44 @@
+# Runs inside the guest (or natively on a ublk kernel), started by scripts/bench.
+# Writes $NBDGATE_RESULTS/bench.csv: contender,workload,value,unit
+set -u
+runtime=${BENCH_RUNTIME:-15} conns=${BENCH_CONNS:-2} size=${BENCH_SIZE:-1G}
+csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
+nbdkit --exit-with-parent -p 10809 -i 127.0.0.1 memory "$size" || { echo "bench: nbdkit failed"; exit 1; }
+sleep 0.5
+
+measure() { # contender device
+  contender=$1 dev=$2
+  for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
+           "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
+    set -- $w
+    t=$(fio --name=b --filename="$dev" --rw=$1 --bs=$2 --iodepth=$3 --ioengine=io_uring --direct=1 \
+          --runtime="$runtime" --time_based --size="$size" --numjobs=1 --group_reporting \
+          --output-format=terse --terse-version=3 2>/dev/null)
+    # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
+    case "$1" in
+      randread) v=$(echo "$t" | cut -d';' -f8) ;;
+      randwrite) v=$(echo "$t" | cut -d';' -f49) ;;
+      read) v=$(echo "$t" | awk -F';' '{printf "%.1f", $7/1024}') ;;
+      write) v=$(echo "$t" | awk -F';' '{printf "%.1f", $48/1024}') ;;
+    esac
+    echo "$contender,$4,${v:-0},$5" >> "$csv"
+    echo "  $contender $4: $v $5"
+  done
+}
+
+echo "== nbd.ko (nbd-client, $conns connections)"
+nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
+measure nbd.ko /dev/nbd0
+nbd-client -d /dev/nbd0 >/dev/null 2>&1
+
+for mode in zero-copy user-copy copy; do
+  echo "== nbdgate $mode ($conns queues/connections)"
+  rm -f /tmp/dev
+  bin/nbdgate attach nbd://127.0.0.1:10809/bench --buffer-mode "$mode" --queues "$conns" > /tmp/dev 2>/tmp/attach.log &
+  pid=$!
+  for i in $(seq 150); do [ -s /tmp/dev ] && break; sleep 0.2; done
+  dev=$(cat /tmp/dev 2>/dev/null)
+  if [ ! -b "$dev" ]; then echo "bench: attach ($mode) failed:"; cat /tmp/attach.log; kill $pid; exit 1; fi
+  measure "nbdgate-$mode" "$dev"
+  kill $pid; wait $pid 2>/dev/null
+done
