@@ -53,7 +53,8 @@ public final class IoRequest {
         if (tagBuffer == null) {
             throw new IllegalStateException("zero-copy: the data never enters Java memory");
         }
-        return tagBuffer.asSlice(0, length);
+        // DISCARD / WRITE_ZEROES lengths can exceed the buffer; they carry no data.
+        return tagBuffer.asSlice(0, Math.min(length, tagBuffer.byteSize()));
     }
 
     /** Address of {@link #buffer()} without creating a segment (copy and user-copy modes). */

@@ -139,6 +139,9 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     void submitTargetIo(int tag, byte opcode, int fd, long off, long addr, int len, int opFlags, int bufIndex) {
+        if (!loop.inEventLoop()) {
+            throw new IllegalStateException("target I/O must be submitted on the queue's loop thread");
+        }
         // Netty's constructor order is (..., data, union4 = buf_index, personality, ...).
         reg.submit(new IoUringIoOps(opcode, (byte) 0, (short) 0, fd, off, addr, len, opFlags,
                 data(KIND_TARGET, tag), (short) bufIndex, (short) 0, 0, 0L));
@@ -225,6 +228,11 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     void complete(IoRequest req, int result) {
+        if (!loop.inEventLoop()) {
+            // A target finishing elsewhere: the kernel only takes a queue's commands from its daemon thread.
+            loop.execute(() -> complete(req, result));
+            return;
+        }
         int tag = req.tag();
         if (state[tag] != IN_SERVICE) {
             throw new IllegalStateException("tag " + tag + " completed twice or not in service");

@@ -41,6 +41,7 @@ public final class UblkDevice implements AutoCloseable {
     private final BufferMode mode;
     private final DeviceInfo added;
     private final List<QueueEngine> queues = new ArrayList<>();
+    private final List<Target> targets = new ArrayList<>();
     private int charFd = -1;
     private boolean started;
     private boolean closed;
@@ -96,8 +97,8 @@ public final class UblkDevice implements AutoCloseable {
 
     /**
      * Runs queue q on {@code loops.get(q % loops.size())} with {@code targetForQueue.apply(q)}, then
-     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops. Targets stay
-     * the caller's: close them after the device is closed.
+     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops. The device owns
+     * the targets from here on: {@link #close} closes each of them once, after the queues drained.
      */
     public void start(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
             throws UringException, InterruptedException {
@@ -118,6 +119,9 @@ public final class UblkDevice implements AutoCloseable {
         List<CompletableFuture<Void>> fetched = new ArrayList<>();
         for (int q = 0; q < added.nrHwQueues(); q++) {
             Target t = targetForQueue.apply(q);
+            if (targets.stream().noneMatch(x -> x == t)) {
+                targets.add(t); // one target may serve several queues; it is closed once
+            }
             QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode, charFd, t,
                     loops.get(q % loops.size()));
             queues.add(e);
@@ -219,6 +223,13 @@ public final class UblkDevice implements AutoCloseable {
             if (charFd >= 0) {
                 LinuxCalls.close(charFd);
                 charFd = -1;
+            }
+            for (Target t : targets) {
+                try {
+                    t.close();
+                } catch (RuntimeException e) {
+                    LOG.warn("ublk device {}: closing target: {}", id, e.toString());
+                }
             }
             if (drained) {
                 control.deleteDevice(id);

@@ -36,7 +36,13 @@ class CrashGuestTest {
             System.out.println("[server] " + line);
             if (line.startsWith("READY ")) {
                 int id = Integer.parseInt(line.substring(6).trim());
-                Thread.ofVirtual().start(() -> out.lines().forEach(l -> System.out.println("[server] " + l)));
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        out.lines().forEach(l -> System.out.println("[server] " + l));
+                    } catch (java.io.UncheckedIOException killed) {
+                        // the server's pipe closes when we kill it
+                    }
+                });
                 return new Server(p, id);
             }
         }

@@ -17,9 +17,10 @@ class LifecycleGuestTest {
     void twentyAddStartStopDeleteCyclesLeaveNoDevice() throws Exception {
         long size = 8L << 20;
         MultiThreadIoEventLoopGroup group = Guest.loops(2);
-        try (ControlDevice ctl = ControlDevice.open(); MemoryTarget ram = MemoryTarget.create(size)) {
+        try (ControlDevice ctl = ControlDevice.open()) {
             for (int i = 0; i < 20; i++) {
                 BufferMode mode = BufferMode.values()[i % 3];
+                MemoryTarget ram = MemoryTarget.create(size); // the device closes it
                 try (UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(2, 8).withMode(mode),
                         DeviceParams.disk(size, 128 * 1024))) {
                     dev.start(Guest.list(group), q -> ram);
