@@ -25,8 +25,10 @@ public final class IoRequest {
 
     void load(int opFlags, long startSector, int nrSectors) {
         this.opFlags = opFlags;
-        this.offset = startSector << 9;
-        this.length = nrSectors << 9;
+        // A FLUSH has no range; the kernel may hand it start_sector -1, which no backend should see.
+        boolean flush = (opFlags & 0xff) == UblkAbi.IO_OP_FLUSH;
+        this.offset = flush ? 0 : startSector << 9;
+        this.length = flush ? 0 : nrSectors << 9;
         this.progress = 0;
     }
 
