@@ -19,6 +19,7 @@ public class FileTarget implements Target {
     private static final int RWF_DSYNC = 2;
     final int fd;
     private final boolean ownsFd;
+    private boolean closed;
 
     FileTarget(int fd, boolean ownsFd) {
         this.fd = fd;
@@ -76,10 +77,19 @@ public class FileTarget implements Target {
         }
     }
 
+    /** Idempotent: the device closes its targets, and callers may too. */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closeResources();
         if (ownsFd) {
             LinuxCalls.close(fd);
         }
+    }
+
+    void closeResources() {
     }
 }

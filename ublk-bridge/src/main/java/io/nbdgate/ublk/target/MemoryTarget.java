@@ -54,8 +54,7 @@ public final class MemoryTarget extends FileTarget {
     }
 
     @Override
-    public void close() {
+    void closeResources() {
         LinuxCalls.munmap(ram);
-        super.close();
     }
 }

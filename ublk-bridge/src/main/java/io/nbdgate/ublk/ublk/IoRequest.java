@@ -25,8 +25,10 @@ public final class IoRequest {
 
     void load(int opFlags, long startSector, int nrSectors) {
         this.opFlags = opFlags;
-        this.offset = startSector << 9;
-        this.length = nrSectors << 9;
+        // A FLUSH has no range; the kernel may hand it start_sector -1, which no backend should see.
+        boolean flush = (opFlags & 0xff) == UblkAbi.IO_OP_FLUSH;
+        this.offset = flush ? 0 : startSector << 9;
+        this.length = flush ? 0 : nrSectors << 9;
         this.progress = 0;
     }
 
@@ -53,7 +55,8 @@ public final class IoRequest {
         if (tagBuffer == null) {
             throw new IllegalStateException("zero-copy: the data never enters Java memory");
         }
-        return tagBuffer.asSlice(0, length);
+        // DISCARD / WRITE_ZEROES lengths can exceed the buffer; they carry no data.
+        return tagBuffer.asSlice(0, Math.min(length, tagBuffer.byteSize()));
     }
 
     /** Address of {@link #buffer()} without creating a segment (copy and user-copy modes). */

@@ -134,21 +134,25 @@ final class QueueEngine implements IoUringIoHandle {
         state[tag] = IN_KERNEL;
         reg.submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, charFd, cmdOp & 0xffffffffL, addr, 0, 0,
                 data(KIND_CMD, tag), (short) 0, (short) 0, 0, ioCmd));
-        if (mode == BufferMode.COPY) {
-            // ublksrv_io_cmd.addr (SQE bytes 56-63) names the tag's buffer; IoUringIoOps has no field for it.
-            ring.patchLastSqeCmdAddr(OP_URING_CMD, ioCmd, requests[tag].bufferAddress());
-        }
+        // ublksrv_io_cmd.addr (SQE bytes 56-63): the tag's buffer in copy mode, must be 0 otherwise.
+        ring.writeLastSqeTail(OP_URING_CMD, ioCmd, mode == BufferMode.COPY ? requests[tag].bufferAddress() : 0);
     }
 
     void submitTargetIo(int tag, byte opcode, int fd, long off, long addr, int len, int opFlags, int bufIndex) {
+        if (!loop.inEventLoop()) {
+            throw new IllegalStateException("target I/O must be submitted on the queue's loop thread");
+        }
+        // Netty's constructor order is (..., data, union4 = buf_index, personality, ...).
         reg.submit(new IoUringIoOps(opcode, (byte) 0, (short) 0, fd, off, addr, len, opFlags,
-                data(KIND_TARGET, tag), (short) 0, (short) bufIndex, 0, 0L));
+                data(KIND_TARGET, tag), (short) bufIndex, (short) 0, 0, 0L));
+        ring.writeLastSqeTail(opcode, 0L, 0L); // attr_type_mask: never inherit a stale value
     }
 
     private void submitUserCopy(int kind, IoRequest req, int len) {
         byte op = kind == KIND_COPY_IN ? OP_READ : OP_WRITE;
         reg.submit(new IoUringIoOps(op, (byte) 0, (short) 0, charFd, userCopyOffset(qid, req.tag()),
-                req.buffer().address(), len, 0, data(kind, req.tag()), (short) 0, (short) 0, 0, 0L));
+                req.bufferAddress(), len, 0, data(kind, req.tag()), (short) 0, (short) 0, 0, 0L));
+        ring.writeLastSqeTail(op, 0L, 0L);
     }
 
     @Override
@@ -156,6 +160,7 @@ final class QueueEngine implements IoUringIoHandle {
         if (!loop.inEventLoop()) {
             eventsOffLoop++;
         }
+        ring.wipeConsumed();
         IoUringIoEvent event = (IoUringIoEvent) ioEvent;
         int data = event.data() & 0xffff;
         int tag = data & 0xfff;
@@ -164,6 +169,10 @@ final class QueueEngine implements IoUringIoHandle {
             return;
         }
         IoRequest req = requests[tag];
+        if (res < 0 && data >>> 12 != KIND_CMD) {
+            LOG.debug("ublk dev {} queue {} tag {}: {} op {} failed: {}", devId, qid, tag,
+                    data >>> 12 == KIND_TARGET ? "target" : "user-copy", event.opcode(), Errno.name(-res));
+        }
         switch (data >>> 12) {
             case KIND_CMD -> onCommand(tag, res);
             case KIND_TARGET -> {
@@ -219,6 +228,11 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     void complete(IoRequest req, int result) {
+        if (!loop.inEventLoop()) {
+            // A target finishing elsewhere: the kernel only takes a queue's commands from its daemon thread.
+            loop.execute(() -> complete(req, result));
+            return;
+        }
         int tag = req.tag();
         if (state[tag] != IN_SERVICE) {
             throw new IllegalStateException("tag " + tag + " completed twice or not in service");
@@ -232,6 +246,11 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     private void commit(int tag, int result) {
+        if (result < 0) {
+            IoRequest r = requests[tag];
+            LOG.warn("ublk dev {} queue {} tag {}: op {} at {} +{} failed: {} ({})", devId, qid, tag, r.op(),
+                    r.offset(), r.length(), Errno.name(-result), result);
+        }
         submitCommand(tag, U_IO_COMMIT_AND_FETCH_REQ, result);
     }
 

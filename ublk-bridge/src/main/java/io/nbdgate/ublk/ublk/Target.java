@@ -12,6 +12,7 @@ public interface Target extends AutoCloseable {
     /** An io_uring operation submitted through {@link IoRequest#submit} finished with {@code res}. */
     void onIo(IoRequest req, int res);
 
+    /** Called once by the device after its queues drained; must tolerate being called again. */
     @Override
     default void close() {
     }

@@ -60,7 +60,8 @@ public final class UblkDevice implements AutoCloseable {
         if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
             throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
         }
-        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0);
+        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
+                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)));
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
@@ -96,7 +97,8 @@ public final class UblkDevice implements AutoCloseable {
 
     /**
      * Runs queue q on {@code loops.get(q % loops.size())} with {@code targetForQueue.apply(q)}, then
-     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops.
+     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops. The device owns
+     * the targets from here on: {@link #close} closes each of them once, after the queues drained.
      */
     public void start(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
             throws UringException, InterruptedException {
@@ -118,7 +120,7 @@ public final class UblkDevice implements AutoCloseable {
         for (int q = 0; q < added.nrHwQueues(); q++) {
             Target t = targetForQueue.apply(q);
             if (targets.stream().noneMatch(x -> x == t)) {
-                targets.add(t); // one target may serve several queues; close it once
+                targets.add(t); // one target may serve several queues; it is closed once
             }
             QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode, charFd, t,
                     loops.get(q % loops.size()));
@@ -225,7 +227,7 @@ public final class UblkDevice implements AutoCloseable {
             for (Target t : targets) {
                 try {
                     t.close();
-                } catch (Exception e) {
+                } catch (RuntimeException e) {
                     LOG.warn("ublk device {}: closing target: {}", id, e.toString());
                 }
             }

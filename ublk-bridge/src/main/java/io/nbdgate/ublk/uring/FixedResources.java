@@ -56,6 +56,28 @@ public final class FixedResources {
         }
     }
 
+    /** An empty fixed-file table of {@code slots} entries (REGISTER_FILES2 with RSRC_REGISTER_SPARSE). */
+    public static void registerSparseFiles(int ringFd, int slots) throws UringException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment reg = a.allocate(RSRC_REGISTER);
+            reg.set(JAVA_INT, 0, slots);
+            reg.set(JAVA_INT, 4, RSRC_REGISTER_SPARSE);
+            register("FILES2(sparse)", ringFd, REGISTER_FILES2, reg, (int) RSRC_REGISTER.byteSize());
+        }
+    }
+
+    /** Puts {@code fd} (or -1 to clear) into slot {@code index} of the fixed-file table. */
+    public static void updateFile(int ringFd, int index, int fd) throws UringException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment fds = a.allocateFrom(JAVA_INT, fd);
+            MemorySegment up = a.allocate(RSRC_UPDATE2);
+            up.set(JAVA_INT, 0, index);
+            up.set(JAVA_LONG, 8, fds.address());
+            up.set(JAVA_INT, 24, 1);
+            register("FILES_UPDATE2", ringFd, REGISTER_FILES_UPDATE2, up, (int) RSRC_UPDATE2.byteSize());
+        }
+    }
+
     public static OpcodeProbe probe(int ringFd) throws UringException {
         int ops = 256;
         try (Arena a = Arena.ofConfined()) {

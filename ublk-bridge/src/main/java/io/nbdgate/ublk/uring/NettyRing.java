@@ -1,6 +1,9 @@
 package io.nbdgate.ublk.uring;
 
 import io.netty.channel.uring.IoUringIoHandler;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
@@ -20,6 +23,7 @@ public final class NettyRing {
     private static final MethodHandle RING_FD; // RingBuffer.fd()
     private static final MethodHandle SUBMISSION_QUEUE; // RingBuffer.ioUringSubmissionQueue()
     private static final MethodHandle SQ_TAIL; // SubmissionQueue.tail
+    private static final MethodHandle SQ_HEAD; // SubmissionQueue.head (entries the kernel consumed)
     private static final MethodHandle SQ_MASK; // SubmissionQueue.ringMask
     private static final MethodHandle SQ_ENTRIES; // SubmissionQueue.ringEntries
     private static final MethodHandle SQ_ARRAY_ADDRESS; // SubmissionQueue.submissionQueueArrayAddress()
@@ -29,7 +33,8 @@ public final class NettyRing {
     private static final Map<IoUringIoHandler, NettyRing> RINGS = new ConcurrentHashMap<>();
 
     static {
-        MethodHandle rb = null, fd = null, sq = null, tail = null, mask = null, entries = null, arr = null;
+        MethodHandle rb = null, fd = null, sq = null, tail = null, head = null, mask = null, entries = null,
+                arr = null;
         String problem = null;
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
@@ -47,6 +52,9 @@ public final class NettyRing {
             f = sqClass.getDeclaredField("tail");
             f.setAccessible(true);
             tail = l.unreflectGetter(f);
+            f = sqClass.getDeclaredField("head");
+            f.setAccessible(true);
+            head = l.unreflectGetter(f);
             f = sqClass.getDeclaredField("ringMask");
             f.setAccessible(true);
             mask = l.unreflectGetter(f);
@@ -67,6 +75,7 @@ public final class NettyRing {
         RING_FD = fd;
         SUBMISSION_QUEUE = sq;
         SQ_TAIL = tail;
+        SQ_HEAD = head;
         SQ_MASK = mask;
         SQ_ENTRIES = entries;
         SQ_ARRAY_ADDRESS = arr;
@@ -84,6 +93,9 @@ public final class NettyRing {
     private final MemorySegment sqes;
     private final int mask;
     private final FixedBufferTable buffers;
+    /** SQ positions whose bytes 56-63 we set non-zero and must wipe after the kernel consumed them. */
+    private int[] dirty = new int[64];
+    private int dirtyCount;
 
     private NettyRing(IoUringIoHandler handler, int bufferSlots) throws Throwable {
         Object ringBuffer = RING_BUFFER.invoke(handler);
@@ -96,12 +108,17 @@ public final class NettyRing {
         buffers = new FixedBufferTable(fd, bufferSlots);
     }
 
-    /** The ring behind a Netty io_uring handler; call on its loop thread. */
-    public static NettyRing of(IoUringIoHandler handler, int bufferSlots) {
+    /** Start-up check for the gateway: throws, naming what differs, if Netty's internals moved. */
+    public static void checkCompatible() {
         if (SELF_CHECK != null) {
             throw new IllegalStateException("Netty io_uring internals differ from 4.2.12.Final, which the ublk "
-                    + "queue engine reads (ringBuffer, fd(), SubmissionQueue.tail/ringMask): " + SELF_CHECK);
+                    + "queue engine reads (ringBuffer, fd(), SubmissionQueue.head/tail/ringMask): " + SELF_CHECK);
         }
+    }
+
+    /** The ring behind a Netty io_uring handler; call on its loop thread. */
+    public static NettyRing of(IoUringIoHandler handler, int bufferSlots) {
+        checkCompatible();
         return RINGS.computeIfAbsent(handler, h -> {
             try {
                 return new NettyRing(h, bufferSlots);
@@ -121,21 +138,55 @@ public final class NettyRing {
     }
 
     /**
-     * Writes {@code value} into bytes 56-63 of the SQE Netty enqueued last; checks first that the slot
-     * holds the operation we expect, so a change in Netty cannot make us patch a foreign entry.
+     * Writes {@code value} into bytes 56-63 of the SQE Netty enqueued last (IoUringIoOps cannot reach
+     * them, and Netty never clears them, so every SQE we enqueue gets them written, 0 if unused: the
+     * kernel reads them as ublksrv_io_cmd.addr or attr_type_mask and rejects stale values with EINVAL).
+     * Checks first that the slot holds the operation we expect, so a change in Netty cannot make us
+     * patch a foreign entry. Non-zero values are wiped again once the kernel has consumed the entry,
+     * so Netty's own later operations in that slot do not inherit them.
      */
-    public void patchLastSqeCmdAddr(byte expectOpcode, long expectCmdHead, long value) {
+    public void writeLastSqeTail(byte expectOpcode, long expectBytes48, long value) {
         int tail;
         try {
             tail = (int) SQ_TAIL.invoke(submissionQueue);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+        wipeConsumed();
         long slot = (long) ((tail - 1) & mask) * IoUringAbi.SQE_SIZE;
-        if (sqes.get(java.lang.foreign.ValueLayout.JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
-                || sqes.get(java.lang.foreign.ValueLayout.JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectCmdHead) {
+        if (sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
+                || sqes.get(JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectBytes48) {
             throw new IllegalStateException("Netty's last SQE is not the one just submitted; refusing to patch");
         }
-        sqes.set(java.lang.foreign.ValueLayout.JAVA_LONG, slot + IoUringAbi.SQE_CMD + 8, value);
+        sqes.set(JAVA_LONG, slot + IoUringAbi.SQE_CMD + 8, value);
+        if (value != 0) {
+            if (dirtyCount == dirty.length) {
+                dirty = java.util.Arrays.copyOf(dirty, dirty.length * 2);
+            }
+            dirty[dirtyCount++] = tail - 1;
+        }
+    }
+
+    /** Zeroes bytes 56-63 of patched entries the kernel has already taken (Netty's head passed them). */
+    public void wipeConsumed() {
+        if (dirtyCount == 0) {
+            return;
+        }
+        int head;
+        try {
+            head = (int) SQ_HEAD.invoke(submissionQueue);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        int kept = 0;
+        for (int i = 0; i < dirtyCount; i++) {
+            int pos = dirty[i];
+            if (head - pos > 0) {
+                sqes.set(JAVA_LONG, (long) (pos & mask) * IoUringAbi.SQE_SIZE + IoUringAbi.SQE_CMD + 8, 0L);
+            } else {
+                dirty[kept++] = pos;
+            }
+        }
+        dirtyCount = kept;
     }
 }

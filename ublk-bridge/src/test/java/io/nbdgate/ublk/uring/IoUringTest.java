@@ -135,6 +135,24 @@ class IoUringTest {
     }
 
     @Test
+    void sparseFileTableSlotServesAFixedFileWrite() throws Exception {
+        Path f = dir.resolve("fixed-file");
+        int fd = LinuxCalls.open(f.toString(), LinuxCalls.O_RDWR | LinuxCalls.O_CREAT, 0644);
+        try (IoUring ring = IoUring.setup(4, 0); Arena a = Arena.ofConfined()) {
+            FixedResources.registerSparseFiles(ring.fd(), 8);
+            FixedResources.updateFile(ring.fd(), 3, fd);
+            MemorySegment src = a.allocateFrom("via slot 3");
+            ring.nextSqe().prepRw(OP_WRITE, 3, src.address(), 10, 0, 1).flags(IOSQE_FIXED_FILE);
+            assertEquals(10, waitFor(ring, 1).getFirst().res());
+            ring.nextSqe().prepRw(OP_WRITE, 4, src.address(), 10, 0, 2).flags(IOSQE_FIXED_FILE);
+            assertEquals(-Errno.EBADF, waitFor(ring, 1).getFirst().res(), "empty slot must be refused");
+        } finally {
+            LinuxCalls.close(fd);
+        }
+        assertEquals("via slot 3", Files.readString(f));
+    }
+
+    @Test
     void probeListsTheOpcodesWeNeed() throws Exception {
         try (IoUring ring = IoUring.setup(4, 0)) {
             OpcodeProbe p = ring.probe();
