@@ -3,8 +3,10 @@
 set -u
 runtime=${BENCH_RUNTIME:-15} conns=${BENCH_CONNS:-2} size=${BENCH_SIZE:-1G}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
-nbdkit --exit-with-parent -p 10809 -i 127.0.0.1 memory "$size" || { echo "bench: nbdkit failed"; exit 1; }
-sleep 0.5
+nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&1 && break; sleep 0.2; done
 
 measure() { # contender device
   contender=$1 dev=$2
@@ -36,9 +38,13 @@ for mode in zero-copy user-copy copy; do
   rm -f /tmp/dev
   bin/nbdgate attach nbd://127.0.0.1:10809/bench --buffer-mode "$mode" --queues "$conns" > /tmp/dev 2>/tmp/attach.log &
   pid=$!
-  for i in $(seq 150); do [ -s /tmp/dev ] && break; sleep 0.2; done
+  for i in $(seq 600); do [ -s /tmp/dev ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
   dev=$(cat /tmp/dev 2>/dev/null)
-  if [ ! -b "$dev" ]; then echo "bench: attach ($mode) failed:"; cat /tmp/attach.log; kill $pid; exit 1; fi
+  if [ ! -b "$dev" ]; then
+    echo "bench: attach ($mode) failed; its row stays empty:"; cat /tmp/attach.log
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null
+    continue
+  fi
   measure "nbdgate-$mode" "$dev"
   kill $pid; wait $pid 2>/dev/null
 done

@@ -14,6 +14,7 @@ import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.ublk.uring.NettyRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -90,6 +91,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     final CompletableFuture<ExportInfo> ready = new CompletableFuture<>();
 
     private IoRegistration reg;
+    private NettyRing ring;
     private State state = State.CONNECTING;
     private int fd = -1;
     private int opsInFlight;
@@ -221,18 +223,17 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     private void begin(IoRegistration r, Duration connectTimeout) {
         reg = r;
+        ring = NettyRing.of(r.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
         timer = loop.schedule(() -> {
             if (state == State.CONNECTING || state == State.HANDSHAKE) {
                 fail("connecting to " + describe(address) + " timed out after " + connectTimeout.toMillis() + " ms");
             }
         }, connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
-        submit(new IoUringIoOps(OP_SOCKET, (byte) 0, (short) 0, SocketAddresses.family(address),
-                SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, data(K_SOCKET, 0), (short) 0, (short) 0, 0, 0));
+        op(OP_SOCKET, (byte) 0, (short) 0, SocketAddresses.family(address), SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, data(K_SOCKET, 0), (short) 0, 0, 0);
     }
 
     private void connectSocket() {
-        submit(new IoUringIoOps(OP_CONNECT, (byte) 0, (short) 0, fd, sockaddr.byteSize(), sockaddr.address(), 0,
-                0, data(K_CONNECT, 0), (short) 0, (short) 0, 0, 0));
+        op(OP_CONNECT, (byte) 0, (short) 0, fd, sockaddr.byteSize(), sockaddr.address(), 0, 0, data(K_CONNECT, 0), (short) 0, 0, 0);
     }
 
     private void handshakeStep() {
@@ -261,8 +262,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     private void sendHandshakeBytes() {
-        submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent,
-                runLength - runSent, MSG_NOSIGNAL, data(K_HS_SEND, 0), (short) 0, (short) 0, 0, 0));
+        op(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent, runLength - runSent, MSG_NOSIGNAL, data(K_HS_SEND, 0), (short) 0, 0, 0);
     }
 
     private void startTransmission(ExportInfo info) {
@@ -334,8 +334,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
             runSent = 0;
             state = State.CLOSING;
             lostReason = "disconnected";
-            submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address(), runLength, MSG_NOSIGNAL,
-                    data(K_HS_SEND, 0), (short) 0, (short) 0, 0, 0));
+            op(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address(), runLength, MSG_NOSIGNAL, data(K_HS_SEND, 0), (short) 0, 0, 0);
             shutdownSocket();
         } else {
             fail("disconnected");
@@ -372,9 +371,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private void sendHeaders() {
         int last = txQueue[(txQueueHead + runCount - 1) % depth];
         int more = payloadLen[last] > 0 ? MSG_MORE : 0;
-        submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent,
-                runLength - runSent, MSG_NOSIGNAL | MSG_WAITALL | more, data(K_TX_HEADERS, 0), (short) 0, (short) 0,
-                0, 0));
+        op(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent, runLength - runSent, MSG_NOSIGNAL | MSG_WAITALL | more, data(K_TX_HEADERS, 0), (short) 0, 0, 0);
     }
 
     private void sendPayload() {
@@ -385,11 +382,9 @@ public final class NbdRingConnection implements IoUringIoHandle {
             // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
             // kernel copy the pages into the socket; Java still never touches them.
             byte op = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
-            submit(new IoUringIoOps(op, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent,
-                    len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], (short) 0, 0, 0));
+            op(op, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent, len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
         } else {
-            submit(new IoUringIoOps(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len,
-                    MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, (short) 0, 0, 0));
+            op(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, 0, 0);
         }
     }
 
@@ -520,8 +515,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
             rx.compact().flip();
         }
         int want = needed - rx.remaining();
-        submit(new IoUringIoOps(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), want,
-                MSG_WAITALL, data(kind, 0), (short) 0, (short) 0, 0, 0));
+        op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), want, MSG_WAITALL, data(kind, 0), (short) 0, 0, 0);
     }
 
     private void receiveData() {
@@ -529,11 +523,9 @@ public final class NbdRingConnection implements IoUringIoHandle {
         long off = replies.dataOffset();
         int len = (int) Math.min(replies.dataLength(), 1 << 30);
         if (bufIndex[tag] >= 0) {
-            submit(new IoUringIoOps(OP_RECV, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len,
-                    MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], (short) 0, 0, 0));
+            op(OP_RECV, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], 0, 0);
         } else {
-            submit(new IoUringIoOps(OP_RECV, (byte) 0, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL,
-                    data(K_RX_DATA, tag), (short) 0, (short) 0, 0, 0));
+            op(OP_RECV, (byte) 0, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) 0, 0, 0);
         }
     }
 
@@ -544,8 +536,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         long len = replies.dataLength();
         if (bufIndex[tag] >= 0) {
             // The request's pages are not in our address space: read /dev/zero into the fixed buffer.
-            submit(new IoUringIoOps(OP_READ_FIXED, (byte) 0, (short) 0, zeroFd, 0, bufAddress[tag] + off,
-                    (int) len, 0, data(K_RX_ZEROES, tag), (short) bufIndex[tag], (short) 0, 0, 0));
+            op(OP_READ_FIXED, (byte) 0, (short) 0, zeroFd, 0, bufAddress[tag] + off, (int) len, 0, data(K_RX_ZEROES, tag), (short) bufIndex[tag], 0, 0);
             return true;
         }
         MemorySegment.ofAddress(bufAddress[tag] + off).reinterpret(len).fill((byte) 0);
@@ -576,9 +567,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     if (address instanceof UnixDomainSocketAddress) {
                         connectSocket();
                     } else {
-                        submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, fd, SOCKET_URING_OP_SETSOCKOPT,
-                                IPPROTO_TCP | (long) TCP_NODELAY << 32, 0, 0, data(K_SOCKOPT, 0), (short) 0,
-                                (short) 0, 4, one.address()));
+                        op(OP_URING_CMD, (byte) 0, (short) 0, fd, SOCKET_URING_OP_SETSOCKOPT, IPPROTO_TCP | (long) TCP_NODELAY << 32, 0, 0, data(K_SOCKOPT, 0), (short) 0, 4, one.address());
                     }
                 } else {
                     closeFd(res);
@@ -749,8 +738,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     private void shutdownSocket() {
         if (fd >= 0) {
-            submit(new IoUringIoOps(OP_SHUTDOWN, (byte) 0, (short) 0, fd, 0, 0, SHUT_RDWR, 0, data(K_SHUTDOWN, 0),
-                    (short) 0, (short) 0, 0, 0));
+            op(OP_SHUTDOWN, (byte) 0, (short) 0, fd, 0, 0, SHUT_RDWR, 0, data(K_SHUTDOWN, 0), (short) 0, 0, 0);
         }
     }
 
@@ -771,8 +759,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     private void closeFd(int f) {
-        submit(new IoUringIoOps(OP_CLOSE, (byte) 0, (short) 0, f, 0, 0, 0, 0, data(K_CLOSE, 0), (short) 0, (short) 0,
-                0, 0));
+        op(OP_CLOSE, (byte) 0, (short) 0, f, 0, 0, 0, 0, data(K_CLOSE, 0), (short) 0, 0, 0);
     }
 
     /** Closes the connection from any thread; completes when the socket is closed. */
@@ -801,13 +788,20 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     // ---------------------------------------------------------------- helpers
 
-    private void submit(IoUringIoOps ops) {
+    /**
+     * Submits one operation. Arguments in SQE order; personality is always 0. Bytes 56-63, which Netty never
+     * writes, are cleared: a copy-mode queue on the same ring may have left a buffer address there.
+     */
+    private void op(byte opcode, byte flags, short ioPrio, int fd, long off, long addr, int len, int msgFlags,
+                    short data, short bufIndex, int union5, long union6) {
         opsInFlight++;
-        reg.submit(ops);
+        reg.submit(new IoUringIoOps(opcode, flags, ioPrio, fd, off, addr, len, msgFlags, data, bufIndex, (short) 0,
+                union5, union6));
+        ring.writeLastSqeTail(opcode, union6, 0L);
     }
 
-    // IoUringIoOps(opcode, flags, ioPrio, fd, union1=off, union2=addr, len, union3=msg_flags, data,
-    //              union4=buf_index, personality, union5, union6): buf_index comes BEFORE personality.
+    // Netty's IoUringIoOps(opcode, flags, ioPrio, fd, union1, union2, len, union3, data, union4 = buf_index,
+    // personality, union5, union6): buf_index comes BEFORE personality; op() is the only place that builds one.
     private static short data(int kind, int tag) {
         return (short) (kind << 12 | tag);
     }

@@ -31,7 +31,7 @@ final class QueueEngine implements IoUringIoHandle {
     /** Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below. */
     private static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_COPY_IN = 2, KIND_COPY_OUT = 3;
     private static final byte IN_KERNEL = 0, IN_SERVICE = 1, DONE = 2;
-    static final int BUFFER_TABLE_SLOTS = 4096;
+    static final int BUFFER_TABLE_SLOTS = NettyRing.DEFAULT_BUFFER_SLOTS;
 
     final int devId;
     final int qid;

@@ -29,6 +29,8 @@ public final class NettyRing {
     private static final MethodHandle SQ_ARRAY_ADDRESS; // SubmissionQueue.submissionQueueArrayAddress()
     /** Null when Netty's internals match what this class was written against; the reason otherwise. */
     public static final String SELF_CHECK;
+    /** Fixed-buffer slots every user of a loop's ring asks for: the first caller's count is the table's size. */
+    public static final int DEFAULT_BUFFER_SLOTS = 4096;
 
     private static final Map<IoUringIoHandler, NettyRing> RINGS = new ConcurrentHashMap<>();
 
