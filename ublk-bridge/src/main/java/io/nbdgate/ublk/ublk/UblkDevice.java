@@ -105,6 +105,11 @@ public final class UblkDevice implements AutoCloseable {
         runQueues(loops, targetForQueue);
         control.startDevice(id);
         started = true;
+        // devtmpfs creates the node asynchronously; callers hand the path to users right away.
+        Path node = Path.of(blockDevice());
+        for (int i = 0; i < 300 && !Files.exists(node); i++) {
+            Thread.sleep(20);
+        }
         LOG.info("ublk device {} started as {}", id, blockDevice());
     }
 
@@ -233,6 +238,7 @@ public final class UblkDevice implements AutoCloseable {
             }
             if (drained) {
                 control.deleteDevice(id);
+                awaitNodesGone(id);
             } else {
                 deleteAsync();
             }
@@ -264,6 +270,27 @@ public final class UblkDevice implements AutoCloseable {
     }
 
     /** Ids of all ublk devices present (from /dev/ublkc*). */
+    /**
+     * devtmpfs removes /dev/ublkbN and /dev/ublkcN after DEL_DEV returns, asynchronously. A device added
+     * with the same id before that can end up behind the stale nodes (old device numbers), so deletion
+     * is only done once they are gone.
+     */
+    private static void awaitNodesGone(int devId) {
+        Path b = Path.of(ControlDevice.blockDevice(devId));
+        Path c = Path.of(ControlDevice.charDevice(devId));
+        for (int i = 0; i < 300 && (Files.exists(b) || Files.exists(c)); i++) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        if (Files.exists(b) || Files.exists(c)) {
+            LOG.warn("ublk device {} deleted, but its /dev nodes are still there after 6 s", devId);
+        }
+    }
+
     public static List<Integer> presentDevices() {
         List<Integer> ids = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(Path.of("/dev"), "ublkc*")) {
@@ -292,6 +319,7 @@ public final class UblkDevice implements AutoCloseable {
                 }
                 control.stopDevice(devId);
                 control.deleteDevice(devId);
+                awaitNodesGone(devId);
                 removed.add(devId);
                 LOG.info("removed orphaned ublk device {} (server pid {} gone)", devId, info.ublksrvPid());
             } catch (UringException e) {
