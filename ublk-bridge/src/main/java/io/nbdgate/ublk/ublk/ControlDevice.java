@@ -139,7 +139,11 @@ public final class ControlDevice implements AutoCloseable {
         command("UPDATE_SIZE", U_CMD_UPDATE_SIZE, devId, sizeBytes >> 9, 0, 0);
     }
 
-    /** QUIESCE_DEV: waits up to {@code timeoutMillis} (0 = forever) for in-flight I/O to drain. */
+    /**
+     * QUIESCE_DEV (needs UBLK_F_QUIESCE): the kernel stops dispatching to the server, waits up to
+     * {@code timeoutMillis} (0 = forever; EBUSY after it) until every queue has an idle command, then
+     * aborts the idle commands. Requests in service stay with the server; see {@link UblkDevice#quiesce}.
+     */
     public void quiesce(int devId, long timeoutMillis) throws UringException {
         command("QUIESCE_DEV", U_CMD_QUIESCE_DEV, devId, timeoutMillis, 0, 0);
     }

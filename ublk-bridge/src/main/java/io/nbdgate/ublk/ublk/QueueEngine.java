@@ -208,6 +208,7 @@ final class QueueEngine implements IoUringIoHandle {
             }
             return;
         }
+        // ABORT is the kernel handing the tag back (STOP_DEV, QUIESCE_DEV): a clean stop, not an error.
         if (res != IO_RES_ABORT) {
             LOG.warn("ublk dev {} queue {} tag {}: io command failed: {} ({})", devId, qid, tag,
                     res < 0 ? Errno.name(-res) : "result", res);
