@@ -2,7 +2,8 @@ package io.nbdgate.ublk.ublk;
 
 /**
  * What ADD_DEV needs. {@code id} -1 lets the kernel pick; {@code mode} null picks the best the
- * kernel offers; {@code recoverable} adds USER_RECOVERY_REISSUE so a restarted server can take over.
+ * kernel offers; {@code recoverable} adds USER_RECOVERY_REISSUE so a restarted server can take over,
+ * and QUIESCE where the kernel has it, for {@link UblkDevice#quiesce}.
  */
 public record DeviceSpec(int id, int queues, int depth, int maxIoBytes, BufferMode mode, boolean recoverable) {
     public static DeviceSpec of(int queues, int depth) {

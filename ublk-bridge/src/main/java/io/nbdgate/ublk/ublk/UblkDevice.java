@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -24,8 +25,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One ublk device and its queues: create (ADD_DEV + SET_PARAMS), {@link #start} the queues on
- * Netty io_uring event loops, {@link #close} (STOP_DEV, wait for the queues, DEL_DEV). Every device
- * still open when the JVM exits normally or on SIGTERM is stopped and deleted by a shutdown hook.
+ * Netty io_uring event loops, {@link #close} (STOP_DEV, wait for the queues, DEL_DEV). A recoverable
+ * device can be {@link #quiesce}d and {@link #resume}d with fresh queues without losing I/O. Every
+ * device still open when the JVM exits normally or on SIGTERM is stopped and deleted by a shutdown hook.
  */
 public final class UblkDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(UblkDevice.class);
@@ -40,11 +42,16 @@ public final class UblkDevice implements AutoCloseable {
     private final int id;
     private final BufferMode mode;
     private final DeviceInfo added;
-    private final List<QueueEngine> queues = new ArrayList<>();
+    /** Replaced by quiesce and resume while status readers may iterate it from other threads. */
+    private final List<QueueEngine> queues = new CopyOnWriteArrayList<>();
     private final List<Target> targets = new ArrayList<>();
     private int charFd = -1;
     private boolean started;
+    private boolean quiesced;
     private boolean closed;
+    /** Counters of the queues released by {@link #quiesce}, so the device's totals never go back. */
+    private volatile long requestsServedBefore;
+    private volatile long eventsOffLoopBefore;
 
     private UblkDevice(ControlDevice control, DeviceInfo added, BufferMode mode) {
         this.control = control;
@@ -88,11 +95,17 @@ public final class UblkDevice implements AutoCloseable {
         control.startUserRecovery(devId);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
-        dev.runQueues(loops, targetForQueue);
-        control.endUserRecovery(devId);
-        dev.started = true;
+        dev.runQueuesAndEndRecovery(loops, targetForQueue);
         LOG.info("ublk device {} recovered, buffer mode {}", devId, mode.label());
         return dev;
+    }
+
+    /** The second half of a take-over, after START_USER_RECOVERY: fresh queues FETCH, END_USER_RECOVERY. */
+    private void runQueuesAndEndRecovery(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        runQueues(loops, targetForQueue);
+        control.endUserRecovery(id);
+        started = true;
     }
 
     /**
@@ -117,7 +130,7 @@ public final class UblkDevice implements AutoCloseable {
             throws UringException, InterruptedException {
         for (IoEventLoop loop : loops) {
             if (loop.inEventLoop()) {
-                throw new IllegalStateException("start/recover blocks; call it off the queue loops");
+                throw new IllegalStateException("start/recover/resume blocks; call it off the queue loops");
             }
         }
         charFd = openCharDevice();
@@ -177,9 +190,9 @@ public final class UblkDevice implements AutoCloseable {
         return control.params(id);
     }
 
-    /** Requests taken from the kernel so far, over all queues. */
+    /** Requests taken from the kernel so far, over all queues (also those released by a quiesce). */
     public long requestsServed() {
-        long n = 0;
+        long n = requestsServedBefore;
         for (QueueEngine q : queues) {
             n += q.requestsServed;
         }
@@ -188,7 +201,7 @@ public final class UblkDevice implements AutoCloseable {
 
     /** Completions that reached a queue off its own loop thread; stays 0 by design. */
     public long eventsOffLoop() {
-        long n = 0;
+        long n = eventsOffLoopBefore;
         for (QueueEngine q : queues) {
             n += q.eventsOffLoop;
         }
@@ -198,6 +211,126 @@ public final class UblkDevice implements AutoCloseable {
     /** The threads the queues ran on (null until a queue began). */
     public List<Thread> queueThreads() {
         return queues.stream().map(q -> q.loopThread).toList();
+    }
+
+    /**
+     * Holds the device's I/O in the kernel so that fresh queues can take it over without losing any:
+     * QUIESCE_DEV makes the kernel stop dispatching (new and requeued requests wait in the block layer)
+     * and abort the queues' idle commands; requests already in service complete normally. Once every queue has stopped, the queues
+     * are released and /dev/ublkcN is closed, and the kernel reports the device QUIESCED. I/O then waits
+     * until {@link #resume} takes the device over; {@link #close} (also the shutdown hook) instead stops
+     * it and fails the waiting I/O. The targets stay open for {@link #resume}.
+     *
+     * <p>Needs a device created {@link DeviceSpec#recoverable() recoverable} on a kernel with
+     * UBLK_F_QUIESCE. {@code timeoutMillis} bounds each QUIESCE_DEV's wait for an idle command per queue
+     * (0 = no bound); the queues then get 15 s to stop. Blocks; call it off the queue loops. If it
+     * throws, the kernel may already hold I/O: call it again, or close the device.
+     */
+    public synchronized void quiesce(long timeoutMillis) throws UringException, InterruptedException {
+        if (closed || !started || quiesced) {
+            throw new IllegalStateException("ublk device " + id + " is not live here; nothing to quiesce");
+        }
+        if (!added.has(F_QUIESCE)) {
+            throw new IllegalStateException("ublk device " + id
+                    + " cannot be quiesced: it was not created recoverable, or the kernel lacks UBLK_F_QUIESCE");
+        }
+        for (QueueEngine q : queues) {
+            if (q.loop.inEventLoop()) {
+                throw new IllegalStateException("quiesce blocks; call it off the queue loops");
+            }
+        }
+        control.quiesce(id, timeoutMillis);
+        int calls = 1;
+        // A request in service during QUIESCE_DEV is committed with COMMIT_AND_FETCH, which gives the
+        // kernel a new command that this QUIESCE_DEV did not see; the next QUIESCE_DEV aborts it.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUEUE_TIMEOUT_MS);
+        while (!queuesStoppedWithin(100)) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("ublk device " + id + ": queues did not stop after QUIESCE_DEV");
+            }
+            control.quiesce(id, timeoutMillis);
+            calls++;
+        }
+        releaseQueues();
+        // The kernel marks the device QUIESCED in a work item once /dev/ublkcN is released.
+        DeviceInfo info = control.deviceInfo(id);
+        for (int i = 0; i < QUEUE_TIMEOUT_MS / 20 && info.state() != S_DEV_QUIESCED; i++) {
+            Thread.sleep(20);
+            info = control.deviceInfo(id);
+        }
+        if (info.state() != S_DEV_QUIESCED) {
+            throw new IllegalStateException("ublk device " + id + " is " + info.stateName()
+                    + ", not QUIESCED, after its queues stopped");
+        }
+        quiesced = true;
+        LOG.info("ublk device {} quiesced ({} QUIESCE_DEV); its I/O waits for the next server", id, calls);
+    }
+
+    /**
+     * Takes a {@link #quiesce}d device over again with fresh queues, as {@link #recover} does for a device
+     * whose server died: START_USER_RECOVERY, queue q on {@code loops.get(q % loops.size())} with {@code
+     * targetForQueue.apply(q)}, END_USER_RECOVERY. Returns once the device is LIVE; the I/O held meanwhile
+     * reaches the new queues. Targets of the previous queues that the new ones do not use are closed.
+     */
+    public synchronized void resume(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        if (closed || !quiesced) {
+            throw new IllegalStateException("ublk device " + id + " was not quiesced here; nothing to resume");
+        }
+        List<Target> previous = List.copyOf(targets);
+        targets.clear();
+        boolean resumed = false;
+        try {
+            control.startUserRecovery(id);
+            runQueuesAndEndRecovery(loops, targetForQueue);
+            resumed = true;
+        } finally {
+            for (Target t : previous) {
+                if (targets.stream().noneMatch(x -> x == t)) {
+                    if (resumed) {
+                        closeTarget(t);
+                    } else {
+                        targets.add(t); // the take-over failed: close() still owns it
+                    }
+                }
+            }
+        }
+        quiesced = false;
+        LOG.info("ublk device {} resumed with fresh queues", id);
+    }
+
+    private boolean queuesStoppedWithin(long millis) throws InterruptedException {
+        try {
+            CompletableFuture.allOf(queues.stream().map(q -> q.stopped).toArray(CompletableFuture[]::new))
+                    .get(millis, TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("ublk device " + id + ": a queue failed while stopping", e.getCause());
+        }
+    }
+
+    /** Frees the stopped queues and closes /dev/ublkcN; their mappings would otherwise keep it open. */
+    private void releaseQueues() {
+        for (QueueEngine q : queues) {
+            requestsServedBefore += q.requestsServed;
+            eventsOffLoopBefore += q.eventsOffLoop;
+            q.release();
+        }
+        queues.clear();
+        if (charFd >= 0) {
+            LinuxCalls.close(charFd);
+            charFd = -1;
+        }
+    }
+
+    private void closeTarget(Target t) {
+        try {
+            t.close();
+        } catch (RuntimeException e) {
+            LOG.warn("ublk device {}: closing target: {}", id, e.toString());
+        }
     }
 
     /** STOP_DEV, wait for the queues to see their commands aborted, close, DEL_DEV. Idempotent. */
@@ -221,20 +354,13 @@ public final class UblkDevice implements AutoCloseable {
                 }
             }
             if (drained) {
-                for (QueueEngine q : queues) {
-                    q.release();
-                }
-            }
-            if (charFd >= 0) {
+                releaseQueues();
+            } else if (charFd >= 0) {
                 LinuxCalls.close(charFd);
                 charFd = -1;
             }
             for (Target t : targets) {
-                try {
-                    t.close();
-                } catch (RuntimeException e) {
-                    LOG.warn("ublk device {}: closing target: {}", id, e.toString());
-                }
+                closeTarget(t);
             }
             if (drained) {
                 control.deleteDevice(id);

@@ -11,6 +11,9 @@
  * ...                                        // dev.blockDevice() is /dev/ublkbN
  * dev.close();                               // STOP_DEV, queues drain, targets closed, DEL_DEV
  * }</pre>
+ * A device created {@link io.nbdgate.ublk.ublk.DeviceSpec#withRecovery recoverable} can change queues
+ * without losing I/O: {@link io.nbdgate.ublk.ublk.UblkDevice#quiesce} holds its I/O in the kernel and
+ * {@link io.nbdgate.ublk.ublk.UblkDevice#resume} takes it over with fresh queues.
  * A {@link io.nbdgate.ublk.ublk.Target} serves {@link io.nbdgate.ublk.ublk.IoRequest}s on the queue's
  * loop thread. The buffer mode is negotiated at create time and logged
  * ({@link io.nbdgate.ublk.ublk.BufferMode}); in zero-copy mode the request's pages are the fixed
