@@ -177,6 +177,32 @@ public final class ReplyReassembler<T> {
         return needed;
     }
 
+    /**
+     * How many bytes, counted from the input's position, the caller may read into the input after
+     * {@link Step#NEED_MORE} without ever taking a byte of request data: at least {@link #bytesNeeded()},
+     * and more at a reply boundary, where the shortest way to data is a header plus an OFFSET_DATA offset.
+     * Receiving this much (without waiting for all of it) gets a read reply's header in one receive while
+     * its data stays in the socket for a receive straight into the request's buffer.
+     */
+    public int safeReadAhead() {
+        return state == State.HEADER ? Math.max(needed, boundaryReadAhead()) : needed;
+    }
+
+    /**
+     * {@link #safeReadAhead()} at a reply or chunk boundary, which is where the stream stands after a
+     * {@link Step#DATA} range: a caller can post the receive of the next header before the data arrived.
+     * Simple replies: only the 16-byte header is safe (data may follow it). Structured: 20-byte chunk
+     * header + 8-byte offset; a shorter reply is followed by another header, and a simple reply carries
+     * no data once structured replies are on. Extended: 32-byte header + 8-byte offset.
+     */
+    public int boundaryReadAhead() {
+        return switch (mode) {
+            case SIMPLE -> NbdSizes.SIMPLE_REPLY_HEADER;
+            case STRUCTURED -> NbdSizes.STRUCTURED_REPLY_HEADER + 8;
+            case EXTENDED -> NbdSizes.EXTENDED_REPLY_HEADER + 8;
+        };
+    }
+
     public ProtocolViolation violation() {
         return violation;
     }

@@ -37,6 +37,7 @@ final class ReplyDriver {
     final List<Completion> completions = new ArrayList<>();
     final List<Extent> extents = new ArrayList<>();
     ProtocolViolation violation;
+    long staged;
 
     /** Runs the whole stream; stops at the first violation. */
     ReplyDriver run(ReplyReassembler<Target> r, byte[] stream, int piece) {
@@ -68,6 +69,73 @@ final class ReplyDriver {
                         acc.flip();
                     }
                     r.copyData(acc, r.dataAttachment().buffer);
+                }
+                case ZEROES -> {
+                    ByteBuffer b = r.dataAttachment().buffer;
+                    for (long i = 0; i < r.dataLength(); i++) {
+                        b.put((int) (r.dataOffset() + i), (byte) 0);
+                    }
+                }
+                case EXTENT -> extents.add(new Extent(r.extentContextId(), r.extentLength(), r.extentFlags()));
+                case COMPLETED -> completions.add(new Completion(r.completedAttachment().name, r.completedError(),
+                        r.completedMessage(), r.completedErrorOffset()));
+                case VIOLATION -> {
+                    violation = r.violation();
+                    return this;
+                }
+            }
+        }
+    }
+
+    /**
+     * Feeds the stream the way the zero-copy connection receives it: header bytes only up to
+     * {@link ReplyReassembler#safeReadAhead()} (a random part of it, like a short receive), data straight
+     * from the stream into the request's buffer, and right after a data range is complete, up to
+     * {@link ReplyReassembler#boundaryReadAhead()} more (the receive linked behind the data receive).
+     * {@link #staged} counts data bytes that landed in the header buffer: a zero-copy connection could not
+     * deliver those.
+     */
+    ReplyDriver runReadingAhead(ReplyReassembler<Target> r, byte[] stream, java.util.Random random) {
+        ByteBuffer acc = ByteBuffer.allocate(stream.length + 64);
+        acc.flip();
+        int[] fed = {0};
+        java.util.function.IntConsumer receive = limit -> {
+            int room = limit - acc.remaining();
+            int n = Math.min(stream.length - fed[0], random.nextBoolean() ? room : 1 + random.nextInt(Math.max(1, room)));
+            if (n <= 0) {
+                return;
+            }
+            acc.compact();
+            acc.put(stream, fed[0], n);
+            fed[0] += n;
+            acc.flip();
+        };
+        while (true) {
+            ReplyReassembler.Step step = r.next(acc);
+            switch (step) {
+                case NEED_MORE -> {
+                    if (fed[0] == stream.length) {
+                        return this;
+                    }
+                    receive.accept(r.safeReadAhead());
+                }
+                case DATA -> {
+                    if (acc.hasRemaining()) {
+                        staged += acc.remaining();
+                        return this;
+                    }
+                    long remaining = r.dataLength();
+                    int n = (int) Math.min(Math.min(remaining, stream.length - fed[0]), 1 + random.nextInt(4096));
+                    if (n <= 0) {
+                        return this;
+                    }
+                    ByteBuffer b = r.dataAttachment().buffer;
+                    b.put((int) r.dataOffset(), stream, fed[0], n);
+                    fed[0] += n;
+                    r.dataReceived(n);
+                    if (n == remaining && fed[0] < stream.length) {
+                        receive.accept(r.boundaryReadAhead());
+                    }
                 }
                 case ZEROES -> {
                     ByteBuffer b = r.dataAttachment().buffer;

@@ -291,6 +291,89 @@ class ReplyReassemblerTest {
 
     // ---- violations: each ends the connection with a typed value ----
 
+    /**
+     * The zero-copy connection receives headers only as far as safeReadAhead / boundaryReadAhead allow:
+     * over random mixed streams in every mode, no data byte may ever land in the header buffer, and
+     * every reply must still decode exactly.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"SIMPLE", "STRUCTURED", "EXTENDED"})
+    void readingAheadNeverStagesRequestData(String modeName) {
+        TransmissionMode mode = TransmissionMode.valueOf(modeName);
+        for (int seed = 0; seed < 200; seed++) {
+            java.util.Random random = new java.util.Random(seed);
+            var r = new ReplyReassembler<Target>(mode, 64);
+            ByteBuffer stream = ByteBuffer.allocate(1 << 20);
+            List<Target> reads = new java.util.ArrayList<>();
+            List<byte[]> expected = new java.util.ArrayList<>();
+            int requests = 1 + random.nextInt(40);
+            for (int i = 0; i < requests; i++) {
+                int kind = random.nextInt(3);
+                if (kind == 0) {
+                    int len = 1 + random.nextInt(3000);
+                    Target t = new Target("r" + i, len, (byte) 0x77);
+                    long cookie = r.register(Command.READ, 0, 4096L * i, len, t);
+                    byte[] data = pattern(len, seed + i);
+                    reads.add(t);
+                    expected.add(data);
+                    if (mode == SIMPLE) {
+                        ReplyCodec.simpleReply(stream, 0, cookie);
+                        stream.put(data);
+                    } else {
+                        // One to three chunks: data, a hole (zeroes), data again; the last one says DONE.
+                        int split = random.nextInt(len + 1);
+                        int hole = split < len ? random.nextInt(len - split + 1) : 0;
+                        if (split > 0) {
+                            ReplyCodec.offsetDataHeader(stream, mode, 0, cookie, 4096L * i, 4096L * i, split);
+                            stream.put(data, 0, split);
+                        }
+                        if (hole > 0) {
+                            ReplyCodec.offsetHole(stream, mode, 0, cookie, 4096L * i, 4096L * i + split, hole);
+                            Arrays.fill(data, split, split + hole, (byte) 0);
+                        }
+                        int rest = len - split - hole;
+                        if (rest > 0) {
+                            ReplyCodec.offsetDataHeader(stream, mode, 0, cookie, 4096L * i, 4096L * i + split + hole,
+                                    rest);
+                            stream.put(data, split + hole, rest);
+                        }
+                        ReplyCodec.none(stream, mode, cookie, 4096L * i);
+                    }
+                } else {
+                    long cookie = r.register(kind == 1 ? Command.WRITE : Command.FLUSH, 0, kind == 1 ? 512L * i : 0,
+                            kind == 1 ? 512 : 0, new Target("w" + i, 0, (byte) 0));
+                    if (mode == EXTENDED || (mode == STRUCTURED && random.nextBoolean())) {
+                        if (random.nextInt(4) == 0) {
+                            ReplyCodec.error(stream, mode, cookie, kind == 1 ? 512L * i : 0, NbdError.EIO,
+                                    "disk on fire " + i);
+                        } else {
+                            ReplyCodec.none(stream, mode, cookie, kind == 1 ? 512L * i : 0);
+                        }
+                    } else {
+                        ReplyCodec.simpleReply(stream, random.nextInt(4) == 0 ? NbdError.EIO.code() : 0, cookie);
+                    }
+                }
+            }
+            byte[] bytes = Arrays.copyOf(stream.array(), stream.position());
+
+            var d = new ReplyDriver().runReadingAhead(r, bytes, random);
+
+            assertNull(d.violation, "seed " + seed);
+            assertEquals(0, d.staged, "seed " + seed + ": data bytes were read into the header buffer");
+            assertEquals(requests, d.completions.size(), "seed " + seed);
+            for (int i = 0; i < reads.size(); i++) {
+                assertArrayEquals(expected.get(i), reads.get(i).bytes(), "seed " + seed + " read " + i);
+            }
+        }
+    }
+
+    @Test
+    void readAheadAtABoundaryCoversHeaderAndDataOffsetButNotData() {
+        assertEquals(16, new ReplyReassembler<Target>(SIMPLE, 1).safeReadAhead());
+        assertEquals(28, new ReplyReassembler<Target>(STRUCTURED, 1).safeReadAhead());
+        assertEquals(40, new ReplyReassembler<Target>(EXTENDED, 1).safeReadAhead());
+    }
+
     private ProtocolViolation violationOf(ReplyReassembler<Target> r) {
         var d = new ReplyDriver().run(r, stream(), 3);
         assertTrue(d.completions.isEmpty(), "no request may complete: " + d.completions);
