@@ -36,9 +36,12 @@ import org.slf4j.LoggerFactory;
  * the fixed buffer ublk auto-registered for the tag: Java never touches a data byte. In copy modes
  * the same operations use the request's memory instead.
  *
- * <p>Sends are strictly serialized (one send operation in flight) so bytes can never interleave on the
- * stream; consecutive request headers go out in one send. Replies are received with exact lengths so a
- * payload is received straight into its destination, never through a staging buffer.
+ * <p>Sends go out as one IOSQE_IO_LINK chain at a time — header runs and payloads in wire order, the
+ * kernel running each after the previous completed — so bytes never interleave on the stream, and a
+ * request's header and payload cost one ring submission together. Replies: header bytes are received
+ * only as far as {@link ReplyReassembler#safeReadAhead()} allows, so a payload is received straight into
+ * its destination, never through a staging buffer; the receive of the next header is linked behind each
+ * data receive, so a read reply costs one ring round trip.
  *
  * <p>Everything runs on the loop thread; {@link #submit} must be called there.
  */
@@ -58,6 +61,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     static final byte OP_READ_FIXED = 4, OP_CONNECT = 16, OP_CLOSE = 19, OP_SEND = 26, OP_RECV = 27,
             OP_SHUTDOWN = 34, OP_SOCKET = 45, OP_URING_CMD = 46, OP_SEND_ZC = 47;
     static final short RECVSEND_FIXED_BUF = 1 << 2;
+    static final byte IOSQE_IO_LINK = 1 << 2;
+    private static final int ECANCELED = 125;
     static final int CQE_F_MORE = 1 << 1, CQE_F_NOTIF = 1 << 3;
     private static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
@@ -71,6 +76,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private static final int MAX_TAGS = 4096;
     private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
     private static final int HEADER_MAX = 32;
+    /** SQEs in one send chain at most; the rest waits for the next chain. */
+    private static final int MAX_CHAIN = 64;
 
     private enum State { CONNECTING, HANDSHAKE, READY, CLOSING, CLOSED }
 
@@ -117,18 +124,29 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final long[] payloadLen;
     private final long[] dataLen;      // bytes a successful READ or WRITE reports; 0 for other commands
 
-    // Send queue: tags in wire order; one send operation in flight.
+    // Send queue: tags in wire order; one send chain in flight, covering the first chainCount of them.
     private final int[] txQueue;
     private int txQueueHead;
     private int txQueueCount;
     private int txWrite;
     private boolean txBusy;
-    private int runCount;
+    private final long[] chainAddr = new long[MAX_CHAIN];
+    private final int[] chainLen = new int[MAX_CHAIN];
+    private final int[] chainTag = new int[MAX_CHAIN]; // payload's tag, -1 for a run of headers
+    private int chainOps;   // SQEs of the chain whose completion is still to come
+    private int chainNext;  // index of the SQE whose completion comes next (a chain completes in order)
+    private int chainCount; // requests the chain carries, from txQueueHead
+    // Handshake and disconnect messages: one plain send at a time.
     private int runStart;
     private int runLength;
     private int runSent;
-    private int payloadTag = -1;
-    private long payloadSent;
+
+    // Receives: at most one into rx (header bytes) and one into a request's buffer; the first may be linked
+    // behind the second.
+    private boolean rxInFlight;
+    private boolean dataInFlight;
+    private int dataWant;
+    private boolean aheadLinked;
 
     private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
                               Duration ioTimeout, int zeroFd, Listener listener) {
@@ -341,88 +359,77 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
     }
 
+    /**
+     * Sends what is queued as one linked chain: runs of headers contiguous in the buffer, each request's
+     * payload right after its header. MSG_MORE on all but the last keeps TCP from pushing partial batches.
+     */
     private void sendNext() {
-        if (txQueueCount == 0 || state != State.READY) {
+        if (txBusy || txQueueCount == 0 || state != State.READY) {
             return;
         }
-        // A run of headers contiguous in the buffer, ending at the first request that carries a payload.
-        int first = txQueue[txQueueHead];
-        runStart = headerPos[first];
-        runLength = 0;
-        runCount = 0;
-        int expected = runStart;
+        int maxOps = Math.min(MAX_CHAIN, ring.sqEntries());
+        int n = 0;
+        int count = 0;
+        int runPos = -1;
+        int runLen = 0;
         for (int i = 0; i < txQueueCount; i++) {
             int t = txQueue[(txQueueHead + i) % depth];
-            if (headerPos[t] != expected) {
+            boolean joins = runLen > 0 && headerPos[t] == runPos + runLen;
+            boolean payload = payloadLen[t] > 0;
+            int ops = n + (runLen > 0 && !joins ? 1 : 0) + 1 + (payload ? 1 : 0);
+            if (ops > maxOps && count > 0) {
                 break;
             }
-            runLength += headerLen[t];
-            expected += headerLen[t];
-            runCount++;
-            if (payloadLen[t] > 0) {
-                break;
+            if (runLen > 0 && !joins) {
+                n = plan(n, txSeg.address() + runPos, runLen, -1);
+                runLen = 0;
+            }
+            if (runLen == 0) {
+                runPos = headerPos[t];
+            }
+            runLen += headerLen[t];
+            count++;
+            if (payload) {
+                n = plan(n, txSeg.address() + runPos, runLen, -1);
+                runLen = 0;
+                n = plan(n, bufAddress[t], (int) payloadLen[t], t);
             }
         }
-        runSent = 0;
+        if (runLen > 0) {
+            n = plan(n, txSeg.address() + runPos, runLen, -1);
+        }
+        ring.reserveSq(n);
+        for (int k = 0; k < n; k++) {
+            boolean last = k == n - 1;
+            byte sqeFlags = last ? 0 : IOSQE_IO_LINK;
+            int msgFlags = MSG_NOSIGNAL | MSG_WAITALL | (last ? 0 : MSG_MORE);
+            int t = chainTag[k];
+            if (t < 0) {
+                op(OP_SEND, sqeFlags, (short) 0, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_HEADERS, 0), (short) 0, 0, 0);
+            } else if (bufIndex[t] >= 0) {
+                // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
+                // kernel copy the pages into the socket; Java still never touches them.
+                byte opcode = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
+                op(opcode, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
+            } else {
+                op(OP_SEND, sqeFlags, (short) 0, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) 0, 0, 0);
+            }
+        }
+        chainOps = n;
+        chainNext = 0;
+        chainCount = count;
         txBusy = true;
-        sendHeaders();
     }
 
-    private void sendHeaders() {
-        int last = txQueue[(txQueueHead + runCount - 1) % depth];
-        int more = payloadLen[last] > 0 ? MSG_MORE : 0;
-        op(OP_SEND, (byte) 0, (short) 0, fd, 0, txSeg.address() + runStart + runSent, runLength - runSent, MSG_NOSIGNAL | MSG_WAITALL | more, data(K_TX_HEADERS, 0), (short) 0, 0, 0);
+    private int plan(int k, long addr, int len, int tag) {
+        chainAddr[k] = addr;
+        chainLen[k] = len;
+        chainTag[k] = tag;
+        return k + 1;
     }
 
-    private void sendPayload() {
-        int t = payloadTag;
-        long remaining = payloadLen[t] - payloadSent;
-        int len = (int) Math.min(remaining, Integer.MAX_VALUE);
-        if (bufIndex[t] >= 0) {
-            // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
-            // kernel copy the pages into the socket; Java still never touches them.
-            byte op = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
-            op(op, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[t] + payloadSent, len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
-        } else {
-            op(OP_SEND, (byte) 0, (short) 0, fd, 0, bufAddress[t] + payloadSent, len, MSG_NOSIGNAL | MSG_WAITALL, data(K_TX_PAYLOAD, t), (short) 0, 0, 0);
-        }
-    }
-
-    private void onHeadersSent(int res) {
-        if (state != State.READY) {
-            txBusy = false; // closing: finishClosing releases the tags once every operation is back
-            return;
-        }
-        if (res <= 0) {
-            sendFailed(res);
-            return;
-        }
-        runSent += res;
-        if (runSent < runLength) {
-            sendHeaders();
-            return;
-        }
-        int last = -1;
-        for (int i = 0; i < runCount; i++) {
-            last = txQueue[txQueueHead];
-            txQueueHead = (txQueueHead + 1) % depth;
-            txQueueCount--;
-            if (payloadLen[last] == 0) {
-                sending[last] = false;
-                finishIfDone(last);
-            }
-        }
-        if (last >= 0 && payloadLen[last] > 0) {
-            payloadTag = last;
-            payloadSent = 0;
-            sendPayload();
-        } else {
-            txBusy = false;
-            sendNext();
-        }
-    }
-
-    private void onPayloadSent(int tag, int res, int cqeFlags) {
+    /** A send of the chain completed (or, for SEND_ZC, its buffer was released). */
+    private void onSent(int tag, int res, int cqeFlags) {
         if ((cqeFlags & CQE_F_NOTIF) != 0) {
             // SEND_ZC: the kernel no longer references the request's pages.
             zcPending[tag]--;
@@ -430,34 +437,34 @@ public final class NbdRingConnection implements IoUringIoHandle {
             return;
         }
         if ((cqeFlags & CQE_F_MORE) != 0) {
-            zcPending[tag]++;
+            zcPending[tag]++; // a notification follows, also for a failed or cancelled SEND_ZC
         }
+        int k = chainNext++;
+        chainOps--;
+        if (state == State.READY && chainTag[k] >= 0 && res > 0) {
+            DataPathStats.moved(bufIndex[chainTag[k]] >= 0, res);
+        }
+        if (state == State.READY && res != chainLen[k]) {
+            // MSG_WAITALL sends are complete unless the socket failed; the rest of the chain is cancelled.
+            fail(res == 0 ? "the server stopped accepting data" : res < 0 ? "send failed: " + errnoName(-res)
+                    : "send cut short: " + res + " of " + chainLen[k] + " bytes");
+        }
+        if (chainOps > 0) {
+            return;
+        }
+        txBusy = false;
         if (state != State.READY) {
-            txBusy = false;
-            return;
+            return; // closing: finishClosing releases the tags once every operation is back
         }
-        if (res <= 0) {
-            sendFailed(res);
-            return;
+        for (int i = 0; i < chainCount; i++) {
+            int t = txQueue[txQueueHead];
+            txQueueHead = (txQueueHead + 1) % depth;
+            txQueueCount--;
+            sending[t] = false;
+            finishIfDone(t);
         }
-        payloadSent += res;
-        DataPathStats.moved(bufIndex[tag] >= 0, res);
-        if (payloadSent < payloadLen[tag]) {
-            sendPayload();
-            return;
-        }
-        sending[tag] = false;
-        payloadTag = -1;
-        txBusy = false;
-        finishIfDone(tag);
+        chainCount = 0;
         sendNext();
-    }
-
-    private void sendFailed(int res) {
-        txBusy = false;
-        if (state == State.READY) {
-            fail(res == 0 ? "the server stopped accepting data" : "send failed: " + errnoName(-res));
-        }
     }
 
     // ---------------------------------------------------------------- replies
@@ -468,11 +475,15 @@ public final class NbdRingConnection implements IoUringIoHandle {
             ReplyReassembler.Step step = replies.next(rx);
             switch (step) {
                 case NEED_MORE -> {
-                    receiveAtLeast(replies.bytesNeeded(), K_RX_HEADER);
+                    if (!rxInFlight) {
+                        receiveHeaderBytes();
+                    }
                     return;
                 }
                 case DATA -> {
-                    receiveData();
+                    if (!rxInFlight && !dataInFlight) {
+                        receiveData();
+                    }
                     return;
                 }
                 case ZEROES -> {
@@ -518,14 +529,58 @@ public final class NbdRingConnection implements IoUringIoHandle {
         op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), want, MSG_WAITALL, data(kind, 0), (short) 0, 0, 0);
     }
 
+    /** Receives header bytes into rx: what the reassembler needs, and as far beyond as is safe. */
+    private void receiveHeaderBytes() {
+        int needed = replies.bytesNeeded();
+        int ahead = replies.safeReadAhead();
+        if (ahead > rx.capacity()) {
+            fail("server message of " + ahead + " bytes exceeds the " + rx.capacity() + "-byte limit");
+            return;
+        }
+        if (!rx.hasRemaining()) {
+            rx.limit(0);
+        } else if (rx.position() + ahead > rx.capacity()) {
+            rx.compact().flip();
+        }
+        int want = needed - rx.remaining();
+        int len = ahead - rx.remaining();
+        // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
+        op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, len > want ? 0 : MSG_WAITALL, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+        rxInFlight = true;
+    }
+
+    /**
+     * Receives reply data straight into the request's buffer. When this receive takes the rest of the
+     * range, the receive of the next header is linked behind it: the kernel runs it as soon as the data is
+     * in, without another trip through the loop.
+     */
     private void receiveData() {
+        if (rx.hasRemaining()) {
+            // safeReadAhead never reads past a header, so this is a bug, not something a server can cause.
+            fail("internal error: " + rx.remaining() + " bytes of reply data were received as header bytes");
+            return;
+        }
         int tag = replies.dataAttachment();
         long off = replies.dataOffset();
-        int len = (int) Math.min(replies.dataLength(), 1 << 30);
+        long remaining = replies.dataLength();
+        int len = (int) Math.min(remaining, 1 << 30);
+        boolean link = len == remaining;
+        if (link) {
+            ring.reserveSq(2);
+        }
+        byte sqeFlags = link ? IOSQE_IO_LINK : 0;
         if (bufIndex[tag] >= 0) {
-            op(OP_RECV, (byte) 0, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], 0, 0);
+            op(OP_RECV, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) bufIndex[tag], 0, 0);
         } else {
-            op(OP_RECV, (byte) 0, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) 0, 0, 0);
+            op(OP_RECV, sqeFlags, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) 0, 0, 0);
+        }
+        dataInFlight = true;
+        dataWant = len;
+        if (link) {
+            rx.limit(0);
+            op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address(), replies.boundaryReadAhead(), 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+            rxInFlight = true;
+            aheadLinked = true;
         }
     }
 
@@ -620,13 +675,18 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     handshakeStep();
                 }
             }
-            case K_TX_HEADERS -> onHeadersSent(res);
-            case K_TX_PAYLOAD -> onPayloadSent(tag, res, flags);
+            case K_TX_HEADERS, K_TX_PAYLOAD -> onSent(tag, res, flags);
             case K_RX_HEADER -> {
+                rxInFlight = false;
+                boolean linked = aheadLinked;
+                aheadLinked = false;
                 if (state != State.READY) {
                     break;
                 }
-                if (res <= 0) {
+                if (res == -ECANCELED && linked) {
+                    // The data receive it was linked behind came back short: resume that first.
+                    pumpReplies();
+                } else if (res <= 0) {
                     fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
                             + errnoName(-res));
                 } else {
@@ -635,6 +695,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 }
             }
             case K_RX_DATA -> {
+                dataInFlight = false;
                 if (state != State.READY) {
                     break;
                 }
@@ -716,7 +777,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
             }
         }
         // Requests queued but not being sent need no send completion; those in the send in flight wait for it.
-        int inFlightRun = txBusy && payloadTag < 0 ? runCount : 0;
+        int inFlightRun = txBusy ? chainCount : 0;
         for (int i = inFlightRun; i < txQueueCount; i++) {
             sending[txQueue[(txQueueHead + i) % depth]] = false;
         }

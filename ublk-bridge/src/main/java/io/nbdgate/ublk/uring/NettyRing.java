@@ -27,6 +27,7 @@ public final class NettyRing {
     private static final MethodHandle SQ_MASK; // SubmissionQueue.ringMask
     private static final MethodHandle SQ_ENTRIES; // SubmissionQueue.ringEntries
     private static final MethodHandle SQ_ARRAY_ADDRESS; // SubmissionQueue.submissionQueueArrayAddress()
+    private static final MethodHandle SQ_SUBMIT; // SubmissionQueue.submit(): io_uring_enter for what is queued
     /** Null when Netty's internals match what this class was written against; the reason otherwise. */
     public static final String SELF_CHECK;
     /** Fixed-buffer slots every user of a loop's ring asks for: the first caller's count is the table's size. */
@@ -36,7 +37,7 @@ public final class NettyRing {
 
     static {
         MethodHandle rb = null, fd = null, sq = null, tail = null, head = null, mask = null, entries = null,
-                arr = null;
+                arr = null, submit = null;
         String problem = null;
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
@@ -66,6 +67,9 @@ public final class NettyRing {
             m = sqClass.getDeclaredMethod("submissionQueueArrayAddress");
             m.setAccessible(true);
             arr = l.unreflect(m);
+            m = sqClass.getDeclaredMethod("submit");
+            m.setAccessible(true);
+            submit = l.unreflect(m);
             int sqeSize = (int) readStatic(sqClass, "SQE_SIZE");
             if (sqeSize != IoUringAbi.SQE_SIZE) {
                 problem = "Netty SQE_SIZE is " + sqeSize;
@@ -81,6 +85,7 @@ public final class NettyRing {
         SQ_MASK = mask;
         SQ_ENTRIES = entries;
         SQ_ARRAY_ADDRESS = arr;
+        SQ_SUBMIT = submit;
         SELF_CHECK = problem;
     }
 
@@ -94,6 +99,7 @@ public final class NettyRing {
     private final Object submissionQueue;
     private final MemorySegment sqes;
     private final int mask;
+    private final int entries;
     private final FixedBufferTable buffers;
     /** SQ positions whose bytes 56-63 we set non-zero and must wipe after the kernel consumed them. */
     private int[] dirty = new int[64];
@@ -105,6 +111,7 @@ public final class NettyRing {
         submissionQueue = SUBMISSION_QUEUE.invoke(ringBuffer);
         int entries = (int) SQ_ENTRIES.invoke(submissionQueue);
         mask = (int) SQ_MASK.invoke(submissionQueue);
+        this.entries = entries;
         long base = (long) SQ_ARRAY_ADDRESS.invoke(submissionQueue);
         sqes = MemorySegment.ofAddress(base).reinterpret((long) entries * IoUringAbi.SQE_SIZE);
         buffers = new FixedBufferTable(fd, bufferSlots);
@@ -137,6 +144,32 @@ public final class NettyRing {
     /** The sparse fixed-buffer table of this ring, registered on first use. */
     public FixedBufferTable buffers() {
         return buffers;
+    }
+
+    /** Size of the submission queue: no link chain may be longer. */
+    public int sqEntries() {
+        return entries;
+    }
+
+    /**
+     * Makes room for {@code n} more SQEs without Netty submitting in between: Netty submits by itself
+     * when the queue is full, and a submission boundary ends an IOSQE_IO_LINK chain, so the rest of the
+     * chain would no longer be ordered behind its head. Submits what is queued if the room is short.
+     */
+    public void reserveSq(int n) {
+        if (n > entries) {
+            throw new IllegalArgumentException("a chain of " + n + " SQEs exceeds the " + entries + "-entry ring");
+        }
+        try {
+            int pending = (int) SQ_TAIL.invoke(submissionQueue) - (int) SQ_HEAD.invoke(submissionQueue);
+            if (entries - pending < n) {
+                SQ_SUBMIT.invoke(submissionQueue);
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
     }
 
     /**
