@@ -1,7 +1,7 @@
 # Runs inside the guest (or natively on a ublk kernel), started by scripts/bench.
 # Writes $NBDGATE_RESULTS/bench.csv: contender,workload,value,unit
 set -u
-runtime=${BENCH_RUNTIME:-15} conns=${BENCH_CONNS:-2} size=${BENCH_SIZE:-1G}
+runtime=${BENCH_RUNTIME:-15} ramp=${BENCH_RAMP:-10} warmup=${BENCH_WARMUP:-30} conns=${BENCH_CONNS:-2} size=${BENCH_SIZE:-1G}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
 nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
 server=$!
@@ -10,11 +10,15 @@ for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&
 
 measure() { # contender device
   contender=$1 dev=$2
+  # Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
+  # tens of seconds under TCG; nbd.ko's caches and the server warm up too.
+  fio --name=warm --filename="$dev" --rw=randrw --bs=4k --iodepth=32 --ioengine=io_uring --direct=1 \
+      --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
   for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
            "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
     set -- $w
     t=$(fio --name=b --filename="$dev" --rw=$1 --bs=$2 --iodepth=$3 --ioengine=io_uring --direct=1 \
-          --runtime="$runtime" --time_based --size="$size" --numjobs=1 --group_reporting \
+          --runtime="$runtime" --ramp_time="$ramp" --time_based --size="$size" --numjobs=1 --group_reporting \
           --output-format=terse --terse-version=3 2>/dev/null)
     # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
     case "$1" in
@@ -48,3 +52,4 @@ for mode in zero-copy user-copy copy; do
   measure "nbdgate-$mode" "$dev"
   kill $pid; wait $pid 2>/dev/null
 done
+exit 0
