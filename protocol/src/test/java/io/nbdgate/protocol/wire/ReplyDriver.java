@@ -70,18 +70,10 @@ final class ReplyDriver {
                     }
                     r.copyData(acc, r.dataAttachment().buffer);
                 }
-                case ZEROES -> {
-                    ByteBuffer b = r.dataAttachment().buffer;
-                    for (long i = 0; i < r.dataLength(); i++) {
-                        b.put((int) (r.dataOffset() + i), (byte) 0);
+                default -> {
+                    if (!record(step, r)) {
+                        return this;
                     }
-                }
-                case EXTENT -> extents.add(new Extent(r.extentContextId(), r.extentLength(), r.extentFlags()));
-                case COMPLETED -> completions.add(new Completion(r.completedAttachment().name, r.completedError(),
-                        r.completedMessage(), r.completedErrorOffset()));
-                case VIOLATION -> {
-                    violation = r.violation();
-                    return this;
                 }
             }
         }
@@ -137,20 +129,33 @@ final class ReplyDriver {
                         receive.accept(r.boundaryReadAhead());
                     }
                 }
-                case ZEROES -> {
-                    ByteBuffer b = r.dataAttachment().buffer;
-                    for (long i = 0; i < r.dataLength(); i++) {
-                        b.put((int) (r.dataOffset() + i), (byte) 0);
+                default -> {
+                    if (!record(step, r)) {
+                        return this;
                     }
-                }
-                case EXTENT -> extents.add(new Extent(r.extentContextId(), r.extentLength(), r.extentFlags()));
-                case COMPLETED -> completions.add(new Completion(r.completedAttachment().name, r.completedError(),
-                        r.completedMessage(), r.completedErrorOffset()));
-                case VIOLATION -> {
-                    violation = r.violation();
-                    return this;
                 }
             }
         }
+    }
+
+    /** The steps both feeding disciplines handle alike; false after a violation. */
+    private boolean record(ReplyReassembler.Step step, ReplyReassembler<Target> r) {
+        switch (step) {
+            case ZEROES -> {
+                ByteBuffer b = r.dataAttachment().buffer;
+                for (long i = 0; i < r.dataLength(); i++) {
+                    b.put((int) (r.dataOffset() + i), (byte) 0);
+                }
+            }
+            case EXTENT -> extents.add(new Extent(r.extentContextId(), r.extentLength(), r.extentFlags()));
+            case COMPLETED -> completions.add(new Completion(r.completedAttachment().name, r.completedError(),
+                    r.completedMessage(), r.completedErrorOffset()));
+            case VIOLATION -> {
+                violation = r.violation();
+                return false;
+            }
+            default -> throw new IllegalStateException("step " + step + " is the caller's");
+        }
+        return true;
     }
 }
