@@ -145,7 +145,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // behind the second.
     private boolean rxInFlight;
     private boolean dataInFlight;
-    private int dataWant;
     private boolean aheadLinked;
 
     private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
@@ -575,7 +574,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
             op(OP_RECV, sqeFlags, (short) 0, fd, 0, bufAddress[tag] + off, len, MSG_WAITALL, data(K_RX_DATA, tag), (short) 0, 0, 0);
         }
         dataInFlight = true;
-        dataWant = len;
         if (link) {
             rx.limit(0);
             op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address(), replies.boundaryReadAhead(), 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
