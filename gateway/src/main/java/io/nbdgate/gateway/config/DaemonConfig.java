@@ -26,10 +26,11 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
     private static final Set<String> TOP_KEYS = Set.of("devices", "status");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts");
+            "device-id", "timeouts", "send-zc-min");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
+    private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([kKmM])?");
     private static final Pattern HOST_PORT = Pattern.compile("(.+):(\\d{1,5})");
 
     public DaemonConfig {
@@ -140,7 +141,11 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
                 io = duration(t.getValue("io"), at + ".timeouts.io");
             }
         }
-        return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io);
+        int sendZcMin = DeviceConfig.DEFAULT_SEND_ZC_MIN;
+        if (d.containsKey("send-zc-min")) {
+            sendZcMin = size(d.getValue("send-zc-min"), at + ".send-zc-min");
+        }
+        return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin);
     }
 
     /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */
@@ -161,6 +166,22 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             throw new ConfigException(key, "must be longer than zero");
         }
         return d;
+    }
+
+    /** Parses a byte count: {@code 65536}, {@code 64k}, {@code 1m}; at most 1 GiB. */
+    static int size(Object value, String key) throws ConfigException {
+        Matcher m = SIZE.matcher(String.valueOf(value).trim());
+        if (!(value instanceof String || value instanceof Number) || !m.matches() || m.group(1).length() > 10) {
+            throw new ConfigException(key, "must be a size like 4096, 64k or 1m, got '" + value + "'");
+        }
+        long n = Long.parseLong(m.group(1));
+        if (m.group(2) != null) {
+            n <<= Character.toLowerCase(m.group(2).charAt(0)) == 'k' ? 10 : 20;
+        }
+        if (n > 1L << 30) {
+            throw new ConfigException(key, "must be at most 1g, got '" + value + "'");
+        }
+        return (int) n;
     }
 
     private static void unknownKeys(JsonObject o, Set<String> known, String prefix) throws ConfigException {

@@ -14,9 +14,10 @@ import java.time.Duration;
  * @param deviceId  ublk device number, -1 lets the kernel choose
  * @param connectTimeout how long connecting and the handshake may take
  * @param ioTimeout how long a request may wait for its reply before it fails
+ * @param sendZcMin in zero-copy mode, the smallest write payload sent with SEND_ZC; smaller ones use SEND
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
-                           int deviceId, Duration connectTimeout, Duration ioTimeout) {
+                           int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin) {
 
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;
@@ -25,4 +26,10 @@ public record DeviceConfig(String name, String uri, int queues, int depth, ZeroC
     public static final int MAX_DEPTH = 4096;
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
+    /**
+     * SEND_ZC pins the pages and costs a second completion, which pays off only for large payloads (and
+     * never on loopback, where the kernel copies zero-copy pages anyway); below this, plain SEND from the
+     * same registered buffer lets the kernel copy. Java touches no data byte either way.
+     */
+    public static final int DEFAULT_SEND_ZC_MIN = 64 << 10;
 }

@@ -72,7 +72,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
-            K_SHUTDOWN = 10, K_CLOSE = 11;
+            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12;
+    static final byte OP_ASYNC_CANCEL = 14;
+    /** Header bytes one receive may take while no READ is in flight (write and flush replies batch up). */
+    private static final int HEADER_BATCH_MAX = 64 << 10;
     private static final int MAX_TAGS = 4096;
     private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
     private static final int HEADER_MAX = 32;
@@ -88,6 +91,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final Duration ioTimeout;
     private final Listener listener;
     private final int zeroFd;
+    private final int sendZcMin;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment rxSeg;
     private final ByteBuffer rx;
@@ -123,6 +127,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final int[] headerLen;
     private final long[] payloadLen;
     private final long[] dataLen;      // bytes a successful READ or WRITE reports; 0 for other commands
+    private final long[] heldOffset;   // a READ held back while a batching receive is out
+    private final int[] heldFlags;
 
     // Send queue: tags in wire order; one send chain in flight, covering the first chainCount of them.
     private final int[] txQueue;
@@ -144,11 +150,21 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // Receives: at most one into rx (header bytes) and one into a request's buffer; the first may be linked
     // behind the second.
     private boolean rxInFlight;
+    // The receive into rx was posted past the safe read-ahead because no READ was in flight: until it
+    // completes, a READ is held back (its reply could otherwise land in rx) and the receive is cancelled.
+    private boolean rxBatching;
+    private long rxUserData;
+    private boolean rxCancelSent;
+    private final int[] heldReads;
+    private int heldCount;
+    // Counters, loop thread only (plain fields: the hot path pays no fence).
+    private long headerReceives;
+    private long readsHeldBack;
     private boolean dataInFlight;
     private boolean aheadLinked;
 
     private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
-                              Duration ioTimeout, int zeroFd, Listener listener) {
+                              Duration ioTimeout, int zeroFd, int sendZcMin, Listener listener) {
         if (depth < 1 || depth > MAX_TAGS) {
             throw new IllegalArgumentException("depth " + depth + " outside 1.." + MAX_TAGS);
         }
@@ -158,6 +174,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         this.depth = depth;
         this.ioTimeout = ioTimeout;
         this.zeroFd = zeroFd;
+        this.sendZcMin = sendZcMin;
         this.listener = listener;
         rxSeg = arena.allocate(RX_CAPACITY, 4096);
         rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
@@ -182,7 +199,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
         headerLen = new int[depth];
         payloadLen = new long[depth];
         dataLen = new long[depth];
+        heldOffset = new long[depth];
+        heldFlags = new int[depth];
         txQueue = new int[depth];
+        heldReads = new int[depth];
         for (int i = 0; i < depth; i++) {
             tagObjects[i] = i;
         }
@@ -193,11 +213,14 @@ public final class NbdRingConnection implements IoUringIoHandle {
      * with the connection once the transmission phase begins, or fails with a one-line reason.
      *
      * @param zeroFd an open /dev/zero, the source of zeroes for holes in replies to zero-copy reads
+     * @param sendZcMin payloads in fixed buffers of at least this many bytes go out with SEND_ZC, smaller
+     *                  ones with SEND from the same buffer (the kernel copies them)
      */
     public static CompletableFuture<NbdRingConnection> connect(IoEventLoop loop, SocketAddress address,
             HandshakeConfig config, int depth, Duration connectTimeout, Duration ioTimeout, int zeroFd,
-            Listener listener) {
-        NbdRingConnection c = new NbdRingConnection(loop, address, config, depth, ioTimeout, zeroFd, listener);
+            int sendZcMin, Listener listener) {
+        NbdRingConnection c = new NbdRingConnection(loop, address, config, depth, ioTimeout, zeroFd, sendZcMin,
+                listener);
         CompletableFuture<NbdRingConnection> out = new CompletableFuture<>();
         c.ready.whenComplete((info, err) -> {
             if (err != null) {
@@ -226,6 +249,16 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** What the handshake learned; valid once {@link #connect}'s future completed. */
     public ExportInfo export() {
         return export;
+    }
+
+    /** Receives that took reply header bytes, since the connection began. Loop thread only. */
+    public long headerReceives() {
+        return headerReceives;
+    }
+
+    /** READs that waited for a batching header receive to end before they were sent. Loop thread only. */
+    public long readsHeldBack() {
+        return readsHeldBack;
     }
 
     public IoEventLoop loop() {
@@ -322,9 +355,25 @@ public final class NbdRingConnection implements IoUringIoHandle {
         boolean write = command == Command.WRITE;
         payloadLen[tag] = write ? length : 0;
         dataLen[tag] = write || command == Command.READ ? length : 0;
+        startNanos[tag] = System.nanoTime();
+        if (command == Command.READ && rxBatching) {
+            heldOffset[tag] = offset;
+            heldFlags[tag] = flags;
+            heldReads[heldCount++] = tag;
+            readsHeldBack++;
+            if (!rxCancelSent) {
+                rxCancelSent = true;
+                op(OP_ASYNC_CANCEL, (byte) 0, (short) 0, -1, 0, rxUserData, 0, 0, data(K_CANCEL, 0), (short) 0, 0, 0);
+            }
+            return;
+        }
+        enqueue(tag, command, flags, offset, length);
+    }
+
+    /** Registers the request with the reassembler and queues its header (and payload) for sending. */
+    private void enqueue(int tag, Command command, int flags, long offset, long length) {
         long c = replies.register(command, flags, offset, length, tagObjects[tag]);
         cookie[tag] = c;
-        startNanos[tag] = System.nanoTime();
         int size = replies.mode().requestHeaderSize();
         if (txWrite + size > tx.capacity()) {
             txWrite = 0;
@@ -343,7 +392,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     /** Sends NBD_CMD_DISC when idle and closes; requests still in flight fail with EIO. */
     public void disconnect() {
-        if (state == State.READY && txQueueCount == 0 && !txBusy && replies.inFlight() == 0) {
+        if (state == State.READY && txQueueCount == 0 && !txBusy && replies.inFlight() == 0 && heldCount == 0) {
             tx.clear();
             RequestCodec.encode(tx, replies.mode(), Command.DISC, 0, 0, 0, 0);
             runStart = 0;
@@ -406,9 +455,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
             if (t < 0) {
                 op(OP_SEND, sqeFlags, (short) 0, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_HEADERS, 0), (short) 0, 0, 0);
             } else if (bufIndex[t] >= 0) {
-                // AF_UNIX has no zero-copy send (EOPNOTSUPP): there a plain SEND from the fixed buffer lets the
-                // kernel copy the pages into the socket; Java still never touches them.
-                byte opcode = address instanceof UnixDomainSocketAddress ? OP_SEND : OP_SEND_ZC;
+                // AF_UNIX has no zero-copy send (EOPNOTSUPP), and small payloads are cheaper copied: there a plain
+                // SEND from the fixed buffer lets the kernel copy the pages into the socket; Java never touches them.
+                byte opcode = address instanceof UnixDomainSocketAddress || chainLen[k] < sendZcMin ? OP_SEND
+                        : OP_SEND_ZC;
                 op(opcode, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
             } else {
                 op(OP_SEND, sqeFlags, (short) 0, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) 0, 0, 0);
@@ -531,6 +581,20 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** Receives header bytes into rx: what the reassembler needs, and as far beyond as is safe. */
     private void receiveHeaderBytes() {
         int needed = replies.bytesNeeded();
+        if (replies.inFlight() > 0 && !replies.readsInFlight() && needed <= HEADER_BATCH_MAX) {
+            // Only headers can come (replies to writes, flushes, trims): take as many as have arrived.
+            if (!rx.hasRemaining()) {
+                rx.limit(0);
+            } else if (rx.capacity() - rx.limit() < HEADER_BATCH_MAX) {
+                rx.compact().flip();
+            }
+            int len = Math.min(HEADER_BATCH_MAX, rx.capacity() - rx.limit());
+            rxUserData = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+            rxInFlight = true;
+            rxBatching = true;
+            rxCancelSent = false;
+            return;
+        }
         int ahead = replies.safeReadAhead();
         if (ahead > rx.capacity()) {
             fail("server message of " + ahead + " bytes exceeds the " + rx.capacity() + "-byte limit");
@@ -675,22 +739,31 @@ public final class NbdRingConnection implements IoUringIoHandle {
             }
             case K_TX_HEADERS, K_TX_PAYLOAD -> onSent(tag, res, flags);
             case K_RX_HEADER -> {
+                headerReceives++;
                 rxInFlight = false;
                 boolean linked = aheadLinked;
                 aheadLinked = false;
+                boolean batching = rxBatching;
+                rxBatching = false;
                 if (state != State.READY) {
                     break;
                 }
-                if (res == -ECANCELED && linked) {
-                    // The data receive it was linked behind came back short: resume that first.
-                    pumpReplies();
-                } else if (res <= 0) {
+                if (res <= 0 && !(res == -ECANCELED && (linked || batching))) {
                     fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
                             + errnoName(-res));
-                } else {
-                    rx.limit(rx.limit() + res);
-                    pumpReplies();
+                    break;
                 }
+                // Cancelled: the data receive it was linked behind came back short (resume that first), or a
+                // batching receive made way for a READ.
+                if (res > 0) {
+                    rx.limit(rx.limit() + res);
+                }
+                // READs held back for a batching receive go out now; the next receive respects their replies.
+                releaseHeldReads();
+                pumpReplies();
+            }
+            case K_CANCEL -> {
+                // 0, or -ENOENT/-EALREADY when the receive completed first: either way its completion comes.
             }
             case K_RX_DATA -> {
                 dataInFlight = false;
@@ -734,6 +807,15 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
     }
 
+    private void releaseHeldReads() {
+        int n = heldCount;
+        heldCount = 0;
+        for (int i = 0; i < n && state == State.READY; i++) {
+            int t = heldReads[i];
+            enqueue(t, Command.READ, heldFlags[t], heldOffset[t], dataLen[t]);
+        }
+    }
+
     private void finishIfDone(int tag) {
         if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0) {
             busy[tag] = false;
@@ -774,6 +856,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 result[t] = -EIO;
             }
         }
+        heldCount = 0; // held READs were never sent: they complete with the EIO just set
         // Requests queued but not being sent need no send completion; those in the send in flight wait for it.
         int inFlightRun = txBusy ? chainCount : 0;
         for (int i = inFlightRun; i < txQueueCount; i++) {
@@ -851,12 +934,13 @@ public final class NbdRingConnection implements IoUringIoHandle {
      * Submits one operation. Arguments in SQE order; personality is always 0. Bytes 56-63, which Netty never
      * writes, are cleared: a copy-mode queue on the same ring may have left a buffer address there.
      */
-    private void op(byte opcode, byte flags, short ioPrio, int fd, long off, long addr, int len, int msgFlags,
+    private long op(byte opcode, byte flags, short ioPrio, int fd, long off, long addr, int len, int msgFlags,
                     short data, short bufIndex, int union5, long union6) {
         opsInFlight++;
-        reg.submit(new IoUringIoOps(opcode, flags, ioPrio, fd, off, addr, len, msgFlags, data, bufIndex, (short) 0,
+        long id = reg.submit(new IoUringIoOps(opcode, flags, ioPrio, fd, off, addr, len, msgFlags, data, bufIndex, (short) 0,
                 union5, union6));
         ring.writeLastSqeTail(opcode, union6, 0L);
+        return id;
     }
 
     // Netty's IoUringIoOps(opcode, flags, ioPrio, fd, union1, union2, len, union3, data, union4 = buf_index,

@@ -42,12 +42,18 @@ public final class NbdDevice implements AutoCloseable {
     /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
-                          Duration ioTimeout, BufferMode forcedMode) {
+                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin) {
+
+        public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
+                       boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout, BufferMode forcedMode) {
+            this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
+                    forcedMode, DeviceConfig.DEFAULT_SEND_ZC_MIN);
+        }
 
         /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
         public Options withMode(BufferMode mode) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode);
+                    ioTimeout, mode, sendZcMin);
         }
 
         /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
@@ -72,7 +78,7 @@ public final class NbdDevice implements AutoCloseable {
                 }
             }
             return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
-                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null);
+                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin());
         }
     }
 
@@ -127,8 +133,8 @@ public final class NbdDevice implements AutoCloseable {
                 conns.add(c);
                 targets[q].attach(c);
             }
-            int maxIo = DeviceGeometry.maxIoBytes(export);
-            DeviceParams params = DeviceGeometry.params(export, o.readOnly());
+            int maxIo = DeviceGeometry.maxIoBytes(export, mode);
+            DeviceParams params = DeviceGeometry.params(export, mode, o.readOnly());
             DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, false);
             device = UblkDevice.create(control, spec, params);
             final NbdTarget[] ts = targets;
@@ -150,7 +156,7 @@ public final class NbdDevice implements AutoCloseable {
                                              NbdRingConnection.Listener listener) throws NbdConnectionException {
         try {
             NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), HandshakeConfig.go(o.exportName()),
-                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, listener)
+                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
             return c;
         } catch (ExecutionException e) {

@@ -64,6 +64,7 @@ class DaemonConfigTest {
         assertEquals(-1, d.deviceId());
         assertEquals(Duration.ofSeconds(10), d.connectTimeout());
         assertEquals(Duration.ofSeconds(30), d.ioTimeout());
+        assertEquals(64 << 10, d.sendZcMin());
     }
 
     @Test
@@ -80,10 +81,14 @@ class DaemonConfigTest {
                     read-only: true
                     device-id: 7
                     timeouts: {connect: 500ms, io: 2m}
+                    send-zc-min: 1m
+                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096}
                 """);
         assertNull(c.statusListen());
         DeviceConfig a = c.devices().get(0);
         assertEquals(DeviceConfig.DEFAULT_DEPTH, a.depth());
+        assertEquals(DeviceConfig.DEFAULT_SEND_ZC_MIN, a.sendZcMin());
+        assertEquals(4096, c.devices().get(2).sendZcMin());
         DeviceConfig b = c.devices().get(1);
         assertEquals(4, b.queues());
         assertEquals(32, b.depth());
@@ -92,6 +97,7 @@ class DaemonConfigTest {
         assertEquals(7, b.deviceId());
         assertEquals(Duration.ofMillis(500), b.connectTimeout());
         assertEquals(Duration.ofMinutes(2), b.ioTimeout());
+        assertEquals(1 << 20, b.sendZcMin());
     }
 
     @ParameterizedTest(name = "{0}")
@@ -116,6 +122,9 @@ class DaemonConfigTest {
         "timeout zero           | devices: [{name: a, uri: 'nbd://h/e', timeouts: {connect: 0s}}] | devices[0].timeouts.connect",
         "timeout unknown key    | devices: [{name: a, uri: 'nbd://h/e', timeouts: {read: 1s}}] | devices[0].timeouts.read",
         "duplicate device-id    | devices: [{name: a, uri: 'nbd://h/e', device-id: 3}, {name: b, uri: 'nbd://h/f', device-id: 3}] | devices[1].device-id",
+        "send-zc-min text       | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: big}]   | devices[0].send-zc-min",
+        "send-zc-min too big    | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: 4096m}] | devices[0].send-zc-min",
+        "send-zc-min negative   | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: -1}]    | devices[0].send-zc-min",
         "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
     })
     void invalidFileNamesTheKeyAtFault(String what, String yaml, String key) {

@@ -2,7 +2,9 @@ package io.nbdgate.gateway.datapath;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
@@ -80,8 +82,17 @@ class NbdRingConnectionStreamTest {
         arena.close();
     }
 
+    /** How the relay forwards one direction. */
+    private interface Forwarder {
+        void forward(SocketChannel from, SocketChannel to, Random random);
+    }
+
     /** Listens on an ephemeral port; each accepted connection is relayed to the server in tiny pieces. */
     private InetSocketAddress startRelay(long seed) throws IOException {
+        return startRelay(seed, NbdRingConnectionStreamTest::dribble);
+    }
+
+    private InetSocketAddress startRelay(long seed, Forwarder forwarder) throws IOException {
         relay = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         Thread acceptor = Thread.ofPlatform().daemon().start(() -> {
             try {
@@ -89,8 +100,8 @@ class NbdRingConnectionStreamTest {
                 SocketChannel upstream = SocketChannel.open(new InetSocketAddress("127.0.0.1", server.port()));
                 client.socket().setTcpNoDelay(true);
                 upstream.socket().setTcpNoDelay(true);
-                pumps.add(Thread.ofPlatform().daemon().start(() -> dribble(client, upstream, new Random(seed))));
-                pumps.add(Thread.ofPlatform().daemon().start(() -> dribble(upstream, client, new Random(seed + 1))));
+                pumps.add(Thread.ofPlatform().daemon().start(() -> forwarder.forward(client, upstream, new Random(seed))));
+                pumps.add(Thread.ofPlatform().daemon().start(() -> forwarder.forward(upstream, client, new Random(seed + 1))));
             } catch (IOException closed) {
                 // the test is over
             }
@@ -125,6 +136,126 @@ class NbdRingConnectionStreamTest {
         }
     }
 
+    /** Forwards in bursts: waits 20 ms before passing on what arrived, so replies reach the client in bunches. */
+    private static void bunch(SocketChannel from, SocketChannel to, Random random) {
+        ByteBuffer buf = ByteBuffer.allocate(256 << 10);
+        try {
+            while (from.read(buf) >= 0) {
+                Thread.sleep(20);
+                buf.flip();
+                while (buf.hasRemaining()) {
+                    to.write(buf);
+                }
+                buf.clear();
+            }
+            to.shutdownOutput();
+        } catch (IOException | InterruptedException e) {
+            // one side closed
+        }
+    }
+
+    private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth) throws Exception {
+        HandshakeConfig config = new HandshakeConfig("rw", HandshakeConfig.Goal.GO, false,
+                mode == TransmissionMode.EXTENDED, mode != TransmissionMode.SIMPLE);
+        NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
+            @Override
+            public void completed(int tag, int result) {
+                pending.remove(tag).complete(result);
+            }
+
+            @Override
+            public void lost(String reason) {
+            }
+        };
+        NbdRingConnection c = NbdRingConnection.connect(loop, at, config, depth, Duration.ofSeconds(10),
+                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(20, TimeUnit.SECONDS);
+        assertEquals(mode, c.export().mode());
+        return c;
+    }
+
+    private long onLoop(java.util.function.LongSupplier counter) throws Exception {
+        return loop.submit(counter::getAsLong).get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * While only writes are in flight, one receive takes every reply header that has arrived, instead of
+     * one (or part of one) per receive.
+     */
+    @ParameterizedTest
+    @EnumSource(TransmissionMode.class)
+    void writeRepliesThatArriveTogetherAreTakenByOneReceive(TransmissionMode mode) throws Exception {
+        int depth = 16;
+        conn = connect(startRelay(mode.ordinal(), NbdRingConnectionStreamTest::bunch), mode, depth);
+        MemorySegment buf = arena.allocate(4096, 4096);
+        int rounds = 10;
+        long before = onLoop(conn::headerReceives);
+        for (int round = 0; round < rounds; round++) {
+            List<CompletableFuture<Integer>> writes = new ArrayList<>();
+            for (int t = 0; t < depth; t++) {
+                writes.add(submit(t, Command.WRITE, 0, (long) t * 4096, 4096, buf));
+            }
+            for (CompletableFuture<Integer> w : writes) {
+                assertEquals(4096, w.get(30, TimeUnit.SECONDS));
+            }
+        }
+        long receives = onLoop(conn::headerReceives) - before;
+        // One receive per reply (or more) without batching; bunches of 16 replies need a few at most.
+        assertTrue(receives <= rounds * depth / 4, receives + " header receives for " + rounds * depth + " replies");
+    }
+
+    /**
+     * Reads and writes at once over a stream delivered in random pieces: a READ submitted while a batching
+     * receive is out is held back until that receive ends, so its data still goes straight to its buffer.
+     */
+    @ParameterizedTest
+    @EnumSource(TransmissionMode.class)
+    void readsSubmittedWhileWriteRepliesAreBatchedStillLandInTheirBuffers(TransmissionMode mode) throws Exception {
+        int depth = 16;
+        conn = connect(startRelay(100 + mode.ordinal()), mode, depth);
+        Random random = new Random(11);
+        long region = SIZE / depth;
+        byte[] model = new byte[(int) SIZE];
+        MemorySegment[] bufs = new MemorySegment[depth];
+        for (int t = 0; t < depth; t++) {
+            bufs[t] = arena.allocate(64 << 10, 4096);
+        }
+        for (int round = 0; round < 12; round++) {
+            // Even tags write, odd tags read what earlier rounds wrote; reads go out once writes are under way.
+            List<CompletableFuture<Integer>> writes = new ArrayList<>();
+            int[] lengths = new int[depth];
+            long[] offsets = new long[depth];
+            for (int t = 0; t < depth; t++) {
+                lengths[t] = 1 + random.nextInt(64 << 10);
+                int owner = (t + round) % depth; // every region is written and read over the rounds
+                offsets[t] = owner * region + random.nextInt((int) region - lengths[t]);
+            }
+            for (int t = 0; t < depth; t += 2) {
+                byte[] data = new byte[lengths[t]];
+                random.nextBytes(data);
+                System.arraycopy(data, 0, model, (int) offsets[t], lengths[t]);
+                MemorySegment.copy(data, 0, bufs[t], ValueLayout.JAVA_BYTE, 0, lengths[t]);
+                writes.add(submit(t, Command.WRITE, 0, offsets[t], lengths[t], bufs[t]));
+            }
+            CompletableFuture.anyOf(writes.toArray(CompletableFuture[]::new)).get(30, TimeUnit.SECONDS);
+            List<CompletableFuture<Integer>> reads = new ArrayList<>();
+            for (int t = 1; t < depth; t += 2) {
+                bufs[t].fill((byte) 0x5a);
+                reads.add(submit(t, Command.READ, 0, offsets[t], lengths[t], bufs[t]));
+            }
+            for (int i = 0; i < writes.size(); i++) {
+                assertEquals(lengths[2 * i], writes.get(i).get(30, TimeUnit.SECONDS), "write " + 2 * i);
+            }
+            for (int i = 0; i < reads.size(); i++) {
+                int t = 2 * i + 1;
+                assertEquals(lengths[t], reads.get(i).get(30, TimeUnit.SECONDS), "read " + t);
+                byte[] expected = java.util.Arrays.copyOfRange(model, (int) offsets[t], (int) offsets[t] + lengths[t]);
+                assertArrayEquals(expected, bufs[t].asSlice(0, lengths[t]).toArray(ValueLayout.JAVA_BYTE),
+                        "round " + round + " tag " + t + " (" + mode + ")");
+            }
+        }
+        assertTrue(onLoop(conn::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
+    }
+
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
                                               MemorySegment buf) {
         CompletableFuture<Integer> f = new CompletableFuture<>();
@@ -150,7 +281,7 @@ class NbdRingConnectionStreamTest {
         };
         int depth = 16;
         conn = NbdRingConnection.connect(loop, startRelay(mode.ordinal()), config, depth, Duration.ofSeconds(10),
-                Duration.ofSeconds(30), zeroFd, listener).get(20, TimeUnit.SECONDS);
+                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(20, TimeUnit.SECONDS);
         assertEquals(mode, conn.export().mode());
 
         Random random = new Random(7);

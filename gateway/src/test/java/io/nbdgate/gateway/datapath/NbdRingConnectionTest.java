@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.uring.IoUringIoHandler;
+import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
@@ -88,7 +89,7 @@ class NbdRingConnectionTest {
             }
         };
         return NbdRingConnection.connect(loop, UnixDomainSocketAddress.of(sock), HandshakeConfig.go(""), depth,
-                Duration.ofSeconds(5), ioTimeout, zeroFd, listener).get(10, TimeUnit.SECONDS);
+                Duration.ofSeconds(5), ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(10, TimeUnit.SECONDS);
     }
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,

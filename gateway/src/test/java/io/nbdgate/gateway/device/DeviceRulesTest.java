@@ -45,11 +45,14 @@ class DeviceRulesTest {
         ExportInfo e = export((1L << 30) + 1000, flags(TransmissionFlag.SEND_FLUSH, TransmissionFlag.SEND_FUA,
                 TransmissionFlag.SEND_TRIM, TransmissionFlag.SEND_WRITE_ZEROES, TransmissionFlag.ROTATIONAL), 512, 4096,
                 32L << 20);
-        DeviceParams p = DeviceGeometry.params(e, false);
+        DeviceParams p = DeviceGeometry.params(e, BufferMode.USER_COPY, false);
         assertEquals((1L << 30) + 512, p.sizeBytes(), "a trailing partial block is dropped");
         assertEquals(512, p.logicalBlockSize());
         assertEquals(4096, p.physicalBlockSize());
-        assertEquals((512 << 10) >> 9, p.maxSectors(), "capped at 512 KiB per request");
+        assertEquals((512 << 10) >> 9, p.maxSectors(), "capped at 512 KiB per request: memory per tag");
+        assertEquals((1 << 20) >> 9, DeviceGeometry.params(e, BufferMode.ZERO_COPY, false).maxSectors(),
+                "zero copy keeps no buffers: 1 MiB, one NBD request per 1 MiB I/O");
+        assertEquals(512 << 10, DeviceGeometry.maxIoBytes(e, BufferMode.COPY));
         assertTrue(p.volatileCache() && p.fua() && p.rotational() && !p.readOnly());
         assertTrue(p.maxDiscardSectors() > 0 && p.maxWriteZeroesSectors() > 0);
     }
@@ -58,22 +61,22 @@ class DeviceRulesTest {
     void missingCapabilitiesAreNotAdvertisedToTheKernel() {
         ExportInfo e = export(1L << 30, flags(TransmissionFlag.READ_ONLY, TransmissionFlag.SEND_TRIM), 512, 512,
                 64 << 10);
-        DeviceParams p = DeviceGeometry.params(e, false);
+        DeviceParams p = DeviceGeometry.params(e, BufferMode.ZERO_COPY, false);
         assertTrue(p.readOnly());
         assertFalse(p.volatileCache() || p.fua());
         assertEquals(0, p.maxDiscardSectors(), "no discard on a read-only export");
         assertEquals(0, p.maxWriteZeroesSectors());
         assertEquals((64 << 10) >> 9, p.maxSectors(), "the server's maximum payload is smaller than ours");
-        assertTrue(DeviceGeometry.params(export(1L << 30, flags(), 512, 512, 1 << 20), true).readOnly(),
+        assertTrue(DeviceGeometry.params(export(1L << 30, flags(), 512, 512, 1 << 20), BufferMode.COPY, true).readOnly(),
                 "--read-only forces it");
     }
 
     @Test
     void impossibleBlockSizesAreOneLineErrors() {
         assertThrows(IllegalArgumentException.class, () -> DeviceGeometry.params(export(1L << 30, flags(), 65536,
-                65536, 1 << 20), false));
+                65536, 1 << 20), BufferMode.COPY, false));
         assertThrows(IllegalArgumentException.class, () -> DeviceGeometry.maxIoBytes(export(1L << 30, flags(), 512,
-                512, 1024)));
+                512, 1024), BufferMode.ZERO_COPY));
     }
 
     @Test
