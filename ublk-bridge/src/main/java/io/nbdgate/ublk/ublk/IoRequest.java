@@ -59,6 +59,24 @@ public final class IoRequest {
         return tagBuffer.asSlice(0, Math.min(length, tagBuffer.byteSize()));
     }
 
+    /**
+     * True when the request's pages can be written (and read) through {@link #charFd()} at
+     * {@link #userCopyOffset()} + position: user-copy mode, and zero-copy devices the kernel gave USER_COPY too.
+     */
+    public boolean userCopy() {
+        return engine.userCopy;
+    }
+
+    /** /dev/ublkcN of the request's device, for user copy. */
+    public int charFd() {
+        return engine.charFd;
+    }
+
+    /** File offset of the request's first byte on {@link #charFd()} (UBLKSRV_IO_BUF_OFFSET + queue and tag). */
+    public long userCopyOffset() {
+        return UblkAbi.userCopyOffset(engine.qid, tag);
+    }
+
     /** Address of {@link #buffer()} without creating a segment (copy and user-copy modes). */
     public long bufferAddress() {
         if (tagBuffer == null) {

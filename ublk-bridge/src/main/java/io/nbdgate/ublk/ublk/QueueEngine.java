@@ -38,7 +38,9 @@ final class QueueEngine implements IoUringIoHandle {
     final int depth;
     final int maxIoBytes;
     final BufferMode mode;
-    private final int charFd;
+    /** The device has UBLK_F_USER_COPY: request pages can be read and written through /dev/ublkcN. */
+    final boolean userCopy;
+    final int charFd;
     private final Target target;
     final IoEventLoop loop;
     private final IoDescriptors descs;
@@ -58,8 +60,8 @@ final class QueueEngine implements IoUringIoHandle {
     volatile long eventsOffLoop;
     volatile Thread loopThread;
 
-    QueueEngine(int devId, int qid, int depth, int maxIoBytes, BufferMode mode, int charFd, Target target,
-            IoEventLoop loop) throws UringException {
+    QueueEngine(int devId, int qid, int depth, int maxIoBytes, BufferMode mode, boolean userCopy, int charFd,
+            Target target, IoEventLoop loop) throws UringException {
         if (depth > UBLK_MAX_QUEUE_DEPTH) {
             throw new IllegalArgumentException("queue depth " + depth + " > " + UBLK_MAX_QUEUE_DEPTH);
         }
@@ -68,6 +70,7 @@ final class QueueEngine implements IoUringIoHandle {
         this.depth = depth;
         this.maxIoBytes = maxIoBytes;
         this.mode = mode;
+        this.userCopy = userCopy || mode == BufferMode.USER_COPY;
         this.charFd = charFd;
         this.target = target;
         this.loop = loop;

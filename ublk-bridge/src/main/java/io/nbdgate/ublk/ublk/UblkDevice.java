@@ -67,7 +67,10 @@ public final class UblkDevice implements AutoCloseable {
         if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
             throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
         }
-        long flags = mode.deviceFlags() | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
+        // A zero-copy device also takes USER_COPY where the kernel has it: a target may then write data it
+        // holds in memory (e.g. read replies that arrived with their headers) into the request's pages.
+        long userCopy = mode == BufferMode.ZERO_COPY ? features.mask() & F_USER_COPY : 0;
+        long flags = mode.deviceFlags() | userCopy | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
                 | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)));
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
@@ -140,8 +143,8 @@ public final class UblkDevice implements AutoCloseable {
             if (targets.stream().noneMatch(x -> x == t)) {
                 targets.add(t); // one target may serve several queues; it is closed once
             }
-            QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode, charFd, t,
-                    loops.get(q % loops.size()));
+            QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode,
+                    added.has(F_USER_COPY), charFd, t, loops.get(q % loops.size()));
             queues.add(e);
             fetched.add(e.start());
         }
