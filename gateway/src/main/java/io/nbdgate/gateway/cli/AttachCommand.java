@@ -58,6 +58,13 @@ final class AttachCommand implements Callable<Integer> {
                     + "4096, 64k, 1m. Default: ${DEFAULT-VALUE}.")
     String sendZcMin;
 
+    @Option(names = "--stage-reads-max", paramLabel = "SIZE", defaultValue = "16k",
+            description = "READs up to SIZE may be received together with the other replies that have arrived and "
+                    + "then copied into place (zero-copy mode: by the kernel through ublk user copy; Java touches no "
+                    + "data), saving a receive and an event-loop trip per small reply. Larger READs are received "
+                    + "straight into the request's pages. 0 turns it off. Default: ${DEFAULT-VALUE}.")
+    String stageReadsMax;
+
     @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
     boolean readOnly;
 
@@ -123,7 +130,7 @@ final class AttachCommand implements Callable<Integer> {
                 .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
                 .put("read-only", readOnly).put("device-id", number(deviceId))
                 .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout))
-                .put("send-zc-min", number(sendZcMin));
+                .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax));
         return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
     }
 

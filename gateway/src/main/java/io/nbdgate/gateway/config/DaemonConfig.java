@@ -26,7 +26,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
     private static final Set<String> TOP_KEYS = Set.of("devices", "status");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts", "send-zc-min");
+            "device-id", "timeouts", "send-zc-min", "stage-reads-max");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
@@ -145,7 +145,12 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
         if (d.containsKey("send-zc-min")) {
             sendZcMin = size(d.getValue("send-zc-min"), at + ".send-zc-min");
         }
-        return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin);
+        int stageReadsMax = DeviceConfig.DEFAULT_STAGE_READS_MAX;
+        if (d.containsKey("stage-reads-max")) {
+            stageReadsMax = size(d.getValue("stage-reads-max"), at + ".stage-reads-max");
+        }
+        return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
+                stageReadsMax);
     }
 
     /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */

@@ -15,9 +15,12 @@ import java.time.Duration;
  * @param connectTimeout how long connecting and the handshake may take
  * @param ioTimeout how long a request may wait for its reply before it fails
  * @param sendZcMin in zero-copy mode, the smallest write payload sent with SEND_ZC; smaller ones use SEND
+ * @param stageReadsMax READs up to this size may be received together with other replies and copied into
+ *                  place; 0 turns that off
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
-                           int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin) {
+                           int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
+                           int stageReadsMax) {
 
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;
@@ -32,4 +35,10 @@ public record DeviceConfig(String name, String uri, int queues, int depth, ZeroC
      * same registered buffer lets the kernel copy. Java touches no data byte either way.
      */
     public static final int DEFAULT_SEND_ZC_MIN = 64 << 10;
+    /**
+     * A small READ received straight into its buffer costs its own receive and a trip through the event loop
+     * per reply; received together with the replies around it and copied into place, a bunch costs one.
+     * Above this size the copy costs more than the trip.
+     */
+    public static final int DEFAULT_STAGE_READS_MAX = 16 << 10;
 }

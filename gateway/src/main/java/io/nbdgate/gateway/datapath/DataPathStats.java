@@ -9,12 +9,36 @@ import java.util.concurrent.atomic.LongAdder;
 public final class DataPathStats {
     private static final LongAdder FIXED = new LongAdder();
     private static final LongAdder MEMORY = new LongAdder();
+    private static final LongAdder ZERO_COPY_SENT = new LongAdder();
+    private static final LongAdder STAGED = new LongAdder();
 
     private DataPathStats() {
     }
 
     static void moved(boolean fixedBuffer, long bytes) {
         (fixedBuffer ? FIXED : MEMORY).add(bytes);
+    }
+
+    static void staged(long bytes) {
+        STAGED.add(bytes);
+    }
+
+    /**
+     * Read reply bytes that arrived together with reply headers and were copied into place from the
+     * connection's receive buffer (by the kernel through ublk user copy for fixed buffers; Java never
+     * touches them there). Not counted in {@link #fixedBufferBytes()}.
+     */
+    public static long stagedBytes() {
+        return STAGED.sum();
+    }
+
+    static void sentZeroCopy(long bytes) {
+        ZERO_COPY_SENT.add(bytes);
+    }
+
+    /** Payload bytes sent with SEND_ZC (a subset of {@link #fixedBufferBytes()}). */
+    public static long zeroCopySentBytes() {
+        return ZERO_COPY_SENT.sum();
     }
 
     /** Payload bytes sent from or received into fixed buffers. */

@@ -72,8 +72,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
-            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12;
-    static final byte OP_ASYNC_CANCEL = 14;
+            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_RX_STAGE = 13;
+    static final byte OP_ASYNC_CANCEL = 14, OP_WRITE = 23;
     /** Header bytes one receive may take while no READ is in flight (write and flush replies batch up). */
     private static final int HEADER_BATCH_MAX = 64 << 10;
     private static final int MAX_TAGS = 4096;
@@ -92,6 +92,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final Listener listener;
     private final int zeroFd;
     private final int sendZcMin;
+    private final int stageMax;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment rxSeg;
     private final ByteBuffer rx;
@@ -129,6 +130,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final long[] dataLen;      // bytes a successful READ or WRITE reports; 0 for other commands
     private final long[] heldOffset;   // a READ held back while a batching receive is out
     private final int[] heldFlags;
+    private final int[] stageFd;       // user-copy fd of a fixed buffer's pages, -1 if none
+    private final long[] stageOffset;  // file offset of the request's first byte on stageFd
+    private final int[] stagePending;  // staging writes into the request still running
+    private final boolean[] directRead; // a READ whose data must be received straight into its buffer
 
     // Send queue: tags in wire order; one send chain in flight, covering the first chainCount of them.
     private final int[] txQueue;
@@ -139,6 +144,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final long[] chainAddr = new long[MAX_CHAIN];
     private final int[] chainLen = new int[MAX_CHAIN];
     private final int[] chainTag = new int[MAX_CHAIN]; // payload's tag, -1 for a run of headers
+    private final boolean[] chainZc = new boolean[MAX_CHAIN]; // payload sent with SEND_ZC
     private int chainOps;   // SQEs of the chain whose completion is still to come
     private int chainNext;  // index of the SQE whose completion comes next (a chain completes in order)
     private int chainCount; // requests the chain carries, from txQueueHead
@@ -157,14 +163,19 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private boolean rxCancelSent;
     private final int[] heldReads;
     private int heldCount;
+    // Reply data that arrived in rx with its header and is being copied into place; rx must not move meanwhile.
+    private int stagedInFlight;
+    // READs in flight whose replies must not (or should not) be staged: too large, or no way to copy into place.
+    private int directReads;
     // Counters, loop thread only (plain fields: the hot path pays no fence).
     private long headerReceives;
     private long readsHeldBack;
+    private long stagedBytes;
     private boolean dataInFlight;
     private boolean aheadLinked;
 
     private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
-                              Duration ioTimeout, int zeroFd, int sendZcMin, Listener listener) {
+                              Duration ioTimeout, int zeroFd, int sendZcMin, int stageMax, Listener listener) {
         if (depth < 1 || depth > MAX_TAGS) {
             throw new IllegalArgumentException("depth " + depth + " outside 1.." + MAX_TAGS);
         }
@@ -175,6 +186,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         this.ioTimeout = ioTimeout;
         this.zeroFd = zeroFd;
         this.sendZcMin = sendZcMin;
+        this.stageMax = stageMax;
         this.listener = listener;
         rxSeg = arena.allocate(RX_CAPACITY, 4096);
         rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
@@ -201,6 +213,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
         dataLen = new long[depth];
         heldOffset = new long[depth];
         heldFlags = new int[depth];
+        stageFd = new int[depth];
+        stageOffset = new long[depth];
+        stagePending = new int[depth];
+        directRead = new boolean[depth];
         txQueue = new int[depth];
         heldReads = new int[depth];
         for (int i = 0; i < depth; i++) {
@@ -215,12 +231,14 @@ public final class NbdRingConnection implements IoUringIoHandle {
      * @param zeroFd an open /dev/zero, the source of zeroes for holes in replies to zero-copy reads
      * @param sendZcMin payloads in fixed buffers of at least this many bytes go out with SEND_ZC, smaller
      *                  ones with SEND from the same buffer (the kernel copies them)
+     * @param stageMax  READs of at most this many bytes may be received together with reply headers and then
+     *                  copied into place (by the kernel, through user copy, for fixed buffers); 0: never
      */
     public static CompletableFuture<NbdRingConnection> connect(IoEventLoop loop, SocketAddress address,
             HandshakeConfig config, int depth, Duration connectTimeout, Duration ioTimeout, int zeroFd,
-            int sendZcMin, Listener listener) {
+            int sendZcMin, int stageMax, Listener listener) {
         NbdRingConnection c = new NbdRingConnection(loop, address, config, depth, ioTimeout, zeroFd, sendZcMin,
-                listener);
+                stageMax, listener);
         CompletableFuture<NbdRingConnection> out = new CompletableFuture<>();
         c.ready.whenComplete((info, err) -> {
             if (err != null) {
@@ -254,6 +272,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** Receives that took reply header bytes, since the connection began. Loop thread only. */
     public long headerReceives() {
         return headerReceives;
+    }
+
+    /** Reply data bytes received together with headers and copied into place. Loop thread only. */
+    public long stagedBytes() {
+        return stagedBytes;
     }
 
     /** READs that waited for a batching header receive to end before they were sent. Loop thread only. */
@@ -338,6 +361,16 @@ public final class NbdRingConnection implements IoUringIoHandle {
      * buffers — or memory at {@code base} otherwise. Loop thread only.
      */
     public void submit(int tag, Command command, int flags, long offset, long length, int fixedIndex, long base) {
+        submit(tag, command, flags, offset, length, fixedIndex, base, -1, 0);
+    }
+
+    /**
+     * {@link #submit(int, Command, int, long, long, int, long)} for a fixed buffer whose pages can also be
+     * written through {@code userCopyFd} (ublk user copy) at {@code userCopyOffset}: lets a small READ's
+     * reply be staged, i.e. received together with other replies and then written into place by the kernel.
+     */
+    public void submit(int tag, Command command, int flags, long offset, long length, int fixedIndex, long base,
+                       int userCopyFd, long userCopyOffset) {
         if (busy[tag]) {
             throw new IllegalStateException("tag " + tag + " is already in flight");
         }
@@ -352,11 +385,13 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
         bufIndex[tag] = fixedIndex;
         bufAddress[tag] = base;
+        stageFd[tag] = userCopyFd;
+        stageOffset[tag] = userCopyOffset;
         boolean write = command == Command.WRITE;
         payloadLen[tag] = write ? length : 0;
         dataLen[tag] = write || command == Command.READ ? length : 0;
         startNanos[tag] = System.nanoTime();
-        if (command == Command.READ && rxBatching) {
+        if (command == Command.READ && rxBatching && !canStage(tag)) {
             heldOffset[tag] = offset;
             heldFlags[tag] = flags;
             heldReads[heldCount++] = tag;
@@ -370,8 +405,17 @@ public final class NbdRingConnection implements IoUringIoHandle {
         enqueue(tag, command, flags, offset, length);
     }
 
+    /** Whether reply data for {@code tag} that lands in rx can be copied into place. */
+    private boolean canStage(int tag) {
+        return stageMax > 0 && (bufIndex[tag] < 0 || stageFd[tag] >= 0);
+    }
+
     /** Registers the request with the reassembler and queues its header (and payload) for sending. */
     private void enqueue(int tag, Command command, int flags, long offset, long length) {
+        if (command == Command.READ && (length > stageMax || !canStage(tag))) {
+            directRead[tag] = true;
+            directReads++;
+        }
         long c = replies.register(command, flags, offset, length, tagObjects[tag]);
         cookie[tag] = c;
         int size = replies.mode().requestHeaderSize();
@@ -457,8 +501,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
             } else if (bufIndex[t] >= 0) {
                 // AF_UNIX has no zero-copy send (EOPNOTSUPP), and small payloads are cheaper copied: there a plain
                 // SEND from the fixed buffer lets the kernel copy the pages into the socket; Java never touches them.
-                byte opcode = address instanceof UnixDomainSocketAddress || chainLen[k] < sendZcMin ? OP_SEND
-                        : OP_SEND_ZC;
+                chainZc[k] = !(address instanceof UnixDomainSocketAddress) && chainLen[k] >= sendZcMin;
+                byte opcode = chainZc[k] ? OP_SEND_ZC : OP_SEND;
                 op(opcode, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
             } else {
                 op(OP_SEND, sqeFlags, (short) 0, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) 0, 0, 0);
@@ -474,6 +518,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         chainAddr[k] = addr;
         chainLen[k] = len;
         chainTag[k] = tag;
+        chainZc[k] = false;
         return k + 1;
     }
 
@@ -492,6 +537,9 @@ public final class NbdRingConnection implements IoUringIoHandle {
         chainOps--;
         if (state == State.READY && chainTag[k] >= 0 && res > 0) {
             DataPathStats.moved(bufIndex[chainTag[k]] >= 0, res);
+            if (chainZc[k]) {
+                DataPathStats.sentZeroCopy(res);
+            }
         }
         if (state == State.READY && res != chainLen[k]) {
             // MSG_WAITALL sends are complete unless the socket failed; the rest of the chain is cancelled.
@@ -530,6 +578,12 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     return;
                 }
                 case DATA -> {
+                    if (rx.hasRemaining()) {
+                        if (!stageData()) {
+                            return;
+                        }
+                        continue;
+                    }
                     if (!rxInFlight && !dataInFlight) {
                         receiveData();
                     }
@@ -543,6 +597,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 case COMPLETED -> {
                     int tag = replies.completedAttachment();
                     NbdError e = replies.completedError();
+                    if (directRead[tag]) {
+                        directRead[tag] = false;
+                        directReads--;
+                    }
                     replied[tag] = true;
                     result[tag] = e == null ? (int) Math.min(Integer.MAX_VALUE, dataLen[tag]) : -e.errno();
                     if (e != null && LOG.isDebugEnabled()) {
@@ -581,12 +639,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** Receives header bytes into rx: what the reassembler needs, and as far beyond as is safe. */
     private void receiveHeaderBytes() {
         int needed = replies.bytesNeeded();
-        if (replies.inFlight() > 0 && !replies.readsInFlight() && needed <= HEADER_BATCH_MAX) {
-            // Only headers can come (replies to writes, flushes, trims): take as many as have arrived.
-            if (!rx.hasRemaining()) {
-                rx.limit(0);
-            } else if (rx.capacity() - rx.limit() < HEADER_BATCH_MAX) {
-                rx.compact().flip();
+        if (replies.inFlight() > 0 && directReads == 0 && needed <= HEADER_BATCH_MAX) {
+            // No reply can carry data that must go straight to a buffer (only writes, flushes and small
+            // READs are out): take as many replies as have arrived; small READs' data is staged from rx.
+            if (!makeRoom(HEADER_BATCH_MAX)) {
+                return; // a staging write still reads rx; its completion pumps again
             }
             int len = Math.min(HEADER_BATCH_MAX, rx.capacity() - rx.limit());
             rxUserData = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
@@ -600,16 +657,60 @@ public final class NbdRingConnection implements IoUringIoHandle {
             fail("server message of " + ahead + " bytes exceeds the " + rx.capacity() + "-byte limit");
             return;
         }
-        if (!rx.hasRemaining()) {
-            rx.limit(0);
-        } else if (rx.position() + ahead > rx.capacity()) {
-            rx.compact().flip();
-        }
         int want = needed - rx.remaining();
         int len = ahead - rx.remaining();
+        if (!makeRoom(len)) {
+            return;
+        }
         // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
         op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, len > want ? 0 : MSG_WAITALL, data(K_RX_HEADER, 0), (short) 0, 0, 0);
         rxInFlight = true;
+    }
+
+    /**
+     * Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it, but only while
+     * no staging write reads from it. False if the room must wait for those writes.
+     */
+    private boolean makeRoom(int want) {
+        if (!rx.hasRemaining() && stagedInFlight == 0) {
+            rx.limit(0);
+        }
+        if (rx.capacity() - rx.limit() >= want) {
+            return true;
+        }
+        if (stagedInFlight > 0) {
+            return false;
+        }
+        rx.compact().flip();
+        return rx.capacity() - rx.limit() >= want;
+    }
+
+    /**
+     * Reply data that arrived in rx with its header: copies it into the request's buffer, in memory directly,
+     * into a fixed buffer's pages with a WRITE through ublk user copy (the kernel copies; Java touches nothing).
+     */
+    private boolean stageData() {
+        int tag = replies.dataAttachment();
+        if (!canStage(tag)) {
+            // The hold rule keeps such a READ's reply out of rx, so this is a bug, not something a server causes.
+            fail("internal error: " + rx.remaining() + " bytes of reply data were received as header bytes");
+            return false;
+        }
+        long off = replies.dataOffset();
+        int n = (int) Math.min(rx.remaining(), replies.dataLength());
+        if (bufIndex[tag] >= 0) {
+            op(OP_WRITE, (byte) 0, (short) 0, stageFd[tag], stageOffset[tag] + off, rxSeg.address() + rx.position(), n, 0, data(K_RX_STAGE, tag), (short) 0, 0, 0);
+            stagedInFlight++;
+            stagePending[tag]++;
+        } else {
+            MemorySegment.copy(rxSeg, rx.position(), MemorySegment.ofAddress(bufAddress[tag] + off).reinterpret(n), 0, n);
+            DataPathStats.moved(false, n);
+        }
+        stagedBytes += n;
+        DataPathStats.staged(n);
+        rx.position(rx.position() + n);
+        replies.dataReceived(n);
+        return true;
     }
 
     /**
@@ -618,17 +719,21 @@ public final class NbdRingConnection implements IoUringIoHandle {
      * in, without another trip through the loop.
      */
     private void receiveData() {
-        if (rx.hasRemaining()) {
-            // safeReadAhead never reads past a header, so this is a bug, not something a server can cause.
-            fail("internal error: " + rx.remaining() + " bytes of reply data were received as header bytes");
-            return;
-        }
         int tag = replies.dataAttachment();
         long off = replies.dataOffset();
         long remaining = replies.dataLength();
         int len = (int) Math.min(remaining, 1 << 30);
         boolean link = len == remaining;
+        // The receive linked behind may batch if no other READ needs its data received directly, and if another
+        // request is still out after this one: a batching receive holds back unstageable READs until it
+        // completes, so a reply must be coming to complete it (and a linked receive cannot be cancelled).
+        boolean batchNext = directReads - (directRead[tag] ? 1 : 0) == 0 && replies.inFlight() > 1;
+        int aheadLen = batchNext ? HEADER_BATCH_MAX : replies.boundaryReadAhead();
+        if (link && !makeRoom(aheadLen)) {
+            link = false;
+        }
         if (link) {
+            aheadLen = Math.min(aheadLen, rx.capacity() - rx.limit());
             ring.reserveSq(2);
         }
         byte sqeFlags = link ? IOSQE_IO_LINK : 0;
@@ -639,10 +744,14 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
         dataInFlight = true;
         if (link) {
-            rx.limit(0);
-            op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address(), replies.boundaryReadAhead(), 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+            long id = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), aheadLen, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
             rxInFlight = true;
             aheadLinked = true;
+            if (batchNext) {
+                rxBatching = true;
+                rxUserData = id;
+                rxCancelSent = false;
+            }
         }
     }
 
@@ -762,6 +871,18 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 releaseHeldReads();
                 pumpReplies();
             }
+            case K_RX_STAGE -> {
+                stagedInFlight--;
+                stagePending[tag]--;
+                if (state == State.READY && res <= 0) {
+                    fail("staging reply data into the request's pages failed: "
+                            + (res == 0 ? "nothing written" : errnoName(-res)));
+                }
+                finishIfDone(tag);
+                if (state == State.READY && stagedInFlight == 0 && !rxInFlight && !dataInFlight) {
+                    pumpReplies(); // a receive may have waited for rx to be free
+                }
+            }
             case K_CANCEL -> {
                 // 0, or -ENOENT/-EALREADY when the receive completed first: either way its completion comes.
             }
@@ -817,7 +938,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     private void finishIfDone(int tag) {
-        if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0) {
+        if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0 && stagePending[tag] == 0) {
             busy[tag] = false;
             listener.completed(tag, result[tag]);
         }

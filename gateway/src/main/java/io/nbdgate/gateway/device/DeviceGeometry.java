@@ -10,9 +10,10 @@ final class DeviceGeometry {
     static final int MAX_IO_BYTES = 512 << 10;
     /**
      * Largest request in zero-copy mode, where the data lives in the kernel's request pages and costs us no
-     * memory: 1 MiB, so a 1 MiB I/O is one NBD request (the block layer's default limit is 1280 KiB).
+     * memory. Still 512 KiB: 1 MiB requests made 1 MiB reads slower in the guest benchmark (28.5 vs 38.3
+     * MiB/s side by side), two 512 KiB replies pipelining better than one 1 MiB receive.
      */
-    static final int MAX_IO_BYTES_ZERO_COPY = 1 << 20;
+    static final int MAX_IO_BYTES_ZERO_COPY = 512 << 10;
     // Discard and write-zeroes ranges are split by the kernel; 1 GiB fits a compact (32-bit) NBD length.
     private static final int MAX_RANGE_SECTORS = (1 << 30) >> 9;
     private static final int MAX_LOGICAL_BLOCK = 4096;

@@ -42,18 +42,18 @@ public final class NbdDevice implements AutoCloseable {
     /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
-                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin) {
+                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                        boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout, BufferMode forcedMode) {
             this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
-                    forcedMode, DeviceConfig.DEFAULT_SEND_ZC_MIN);
+                    forcedMode, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX);
         }
 
         /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
         public Options withMode(BufferMode mode) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode, sendZcMin);
+                    ioTimeout, mode, sendZcMin, stageReadsMax);
         }
 
         /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
@@ -78,7 +78,7 @@ public final class NbdDevice implements AutoCloseable {
                 }
             }
             return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
-                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin());
+                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax());
         }
     }
 
@@ -156,7 +156,7 @@ public final class NbdDevice implements AutoCloseable {
                                              NbdRingConnection.Listener listener) throws NbdConnectionException {
         try {
             NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), HandshakeConfig.go(o.exportName()),
-                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), listener)
+                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), o.stageReadsMax(), listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
             return c;
         } catch (ExecutionException e) {

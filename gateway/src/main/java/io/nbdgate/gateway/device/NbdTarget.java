@@ -86,8 +86,10 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
         } else if (!data) {
             connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, 0);
         } else if (req.mode() == BufferMode.ZERO_COPY) {
-            // Kernel-registered request pages: addresses within the fixed buffer start at 0.
-            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), req.bufferIndex(), 0);
+            // Kernel-registered request pages: addresses within the fixed buffer start at 0. With user copy the
+            // kernel can also write small replies into them that arrived together with other replies.
+            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), req.bufferIndex(), 0,
+                    req.userCopy() ? req.charFd() : -1, req.userCopy() ? req.userCopyOffset() : 0);
         } else {
             connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, req.bufferAddress());
         }

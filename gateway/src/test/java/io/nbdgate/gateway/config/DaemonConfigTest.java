@@ -65,6 +65,7 @@ class DaemonConfigTest {
         assertEquals(Duration.ofSeconds(10), d.connectTimeout());
         assertEquals(Duration.ofSeconds(30), d.ioTimeout());
         assertEquals(64 << 10, d.sendZcMin());
+        assertEquals(16 << 10, d.stageReadsMax());
     }
 
     @Test
@@ -82,13 +83,15 @@ class DaemonConfigTest {
                     device-id: 7
                     timeouts: {connect: 500ms, io: 2m}
                     send-zc-min: 1m
-                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096}
+                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096, stage-reads-max: 0}
                 """);
         assertNull(c.statusListen());
         DeviceConfig a = c.devices().get(0);
         assertEquals(DeviceConfig.DEFAULT_DEPTH, a.depth());
         assertEquals(DeviceConfig.DEFAULT_SEND_ZC_MIN, a.sendZcMin());
         assertEquals(4096, c.devices().get(2).sendZcMin());
+        assertEquals(0, c.devices().get(2).stageReadsMax());
+        assertEquals(DeviceConfig.DEFAULT_STAGE_READS_MAX, a.stageReadsMax());
         DeviceConfig b = c.devices().get(1);
         assertEquals(4, b.queues());
         assertEquals(32, b.depth());
@@ -124,6 +127,7 @@ class DaemonConfigTest {
         "duplicate device-id    | devices: [{name: a, uri: 'nbd://h/e', device-id: 3}, {name: b, uri: 'nbd://h/f', device-id: 3}] | devices[1].device-id",
         "send-zc-min text       | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: big}]   | devices[0].send-zc-min",
         "send-zc-min too big    | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: 4096m}] | devices[0].send-zc-min",
+        "stage-reads-max text   | devices: [{name: a, uri: 'nbd://h/e', stage-reads-max: 1.5k}] | devices[0].stage-reads-max",
         "send-zc-min negative   | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: -1}]    | devices[0].send-zc-min",
         "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
     })

@@ -155,6 +155,11 @@ class NbdRingConnectionStreamTest {
     }
 
     private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth) throws Exception {
+        return connect(at, mode, depth, DeviceConfig.DEFAULT_STAGE_READS_MAX);
+    }
+
+    private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth, int stageMax)
+            throws Exception {
         HandshakeConfig config = new HandshakeConfig("rw", HandshakeConfig.Goal.GO, false,
                 mode == TransmissionMode.EXTENDED, mode != TransmissionMode.SIMPLE);
         NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
@@ -168,7 +173,7 @@ class NbdRingConnectionStreamTest {
             }
         };
         NbdRingConnection c = NbdRingConnection.connect(loop, at, config, depth, Duration.ofSeconds(10),
-                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(20, TimeUnit.SECONDS);
+                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, stageMax, listener).get(20, TimeUnit.SECONDS);
         assertEquals(mode, c.export().mode());
         return c;
     }
@@ -204,14 +209,34 @@ class NbdRingConnectionStreamTest {
     }
 
     /**
-     * Reads and writes at once over a stream delivered in random pieces: a READ submitted while a batching
-     * receive is out is held back until that receive ends, so its data still goes straight to its buffer.
+     * Reads and writes at once over a stream delivered in random pieces, READs not staged: a READ submitted
+     * while a batching receive is out is held back until that receive ends, so its data still goes straight
+     * to its buffer and never into the header buffer.
      */
     @ParameterizedTest
     @EnumSource(TransmissionMode.class)
     void readsSubmittedWhileWriteRepliesAreBatchedStillLandInTheirBuffers(TransmissionMode mode) throws Exception {
+        mixedReadsAndWritesReadBackExactly(mode, 0);
+        assertTrue(onLoop(conn::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
+        assertEquals(0, onLoop(conn::stagedBytes), "staging is off");
+    }
+
+    /**
+     * The same with staging: small READs' replies are received together with the others and copied into
+     * place (here by Java, as in the copy modes), large ones straight into their buffers, and all read back
+     * exactly, over a stream cut into random pieces, in every transmission mode.
+     */
+    @ParameterizedTest
+    @EnumSource(TransmissionMode.class)
+    void stagedReadRepliesLandExactlyInTheirBuffers(TransmissionMode mode) throws Exception {
+        mixedReadsAndWritesReadBackExactly(mode, 16 << 10);
+        assertTrue(onLoop(conn::stagedBytes) > 0, "no reply was staged: the test proves nothing");
+        assertEquals(0, onLoop(conn::readsHeldBack), "stageable READs are never held back");
+    }
+
+    private void mixedReadsAndWritesReadBackExactly(TransmissionMode mode, int stageMax) throws Exception {
         int depth = 16;
-        conn = connect(startRelay(100 + mode.ordinal()), mode, depth);
+        conn = connect(startRelay(100 + mode.ordinal()), mode, depth, stageMax);
         Random random = new Random(11);
         long region = SIZE / depth;
         byte[] model = new byte[(int) SIZE];
@@ -225,7 +250,7 @@ class NbdRingConnectionStreamTest {
             int[] lengths = new int[depth];
             long[] offsets = new long[depth];
             for (int t = 0; t < depth; t++) {
-                lengths[t] = 1 + random.nextInt(64 << 10);
+                lengths[t] = 1 + random.nextInt(random.nextBoolean() ? 8 << 10 : 64 << 10);
                 int owner = (t + round) % depth; // every region is written and read over the rounds
                 offsets[t] = owner * region + random.nextInt((int) region - lengths[t]);
             }
@@ -253,7 +278,6 @@ class NbdRingConnectionStreamTest {
                         "round " + round + " tag " + t + " (" + mode + ")");
             }
         }
-        assertTrue(onLoop(conn::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
     }
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
@@ -281,7 +305,7 @@ class NbdRingConnectionStreamTest {
         };
         int depth = 16;
         conn = NbdRingConnection.connect(loop, startRelay(mode.ordinal()), config, depth, Duration.ofSeconds(10),
-                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(20, TimeUnit.SECONDS);
+                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, listener).get(20, TimeUnit.SECONDS);
         assertEquals(mode, conn.export().mode());
 
         Random random = new Random(7);

@@ -89,7 +89,7 @@ class NbdRingConnectionTest {
             }
         };
         return NbdRingConnection.connect(loop, UnixDomainSocketAddress.of(sock), HandshakeConfig.go(""), depth,
-                Duration.ofSeconds(5), ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, listener).get(10, TimeUnit.SECONDS);
+                Duration.ofSeconds(5), ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, listener).get(10, TimeUnit.SECONDS);
     }
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,

@@ -61,18 +61,30 @@ class AttachGuestTest extends DeviceGuestTestBase {
         long fixedBefore = DataPathStats.fixedBufferBytes();
         long memoryBefore = DataPathStats.userMemoryBytes();
         long copiedBefore = JavaCopies.bytes();
+        long zcBefore = DataPathStats.zeroCopySentBytes();
+        long stagedBefore = DataPathStats.stagedBytes();
         GuestProcesses.fioVerify(dev, "randwrite", "4k", "48M");
+        long zcSmall = DataPathStats.zeroCopySentBytes() - zcBefore;
         GuestProcesses.fioVerify(dev, "write", "1M", "96M");
+        long zcLarge = DataPathStats.zeroCopySentBytes() - zcBefore - zcSmall;
         long viaFixed = DataPathStats.fixedBufferBytes() - fixedBefore;
         long viaMemory = DataPathStats.userMemoryBytes() - memoryBefore;
-        System.out.printf("%s: %d MiB via fixed buffers, %d MiB via user memory, %d bytes copied by Java%n",
-                mode.label(), viaFixed >> 20, viaMemory >> 20, JavaCopies.bytes() - copiedBefore);
+        long staged = DataPathStats.stagedBytes() - stagedBefore;
+        System.out.printf("%s: %d MiB via fixed buffers, %d MiB via user memory, %d MiB staged, %d bytes copied by Java%n",
+                mode.label(), viaFixed >> 20, viaMemory >> 20, staged >> 20, JavaCopies.bytes() - copiedBefore);
         if (mode == BufferMode.ZERO_COPY) {
             assertEquals(0, viaMemory, "zero copy: no payload byte may pass through user memory");
             assertTrue(viaFixed >= 200L << 20, "fio's writes and verify reads moved through fixed buffers: " + viaFixed);
             assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
+            // send-zc-min (64 KiB): 4 KiB payloads go out with SEND, 1 MiB ones with SEND_ZC, all from fixed buffers.
+            assertEquals(0, zcSmall, "4 KiB writes are below send-zc-min and must not use SEND_ZC");
+            assertTrue(zcLarge >= 96L << 20, "1 MiB writes go out with SEND_ZC: " + zcLarge);
+            // fio's verify reads 4 KiB blocks at QD32: replies arrive in bunches and are staged, the kernel
+            // writing them into the request pages through ublk user copy (fio's crc32c check proves the bytes).
+            assertTrue(staged > 0, "no 4 KiB read reply was staged");
         } else {
             assertEquals(0, viaFixed, mode.label() + " uses no fixed buffers");
+            assertEquals(0, zcSmall + zcLarge, mode.label() + " has no pages to send zero-copy");
             assertTrue(viaMemory >= 200L << 20, "payload through the tag's memory: " + viaMemory);
         }
         // The device's content, then the server's, must be identical.
