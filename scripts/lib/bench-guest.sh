@@ -1,55 +1,86 @@
 # Runs inside the guest (or natively on a ublk kernel), started by scripts/bench.
-# Writes $NBDGATE_RESULTS/bench.csv: contender,workload,value,unit
+# Writes $NBDGATE_RESULTS/bench.csv: contender,workload,value,unit (the mean of the rounds)
+# and $NBDGATE_RESULTS/rounds.csv: contender,workload,round,value.
+#
+# Every contender is attached first and stays attached, so the cells can be interleaved: for each
+# workload, round after round, every contender in turn. TCG guests drift in speed by tens of percent
+# over minutes; interleaving spreads that drift over all contenders instead of one.
 set -u
-runtime=${BENCH_RUNTIME:-15} ramp=${BENCH_RAMP:-10} warmup=${BENCH_WARMUP:-30} conns=${BENCH_CONNS:-2} size=${BENCH_SIZE:-1G}
+runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-5} warmup=${BENCH_WARMUP:-30} conns=${BENCH_CONNS:-2}
+size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
+raw="$NBDGATE_RESULTS/rounds.csv"; : > "$raw"
 nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
 server=$!
-trap 'kill $server 2>/dev/null' EXIT
+pids=""
+trap 'kill $pids $server 2>/dev/null; nbd-client -d /dev/nbd0 >/dev/null 2>&1' EXIT
 for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&1 && break; sleep 0.2; done
 
-measure() { # contender device
-  contender=$1 dev=$2
-  # Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
-  # tens of seconds under TCG; nbd.ko's caches and the server warm up too.
-  fio --name=warm --filename="$dev" --rw=randrw --bs=4k --iodepth=32 --ioengine=io_uring --direct=1 \
-      --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
-  for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
-           "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
-    set -- $w
-    t=$(fio --name=b --filename="$dev" --rw=$1 --bs=$2 --iodepth=$3 --ioengine=io_uring --direct=1 \
-          --runtime="$runtime" --ramp_time="$ramp" --time_based --size="$size" --numjobs=1 --group_reporting \
-          --output-format=terse --terse-version=3 2>/dev/null)
-    # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
-    case "$1" in
-      randread) v=$(echo "$t" | cut -d';' -f8) ;;
-      randwrite) v=$(echo "$t" | cut -d';' -f49) ;;
-      read) v=$(echo "$t" | awk -F';' '{printf "%.1f", $7/1024}') ;;
-      write) v=$(echo "$t" | awk -F';' '{printf "%.1f", $48/1024}') ;;
-    esac
-    echo "$contender,$4,${v:-0},$5" >> "$csv"
-    echo "  $contender $4: $v $5"
-  done
+names="nbd.ko" devs="/dev/nbd0"
+nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
+# nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR] entries separated by ';' (BENCH_NBDGATE overrides, e.g.
+# to compare settings or builds side by side). The JVMs start side by side: under TCG each takes a
+# minute or more to come up.
+contenders=${BENCH_NBDGATE:-"nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"}
+n=0
+echo "$contenders" | tr ';' '\n' > /tmp/contenders
+while IFS= read -r c; do
+  [ -n "$c" ] || continue
+  n=$((n + 1))
+  rm -f "/tmp/dev-$n"
+  opts=${c#*=} jar=
+  case "$opts" in *@*) jar=${opts##*@} opts=${opts%@*} ;; esac
+  NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach nbd://127.0.0.1:10809/bench --name "bench-$n" \
+      --queues "$conns" $opts > "/tmp/dev-$n" 2> "/tmp/attach-$n.log" &
+  pids="$pids $!"
+done < /tmp/contenders
+n=0
+while IFS= read -r c; do
+  [ -n "$c" ] || continue
+  n=$((n + 1))
+  for i in $(seq 3000); do [ -s "/tmp/dev-$n" ] && break; sleep 0.2; done
+  dev=$(cat "/tmp/dev-$n" 2>/dev/null)
+  if [ -b "$dev" ]; then
+    names="$names ${c%%=*}" devs="$devs $dev"
+  else
+    echo "bench: attach of ${c%%=*} failed; its column stays empty:"; cat "/tmp/attach-$n.log"
+  fi
+done < /tmp/contenders
+
+fio_cell() { # device rw bs iodepth -> fio terse output
+  fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" --ioengine=io_uring --direct=1 \
+      --runtime="$runtime" --ramp_time="$ramp" --time_based --size="$size" --numjobs=1 --group_reporting \
+      --output-format=terse --terse-version=3 2>/dev/null
 }
 
-echo "== nbd.ko (nbd-client, $conns connections)"
-nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
-measure nbd.ko /dev/nbd0
-nbd-client -d /dev/nbd0 >/dev/null 2>&1
+# Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
+# tens of seconds under TCG; nbd.ko's caches and the server warm up too.
+for dev in $devs; do
+  fio --name=warm --filename="$dev" --rw=randrw --bs=4k --iodepth=32 --ioengine=io_uring --direct=1 \
+      --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
+done
 
-for mode in zero-copy user-copy copy; do
-  echo "== nbdgate $mode ($conns queues/connections)"
-  rm -f /tmp/dev
-  bin/nbdgate attach nbd://127.0.0.1:10809/bench --buffer-mode "$mode" --queues "$conns" > /tmp/dev 2>/tmp/attach.log &
-  pid=$!
-  for i in $(seq 600); do [ -s /tmp/dev ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
-  dev=$(cat /tmp/dev 2>/dev/null)
-  if [ ! -b "$dev" ]; then
-    echo "bench: attach ($mode) failed; its row stays empty:"; cat /tmp/attach.log
-    kill $pid 2>/dev/null; wait $pid 2>/dev/null
-    continue
-  fi
-  measure "nbdgate-$mode" "$dev"
-  kill $pid; wait $pid 2>/dev/null
+for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
+         "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
+  set -- $w
+  rw=$1 bs=$2 qd=$3 label=$4 unit=$5
+  for r in $(seq "$rounds"); do
+    set -- $names
+    for dev in $devs; do
+      contender=$1; shift
+      t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
+      # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
+      case "$rw" in
+        randread) v=$(echo "$t" | cut -d';' -f8) ;;
+        randwrite) v=$(echo "$t" | cut -d';' -f49) ;;
+        read) v=$(echo "$t" | awk -F';' '{printf "%.1f", $7/1024}') ;;
+        write) v=$(echo "$t" | awk -F';' '{printf "%.1f", $48/1024}') ;;
+      esac
+      echo "$contender,$label,$r,${v:-0}" >> "$raw"
+      echo "  round $r $contender $label: ${v:-0} $unit"
+    done
+  done
+  awk -F, -v l="$label" -v u="$unit" '$2 == l { s[$1] += $4; n[$1]++; if (!($1 in o)) { o[$1] = ++k; c[k] = $1 } }
+    END { for (i = 1; i <= k; i++) printf "%s,%s,%.1f,%s\n", c[i], l, s[c[i]] / n[c[i]], u }' "$raw" >> "$csv"
 done
 exit 0
