@@ -291,22 +291,8 @@ class NbdRingConnectionStreamTest {
     @ParameterizedTest
     @EnumSource(TransmissionMode.class)
     void dribbledStreamRoundTripsExactlyInEveryMode(TransmissionMode mode) throws Exception {
-        HandshakeConfig config = new HandshakeConfig("rw", HandshakeConfig.Goal.GO, false,
-                mode == TransmissionMode.EXTENDED, mode != TransmissionMode.SIMPLE);
-        NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
-            @Override
-            public void completed(int tag, int result) {
-                pending.remove(tag).complete(result);
-            }
-
-            @Override
-            public void lost(String reason) {
-            }
-        };
         int depth = 16;
-        conn = NbdRingConnection.connect(loop, startRelay(mode.ordinal()), config, depth, Duration.ofSeconds(10),
-                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, listener).get(20, TimeUnit.SECONDS);
-        assertEquals(mode, conn.export().mode());
+        conn = connect(startRelay(mode.ordinal()), mode, depth);
 
         Random random = new Random(7);
         byte[] model = new byte[(int) SIZE];
