@@ -20,7 +20,7 @@ names="nbd.ko" devs="/dev/nbd0"
 nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
 # nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR] entries separated by ';' (BENCH_NBDGATE overrides, e.g.
 # to compare settings or builds side by side). The JVMs start side by side: under TCG each takes a
-# minute or more to come up.
+# minute or more to come up (several at once: many minutes, so each may take up to 20).
 contenders=${BENCH_NBDGATE:-"nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"}
 n=0
 echo "$contenders" | tr ';' '\n' > /tmp/contenders
@@ -38,7 +38,7 @@ n=0
 while IFS= read -r c; do
   [ -n "$c" ] || continue
   n=$((n + 1))
-  for i in $(seq 3000); do [ -s "/tmp/dev-$n" ] && break; sleep 0.2; done
+  for i in $(seq 6000); do [ -s "/tmp/dev-$n" ] && break; sleep 0.2; done
   dev=$(cat "/tmp/dev-$n" 2>/dev/null)
   if [ -b "$dev" ]; then
     names="$names ${c%%=*}" devs="$devs $dev"
