@@ -74,7 +74,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
             K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_RX_STAGE = 13;
     static final byte OP_ASYNC_CANCEL = 14, OP_WRITE = 23;
-    /** Header bytes one receive may take while no READ is in flight (write and flush replies batch up). */
+    /** Header bytes one batching receive may take (bunches of write replies and small staged READs). */
     private static final int HEADER_BATCH_MAX = 64 << 10;
     private static final int MAX_TAGS = 4096;
     private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
@@ -156,8 +156,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // Receives: at most one into rx (header bytes) and one into a request's buffer; the first may be linked
     // behind the second.
     private boolean rxInFlight;
-    // The receive into rx was posted past the safe read-ahead because no READ was in flight: until it
-    // completes, a READ is held back (its reply could otherwise land in rx) and the receive is cancelled.
+    // The receive into rx was posted past the safe read-ahead (only writes and small, stageable READs out): until
+    // it completes, a READ that cannot be staged is held back (its reply could land in rx) and the receive cancelled.
     private boolean rxBatching;
     private long rxUserData;
     private boolean rxCancelSent;
@@ -698,16 +698,17 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
         long off = replies.dataOffset();
         int n = (int) Math.min(rx.remaining(), replies.dataLength());
-        if (bufIndex[tag] >= 0) {
-            op(OP_WRITE, (byte) 0, (short) 0, stageFd[tag], stageOffset[tag] + off, rxSeg.address() + rx.position(), n, 0, data(K_RX_STAGE, tag), (short) 0, 0, 0);
-            stagedInFlight++;
-            stagePending[tag]++;
-        } else {
-            MemorySegment.copy(rxSeg, rx.position(), MemorySegment.ofAddress(bufAddress[tag] + off).reinterpret(n), 0, n);
-            DataPathStats.moved(false, n);
-        }
         stagedBytes += n;
         DataPathStats.staged(n);
+        if (bufIndex[tag] < 0) {
+            // The reassembler's copy path: memory at the request's base, indexed from its first byte.
+            replies.copyData(rx, MemorySegment.ofAddress(bufAddress[tag]).reinterpret(off + n).asByteBuffer());
+            DataPathStats.moved(false, n);
+            return true;
+        }
+        op(OP_WRITE, (byte) 0, (short) 0, stageFd[tag], stageOffset[tag] + off, rxSeg.address() + rx.position(), n, 0, data(K_RX_STAGE, tag), (short) 0, 0, 0);
+        stagedInFlight++;
+        stagePending[tag]++;
         rx.position(rx.position() + n);
         replies.dataReceived(n);
         return true;

@@ -59,7 +59,6 @@ public final class ReplyReassembler<T> {
     private final int[] free;
     private int freeCount;
     private int inFlight;
-    private int readsInFlight;
 
     private State state = State.HEADER;
     private int needed;
@@ -116,16 +115,6 @@ public final class ReplyReassembler<T> {
     }
 
     /**
-     * True while a READ is in flight: only a READ's reply carries data for a request's buffer. While
-     * none is, everything the stream can hold up to the next request is headers and the payloads the
-     * reassembler parses itself (errors, block status), so a caller may receive any amount into the
-     * header input, as long as no READ is sent before that receive has completed.
-     */
-    public boolean readsInFlight() {
-        return readsInFlight > 0;
-    }
-
-    /**
      * Records a request about to be sent and returns its cookie, unique among the requests in flight
      * (slot index in the low 32 bits, a generation in the high 32 so a late reply to a reused slot is
      * an unknown cookie).
@@ -149,9 +138,6 @@ public final class ReplyReassembler<T> {
         s.contentChunks = 0;
         s.coverage.clear();
         inFlight++;
-        if (command == Command.READ) {
-            readsInFlight++;
-        }
         return ((long) s.generation << 32) | index;
     }
 
@@ -752,9 +738,6 @@ public final class ReplyReassembler<T> {
         s.attachment = null;
         free[freeCount++] = index;
         inFlight--;
-        if (s.command == Command.READ) {
-            readsInFlight--;
-        }
     }
 
     private static final class Slot<T> {
