@@ -72,6 +72,9 @@ class AttachGuestTest extends DeviceGuestTestBase {
         long staged = DataPathStats.stagedBytes() - stagedBefore;
         System.out.printf("%s: %d MiB via fixed buffers, %d MiB via user memory, %d MiB staged, %d bytes copied by Java%n",
                 mode.label(), viaFixed >> 20, viaMemory >> 20, staged >> 20, JavaCopies.bytes() - copiedBefore);
+        // Staged replies and user copies are WRITEs and READs on /dev/ublkcN: they must run inline on the queue's
+        // loop, never in an io-wq worker (a thread switch and another wake-up per request).
+        assertEquals(0, GuestProcesses.ioWorkersOf("vert.x-eventloo"), "an event loop handed ring operations to io-wq");
         if (mode == BufferMode.ZERO_COPY) {
             assertEquals(0, viaMemory, "zero copy: no payload byte may pass through user memory");
             assertTrue(viaFixed >= 200L << 20, "fio's writes and verify reads moved through fixed buffers: " + viaFixed);

@@ -169,7 +169,11 @@ public final class UblkDevice implements AutoCloseable {
         String path = charDevice();
         for (int attempt = 0; ; attempt++) {
             try {
-                return LinuxCalls.open(path, LinuxCalls.O_RDWR, 0);
+                // O_NONBLOCK: /dev/ublkcN sets no FMODE_NOWAIT and has no poll, so io_uring would hand every
+                // READ/WRITE on it (user copy, staged replies) to an io-wq worker thread: a thread switch and a
+                // second wake-up per request. With O_NONBLOCK io_uring runs them inline; the copies never block,
+                // and the I/O commands (URING_CMD) ignore the flag.
+                return LinuxCalls.open(path, LinuxCalls.O_RDWR | LinuxCalls.O_NONBLOCK, 0);
             } catch (UringException e) {
                 if (e.errno() != Errno.ENOENT || attempt >= 50) {
                     throw e;

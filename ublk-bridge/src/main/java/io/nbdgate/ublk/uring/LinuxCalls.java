@@ -20,7 +20,7 @@ public final class LinuxCalls {
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
-            O_CLOEXEC = 02000000, O_DIRECT = 040000;
+            O_CLOEXEC = 02000000, O_DIRECT = 040000, O_NONBLOCK = 04000;
     static final int AT_FDCWD = -100;
     static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_POPULATE = 0x8000;

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.nbdgate.ublk.target.MemoryTarget;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -40,6 +42,46 @@ class QueueThreadsGuestTest {
                 added.removeAll(before);
                 added.removeIf(t -> t.getName().equals("process reaper") || !t.isAlive());
                 assertEquals(Set.of(), added, "the queues needed extra threads");
+            }
+        } finally {
+            group.shutdownGracefully().sync();
+        }
+    }
+
+    /**
+     * User copy moves every request's data with READ and WRITE on /dev/ublkcN. They must run inline on the queue's
+     * loop: a copy handed to an io-wq worker costs a thread switch and another wake-up per request. The target
+     * copies in Java, so the copies through /dev/ublkcN are the only data operations on the ring.
+     */
+    @Test
+    void userCopyRunsInlineOnTheLoop() throws Exception {
+        long size = 32L << 20;
+        MultiThreadIoEventLoopGroup group = Guest.loops(1);
+        List<IoEventLoop> loops = Guest.list(group);
+        try (Arena arena = Arena.ofShared(); ControlDevice ctl = ControlDevice.open()) {
+            MemorySegment disk = arena.allocate(size, 4096);
+            Target javaRam = new Target() {
+                @Override
+                public void serve(IoRequest req) {
+                    switch (req.op()) {
+                        case UblkAbi.IO_OP_READ -> MemorySegment.copy(disk, req.offset(), req.buffer(), 0, req.length());
+                        case UblkAbi.IO_OP_WRITE -> MemorySegment.copy(req.buffer(), 0, disk, req.offset(), req.length());
+                        default -> { }
+                    }
+                    req.complete(req.op() == UblkAbi.IO_OP_READ || req.op() == UblkAbi.IO_OP_WRITE ? req.length() : 0);
+                }
+
+                @Override
+                public void onIo(IoRequest req, int res) {
+                }
+            };
+            try (UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 32).withMode(BufferMode.USER_COPY),
+                    DeviceParams.disk(size, 512 * 1024))) {
+                dev.start(loops, q -> javaRam);
+                assertEquals(BufferMode.USER_COPY, dev.mode());
+                Guest.fio(dev.blockDevice(), "randwrite", "4k", 16L << 20);
+                assertTrue(dev.requestsServed() > 4000, "served " + dev.requestsServed());
+                assertEquals(0, Guest.ioWorkersOf("multiThreadIoEv"), "user-copy READ/WRITE went to io-wq workers");
             }
         } finally {
             group.shutdownGracefully().sync();
