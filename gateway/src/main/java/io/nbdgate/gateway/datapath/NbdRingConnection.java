@@ -38,10 +38,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Sends go out as one IOSQE_IO_LINK chain at a time — header runs and payloads in wire order, the
  * kernel running each after the previous completed — so bytes never interleave on the stream, and a
- * request's header and payload cost one ring submission together. Replies: header bytes are received
- * only as far as {@link ReplyReassembler#safeReadAhead()} allows, so a payload is received straight into
- * its destination, never through a staging buffer; the receive of the next header is linked behind each
- * data receive, so a read reply costs one ring round trip.
+ * request's header and payload cost one ring submission together; a chain is started by a loop task, so the
+ * requests of one batch of ublk completions share it. Replies: while a READ that must be received straight
+ * into its pages is out, header bytes are received only as far as {@link ReplyReassembler#safeReadAhead()}
+ * allows, and the receive of the next header is linked behind each data receive; while only writes and small
+ * READs are out, one receive takes every reply that has arrived and small READs' data is copied into place
+ * from it (staging, {@code stageMax}).
  *
  * <p>Everything runs on the loop thread; {@link #submit} must be called there.
  */
@@ -141,6 +143,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private int txQueueCount;
     private int txWrite;
     private boolean txBusy;
+    private boolean flushQueued;
+    private final Runnable flush = this::flushRequests;
     private final long[] chainAddr = new long[MAX_CHAIN];
     private final int[] chainLen = new int[MAX_CHAIN];
     private final int[] chainTag = new int[MAX_CHAIN]; // payload's tag, -1 for a run of headers
@@ -169,6 +173,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private int directReads;
     // Counters, loop thread only (plain fields: the hot path pays no fence).
     private long headerReceives;
+    private long sendChains;
     private long readsHeldBack;
     private long stagedBytes;
     private boolean dataInFlight;
@@ -272,6 +277,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** Receives that took reply header bytes, since the connection began. Loop thread only. */
     public long headerReceives() {
         return headerReceives;
+    }
+
+    /** Linked send chains (each one ring submission of request headers and payloads) so far. Loop thread only. */
+    public long sendChains() {
+        return sendChains;
     }
 
     /** Reply data bytes received together with headers and copied into place. Loop thread only. */
@@ -429,9 +439,17 @@ public final class NbdRingConnection implements IoUringIoHandle {
         txWrite += size;
         sending[tag] = true;
         txQueue[(txQueueHead + txQueueCount++) % depth] = tag;
-        if (!txBusy) {
-            sendNext();
+        if (!txBusy && !flushQueued) {
+            // Requests the kernel hands over in one batch of completions go out in one chain: the loop runs its
+            // tasks after it has handled every completion of the batch, and before it enters the kernel again.
+            flushQueued = true;
+            loop.execute(flush);
         }
+    }
+
+    private void flushRequests() {
+        flushQueued = false;
+        sendNext();
     }
 
     /** Sends NBD_CMD_DISC when idle and closes; requests still in flight fail with EIO. */
@@ -512,6 +530,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         chainNext = 0;
         chainCount = count;
         txBusy = true;
+        sendChains++;
     }
 
     private int plan(int k, long addr, int len, int tag) {

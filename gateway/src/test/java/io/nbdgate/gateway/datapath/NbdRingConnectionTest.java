@@ -136,6 +136,29 @@ class NbdRingConnectionTest {
         assertEquals(0, get(submit(0, Command.FLUSH, 0, 0, 0, null)));
     }
 
+    /** Requests submitted in one pass of the loop (one batch of ublk completions) leave in one send chain. */
+    @Test
+    void requestsSubmittedTogetherLeaveInOneSendChain() throws Exception {
+        conn = connect(startNbdkit(List.of(), "memory", "64M"), 32, Duration.ofSeconds(10));
+        MemorySegment buf = arena.allocate(8 * 4096, 4096);
+        List<CompletableFuture<Integer>> reads = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+            reads.add(new CompletableFuture<>());
+            pending.put(t, reads.get(t));
+        }
+        long before = loop.submit(conn::sendChains).get(10, TimeUnit.SECONDS);
+        loop.execute(() -> {
+            for (int t = 0; t < 8; t++) {
+                conn.submit(t, Command.READ, 0, (long) t * 4096, 4096, -1, buf.address() + (long) t * 4096);
+            }
+        });
+        for (CompletableFuture<Integer> r : reads) {
+            assertEquals(4096, get(r));
+        }
+        long chains = loop.submit(conn::sendChains).get(10, TimeUnit.SECONDS) - before;
+        assertEquals(1, chains, "8 READs submitted together went out in " + chains + " send chains");
+    }
+
     @Test
     void trimAndWriteZeroesReadBackAsZeroes() throws Exception {
         conn = connect(startNbdkit(List.of(), "memory", "16M"), 4, Duration.ofSeconds(10));
