@@ -8,6 +8,7 @@ import io.nbdgate.gateway.datapath.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.ublk.ublk.BufferMode;
 import io.nbdgate.ublk.ublk.JavaCopies;
+import io.nbdgate.ublk.uring.IoWorkers;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
@@ -74,7 +75,7 @@ class AttachGuestTest extends DeviceGuestTestBase {
                 mode.label(), viaFixed >> 20, viaMemory >> 20, staged >> 20, JavaCopies.bytes() - copiedBefore);
         // Staged replies and user copies are WRITEs and READs on /dev/ublkcN: they must run inline on the queue's
         // loop, never in an io-wq worker (a thread switch and another wake-up per request).
-        assertEquals(0, GuestProcesses.ioWorkersOf("vert.x-eventloo"), "an event loop handed ring operations to io-wq");
+        assertEquals(0, IoWorkers.ownedBy("vert.x-eventloo"), "an event loop handed ring operations to io-wq");
         if (mode == BufferMode.ZERO_COPY) {
             assertEquals(0, viaMemory, "zero copy: no payload byte may pass through user memory");
             assertTrue(viaFixed >= 200L << 20, "fio's writes and verify reads moved through fixed buffers: " + viaFixed);

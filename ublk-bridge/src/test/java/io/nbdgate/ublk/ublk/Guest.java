@@ -86,32 +86,6 @@ final class Guest {
         return run(cmd.toArray(String[]::new));
     }
 
-    /**
-     * io_uring worker threads (io-wq, named iou-wrk-TID) of this JVM owned by threads whose name starts with
-     * {@code ownerPrefix} (as /proc shows it, 15 characters at most): such a thread submitted a ring operation
-     * the kernel could not run inline. A thread's last idle worker stays until the thread ends.
-     */
-    static int ioWorkersOf(String ownerPrefix) throws IOException {
-        Path tasks = Path.of("/proc/self/task");
-        int n = 0;
-        try (var s = Files.list(tasks)) {
-            for (Path t : (Iterable<Path>) s::iterator) {
-                String comm = comm(t);
-                if (comm.startsWith("iou-wrk-") && comm(tasks.resolve(comm.substring(8))).startsWith(ownerPrefix)) {
-                    n++;
-                }
-            }
-        }
-        return n;
-    }
-
-    private static String comm(Path task) {
-        try {
-            return Files.readString(task.resolve("comm")).strip();
-        } catch (IOException gone) {
-            return ""; // the thread ended while we looked
-        }
-    }
 
     static List<String> ublkNodes() throws IOException {
         try (var s = Files.list(Path.of("/dev"))) {

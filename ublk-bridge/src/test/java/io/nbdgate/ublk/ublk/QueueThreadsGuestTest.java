@@ -3,6 +3,7 @@ package io.nbdgate.ublk.ublk;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.nbdgate.ublk.target.MemoryTarget;
+import io.nbdgate.ublk.uring.IoWorkers;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import java.lang.foreign.Arena;
@@ -81,7 +82,7 @@ class QueueThreadsGuestTest {
                 assertEquals(BufferMode.USER_COPY, dev.mode());
                 Guest.fio(dev.blockDevice(), "randwrite", "4k", 16L << 20);
                 assertTrue(dev.requestsServed() > 4000, "served " + dev.requestsServed());
-                assertEquals(0, Guest.ioWorkersOf("multiThreadIoEv"), "user-copy READ/WRITE went to io-wq workers");
+                assertEquals(0, IoWorkers.ownedBy("multiThreadIoEv"), "user-copy READ/WRITE went to io-wq workers");
             }
         } finally {
             group.shutdownGracefully().sync();
