@@ -7,7 +7,7 @@
 # over minutes; interleaving spreads that drift over all contenders instead of one.
 set -u
 runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-5} warmup=${BENCH_WARMUP:-30} conns=${BENCH_CONNS:-2}
-size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2}
+size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2} only=${BENCH_ONLY:-}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
 raw="$NBDGATE_RESULTS/rounds.csv"; : > "$raw"
 nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
@@ -47,10 +47,13 @@ while IFS= read -r c; do
   fi
 done < /tmp/contenders
 
+echo $names | tr ' ' '\n' > /tmp/bench-names
+echo $devs | tr ' ' '\n' > /tmp/bench-devs
+
 fio_cell() { # device rw bs iodepth -> fio terse output
   fio --name=b --filename="$1" --rw="$2" --bs="$3" --iodepth="$4" --ioengine=io_uring --direct=1 \
       --runtime="$runtime" --ramp_time="$ramp" --time_based --size="$size" --numjobs=1 --group_reporting \
-      --output-format=terse --terse-version=3 2>/dev/null
+      --output-format=terse --terse-version=3 2>/dev/null </dev/null
 }
 
 # Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
@@ -64,10 +67,12 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
          "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
   set -- $w
   rw=$1 bs=$2 qd=$3 label=$4 unit=$5
+  case ",${only:-$label}," in *",$label,"*) ;; *) continue ;; esac
   for r in $(seq "$rounds"); do
-    set -- $names
-    for dev in $devs; do
-      contender=$1; shift
+    # Round r starts with contender r (mod their number): nobody is always first after a quiet spell.
+    order=$(paste -d' ' /tmp/bench-names /tmp/bench-devs | awk -v r="$r" '{ l[NR] = $0 }
+      END { for (i = 0; i < NR; i++) print l[(i + r - 1) % NR + 1] }')
+    echo "$order" | while read -r contender dev; do
       t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
       # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
       case "$rw" in
