@@ -50,8 +50,8 @@ class DeviceRulesTest {
         assertEquals(512, p.logicalBlockSize());
         assertEquals(4096, p.physicalBlockSize());
         assertEquals((512 << 10) >> 9, p.maxSectors(), "capped at 512 KiB per request: memory per tag");
-        assertEquals(DeviceGeometry.MAX_IO_BYTES_ZERO_COPY >> 9,
-                DeviceGeometry.params(e, BufferMode.ZERO_COPY, false).maxSectors(), "zero copy has its own limit");
+        assertEquals((1 << 20) >> 9, DeviceGeometry.params(e, BufferMode.ZERO_COPY, false).maxSectors(),
+                "zero copy keeps no per-tag memory: 1 MiB requests, one NBD request per 1 MiB I/O");
         assertEquals(512 << 10, DeviceGeometry.maxIoBytes(e, BufferMode.COPY));
         assertTrue(p.volatileCache() && p.fua() && p.rotational() && !p.readOnly());
         assertTrue(p.maxDiscardSectors() > 0 && p.maxWriteZeroesSectors() > 0);
