@@ -86,7 +86,6 @@ final class GuestProcesses {
         run("e2fsck", "-f", "-n", dev);
     }
 
-
     static void fioVerify(String dev, String rw, String bs, String size) throws Exception {
         run("fio", "--name=verify", "--filename=" + dev, "--rw=" + rw, "--bs=" + bs, "--iodepth=32",
                 "--ioengine=io_uring", "--direct=1", "--size=" + size, "--verify=crc32c", "--verify_fatal=1",

@@ -86,7 +86,6 @@ final class Guest {
         return run(cmd.toArray(String[]::new));
     }
 
-
     static List<String> ublkNodes() throws IOException {
         try (var s = Files.list(Path.of("/dev"))) {
             return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("ublkb") || n.startsWith("ublkc"))
