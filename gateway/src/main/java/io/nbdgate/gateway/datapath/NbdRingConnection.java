@@ -62,25 +62,31 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // io_uring ABI (include/uapi/linux/io_uring.h) that Netty does not export.
     static final byte OP_READ_FIXED = 4, OP_CONNECT = 16, OP_CLOSE = 19, OP_SEND = 26, OP_RECV = 27,
             OP_SHUTDOWN = 34, OP_SOCKET = 45, OP_URING_CMD = 46, OP_SEND_ZC = 47;
-    static final short RECVSEND_FIXED_BUF = 1 << 2;
+    static final short RECVSEND_POLL_FIRST = 1, RECVSEND_FIXED_BUF = 1 << 2;
     static final byte IOSQE_IO_LINK = 1 << 2;
     private static final int ECANCELED = 125;
     static final int CQE_F_MORE = 1 << 1, CQE_F_NOTIF = 1 << 3;
     private static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
-    private static final int SOCKET_URING_OP_SETSOCKOPT = 3, IPPROTO_TCP = 6, TCP_NODELAY = 1;
+    private static final int SOCKET_URING_OP_SETSOCKOPT = 3, IPPROTO_TCP = 6, TCP_NODELAY = 1, SOL_SOCKET = 1,
+            SO_RCVLOWAT = 18;
     private static final int EIO = 5, EAGAIN = 11, EINTR = 4;
 
     // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
-            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_RX_STAGE = 13;
+            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_RX_STAGE = 13, K_LOWAT = 14;
     static final byte OP_ASYNC_CANCEL = 14, OP_WRITE = 23;
     /** Header bytes one batching receive may take (bunches of write replies and small staged READs). */
     private static final int HEADER_BATCH_MAX = 64 << 10;
     private static final int MAX_TAGS = 4096;
     private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
     private static final int HEADER_MAX = 32;
+    /**
+     * Data receives of at least this many bytes wait for all of their bytes (SO_RCVLOWAT): the loop is woken once
+     * per receive, not once per arriving segment (up to 64 KiB each on loopback).
+     */
+    static final int LOW_WATER_MIN = 64 << 10;
     /** SQEs in one send chain at most; the rest waits for the next chain. */
     private static final int MAX_CHAIN = 64;
 
@@ -102,6 +108,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final ByteBuffer tx;
     private final MemorySegment sockaddr;
     private final MemorySegment one;
+    private final MemorySegment lowWaterValue;
     final CompletableFuture<ExportInfo> ready = new CompletableFuture<>();
 
     private IoRegistration reg;
@@ -178,6 +185,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private long stagedBytes;
     private boolean dataInFlight;
     private boolean aheadLinked;
+    // SO_RCVLOWAT: usable once the socket took a setsockopt through the ring (TCP only); the value last asked for.
+    private boolean lowWaterUsable;
+    private boolean lowWaterWanted = true;
+    private int rcvLowat = 1;
+    private long lowWaterReceives;
 
     private NbdRingConnection(IoEventLoop loop, SocketAddress address, HandshakeConfig config, int depth,
                               Duration ioTimeout, int zeroFd, int sendZcMin, int stageMax, Listener listener) {
@@ -203,6 +215,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         sockaddr = SocketAddresses.encode(arena, address);
         one = arena.allocate(ValueLayout.JAVA_INT);
         one.set(ValueLayout.JAVA_INT, 0, 1);
+        lowWaterValue = arena.allocate(ValueLayout.JAVA_INT);
         cookie = new long[depth];
         busy = new boolean[depth];
         replied = new boolean[depth];
@@ -287,6 +300,16 @@ public final class NbdRingConnection implements IoUringIoHandle {
     /** Reply data bytes received together with headers and copied into place. Loop thread only. */
     public long stagedBytes() {
         return stagedBytes;
+    }
+
+    /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. Loop thread only. */
+    public long lowWaterReceives() {
+        return lowWaterReceives;
+    }
+
+    /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). Loop thread only. */
+    void useLowWater(boolean on) {
+        lowWaterWanted = on;
     }
 
     /** READs that waited for a batching header receive to end before they were sent. Loop thread only. */
@@ -743,6 +766,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
         long off = replies.dataOffset();
         long remaining = replies.dataLength();
         int len = (int) Math.min(remaining, 1 << 30);
+        if (lowWaterUsable && lowWaterWanted && len >= LOW_WATER_MIN) {
+            receiveDataWhole(tag, off, len);
+            return;
+        }
         boolean link = len == remaining;
         // The receive linked behind may batch if no other READ needs its data received directly, and if another
         // request is still out after this one: a batching receive holds back unstageable READs until it
@@ -773,6 +800,37 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 rxCancelSent = false;
             }
         }
+    }
+
+    /**
+     * A large data receive that wakes the loop once: SO_RCVLOWAT is set to exactly the bytes this receive takes
+     * (they are on their way: the reply header announced them), and the receive polls first, so the kernel
+     * runs it once they have all arrived, instead of once per segment. Never more than what is coming, the mark
+     * cannot stall the stream: a short receive (the kernel caps the mark, or memory pressure makes the socket
+     * readable early) completes, and the next receive sets the mark to what is left. The socket shutting down
+     * or failing makes it readable whatever the mark. Not MSG_WAITALL, and nothing linked behind: io_uring's own
+     * retry of a short MSG_WAITALL receive would keep the old, now too high, mark.
+     */
+    private void receiveDataWhole(int tag, long off, int len) {
+        ring.reserveSq(2);
+        if (rcvLowat != len) {
+            setRcvLowat(len, IOSQE_IO_LINK);
+        }
+        short prio = (short) (RECVSEND_POLL_FIRST | (bufIndex[tag] >= 0 ? RECVSEND_FIXED_BUF : 0));
+        op(OP_RECV, (byte) 0, prio, fd, 0, bufAddress[tag] + off, len, 0, data(K_RX_DATA, tag), (short) Math.max(0, bufIndex[tag]), 0, 0);
+        dataInFlight = true;
+        lowWaterReceives++;
+    }
+
+    private void setRcvLowat(int value) {
+        setRcvLowat(value, (byte) 0);
+    }
+
+    private void setRcvLowat(int value, byte sqeFlags) {
+        MemorySegment v = value == 1 ? one : lowWaterValue;
+        v.set(ValueLayout.JAVA_INT, 0, value);
+        op(OP_URING_CMD, sqeFlags, (short) 0, fd, SOCKET_URING_OP_SETSOCKOPT, SOL_SOCKET | (long) SO_RCVLOWAT << 32, 0, 0, data(K_LOWAT, 0), (short) 0, 4, v.address());
+        rcvLowat = value;
     }
 
     /** A hole in a read reply: zeroes into the destination. Returns true if an operation is now outstanding. */
@@ -820,6 +878,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 }
             }
             case K_SOCKOPT -> {
+                lowWaterUsable = res >= 0;
                 if (res < 0) {
                     LOG.warn("{}: TCP_NODELAY not set ({}); small requests may wait for Nagle", describe(address),
                             errnoName(-res));
@@ -903,6 +962,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
                     pumpReplies(); // a receive may have waited for rx to be free
                 }
             }
+            case K_LOWAT -> {
+                if (state == State.READY && res < 0) {
+                    fail("setting SO_RCVLOWAT failed: " + errnoName(-res));
+                }
+            }
             case K_CANCEL -> {
                 // 0, or -ENOENT/-EALREADY when the receive completed first: either way its completion comes.
             }
@@ -918,6 +982,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 } else {
                     DataPathStats.moved(bufIndex[tag] >= 0, res);
                     replies.dataReceived(res);
+                    if (rcvLowat != 1) {
+                        // Before any other receive: header bytes must wake the loop from the first byte. Lowering the
+                        // mark re-checks readiness (tcp_set_rcvlowat), so even a receive armed before it cannot stall.
+                        setRcvLowat(1);
+                    }
                     pumpReplies();
                 }
             }

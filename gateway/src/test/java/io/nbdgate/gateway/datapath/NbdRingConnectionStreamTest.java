@@ -154,6 +154,24 @@ class NbdRingConnectionStreamTest {
         }
     }
 
+    /** Forwards in 16 KiB pieces, 3 ms apart: a large reply reaches the client in dozens of separate segments. */
+    private static void pace(SocketChannel from, SocketChannel to, Random random) {
+        ByteBuffer buf = ByteBuffer.allocate(16 << 10);
+        try {
+            while (from.read(buf) >= 0) {
+                buf.flip();
+                while (buf.hasRemaining()) {
+                    to.write(buf);
+                }
+                buf.clear();
+                Thread.sleep(3);
+            }
+            to.shutdownOutput();
+        } catch (IOException | InterruptedException e) {
+            // one side closed
+        }
+    }
+
     private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth) throws Exception {
         return connect(at, mode, depth, DeviceConfig.DEFAULT_STAGE_READS_MAX);
     }
@@ -278,6 +296,57 @@ class NbdRingConnectionStreamTest {
                         "round " + round + " tag " + t + " (" + mode + ")");
             }
         }
+    }
+
+    /**
+     * The data of a 1 MiB READ that arrives in 64 pieces wakes the loop thread a few times, not once per piece:
+     * the receive waits, through SO_RCVLOWAT, until all of it is there. Counted as the loop thread's voluntary
+     * context switches during the READ, against the same READ with the wait turned off (which must show the
+     * per-piece wake-ups, or the count proves nothing). The data must still be exact.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TransmissionMode.class, names = {"SIMPLE", "EXTENDED"})
+    void largeReadDataWakesTheLoopOnceNotOncePerSegment(TransmissionMode mode) throws Exception {
+        conn = connect(startRelay(0, NbdRingConnectionStreamTest::pace), mode, 4);
+        int len = 1 << 20;
+        MemorySegment buf = arena.allocate(len, 4096);
+        byte[] data = new byte[len];
+        new Random(3).nextBytes(data);
+        MemorySegment.copy(data, 0, buf, ValueLayout.JAVA_BYTE, 0, len);
+        assertEquals(len, submit(0, Command.WRITE, 0, 0, len, buf).get(30, TimeUnit.SECONDS));
+
+        long perSegment = loopWakeUpsDuringRead(false, buf, len);
+        assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "without the wait (" + mode + ")");
+        long before = onLoop(conn::lowWaterReceives);
+        long whole = loopWakeUpsDuringRead(true, buf, len);
+        assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "with the wait (" + mode + ")");
+
+        assertTrue(onLoop(conn::lowWaterReceives) > before, "the READ did not use the wait");
+        assertTrue(perSegment >= 32, "without the wait the loop woke only " + perSegment
+                + " times for 64 pieces: the count cannot show a difference");
+        assertTrue(whole <= 8, "the loop woke " + whole + " times for one READ (" + perSegment + " without the wait)");
+    }
+
+    private long loopWakeUpsDuringRead(boolean lowWater, MemorySegment buf, int len) throws Exception {
+        loop.submit(() -> conn.useLowWater(lowWater)).get(10, TimeUnit.SECONDS);
+        buf.fill((byte) 0);
+        long before = onLoop(NbdRingConnectionStreamTest::voluntarySwitches);
+        assertEquals(len, submit(0, Command.READ, 0, 0, len, buf).get(30, TimeUnit.SECONDS));
+        return onLoop(NbdRingConnectionStreamTest::voluntarySwitches) - before;
+    }
+
+    /** The calling thread's voluntary context switches: each is a sleep the kernel woke it from. */
+    private static long voluntarySwitches() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/thread-self/status"))) {
+                if (line.startsWith("voluntary_ctxt_switches:")) {
+                    return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        throw new IllegalStateException("no voluntary_ctxt_switches in /proc/thread-self/status");
     }
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
