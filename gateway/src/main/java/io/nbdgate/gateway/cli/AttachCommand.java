@@ -53,8 +53,9 @@ final class AttachCommand implements Callable<Integer> {
 
     @Option(names = "--send-zc-min", paramLabel = "SIZE", defaultValue = "64k",
             description = "Zero-copy mode: write payloads of at least SIZE go out with io_uring SEND_ZC straight from "
-                    + "the request's pages; smaller ones with SEND from the same pages, the kernel copying them "
-                    + "(cheaper below tens of KiB, and always on loopback). Java touches no data either way. "
+                    + "the request's pages; smaller ones, and all of them to a server on this host (the kernel "
+                    + "copies zero-copy pages delivered locally), with SEND from the same pages, the kernel copying "
+                    + "them. Java touches no data either way. 0: SEND_ZC for every payload. "
                     + "4096, 64k, 1m. Default: ${DEFAULT-VALUE}.")
     String sendZcMin;
 

@@ -18,7 +18,11 @@ import io.nbdgate.ublk.uring.NettyRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -100,6 +104,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final Listener listener;
     private final int zeroFd;
     private final int sendZcMin;
+    /** The server is on this host: SEND_ZC pages would be copied on local delivery anyway. */
+    private final boolean localPeer;
     private final int stageMax;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment rxSeg;
@@ -203,6 +209,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         this.ioTimeout = ioTimeout;
         this.zeroFd = zeroFd;
         this.sendZcMin = sendZcMin;
+        this.localPeer = onThisHost(address);
         this.stageMax = stageMax;
         this.listener = listener;
         rxSeg = arena.allocate(RX_CAPACITY, 4096);
@@ -542,7 +549,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
             } else if (bufIndex[t] >= 0) {
                 // AF_UNIX has no zero-copy send (EOPNOTSUPP), and small payloads are cheaper copied: there a plain
                 // SEND from the fixed buffer lets the kernel copy the pages into the socket; Java never touches them.
-                chainZc[k] = !(address instanceof UnixDomainSocketAddress) && chainLen[k] >= sendZcMin;
+                // To a server on this host SEND_ZC buys nothing: the kernel copies zero-copy pages when it delivers
+                // them to a local socket (MSG_ZEROCOPY's deferred copy) and adds a notification per send. Strict
+                // zero copy (send-zc-min 0) still uses it.
+                chainZc[k] = !(address instanceof UnixDomainSocketAddress) && chainLen[k] >= sendZcMin
+                        && (sendZcMin == 0 || !localPeer);
                 byte opcode = chainZc[k] ? OP_SEND_ZC : OP_SEND;
                 op(opcode, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, chainAddr[k], chainLen[k], msgFlags, data(K_TX_PAYLOAD, t), (short) bufIndex[t], 0, 0);
             } else {
@@ -1157,6 +1168,22 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // personality, union5, union6): buf_index comes BEFORE personality; op() is the only place that builds one.
     private static short data(int kind, int tag) {
         return (short) (kind << 12 | tag);
+    }
+
+    /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
+    static boolean onThisHost(SocketAddress a) {
+        if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
+            return false;
+        }
+        InetAddress ip = i.getAddress();
+        if (ip.isLoopbackAddress() || ip.isAnyLocalAddress()) {
+            return true;
+        }
+        try {
+            return NetworkInterface.getByInetAddress(ip) != null;
+        } catch (SocketException e) {
+            return false;
+        }
     }
 
     static String describe(SocketAddress a) {

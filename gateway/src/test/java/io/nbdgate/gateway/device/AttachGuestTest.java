@@ -3,6 +3,7 @@ package io.nbdgate.gateway.device;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.datapath.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
@@ -16,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -41,13 +43,22 @@ class AttachGuestTest extends DeviceGuestTestBase {
         }
     }
 
-    /** TCP is the main path (SEND_ZC); a unix socket takes plain SEND from the fixed buffer. */
+    /**
+     * TCP to nbdkit on this host: plain SEND from the fixed buffers unless strict (SEND_ZC's pages would be copied
+     * on local delivery anyway); a unix socket takes plain SEND too.
+     */
     private NbdDevice attach(BufferMode mode, int queues, boolean tcp) throws Exception {
+        return attach(mode, queues, tcp, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX);
+    }
+
+    private NbdDevice attach(BufferMode mode, int queues, boolean tcp, int sendZcMin, int stageReadsMax)
+            throws Exception {
         server = tcp ? ExternalNbdServer.nbdkit(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE))
                 : ExternalNbdServer.nbdkitUnix(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
         SocketAddress address = tcp ? new InetSocketAddress("127.0.0.1", server.port())
                 : UnixDomainSocketAddress.of(server.uri().socketPath());
-        NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), mode);
+        NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1,
+                Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax);
         attach(o);
         assertEquals(mode, device.mode());
         return device;
@@ -80,9 +91,9 @@ class AttachGuestTest extends DeviceGuestTestBase {
             assertEquals(0, viaMemory, "zero copy: no payload byte may pass through user memory");
             assertTrue(viaFixed >= 200L << 20, "fio's writes and verify reads moved through fixed buffers: " + viaFixed);
             assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
-            // send-zc-min (64 KiB): 4 KiB payloads go out with SEND, 1 MiB ones with SEND_ZC, all from fixed buffers.
-            assertEquals(0, zcSmall, "4 KiB writes are below send-zc-min and must not use SEND_ZC");
-            assertTrue(zcLarge >= 96L << 20, "1 MiB writes go out with SEND_ZC: " + zcLarge);
+            // nbdkit is on this host: every payload goes out with SEND from its fixed buffer, none with SEND_ZC
+            // (strictZeroCopy... below proves SEND_ZC itself).
+            assertEquals(0, zcSmall + zcLarge, "SEND_ZC to a server on this host");
             // fio's verify reads 4 KiB blocks at QD32: replies arrive in bunches and are staged, the kernel
             // writing them into the request pages through ublk user copy (fio's crc32c check proves the bytes).
             assertTrue(staged > 0, "no 4 KiB read reply was staged");
@@ -98,6 +109,29 @@ class AttachGuestTest extends DeviceGuestTestBase {
         GuestProcesses.run("nbdcopy", server.uri().toString(), fromServer.toString());
         assertEquals(sha256(fromServer), sha256(fromDevice), "server and device differ");
         assertEquals(EXPORT_SIZE, Files.size(fromServer));
+    }
+
+    /**
+     * Strict zero copy (send-zc-min 0, stage-reads-max 0): every write payload leaves with SEND_ZC straight from
+     * the request's pages, even to a server on this host, and every read reply is received straight into them.
+     */
+    @Test
+    void strictZeroCopySendsEveryPayloadWithSendZcAndStagesNothing() throws Exception {
+        attach(BufferMode.ZERO_COPY, 2, true, 0, 0);
+        String dev = device.blockDevice();
+        long zcBefore = DataPathStats.zeroCopySentBytes();
+        long stagedBefore = DataPathStats.stagedBytes();
+        long memoryBefore = DataPathStats.userMemoryBytes();
+        long copiedBefore = JavaCopies.bytes();
+        GuestProcesses.fioVerify(dev, "randwrite", "4k", "16M");
+        long zcSmall = DataPathStats.zeroCopySentBytes() - zcBefore;
+        GuestProcesses.fioVerify(dev, "write", "1M", "64M");
+        long zcLarge = DataPathStats.zeroCopySentBytes() - zcBefore - zcSmall;
+        assertTrue(zcSmall >= 16L << 20, "4 KiB writes go out with SEND_ZC when strict: " + zcSmall);
+        assertTrue(zcLarge >= 64L << 20, "1 MiB writes go out with SEND_ZC: " + zcLarge);
+        assertEquals(0, DataPathStats.stagedBytes() - stagedBefore, "stage-reads-max 0: no reply staged");
+        assertEquals(0, DataPathStats.userMemoryBytes() - memoryBefore, "zero copy: no payload byte in user memory");
+        assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
     }
 
     @ParameterizedTest
