@@ -33,6 +33,9 @@ public final class UblkDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(UblkDevice.class);
     private static final Set<UblkDevice> OPEN = ConcurrentHashMap.newKeySet();
     private static final long QUEUE_TIMEOUT_MS = 15_000;
+    private static final long NODE_TIMEOUT_MS = 30_000;
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFBLK = 0060000;
 
     static {
         Runtime.getRuntime().addShutdownHook(new Thread(UblkDevice::closeAll, "ublk-teardown"));
@@ -121,12 +124,55 @@ public final class UblkDevice implements AutoCloseable {
         runQueues(loops, targetForQueue);
         control.startDevice(id);
         started = true;
-        // devtmpfs creates the node asynchronously; callers hand the path to users right away.
+        awaitBlockNode();
+        LOG.info("ublk device {} started as {}", id, blockDevice());
+    }
+
+    /**
+     * devtmpfs creates the node asynchronously, and callers hand the path to users right away: wait
+     * until it is a block node with this disk's device number. Any file at the path is not enough (a
+     * tool that opens a missing path with O_CREAT leaves a regular file there, which would swallow
+     * every write meant for the device). Fails rather than report a path that is not the device.
+     */
+    private void awaitBlockNode() throws InterruptedException {
         Path node = Path.of(blockDevice());
-        for (int i = 0; i < 300 && !Files.exists(node); i++) {
+        Path sysDev = Path.of("/sys/block", node.getFileName().toString(), "dev");
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(NODE_TIMEOUT_MS);
+        String problem;
+        while ((problem = nodeProblem(node, sysDev)) != null) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("ublk device " + id + " started, but after " + NODE_TIMEOUT_MS
+                        + " ms " + problem);
+            }
             Thread.sleep(20);
         }
-        LOG.info("ublk device {} started as {}", id, blockDevice());
+    }
+
+    /** Why {@code node} is not (yet) the block node of the disk {@code sysDev} describes; null when it is. */
+    static String nodeProblem(Path node, Path sysDev) {
+        String want;
+        try {
+            want = Files.readString(sysDev).trim();
+        } catch (IOException e) {
+            return sysDev + " is not readable";
+        }
+        try {
+            var attrs = Files.readAttributes(node, "unix:mode,rdev");
+            if (((Integer) attrs.get("mode") & S_IFMT) != S_IFBLK) {
+                return node + " exists but is not a block device";
+            }
+            String have = devNumber((Long) attrs.get("rdev"));
+            return have.equals(want) ? null : node + " is block device " + have + ", the disk is " + want;
+        } catch (IOException e) {
+            return node + " does not exist";
+        }
+    }
+
+    /** "major:minor" of a glibc dev_t, as /sys/block/X/dev prints it. */
+    static String devNumber(long rdev) {
+        long major = ((rdev & 0x00000000000fff00L) >>> 8) | ((rdev & 0xfffff00000000000L) >>> 32);
+        long minor = (rdev & 0x00000000000000ffL) | ((rdev & 0x00000ffffff00000L) >>> 12);
+        return major + ":" + minor;
     }
 
     private void runQueues(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
