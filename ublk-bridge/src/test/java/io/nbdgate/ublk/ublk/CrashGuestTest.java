@@ -52,7 +52,7 @@ class CrashGuestTest {
 
     static Process fioInBackground(String dev, String... extra) throws Exception {
         List<String> cmd = new java.util.ArrayList<>(List.of("fio", "--name=crash", "--filename=" + dev,
-                "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32", "--ioengine=io_uring", "--direct=1"));
+                "--allow_file_create=0", "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32", "--ioengine=io_uring", "--direct=1"));
         cmd.addAll(List.of(extra));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(new java.io.File("/tmp/fio-crash.log"))
                 .start();
@@ -61,6 +61,7 @@ class CrashGuestTest {
     @Test
     void sigkillDuringFioThenTheNextRunRemovesTheOrphan() throws Exception {
         Server s = startServer(Path.of("/tmp/crash-kill.img"), false);
+        Guest.assertNodeStays(s.devId(), 1000);
         Process fio = fioInBackground(ControlDevice.blockDevice(s.devId()), "--time_based", "--runtime=60");
         Thread.sleep(3000);
         s.process().destroyForcibly(); // SIGKILL
