@@ -51,7 +51,8 @@ echo $names | tr ' ' '\n' > /tmp/bench-names
 echo $devs | tr ' ' '\n' > /tmp/bench-devs
 
 fio_cell() { # device rw bs iodepth -> fio terse output
-  fio --name=b --filename="$1" --allow_file_create=0 --rw="$2" --bs="$3" --iodepth="$4" --ioengine=io_uring --direct=1 \
+  fio --name=b --filename="$1" --allow_file_create=0 --rw="$2" --bs="$3" --iodepth="$4" \
+      --ioengine=io_uring --direct=1 \
       --runtime="$runtime" --ramp_time="$ramp" --time_based --size="$size" --numjobs=1 --group_reporting \
       --output-format=terse --terse-version=3 2>/dev/null </dev/null
 }
@@ -59,7 +60,8 @@ fio_cell() { # device rw bs iodepth -> fio terse output
 # Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
 # tens of seconds under TCG; nbd.ko's caches and the server warm up too.
 for dev in $devs; do
-  fio --name=warm --filename="$dev" --allow_file_create=0 --rw=randrw --bs=4k --iodepth=32 --ioengine=io_uring --direct=1 \
+  fio --name=warm --filename="$dev" --allow_file_create=0 --rw=randrw --bs=4k --iodepth=32 \
+      --ioengine=io_uring --direct=1 \
       --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
 done
 

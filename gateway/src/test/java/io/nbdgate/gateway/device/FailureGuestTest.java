@@ -45,8 +45,9 @@ class FailureGuestTest extends DeviceGuestTestBase {
             GuestProcesses.Result failing = readDirect(device.blockDevice());
             assertNotEquals(0, failing.exit(), "reads must fail while the server returns EIO");
             assertTrue(failing.output().contains("Input/output error"), failing.output());
-            GuestProcesses.Result fio = exec("fio", "--name=eio", "--filename=" + device.blockDevice(), "--allow_file_create=0", "--rw=randread",
-                    "--bs=4k", "--direct=1", "--ioengine=io_uring", "--size=1M", "--output-format=terse");
+            GuestProcesses.Result fio = exec("fio", "--name=eio", "--filename=" + device.blockDevice(),
+                    "--allow_file_create=0", "--rw=randread", "--bs=4k", "--direct=1", "--ioengine=io_uring",
+                    "--size=1M", "--output-format=terse");
             assertNotEquals(0, fio.exit(), "fio must see the error: " + fio.output());
             Files.delete(trigger);
             assertEquals(0, readDirect(device.blockDevice()).exit(), "the device works again once errors stop");

@@ -87,8 +87,8 @@ final class GuestProcesses {
     }
 
     static void fioVerify(String dev, String rw, String bs, String size) throws Exception {
-        run("fio", "--name=verify", "--filename=" + dev, "--allow_file_create=0", "--rw=" + rw, "--bs=" + bs, "--iodepth=32",
-                "--ioengine=io_uring", "--direct=1", "--size=" + size, "--verify=crc32c", "--verify_fatal=1",
-                "--do_verify=1", "--verify_state_save=0", "--output-format=terse");
+        run("fio", "--name=verify", "--filename=" + dev, "--allow_file_create=0", "--rw=" + rw, "--bs=" + bs,
+                "--iodepth=32", "--ioengine=io_uring", "--direct=1", "--size=" + size, "--verify=crc32c",
+                "--verify_fatal=1", "--do_verify=1", "--verify_state_save=0", "--output-format=terse");
     }
 }

@@ -135,17 +135,21 @@ public final class UblkDevice implements AutoCloseable {
      * every write meant for the device). Fails rather than report a path that is not the device.
      */
     private void awaitBlockNode() throws InterruptedException {
-        Path node = Path.of(blockDevice());
-        Path sysDev = Path.of("/sys/block", node.getFileName().toString(), "dev");
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(NODE_TIMEOUT_MS);
         String problem;
-        while ((problem = nodeProblem(node, sysDev)) != null) {
+        while ((problem = nodeProblem(id)) != null) {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("ublk device " + id + " started, but after " + NODE_TIMEOUT_MS
                         + " ms " + problem);
             }
             Thread.sleep(20);
         }
+    }
+
+    /** Why /dev/ublkbN is not (yet) device N's block node; null when it is. */
+    static String nodeProblem(int devId) {
+        Path node = Path.of(ControlDevice.blockDevice(devId));
+        return nodeProblem(node, Path.of("/sys/block", node.getFileName().toString(), "dev"));
     }
 
     /** Why {@code node} is not (yet) the block node of the disk {@code sysDev} describes; null when it is. */

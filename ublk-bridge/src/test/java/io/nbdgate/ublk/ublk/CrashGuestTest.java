@@ -52,7 +52,8 @@ class CrashGuestTest {
 
     static Process fioInBackground(String dev, String... extra) throws Exception {
         List<String> cmd = new java.util.ArrayList<>(List.of("fio", "--name=crash", "--filename=" + dev,
-                "--allow_file_create=0", "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32", "--ioengine=io_uring", "--direct=1"));
+                "--allow_file_create=0", "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32",
+                "--ioengine=io_uring", "--direct=1"));
         cmd.addAll(List.of(extra));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(new java.io.File("/tmp/fio-crash.log"))
                 .start();

@@ -1,6 +1,7 @@
 package io.nbdgate.ublk.ublk;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -78,10 +79,10 @@ final class Guest {
 
     /** fio with crc32c verification over the whole device. */
     static String fio(String dev, String rw, String bs, long sizeBytes, String... extra) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("fio", "--name=verify", "--filename=" + dev, "--allow_file_create=0", "--rw=" + rw,
-                "--bs=" + bs, "--size=" + sizeBytes, "--iodepth=32", "--ioengine=io_uring", "--direct=1",
-                "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--group_reporting",
-                "--randrepeat=0"));
+        List<String> cmd = new ArrayList<>(List.of("fio", "--name=verify", "--filename=" + dev,
+                "--allow_file_create=0", "--rw=" + rw, "--bs=" + bs, "--size=" + sizeBytes, "--iodepth=32",
+                "--ioengine=io_uring", "--direct=1", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+                "--group_reporting", "--randrepeat=0"));
         cmd.addAll(List.of(extra));
         return run(cmd.toArray(String[]::new));
     }
@@ -91,17 +92,15 @@ final class Guest {
      * device's node must stay put once start returned. Prints what it saw when it changed.
      */
     static void assertNodeStays(int devId, long millis) throws Exception {
-        Path node = Path.of(ControlDevice.blockDevice(devId));
-        Path sys = Path.of("/sys/block", node.getFileName().toString(), "dev");
         long end = System.nanoTime() + millis * 1_000_000;
         String problem;
         do {
-            problem = UblkDevice.nodeProblem(node, sys);
+            problem = UblkDevice.nodeProblem(devId);
             if (problem != null) {
                 System.out.println("node check: " + problem + "; /dev has " + ublkNodes());
                 runAllowingFailure(10, "dmesg"); // printed
             }
-            assertEquals(null, problem, "the device's node changed after start");
+            assertNull(problem, "the device's node changed after start");
             Thread.sleep(50);
         } while (System.nanoTime() < end);
     }

@@ -59,10 +59,10 @@ class QuiesceGuestTest {
                      DeviceParams.disk(SIZE, 512 * 1024))) {
             assertTrue(dev.info().has(UblkAbi.F_QUIESCE), "the kernel did not accept UBLK_F_QUIESCE");
             dev.start(Guest.list(group), q -> file);
-            Process fio = new ProcessBuilder("fio", "--name=quiesce", "--filename=" + dev.blockDevice(), "--allow_file_create=0",
-                    "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32", "--ioengine=io_uring",
-                    "--direct=1", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--randrepeat=0")
-                    .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            Process fio = new ProcessBuilder("fio", "--name=quiesce", "--filename=" + dev.blockDevice(),
+                    "--allow_file_create=0", "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32",
+                    "--ioengine=io_uring", "--direct=1", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+                    "--randrepeat=0").redirectErrorStream(true).redirectOutput(log.toFile()).start();
             for (int round = 1; round <= 2; round++) {
                 awaitServed(dev, dev.requestsServed() + 500, fio, log);
                 dev.quiesce(10_000);
