@@ -59,16 +59,39 @@ class CrashGuestTest {
                 .start();
     }
 
+    /**
+     * Waits until fio's writes reach the device (its write count in /sys/block/ublkbN/stat). fio needs
+     * seconds under TCG before its first write; a kill before that tests nothing, and fio would then meet
+     * a path without a device and report "Laying out IO file".
+     */
+    static void awaitWrites(int devId, Process fio) throws Exception {
+        Path stat = Path.of("/sys/block/ublkb" + devId + "/stat");
+        for (int i = 0; i < 1200; i++) {
+            long writes = Long.parseLong(Files.readString(stat).trim().split("\\s+")[4]);
+            if (writes > 0) {
+                return;
+            }
+            if (!fio.isAlive()) {
+                fail("fio ended before it wrote: " + Files.readString(Path.of("/tmp/fio-crash.log")));
+            }
+            Thread.sleep(100);
+        }
+        fail("fio wrote nothing to /dev/ublkb" + devId + " in 120 s");
+    }
+
     @Test
     void sigkillDuringFioThenTheNextRunRemovesTheOrphan() throws Exception {
         Server s = startServer(Path.of("/tmp/crash-kill.img"), false);
         Guest.assertNodeStays(s.devId(), 1000);
         Process fio = fioInBackground(ControlDevice.blockDevice(s.devId()), "--time_based", "--runtime=60");
-        Thread.sleep(3000);
+        awaitWrites(s.devId(), fio);
         s.process().destroyForcibly(); // SIGKILL
         assertTrue(s.process().waitFor(30, TimeUnit.SECONDS));
         assertTrue(fio.waitFor(120, TimeUnit.SECONDS), "fio hangs on the dead device");
-        System.out.println(Files.readString(Path.of("/tmp/fio-crash.log")));
+        String log = Files.readString(Path.of("/tmp/fio-crash.log"));
+        System.out.println(log);
+        assertFalse(log.contains("Laying out"), "fio did not find the block device");
+        assertNotEquals(0, fio.exitValue(), "fio saw no error although its device died under it");
         try (ControlDevice ctl = ControlDevice.open()) {
             assertEquals(List.of(s.devId()), UblkDevice.removeOrphans(ctl));
         }
@@ -90,7 +113,7 @@ class CrashGuestTest {
         Server s = startServer(backing, true);
         String bdev = ControlDevice.blockDevice(s.devId());
         Process fio = fioInBackground(bdev, "--verify=crc32c", "--do_verify=1", "--verify_fatal=1");
-        Thread.sleep(3000);
+        awaitWrites(s.devId(), fio);
         s.process().destroyForcibly();
         assertTrue(s.process().waitFor(30, TimeUnit.SECONDS));
         MultiThreadIoEventLoopGroup group = Guest.loops(1);
