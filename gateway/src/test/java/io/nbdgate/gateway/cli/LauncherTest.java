@@ -1,0 +1,65 @@
+package io.nbdgate.gateway.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * bin/nbdgate picks its JDK from the JDK's release file, without starting a JVM to ask for the version
+ * (a start costs seconds on a slow machine, before the real one even begins).
+ */
+class LauncherTest {
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String output) {
+    }
+
+    /** A JDK directory whose bin/java records each call and prints its arguments. */
+    private Path fakeJdk(String name, String javaVersion) throws Exception {
+        Path home = dir.resolve(name);
+        Files.createDirectories(home.resolve("bin"));
+        Files.writeString(home.resolve("release"), "IMPLEMENTOR=\"test\"\nJAVA_VERSION=\"" + javaVersion + "\"\n");
+        Path java = home.resolve("bin/java");
+        Files.writeString(java, "#!/bin/sh\necho \"$*\" >> " + home.resolve("calls") + "\necho \"ran $*\"\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return home;
+    }
+
+    private Run launch(Path javaHome) throws Exception {
+        Path jar = Files.writeString(dir.resolve("nbdgate.jar"), "not a jar");
+        Path launcher = Path.of(System.getProperty("nbdgate.root"), "bin", "nbdgate");
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "--version").redirectErrorStream(true);
+        pb.environment().put("JAVA_HOME", javaHome.toString());
+        pb.environment().put("NBDGATE_JAR", jar.toString());
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher hangs");
+        return new Run(p.exitValue(), out);
+    }
+
+    @Test
+    void aNewEnoughJdkIsChosenFromItsReleaseFileWithoutAProbeRun() throws Exception {
+        Path jdk = fakeJdk("jdk25", "25.0.1");
+        Run r = launch(jdk);
+        assertEquals(0, r.exit(), r.output());
+        assertTrue(r.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), r.output());
+        // The only call is the real run: no "java -XshowSettings:properties -version" before it.
+        assertEquals(1, Files.readAllLines(jdk.resolve("calls")).size(), Files.readString(jdk.resolve("calls")));
+    }
+
+    @Test
+    void anOldJdkIsPassedOverWithoutBeingRun() throws Exception {
+        Path jdk = fakeJdk("jdk17", "17.0.2");
+        launch(jdk); // falls through to another JDK on this machine, which then refuses the fake jar
+        assertFalse(Files.exists(jdk.resolve("calls")), "the JDK 17 was started");
+    }
+}
