@@ -23,12 +23,11 @@ class ServersGuestTest extends DeviceGuestTestBase {
     @TempDir
     Path dir;
 
-
-
-
     private NbdDevice attach(int port, String export, int queues) throws Exception {
+        // Connect timeout 60 s: two full guest runs (one with a second guest on the host) saw nbd-server take
+        // more than 10 s to answer its first client under TCG; the product's default stays 10 s.
         NbdDevice.Options o = new NbdDevice.Options("servers", new InetSocketAddress("127.0.0.1", port), export, queues, 32,
-                ZeroCopy.ON, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), null);
+                ZeroCopy.ON, false, -1, Duration.ofSeconds(60), Duration.ofSeconds(60), null);
         attach(o);
         assertEquals(BufferMode.ZERO_COPY, device.mode());
         return device;
@@ -40,7 +39,11 @@ class ServersGuestTest extends DeviceGuestTestBase {
         run("truncate", "-s", "64M", file.toString());
         try (ExternalNbdServer server = ExternalNbdServer.nbdServer(dir, file, "disk")) {
             // The harness runs nbd-server with -d, which serves one connection at a time.
-            attach(server.port(), "disk", 1);
+            try {
+                attach(server.port(), "disk", 1);
+            } catch (Exception e) {
+                throw new AssertionError("attach to nbd-server failed; its output:\n" + server.output(), e);
+            }
             fioVerify(device.blockDevice(), "randwrite", "4k", "24M");
             fioVerify(device.blockDevice(), "write", "1M", "48M");
             GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt"));
