@@ -84,11 +84,9 @@ java_home() {
   local c v
   for c in ${JAVA_HOME:+"$JAVA_HOME"} /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/java-25-openjdk-amd64 /usr/lib/jvm/*; do
     [ -x "$c/bin/java" ] && [ -x "$c/bin/javac" ] || continue
-    if grep -q '^JAVA_VERSION="[0-9]' "$c/release" 2>/dev/null; then # no JVM start (seconds in the guest)
-      v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$c/release" | head -n1)
-    else
-      v=$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n1)
-    fi
+    v=""
+    [ -f "$c/release" ] && v=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$c/release" | head -n1) # no JVM start
+    [ -n "$v" ] || v=$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n1)
     if [ -n "$v" ] && [ "$v" -ge 22 ]; then echo "$c"; return 0; fi
   done
   die "no JDK 22 or newer found (FFM needs it); install Temurin 25 or set JAVA_HOME"

@@ -18,6 +18,7 @@ import org.junit.jupiter.api.Test;
 @Tag("ublk")
 class CrashGuestTest {
     static final long SIZE = 32L << 20;
+    static final Path FIO_LOG = Path.of("/tmp/fio-crash.log");
 
     record Server(Process process, int devId) {
     }
@@ -55,7 +56,7 @@ class CrashGuestTest {
                 "--allow_file_create=0", "--rw=randwrite", "--bs=4k", "--size=" + SIZE, "--iodepth=32",
                 "--ioengine=io_uring", "--direct=1"));
         cmd.addAll(List.of(extra));
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(new java.io.File("/tmp/fio-crash.log"))
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(FIO_LOG.toFile())
                 .start();
     }
 
@@ -72,7 +73,7 @@ class CrashGuestTest {
                 return;
             }
             if (!fio.isAlive()) {
-                fail("fio ended before it wrote: " + Files.readString(Path.of("/tmp/fio-crash.log")));
+                fail("fio ended before it wrote: " + Files.readString(FIO_LOG));
             }
             Thread.sleep(100);
         }
@@ -88,7 +89,7 @@ class CrashGuestTest {
         s.process().destroyForcibly(); // SIGKILL
         assertTrue(s.process().waitFor(30, TimeUnit.SECONDS));
         assertTrue(fio.waitFor(120, TimeUnit.SECONDS), "fio hangs on the dead device");
-        String log = Files.readString(Path.of("/tmp/fio-crash.log"));
+        String log = Files.readString(FIO_LOG);
         System.out.println(log);
         assertFalse(log.contains("Laying out"), "fio did not find the block device");
         assertNotEquals(0, fio.exitValue(), "fio saw no error although its device died under it");
@@ -126,7 +127,7 @@ class CrashGuestTest {
             try (UblkDevice dev = UblkDevice.recover(ctl, s.devId(), Guest.list(group), q -> target)) {
                 assertEquals("LIVE", dev.info().stateName());
                 assertTrue(fio.waitFor(300, TimeUnit.SECONDS), "fio did not finish after recovery");
-                System.out.println(Files.readString(Path.of("/tmp/fio-crash.log")));
+                System.out.println(Files.readString(FIO_LOG));
                 assertEquals(0, fio.exitValue(), "fio failed across the server restart");
             }
         } finally {
