@@ -66,6 +66,11 @@ final class AttachCommand implements Callable<Integer> {
                     + "straight into the request's pages. 0 turns it off. Default: ${DEFAULT-VALUE}.")
     String stageReadsMax;
 
+    @Option(names = "--batch-io", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Let the kernel hand over and take back many requests per ublk command (UBLK_F_BATCH_IO, "
+                    + "Linux 7.0+) where it can; --no-batch-io keeps one command per request. Default: on.")
+    boolean batchIo;
+
     @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
     boolean readOnly;
 
@@ -126,12 +131,13 @@ final class AttachCommand implements Callable<Integer> {
         return 0;
     }
 
-    private DeviceConfig toConfig() throws ConfigException {
+    DeviceConfig toConfig() throws ConfigException {
         JsonObject d = new JsonObject().put("name", name != null ? name : defaultName()).put("uri", uri)
                 .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
                 .put("read-only", readOnly).put("device-id", number(deviceId))
                 .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout))
-                .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax));
+                .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
+                .put("batch-io", batchIo);
         return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
     }
 

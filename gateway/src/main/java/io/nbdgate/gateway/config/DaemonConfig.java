@@ -26,7 +26,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
     private static final Set<String> TOP_KEYS = Set.of("devices", "status");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts", "send-zc-min", "stage-reads-max");
+            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
@@ -149,8 +149,15 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
         if (d.containsKey("stage-reads-max")) {
             stageReadsMax = size(d.getValue("stage-reads-max"), at + ".stage-reads-max");
         }
+        boolean batchIo = true;
+        if (d.containsKey("batch-io")) {
+            if (!(d.getValue("batch-io") instanceof Boolean b)) {
+                throw new ConfigException(at + ".batch-io", "must be true or false, got '" + d.getValue("batch-io") + "'");
+            }
+            batchIo = b;
+        }
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax);
+                stageReadsMax, batchIo);
     }
 
     /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */

@@ -17,10 +17,18 @@ import java.time.Duration;
  * @param sendZcMin in zero-copy mode, the smallest write payload sent with SEND_ZC; smaller ones use SEND
  * @param stageReadsMax READs up to this size may be received together with other replies and copied into
  *                  place; 0 turns that off
+ * @param batchIo   let the kernel hand over and take back many requests per ublk command (UBLK_F_BATCH_IO,
+ *                  Linux 7.0+) where it can; false keeps one command per request
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
-                           int stageReadsMax) {
+                           int stageReadsMax, boolean batchIo) {
+
+    public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
+                        int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin, int stageReadsMax) {
+        this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
+                stageReadsMax, true);
+    }
 
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;

@@ -46,6 +46,7 @@ public final class DeviceRegistry {
                     .put("server", String.valueOf(d.options().address()))
                     .put("size", d.export().size())
                     .put("mode", d.mode().label())
+                    .put("commands", d.batchIo() ? "batch" : "per-request")
                     .put("queues", d.queues())
                     .put("depth", d.options().depth())
                     .put("state", d.healthy() ? "live" : "server lost")

@@ -42,7 +42,15 @@ public final class NbdDevice implements AutoCloseable {
     /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
-                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
+                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
+                          boolean batchIo) {
+
+        public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
+                       boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
+                       BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
+            this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
+                    forcedMode, sendZcMin, stageReadsMax, true);
+        }
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                        boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout, BufferMode forcedMode) {
@@ -53,7 +61,13 @@ public final class NbdDevice implements AutoCloseable {
         /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
         public Options withMode(BufferMode mode) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode, sendZcMin, stageReadsMax);
+                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo);
+        }
+
+        /** The same options with batch commands allowed or not (tests, benchmarks). */
+        public Options withBatchIo(boolean b) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b);
         }
 
         /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
@@ -78,7 +92,8 @@ public final class NbdDevice implements AutoCloseable {
                 }
             }
             return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
-                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax());
+                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
+                    c.batchIo());
         }
     }
 
@@ -135,12 +150,13 @@ public final class NbdDevice implements AutoCloseable {
             }
             int maxIo = DeviceGeometry.maxIoBytes(export, mode);
             DeviceParams params = DeviceGeometry.params(export, mode, o.readOnly());
-            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, false);
+            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, false, o.batchIo());
             device = UblkDevice.create(control, spec, params);
             final NbdTarget[] ts = targets;
             device.start(loops, q -> ts[q]);
             LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {})", o.name(),
-                    describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(), reason);
+                    describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(),
+                    reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"));
             return new NbdDevice(o, export, device, conns, control, zeroFd, reason);
         } catch (NbdConnectionException e) {
             cleanUp(conns, device, control, zeroFd);
@@ -267,6 +283,11 @@ public final class NbdDevice implements AutoCloseable {
 
     public BufferMode mode() {
         return device.mode();
+    }
+
+    /** The ublk device takes many requests per command (UBLK_F_BATCH_IO). */
+    public boolean batchIo() {
+        return device.batchIo();
     }
 
     public String modeReason() {

@@ -66,6 +66,7 @@ class DaemonConfigTest {
         assertEquals(Duration.ofSeconds(30), d.ioTimeout());
         assertEquals(64 << 10, d.sendZcMin());
         assertEquals(16 << 10, d.stageReadsMax());
+        assertTrue(d.batchIo());
     }
 
     @Test
@@ -83,8 +84,10 @@ class DaemonConfigTest {
                     device-id: 7
                     timeouts: {connect: 500ms, io: 2m}
                     send-zc-min: 1m
-                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096, stage-reads-max: 0}
+                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096, stage-reads-max: 0, batch-io: false}
                 """);
+        assertTrue(c.devices().get(0).batchIo());
+        assertFalse(c.devices().get(2).batchIo());
         assertNull(c.statusListen());
         DeviceConfig a = c.devices().get(0);
         assertEquals(DeviceConfig.DEFAULT_DEPTH, a.depth());
@@ -128,6 +131,7 @@ class DaemonConfigTest {
         "send-zc-min text       | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: big}]   | devices[0].send-zc-min",
         "send-zc-min too big    | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: 4096m}] | devices[0].send-zc-min",
         "stage-reads-max text   | devices: [{name: a, uri: 'nbd://h/e', stage-reads-max: 1.5k}] | devices[0].stage-reads-max",
+        "batch-io not bool      | devices: [{name: a, uri: 'nbd://h/e', batch-io: sometimes}] | devices[0].batch-io",
         "send-zc-min negative   | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: -1}]    | devices[0].send-zc-min",
         "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
     })

@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.device;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
@@ -69,6 +70,7 @@ class AttachGuestTest extends DeviceGuestTestBase {
     void fioVerifiesAndEverythingTheDeviceWroteIsOnTheServer(BufferMode mode) throws Exception {
         attach(mode, 2, true);
         assertEquals(2, device.queues(), "nbdkit advertises CAN_MULTI_CONN, so two queues");
+        assertTrue(device.batchIo(), "the guest's 7.2 kernel has UBLK_F_BATCH_IO, and it is the default");
         String dev = device.blockDevice();
         long fixedBefore = DataPathStats.fixedBufferBytes();
         long memoryBefore = DataPathStats.userMemoryBytes();
@@ -131,6 +133,21 @@ class AttachGuestTest extends DeviceGuestTestBase {
         assertTrue(zcLarge >= 64L << 20, "1 MiB writes go out with SEND_ZC: " + zcLarge);
         assertEquals(0, DataPathStats.stagedBytes() - stagedBefore, "stage-reads-max 0: no reply staged");
         assertEquals(0, DataPathStats.userMemoryBytes() - memoryBefore, "zero copy: no payload byte in user memory");
+        assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
+    }
+
+    /** batch-io false: the per-request ublk commands (what kernels before 7.0 have) serve the same data path. */
+    @Test
+    void perRequestCommandsServeTheZeroCopyPath() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
+        NbdDevice.Options o = new NbdDevice.Options("guest-test", new InetSocketAddress("127.0.0.1", server.port()), "",
+                2, 32, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), BufferMode.ZERO_COPY,
+                DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX).withBatchIo(false);
+        attach(o);
+        assertFalse(device.batchIo(), "batch-io false must keep the per-request commands");
+        long copiedBefore = JavaCopies.bytes();
+        GuestProcesses.fioVerify(device.blockDevice(), "randwrite", "4k", "16M");
+        GuestProcesses.fioVerify(device.blockDevice(), "write", "1M", "32M");
         assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
     }
 

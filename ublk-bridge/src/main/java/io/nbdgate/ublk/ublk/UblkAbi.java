@@ -72,6 +72,21 @@ public final class UblkAbi {
             U_IO_REGISTER_IO_BUF = iowr(0x23, IO_CMD.byteSize()),
             U_IO_UNREGISTER_IO_BUF = iowr(0x24, IO_CMD.byteSize());
 
+    /**
+     * UBLK_F_BATCH_IO commands (Linux 7.0+). Their SQE cmd area is a struct ublk_batch_io (16 bytes:
+     * q_id u16, flags u16, nr_elem u16, elem_bytes u8, two reserved fields) and sqe->addr points to the
+     * elements: {tag u16, buf_index u16, result s32} plus buf_addr u64 with BATCH_F_HAS_BUF_ADDR.
+     * FETCH is multishot and writes u16 tags into a provided buffer.
+     */
+    public static final int U_IO_PREP_IO_CMDS = iowr(0x25, 16), U_IO_COMMIT_IO_CMDS = iowr(0x26, 16),
+            U_IO_FETCH_IO_CMDS = iowr(0x27, 16);
+    public static final int BATCH_F_HAS_BUF_ADDR = 1 << 1;
+
+    /** Bytes 48-55 of a batch command's SQE: q_id, flags, nr_elem, elem_bytes (the rest of the header is 0). */
+    public static long batchHeader(int qid, int flags, int nrElem, int elemBytes) {
+        return (qid & 0xffffL) | (flags & 0xffffL) << 16 | (nrElem & 0xffffL) << 32 | (elemBytes & 0xffL) << 48;
+    }
+
     public static final int IO_RES_OK = 0, IO_RES_NEED_GET_DATA = 1, IO_RES_ABORT = -19 /* -ENODEV */;
 
     public static final long UBLKSRV_IO_BUF_OFFSET = 0x80000000L;

@@ -74,7 +74,8 @@ public final class UblkDevice implements AutoCloseable {
         // holds in memory (e.g. read replies that arrived with their headers) into the request's pages.
         long userCopy = mode == BufferMode.ZERO_COPY ? features.mask() & F_USER_COPY : 0;
         long flags = mode.deviceFlags() | userCopy | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
-                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)));
+                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)))
+                | (spec.batchIo() && !spec.recoverable() ? features.mask() & F_BATCH_IO : 0);
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
@@ -84,8 +85,9 @@ public final class UblkDevice implements AutoCloseable {
             dev.close();
             throw e;
         }
-        LOG.info("ublk device {} added: {} queue(s) x depth {}, max io {} bytes, buffer mode {}", info.devId(),
-                info.nrHwQueues(), info.queueDepth(), info.maxIoBufBytes(), mode.label());
+        LOG.info("ublk device {} added: {} queue(s) x depth {}, max io {} bytes, buffer mode {}, {} commands",
+                info.devId(), info.nrHwQueues(), info.queueDepth(), info.maxIoBufBytes(), mode.label(),
+                info.has(F_BATCH_IO) ? "batch" : "per-tag");
         return dev;
     }
 
@@ -194,7 +196,7 @@ public final class UblkDevice implements AutoCloseable {
                 targets.add(t); // one target may serve several queues; it is closed once
             }
             QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode,
-                    added.has(F_USER_COPY), charFd, t, loops.get(q % loops.size()));
+                    added.has(F_USER_COPY), added.has(F_BATCH_IO), charFd, t, loops.get(q % loops.size()));
             queues.add(e);
             fetched.add(e.start());
         }
@@ -235,6 +237,8 @@ public final class UblkDevice implements AutoCloseable {
 
     public int id() { return id; }
     public BufferMode mode() { return mode; }
+    /** The device runs with UBLK_F_BATCH_IO: its queues fetch and commit many tags per command. */
+    public boolean batchIo() { return added.has(F_BATCH_IO); }
     public String blockDevice() { return ControlDevice.blockDevice(id); }
     public String charDevice() { return ControlDevice.charDevice(id); }
 

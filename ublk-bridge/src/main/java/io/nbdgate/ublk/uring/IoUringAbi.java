@@ -30,7 +30,8 @@ public final class IoUringAbi {
 
     // sqe->flags
     public static final byte IOSQE_FIXED_FILE = 1, IOSQE_IO_DRAIN = 1 << 1, IOSQE_IO_LINK = 1 << 2,
-            IOSQE_IO_HARDLINK = 1 << 3, IOSQE_ASYNC = 1 << 4, IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
+            IOSQE_IO_HARDLINK = 1 << 3, IOSQE_ASYNC = 1 << 4, IOSQE_BUFFER_SELECT = 1 << 5,
+            IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 
     // opcodes
     public static final byte OP_NOP = 0, OP_READV = 1, OP_WRITEV = 2, OP_FSYNC = 3, OP_READ_FIXED = 4,
@@ -44,7 +45,10 @@ public final class IoUringAbi {
     // io_uring_register opcodes
     public static final int REGISTER_BUFFERS = 0, UNREGISTER_BUFFERS = 1, REGISTER_FILES = 2,
             UNREGISTER_FILES = 3, REGISTER_FILES_UPDATE = 6, REGISTER_PROBE = 8, REGISTER_FILES2 = 13,
-            REGISTER_FILES_UPDATE2 = 14, REGISTER_BUFFERS2 = 15, REGISTER_BUFFERS_UPDATE = 16;
+            REGISTER_FILES_UPDATE2 = 14, REGISTER_BUFFERS2 = 15, REGISTER_BUFFERS_UPDATE = 16,
+            REGISTER_PBUF_RING = 22, UNREGISTER_PBUF_RING = 23;
+    /** CQE flags; a provided buffer's id is in the upper 16 bits. uring_cmd_flags (SQE offset 28). */
+    public static final int CQE_F_BUFFER = 1, CQE_F_MORE = 2, CQE_BUFFER_SHIFT = 16, URING_CMD_MULTISHOT = 2;
     public static final int RSRC_REGISTER_SPARSE = 1;
     public static final int IO_URING_OP_SUPPORTED = 1;
 

@@ -101,6 +101,7 @@ public final class NettyRing {
     private final int mask;
     private final int entries;
     private final FixedBufferTable buffers;
+    private final java.util.BitSet bufferGroups = new java.util.BitSet();
     /** SQ positions whose bytes 56-63 we set non-zero and must wipe after the kernel consumed them. */
     private int[] dirty = new int[64];
     private int dirtyCount;
@@ -144,6 +145,23 @@ public final class NettyRing {
     /** The sparse fixed-buffer table of this ring, registered on first use. */
     public FixedBufferTable buffers() {
         return buffers;
+    }
+
+    /**
+     * A provided-buffer group id no other user of this ring holds. Ids start at 0x4000, clear of the low
+     * ids a Netty buffer-ring configuration would name.
+     */
+    public int allocateBufferGroup() {
+        int id = bufferGroups.nextClearBit(0);
+        if (id >= 0x4000) {
+            throw new IllegalStateException("no free provided-buffer group id on this ring");
+        }
+        bufferGroups.set(id);
+        return 0x4000 + id;
+    }
+
+    public void releaseBufferGroup(int id) {
+        bufferGroups.clear(id - 0x4000);
     }
 
     /** Size of the submission queue: no link chain may be longer. */

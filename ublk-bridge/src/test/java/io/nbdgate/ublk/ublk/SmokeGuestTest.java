@@ -12,20 +12,31 @@ import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
-/** One write and read-back through a memory device per buffer mode, checked against the RAM itself. */
+/**
+ * One write and read-back through a memory device per buffer mode and command set (batch and per tag),
+ * checked against the RAM itself.
+ */
 @Tag("ublk")
 class SmokeGuestTest {
-    @ParameterizedTest
-    @EnumSource(BufferMode.class)
-    void directWriteLandsInRamAndReadsBack(BufferMode mode) throws Exception {
+    static Stream<Arguments> modes() {
+        return Stream.of(BufferMode.values()).flatMap(m -> Stream.of(Arguments.of(m, true), Arguments.of(m, false)));
+    }
+
+    @ParameterizedTest(name = "{0}, batch {1}")
+    @MethodSource("modes")
+    void directWriteLandsInRamAndReadsBack(BufferMode mode, boolean batch) throws Exception {
         long size = 16 << 20;
         MultiThreadIoEventLoopGroup group = Guest.loops(1);
         try (ControlDevice ctl = ControlDevice.open();
              MemoryTarget ram = MemoryTarget.create(size);
-             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 32).withMode(mode),
+             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 32).withMode(mode).withBatchIo(batch),
                      DeviceParams.disk(size, 512 * 1024))) {
+            assertTrue(ctl.features().has(UblkAbi.F_BATCH_IO), "the guest's 7.2 kernel has UBLK_F_BATCH_IO");
+            assertEquals(batch, dev.batchIo(), "the device runs the command set asked for");
             dev.start(Guest.list(group), q -> ram);
             assertEquals("LIVE", dev.info().stateName());
             byte[] data = new byte[1 << 20];
