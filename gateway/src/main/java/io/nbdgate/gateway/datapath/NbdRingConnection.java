@@ -14,6 +14,7 @@ import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.ublk.uring.LinuxCalls;
 import io.nbdgate.ublk.uring.NettyRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -79,7 +80,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
-            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_RX_STAGE = 13, K_LOWAT = 14;
+            K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_LOWAT = 14;
     static final byte OP_ASYNC_CANCEL = 14, OP_WRITE = 23;
     /** Header bytes one batching receive may take (bunches of write replies and small staged READs). */
     private static final int HEADER_BATCH_MAX = 64 << 10;
@@ -147,7 +148,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private final int[] heldFlags;
     private final int[] stageFd;       // user-copy fd of a fixed buffer's pages, -1 if none
     private final long[] stageOffset;  // file offset of the request's first byte on stageFd
-    private final int[] stagePending;  // staging writes into the request still running
     private final boolean[] directRead; // a READ whose data must be received straight into its buffer
 
     // Send queue: tags in wire order; one send chain in flight, covering the first chainCount of them.
@@ -180,8 +180,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private boolean rxCancelSent;
     private final int[] heldReads;
     private int heldCount;
-    // Reply data that arrived in rx with its header and is being copied into place; rx must not move meanwhile.
-    private int stagedInFlight;
     // READs in flight whose replies must not (or should not) be staged: too large, or no way to copy into place.
     private int directReads;
     // Counters, loop thread only (plain fields: the hot path pays no fence).
@@ -240,7 +238,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
         heldFlags = new int[depth];
         stageFd = new int[depth];
         stageOffset = new long[depth];
-        stagePending = new int[depth];
         directRead = new boolean[depth];
         txQueue = new int[depth];
         heldReads = new int[depth];
@@ -696,7 +693,8 @@ public final class NbdRingConnection implements IoUringIoHandle {
             // No reply can carry data that must go straight to a buffer (only writes, flushes and small
             // READs are out): take as many replies as have arrived; small READs' data is staged from rx.
             if (!makeRoom(HEADER_BATCH_MAX)) {
-                return; // a staging write still reads rx; its completion pumps again
+                fail("internal error: no room for reply headers"); // rx holds less than a header batch
+                return;
             }
             int len = Math.min(HEADER_BATCH_MAX, rx.capacity() - rx.limit());
             rxUserData = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
@@ -713,6 +711,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         int want = needed - rx.remaining();
         int len = ahead - rx.remaining();
         if (!makeRoom(len)) {
+            fail("internal error: no room for reply headers"); // ahead never exceeds rx's capacity
             return;
         }
         // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
@@ -720,19 +719,13 @@ public final class NbdRingConnection implements IoUringIoHandle {
         rxInFlight = true;
     }
 
-    /**
-     * Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it, but only while
-     * no staging write reads from it. False if the room must wait for those writes.
-     */
+    /** Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it. */
     private boolean makeRoom(int want) {
-        if (!rx.hasRemaining() && stagedInFlight == 0) {
+        if (!rx.hasRemaining()) {
             rx.limit(0);
         }
         if (rx.capacity() - rx.limit() >= want) {
             return true;
-        }
-        if (stagedInFlight > 0) {
-            return false;
         }
         rx.compact().flip();
         return rx.capacity() - rx.limit() >= want;
@@ -759,9 +752,14 @@ public final class NbdRingConnection implements IoUringIoHandle {
             DataPathStats.moved(false, n);
             return true;
         }
-        op(OP_WRITE, (byte) 0, (short) 0, stageFd[tag], stageOffset[tag] + off, rxSeg.address() + rx.position(), n, 0, data(K_RX_STAGE, tag), (short) 0, 0, 0);
-        stagedInFlight++;
-        stagePending[tag]++;
+        // A pwrite on the loop thread, not a ring WRITE: the kernel's copy of a few KiB never blocks, and the
+        // request can then complete in this pass, without a CQE and another dispatch of its own.
+        long w = LinuxCalls.pwrite(stageFd[tag], rxSeg.address() + rx.position(), n, stageOffset[tag] + off);
+        if (w != n) {
+            fail("staging reply data into the request's pages failed: "
+                    + (w < 0 ? errnoName((int) -w) : "wrote " + w + " of " + n + " bytes"));
+            return false;
+        }
         rx.position(rx.position() + n);
         replies.dataReceived(n);
         return true;
@@ -961,18 +959,6 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 releaseHeldReads();
                 pumpReplies();
             }
-            case K_RX_STAGE -> {
-                stagedInFlight--;
-                stagePending[tag]--;
-                if (state == State.READY && res <= 0) {
-                    fail("staging reply data into the request's pages failed: "
-                            + (res == 0 ? "nothing written" : errnoName(-res)));
-                }
-                finishIfDone(tag);
-                if (state == State.READY && stagedInFlight == 0 && !rxInFlight && !dataInFlight) {
-                    pumpReplies(); // a receive may have waited for rx to be free
-                }
-            }
             case K_LOWAT -> {
                 if (state == State.READY && res < 0) {
                     fail("setting SO_RCVLOWAT failed: " + errnoName(-res));
@@ -1038,7 +1024,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     private void finishIfDone(int tag) {
-        if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0 && stagePending[tag] == 0) {
+        if (busy[tag] && replied[tag] && !sending[tag] && zcPending[tag] == 0) {
             busy[tag] = false;
             listener.completed(tag, result[tag]);
         }

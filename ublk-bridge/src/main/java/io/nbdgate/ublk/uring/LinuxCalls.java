@@ -105,6 +105,16 @@ public final class LinuxCalls {
         return check("pwrite", SYS_PWRITE64, fd, buf.address(), buf.byteSize(), offset, 0, 0);
     }
 
+    /** pread(2) of {@code len} bytes to {@code address}: bytes read, or minus errno. */
+    public static long pread(int fd, long address, long len, long offset) {
+        return raw(SYS_PREAD64, fd, address, len, offset, 0, 0);
+    }
+
+    /** pwrite(2) of {@code len} bytes at {@code address}: bytes written, or minus errno. */
+    public static long pwrite(int fd, long address, long len, long offset) {
+        return raw(SYS_PWRITE64, fd, address, len, offset, 0, 0);
+    }
+
     /** Shared read/write mapping of {@code fd} at {@code offset}, or anonymous when fd is -1. */
     public static MemorySegment mmap(int fd, long offset, long size, boolean writable) throws UringException {
         int prot = PROT_READ | (writable ? PROT_WRITE : 0);
