@@ -5,12 +5,11 @@ import static io.nbdgate.ublk.uring.IoUringAbi.CQE_BUFFER_SHIFT;
 import static io.nbdgate.ublk.uring.IoUringAbi.CQE_F_BUFFER;
 import static io.nbdgate.ublk.uring.IoUringAbi.CQE_F_MORE;
 import static io.nbdgate.ublk.uring.IoUringAbi.IOSQE_BUFFER_SELECT;
-import static io.nbdgate.ublk.uring.IoUringAbi.OP_READ;
 import static io.nbdgate.ublk.uring.IoUringAbi.URING_CMD_MULTISHOT;
 import static io.nbdgate.ublk.uring.IoUringAbi.OP_URING_CMD;
-import static io.nbdgate.ublk.uring.IoUringAbi.OP_WRITE;
 
 import io.nbdgate.ublk.uring.Errno;
+import io.nbdgate.ublk.uring.LinuxCalls;
 import io.nbdgate.ublk.uring.NettyRing;
 import io.nbdgate.ublk.uring.ProvidedBufferRing;
 import io.nbdgate.ublk.uring.UringException;
@@ -29,9 +28,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One ublk queue served on one Netty io_uring event loop: its FETCH / COMMIT_AND_FETCH commands,
- * the user-copy transfers and the target's own operations all go through that loop's ring, and
- * every completion arrives on that loop's thread. No other thread touches a queue once it runs.
+ * One ublk queue served on one Netty io_uring event loop: its ublk commands and the target's own
+ * operations go through that loop's ring, the user-copy transfers are system calls on that loop's
+ * thread, and every completion arrives on it. No other thread touches a queue once it runs.
  *
  * <p>Two command sets. Per tag (every kernel): one FETCH_REQ per tag, and each completion is a
  * COMMIT_AND_FETCH_REQ of its own, so every request costs a command and a CQE. Batch
@@ -42,7 +41,7 @@ import org.slf4j.LoggerFactory;
 final class QueueEngine implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(QueueEngine.class);
     /** Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below. */
-    private static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_COPY_IN = 2, KIND_COPY_OUT = 3, KIND_PREP = 4,
+    private static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_PREP = 4,
             KIND_FETCH = 5, KIND_COMMIT = 6;
     private static final int ENOBUFS = 105;
     /** The kernel writes at most 128 tags into one fetch buffer (MAX_NR_TAG in ublk_drv.c). */
@@ -65,7 +64,6 @@ final class QueueEngine implements IoUringIoHandle {
     private final IoDescriptors descs;
     private final IoRequest[] requests;
     private final byte[] state;
-    private final int[] pendingResult;
     private final Arena arena;
     private final MemorySegment buffers;
     int bufferBase = -1;
@@ -114,7 +112,6 @@ final class QueueEngine implements IoUringIoHandle {
         this.loop = loop;
         this.descs = new IoDescriptors(charFd, qid, depth);
         this.state = new byte[depth];
-        this.pendingResult = new int[depth];
         this.requests = new IoRequest[depth];
         arena = mode == BufferMode.ZERO_COPY && !batch ? null : Arena.ofShared();
         buffers = mode == BufferMode.ZERO_COPY ? null : arena.allocate((long) depth * maxIoBytes, 4096);
@@ -188,11 +185,16 @@ final class QueueEngine implements IoUringIoHandle {
         ring.writeLastSqeTail(opcode, 0L, 0L); // attr_type_mask: never inherit a stale value
     }
 
-    private void submitUserCopy(int kind, IoRequest req, int len) {
-        byte op = kind == KIND_COPY_IN ? OP_READ : OP_WRITE;
-        reg.submit(new IoUringIoOps(op, (byte) 0, (short) 0, charFd, userCopyOffset(qid, req.tag()),
-                req.bufferAddress(), len, 0, data(kind, req.tag()), (short) 0, (short) 0, 0, 0L));
-        ring.writeLastSqeTail(op, 0L, 0L);
+    /**
+     * User copy between the request's pages and the tag's memory: a pread or pwrite on /dev/ublkcN at the
+     * tag's offset, on the loop thread. ublk copies between two kernel buffers and never blocks, so a ring
+     * operation would also run inline (the file is O_NONBLOCK) and only add a CQE and a dispatch.
+     * Returns the bytes copied or minus errno.
+     */
+    private long userCopy(boolean intoMemory, IoRequest req, int len) {
+        long off = userCopyOffset(qid, req.tag());
+        return intoMemory ? LinuxCalls.pread(charFd, req.bufferAddress(), len, off)
+                : LinuxCalls.pwrite(charFd, req.bufferAddress(), len, off);
     }
 
     @Override
@@ -225,8 +227,8 @@ final class QueueEngine implements IoUringIoHandle {
         }
         IoRequest req = requests[tag];
         if (res < 0 && data >>> 12 != KIND_CMD) {
-            LOG.debug("ublk dev {} queue {} tag {}: {} op {} failed: {}", devId, qid, tag,
-                    data >>> 12 == KIND_TARGET ? "target" : "user-copy", event.opcode(), Errno.name(-res));
+            LOG.debug("ublk dev {} queue {} tag {}: target op {} failed: {}", devId, qid, tag, event.opcode(),
+                    Errno.name(-res));
         }
         switch (data >>> 12) {
             case KIND_CMD -> onCommand(tag, res);
@@ -238,14 +240,6 @@ final class QueueEngine implements IoUringIoHandle {
                     commit(tag, -Errno.EIO);
                 }
             }
-            case KIND_COPY_IN -> {
-                if (res != req.length()) {
-                    commit(tag, res < 0 ? res : -Errno.EIO);
-                } else {
-                    serve(req);
-                }
-            }
-            case KIND_COPY_OUT -> commit(tag, res < 0 ? res : pendingResult[tag]);
             default -> LOG.warn("ublk dev {} queue {}: completion of unknown kind {}", devId, qid, data >>> 12);
         }
     }
@@ -273,10 +267,13 @@ final class QueueEngine implements IoUringIoHandle {
         IoRequest req = requests[tag];
         req.load(descs.opFlags(tag), descs.startSector(tag), descs.nrSectors(tag));
         if (mode == BufferMode.USER_COPY && req.op() == IO_OP_WRITE && req.length() > 0) {
-            submitUserCopy(KIND_COPY_IN, req, req.length());
-        } else {
-            serve(req);
+            long r = userCopy(true, req, req.length());
+            if (r != req.length()) {
+                commit(tag, r < 0 ? (int) r : -Errno.EIO);
+                return;
+            }
         }
+        serve(req);
     }
 
     private void serve(IoRequest req) {
@@ -299,8 +296,8 @@ final class QueueEngine implements IoUringIoHandle {
             throw new IllegalStateException("tag " + tag + " completed twice or not in service");
         }
         if (mode == BufferMode.USER_COPY && req.op() == IO_OP_READ && result > 0) {
-            pendingResult[tag] = result;
-            submitUserCopy(KIND_COPY_OUT, req, result);
+            long w = userCopy(false, req, result);
+            commit(tag, w < 0 ? (int) w : w == result ? result : -Errno.EIO);
         } else {
             commit(tag, result);
         }
