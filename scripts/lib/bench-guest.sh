@@ -18,8 +18,8 @@ for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&
 
 names="nbd.ko" devs="/dev/nbd0"
 nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
-# nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR] entries separated by ';' (BENCH_NBDGATE overrides, e.g.
-# to compare settings or builds side by side). The JVMs start side by side: under TCG each takes a
+# nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR][%JVM-OPTIONS] entries separated by ';' (BENCH_NBDGATE
+# overrides, e.g. to compare settings, builds or JVM options side by side). The JVMs start side by side: under TCG each takes a
 # minute or more to come up (several at once: many minutes, so each may take up to 20).
 contenders=${BENCH_NBDGATE:-"nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"}
 n=0
@@ -28,9 +28,10 @@ while IFS= read -r c; do
   [ -n "$c" ] || continue
   n=$((n + 1))
   rm -f "/tmp/dev-$n"
-  opts=${c#*=} jar=
+  opts=${c#*=} jar= jvm=
+  case "$opts" in *%*) jvm=${opts##*%} opts=${opts%\%*} ;; esac
   case "$opts" in *@*) jar=${opts##*@} opts=${opts%@*} ;; esac
-  NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach nbd://127.0.0.1:10809/bench --name "bench-$n" \
+  NBDGATE_JAVA_OPTS="$jvm${NBDGATE_JAVA_OPTS:+ $NBDGATE_JAVA_OPTS}" NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach nbd://127.0.0.1:10809/bench --name "bench-$n" \
       --queues "$conns" $opts > "/tmp/dev-$n" 2> "/tmp/attach-$n.log" &
   pids="$pids $!"
 done < /tmp/contenders
