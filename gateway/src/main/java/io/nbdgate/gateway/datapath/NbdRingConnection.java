@@ -81,7 +81,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
             K_TX_HEADERS = 5, K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9,
             K_SHUTDOWN = 10, K_CLOSE = 11, K_CANCEL = 12, K_LOWAT = 14;
-    static final byte OP_ASYNC_CANCEL = 14, OP_WRITE = 23;
+    static final byte OP_ASYNC_CANCEL = 14;
     /** Header bytes one batching receive may take (bunches of write replies and small staged READs). */
     private static final int HEADER_BATCH_MAX = 64 << 10;
     private static final int MAX_TAGS = 4096;
@@ -733,7 +733,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     /**
      * Reply data that arrived in rx with its header: copies it into the request's buffer, in memory directly,
-     * into a fixed buffer's pages with a WRITE through ublk user copy (the kernel copies; Java touches nothing).
+     * into a fixed buffer's pages with a pwrite through ublk user copy (the kernel copies; Java touches nothing).
      */
     private boolean stageData() {
         int tag = replies.dataAttachment();
