@@ -24,12 +24,6 @@ public record DeviceConfig(String name, String uri, int queues, int depth, ZeroC
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
                            int stageReadsMax, boolean batchIo) {
 
-    public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
-                        int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin, int stageReadsMax) {
-        this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
-                stageReadsMax, true);
-    }
-
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;
     public static final int DEFAULT_DEPTH = 128;

@@ -54,12 +54,17 @@ class AttachGuestTest extends DeviceGuestTestBase {
 
     private NbdDevice attach(BufferMode mode, int queues, boolean tcp, int sendZcMin, int stageReadsMax)
             throws Exception {
+        return attach(mode, queues, tcp, sendZcMin, stageReadsMax, true);
+    }
+
+    private NbdDevice attach(BufferMode mode, int queues, boolean tcp, int sendZcMin, int stageReadsMax,
+            boolean batchIo) throws Exception {
         server = tcp ? ExternalNbdServer.nbdkit(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE))
                 : ExternalNbdServer.nbdkitUnix(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
         SocketAddress address = tcp ? new InetSocketAddress("127.0.0.1", server.port())
                 : UnixDomainSocketAddress.of(server.uri().socketPath());
         NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1,
-                Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax);
+                Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax).withBatchIo(batchIo);
         attach(o);
         assertEquals(mode, device.mode());
         return device;
@@ -139,11 +144,8 @@ class AttachGuestTest extends DeviceGuestTestBase {
     /** batch-io false: the per-request ublk commands (what kernels before 7.0 have) serve the same data path. */
     @Test
     void perRequestCommandsServeTheZeroCopyPath() throws Exception {
-        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
-        NbdDevice.Options o = new NbdDevice.Options("guest-test", new InetSocketAddress("127.0.0.1", server.port()), "",
-                2, 32, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), Duration.ofSeconds(60), BufferMode.ZERO_COPY,
-                DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX).withBatchIo(false);
-        attach(o);
+        attach(BufferMode.ZERO_COPY, 2, true, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX,
+                false);
         assertFalse(device.batchIo(), "batch-io false must keep the per-request commands");
         long copiedBefore = JavaCopies.bytes();
         GuestProcesses.fioVerify(device.blockDevice(), "randwrite", "4k", "16M");

@@ -9,10 +9,6 @@ package io.nbdgate.ublk.ublk;
  */
 public record DeviceSpec(int id, int queues, int depth, int maxIoBytes, BufferMode mode, boolean recoverable,
         boolean batchIo) {
-    public DeviceSpec(int id, int queues, int depth, int maxIoBytes, BufferMode mode, boolean recoverable) {
-        this(id, queues, depth, maxIoBytes, mode, recoverable, true);
-    }
-
     public static DeviceSpec of(int queues, int depth) {
         return new DeviceSpec(-1, queues, depth, 512 * 1024, null, false, true);
     }

@@ -23,6 +23,7 @@ import io.netty.channel.uring.IoUringIoOps;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -429,10 +430,10 @@ final class QueueEngine implements IoUringIoHandle {
                 throw new IllegalStateException("more commit lists than tags in flight"); // cannot happen
             }
             int grown = Math.min(depth, Math.max(2, n * 2));
-            commitBufs = java.util.Arrays.copyOf(commitBufs, grown);
-            commitStart = java.util.Arrays.copyOf(commitStart, grown);
-            commitEnd = java.util.Arrays.copyOf(commitEnd, grown);
-            commitFree = java.util.Arrays.copyOf(commitFree, grown);
+            commitBufs = Arrays.copyOf(commitBufs, grown);
+            commitStart = Arrays.copyOf(commitStart, grown);
+            commitEnd = Arrays.copyOf(commitEnd, grown);
+            commitFree = Arrays.copyOf(commitFree, grown);
             for (int i = grown - 1; i >= n; i--) {
                 commitBufs[i] = arena.allocate((long) depth * elemBytes, 8);
                 commitFree[commitFreeCount++] = i;

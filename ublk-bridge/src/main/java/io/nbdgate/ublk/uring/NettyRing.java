@@ -9,6 +9,7 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
+import java.util.BitSet;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -101,7 +102,7 @@ public final class NettyRing {
     private final int mask;
     private final int entries;
     private final FixedBufferTable buffers;
-    private final java.util.BitSet bufferGroups = new java.util.BitSet();
+    private final BitSet bufferGroups = new BitSet();
     /** SQ positions whose bytes 56-63 we set non-zero and must wipe after the kernel consumed them. */
     private int[] dirty = new int[64];
     private int dirtyCount;
