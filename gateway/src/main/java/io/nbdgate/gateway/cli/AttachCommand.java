@@ -71,6 +71,12 @@ final class AttachCommand implements Callable<Integer> {
                     + "Linux 7.0+) where it can; --no-batch-io keeps one command per request. Default: on.")
     boolean batchIo;
 
+    @Option(names = "--structured-replies", paramLabel = "auto|on|off", defaultValue = "auto",
+            description = "Ask the server for structured replies (and extended headers): holes in READ replies "
+                    + "instead of zeroes on the wire, and error messages. They cost the server more work per read "
+                    + "reply. auto: only from a server on another host. Default: ${DEFAULT-VALUE}.")
+    String structuredReplies;
+
     @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
     boolean readOnly;
 
@@ -137,7 +143,7 @@ final class AttachCommand implements Callable<Integer> {
                 .put("read-only", readOnly).put("device-id", number(deviceId))
                 .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout))
                 .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
-                .put("batch-io", batchIo);
+                .put("batch-io", batchIo).put("structured-replies", structuredReplies);
         return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
     }
 

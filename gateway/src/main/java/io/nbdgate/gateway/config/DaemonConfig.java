@@ -26,7 +26,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
     private static final Set<String> TOP_KEYS = Set.of("devices", "status");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io");
+            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
@@ -156,8 +156,17 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             }
             batchIo = b;
         }
+        StructuredReplies structuredReplies = StructuredReplies.AUTO;
+        if (d.containsKey("structured-replies")) {
+            Object v = d.getValue("structured-replies");
+            try {
+                structuredReplies = StructuredReplies.parse(String.valueOf(v));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(at + ".structured-replies", e.getMessage() + ", got '" + v + "'");
+            }
+        }
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax, batchIo);
+                stageReadsMax, batchIo, structuredReplies);
     }
 
     /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */

@@ -19,10 +19,12 @@ import java.time.Duration;
  *                  place; 0 turns that off
  * @param batchIo   let the kernel hand over and take back many requests per ublk command (UBLK_F_BATCH_IO,
  *                  Linux 7.0+) where it can; false keeps one command per request
+ * @param structuredReplies whether to ask the server for structured replies (and extended headers);
+ *                  {@code auto}: only from a server on another host
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
-                           int stageReadsMax, boolean batchIo) {
+                           int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies) {
 
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;

@@ -47,6 +47,7 @@ public final class DeviceRegistry {
                     .put("size", d.export().size())
                     .put("mode", d.mode().label())
                     .put("commands", d.batchIo() ? "batch" : "per-request")
+                    .put("replies", d.export().mode().name().toLowerCase(java.util.Locale.ROOT))
                     .put("queues", d.queues())
                     .put("depth", d.options().depth())
                     .put("state", d.healthy() ? "live" : "server lost")

@@ -1157,7 +1157,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     }
 
     /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
-    static boolean onThisHost(SocketAddress a) {
+    public static boolean onThisHost(SocketAddress a) {
         if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
             return false;
         }

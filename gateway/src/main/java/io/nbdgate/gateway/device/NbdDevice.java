@@ -2,6 +2,7 @@ package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
@@ -43,13 +44,13 @@ public final class NbdDevice implements AutoCloseable {
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
                           Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
-                          boolean batchIo) {
+                          boolean batchIo, StructuredReplies structuredReplies) {
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                        boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
                        BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
             this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
-                    forcedMode, sendZcMin, stageReadsMax, true);
+                    forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO);
         }
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
@@ -61,13 +62,32 @@ public final class NbdDevice implements AutoCloseable {
         /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
         public Options withMode(BufferMode mode) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo);
+                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies);
         }
 
         /** The same options with batch commands allowed or not (tests, benchmarks). */
         public Options withBatchIo(boolean b) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b);
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies);
+        }
+
+        /** The same options with another structured-replies setting (tests, benchmarks). */
+        public Options withStructuredReplies(StructuredReplies s) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s);
+        }
+
+        /**
+         * Whether the handshake asks for structured replies (and extended headers): {@code auto} only for a server
+         * on another host. On this host (loopback, one of its addresses, a unix socket) holes save no wire, and
+         * the server's extra work per read reply is work on our own CPUs.
+         */
+        public boolean asksForStructuredReplies() {
+            return switch (structuredReplies) {
+                case ON -> true;
+                case OFF -> false;
+                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !NbdRingConnection.onThisHost(address);
+            };
         }
 
         /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
@@ -93,7 +113,7 @@ public final class NbdDevice implements AutoCloseable {
             }
             return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
                     c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
-                    c.batchIo());
+                    c.batchIo(), c.structuredReplies());
         }
     }
 
@@ -154,9 +174,10 @@ public final class NbdDevice implements AutoCloseable {
             device = UblkDevice.create(control, spec, params);
             final NbdTarget[] ts = targets;
             device.start(loops, q -> ts[q]);
-            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {})", o.name(),
+            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {}; {})", o.name(),
                     describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(),
-                    reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"));
+                    reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"),
+                    replies(export, o));
             return new NbdDevice(o, export, device, conns, control, zeroFd, reason);
         } catch (NbdConnectionException e) {
             cleanUp(conns, device, control, zeroFd);
@@ -171,7 +192,8 @@ public final class NbdDevice implements AutoCloseable {
     private static NbdRingConnection connect(Options o, IoEventLoop loop, int zeroFd,
                                              NbdRingConnection.Listener listener) throws NbdConnectionException {
         try {
-            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), HandshakeConfig.go(o.exportName()),
+            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
+                            : HandshakeConfig.goSimple(o.exportName()),
                     o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), o.stageReadsMax(), listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
             return c;
@@ -258,6 +280,17 @@ public final class NbdDevice implements AutoCloseable {
         if (zeroFd >= 0) {
             LinuxCalls.close(zeroFd);
         }
+    }
+
+    /** The reply format the handshake settled on, and why, for the log. */
+    static String replies(ExportInfo export, Options o) {
+        String what = switch (export.mode()) {
+            case SIMPLE -> "simple replies";
+            case STRUCTURED -> "structured replies";
+            case EXTENDED -> "extended headers";
+        };
+        return what + (o.structuredReplies() == StructuredReplies.AUTO && !o.asksForStructuredReplies()
+                ? " (server on this host)" : "");
     }
 
     static String describe(Options o) {

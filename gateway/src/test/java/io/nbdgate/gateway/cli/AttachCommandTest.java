@@ -3,6 +3,7 @@ package io.nbdgate.gateway.cli;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.config.StructuredReplies;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -19,6 +20,13 @@ class AttachCommandTest {
         assertTrue(parse("nbd://h/e").batchIo());
         assertTrue(parse("nbd://h/e", "--batch-io").batchIo());
         assertFalse(parse("nbd://h/e", "--no-batch-io").batchIo());
+    }
+
+    @Test
+    void structuredRepliesTakeAutoOnOrOff() throws Exception {
+        assertEquals(StructuredReplies.AUTO, parse("nbd://h/e").structuredReplies());
+        assertEquals(StructuredReplies.ON, parse("nbd://h/e", "--structured-replies", "on").structuredReplies());
+        assertEquals(StructuredReplies.OFF, parse("nbd://h/e", "--structured-replies=off").structuredReplies());
     }
 
     @Test

@@ -67,6 +67,7 @@ class DaemonConfigTest {
         assertEquals(64 << 10, d.sendZcMin());
         assertEquals(16 << 10, d.stageReadsMax());
         assertTrue(d.batchIo());
+        assertEquals(StructuredReplies.AUTO, d.structuredReplies());
     }
 
     @Test
@@ -84,8 +85,13 @@ class DaemonConfigTest {
                     device-id: 7
                     timeouts: {connect: 500ms, io: 2m}
                     send-zc-min: 1m
-                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096, stage-reads-max: 0, batch-io: false}
+                  - {name: c, uri: "nbd://h/e", send-zc-min: 4096, stage-reads-max: 0, batch-io: false,
+                     structured-replies: on}
+                  - {name: d, uri: "nbd://h/e", structured-replies: off}
                 """);
+        assertEquals(StructuredReplies.AUTO, c.devices().get(0).structuredReplies());
+        assertEquals(StructuredReplies.ON, c.devices().get(2).structuredReplies());
+        assertEquals(StructuredReplies.OFF, c.devices().get(3).structuredReplies());
         assertTrue(c.devices().get(0).batchIo());
         assertFalse(c.devices().get(2).batchIo());
         assertNull(c.statusListen());
@@ -132,6 +138,7 @@ class DaemonConfigTest {
         "send-zc-min too big    | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: 4096m}] | devices[0].send-zc-min",
         "stage-reads-max text   | devices: [{name: a, uri: 'nbd://h/e', stage-reads-max: 1.5k}] | devices[0].stage-reads-max",
         "batch-io not bool      | devices: [{name: a, uri: 'nbd://h/e', batch-io: sometimes}] | devices[0].batch-io",
+        "structured-replies bad | devices: [{name: a, uri: 'nbd://h/e', structured-replies: maybe}] | devices[0].structured-replies",
         "send-zc-min negative   | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: -1}]    | devices[0].send-zc-min",
         "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
     })

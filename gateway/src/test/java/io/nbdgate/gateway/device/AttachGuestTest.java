@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.datapath.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.ublk.ublk.BufferMode;
 import io.nbdgate.ublk.ublk.JavaCopies;
 import io.nbdgate.ublk.uring.IoWorkers;
@@ -59,12 +61,18 @@ class AttachGuestTest extends DeviceGuestTestBase {
 
     private NbdDevice attach(BufferMode mode, int queues, boolean tcp, int sendZcMin, int stageReadsMax,
             boolean batchIo) throws Exception {
+        return attach(mode, queues, tcp, sendZcMin, stageReadsMax, batchIo, StructuredReplies.AUTO);
+    }
+
+    private NbdDevice attach(BufferMode mode, int queues, boolean tcp, int sendZcMin, int stageReadsMax,
+            boolean batchIo, StructuredReplies structuredReplies) throws Exception {
         server = tcp ? ExternalNbdServer.nbdkit(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE))
                 : ExternalNbdServer.nbdkitUnix(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
         SocketAddress address = tcp ? new InetSocketAddress("127.0.0.1", server.port())
                 : UnixDomainSocketAddress.of(server.uri().socketPath());
         NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1,
-                Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax).withBatchIo(batchIo);
+                Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax).withBatchIo(batchIo)
+                .withStructuredReplies(structuredReplies);
         attach(o);
         assertEquals(mode, device.mode());
         return device;
@@ -76,6 +84,8 @@ class AttachGuestTest extends DeviceGuestTestBase {
         attach(mode, 2, true);
         assertEquals(2, device.queues(), "nbdkit advertises CAN_MULTI_CONN, so two queues");
         assertTrue(device.batchIo(), "the guest's 7.2 kernel has UBLK_F_BATCH_IO, and it is the default");
+        assertEquals(TransmissionMode.SIMPLE, device.export().mode(),
+                "structured-replies auto: a server on this host gets simple replies");
         String dev = device.blockDevice();
         long fixedBefore = DataPathStats.fixedBufferBytes();
         long memoryBefore = DataPathStats.userMemoryBytes();
@@ -138,6 +148,27 @@ class AttachGuestTest extends DeviceGuestTestBase {
         assertTrue(zcLarge >= 64L << 20, "1 MiB writes go out with SEND_ZC: " + zcLarge);
         assertEquals(0, DataPathStats.stagedBytes() - stagedBefore, "stage-reads-max 0: no reply staged");
         assertEquals(0, DataPathStats.userMemoryBytes() - memoryBefore, "zero copy: no payload byte in user memory");
+        assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
+    }
+
+    /**
+     * Structured replies asked for (the default for a server on another host): read data arrives in OFFSET_DATA
+     * chunks, 4 KiB ones staged from the header buffer at the chunk's offset, 1 MiB ones received straight into
+     * the request's pages; fio's crc32c verify checks every byte.
+     */
+    @Test
+    void structuredRepliesServeTheZeroCopyPath() throws Exception {
+        attach(BufferMode.ZERO_COPY, 2, true, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX,
+                true, StructuredReplies.ON);
+        assertEquals(TransmissionMode.STRUCTURED, device.export().mode(), "nbdkit 1.32 has structured replies");
+        long stagedBefore = DataPathStats.stagedBytes();
+        long fixedBefore = DataPathStats.fixedBufferBytes();
+        long copiedBefore = JavaCopies.bytes();
+        GuestProcesses.fioVerify(device.blockDevice(), "randwrite", "4k", "16M");
+        GuestProcesses.fioVerify(device.blockDevice(), "write", "1M", "32M");
+        assertTrue(DataPathStats.stagedBytes() - stagedBefore > 0, "no 4 KiB structured read reply was staged");
+        assertTrue(DataPathStats.fixedBufferBytes() - fixedBefore >= 64L << 20,
+                "1 MiB writes and their verify reads move through fixed buffers");
         assertEquals(0, JavaCopies.bytes() - copiedBefore, "zero copy: Java copied data bytes");
     }
 

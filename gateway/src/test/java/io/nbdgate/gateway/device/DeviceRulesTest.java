@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.datapath.NbdConnectionException;
 import io.nbdgate.protocol.ExportInfo;
@@ -15,6 +16,7 @@ import io.nbdgate.ublk.ublk.DeviceParams;
 import io.nbdgate.ublk.ublk.UblkAbi;
 import io.nbdgate.ublk.ublk.UblkFeatures;
 import java.net.InetSocketAddress;
+import java.net.UnixDomainSocketAddress;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -38,6 +40,23 @@ class DeviceRulesTest {
     private static NbdDevice.Options options(int queues) {
         return new NbdDevice.Options("t", new InetSocketAddress("127.0.0.1", 1), "e", queues, 32, ZeroCopy.AUTO, false,
                 -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
+    }
+
+    /** auto: structured replies from a server on another host only; on and off are taken as they are. */
+    @Test
+    void structuredRepliesAreAskedForOnlyAcrossTheNetworkByDefault() {
+        NbdDevice.Options loopback = options(1);
+        NbdDevice.Options unix = new NbdDevice.Options("t", UnixDomainSocketAddress.of("/run/nbd.sock"), "e", 1, 32,
+                ZeroCopy.AUTO, false, -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
+        // TEST-NET-1 (RFC 5737): an address of no interface here; nothing is sent to it.
+        NbdDevice.Options remote = new NbdDevice.Options("t", new InetSocketAddress("192.0.2.1", 10809), "e", 1, 32,
+                ZeroCopy.AUTO, false, -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
+        assertEquals(StructuredReplies.AUTO, loopback.structuredReplies());
+        assertFalse(loopback.asksForStructuredReplies(), "loopback server");
+        assertFalse(unix.asksForStructuredReplies(), "unix socket");
+        assertTrue(remote.asksForStructuredReplies(), "server on another host");
+        assertTrue(loopback.withStructuredReplies(StructuredReplies.ON).asksForStructuredReplies());
+        assertFalse(remote.withStructuredReplies(StructuredReplies.OFF).asksForStructuredReplies());
     }
 
     @Test

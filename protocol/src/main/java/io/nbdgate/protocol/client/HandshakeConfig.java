@@ -25,6 +25,11 @@ public record HandshakeConfig(String exportName, Goal goal, boolean tls, boolean
         return new HandshakeConfig(exportName, Goal.GO, false, true, true);
     }
 
+    /** Enter transmission with simple replies only: neither extended headers nor structured replies. */
+    public static HandshakeConfig goSimple(String exportName) {
+        return new HandshakeConfig(exportName, Goal.GO, false, false, false);
+    }
+
     /** List exports, without TLS. */
     public static HandshakeConfig list() {
         return new HandshakeConfig("", Goal.LIST, false, false, false);
