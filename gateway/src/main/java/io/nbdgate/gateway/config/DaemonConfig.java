@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -109,15 +110,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
         }
         int depth = d.containsKey("depth") ? wholeNumber(d, "depth", at, 1, DeviceConfig.MAX_DEPTH, "")
                 : DeviceConfig.DEFAULT_DEPTH;
-        ZeroCopy zeroCopy = ZeroCopy.AUTO;
-        if (d.containsKey("zero-copy")) {
-            Object v = d.getValue("zero-copy");
-            try {
-                zeroCopy = ZeroCopy.parse(String.valueOf(v));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigException(at + ".zero-copy", e.getMessage() + ", got '" + v + "'");
-            }
-        }
+        ZeroCopy zeroCopy = autoOnOff(d, "zero-copy", at, ZeroCopy.class, ZeroCopy.AUTO);
         boolean readOnly = false;
         if (d.containsKey("read-only")) {
             if (!(d.getValue("read-only") instanceof Boolean b)) {
@@ -156,17 +149,26 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             }
             batchIo = b;
         }
-        StructuredReplies structuredReplies = StructuredReplies.AUTO;
-        if (d.containsKey("structured-replies")) {
-            Object v = d.getValue("structured-replies");
-            try {
-                structuredReplies = StructuredReplies.parse(String.valueOf(v));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigException(at + ".structured-replies", e.getMessage() + ", got '" + v + "'");
-            }
-        }
+        StructuredReplies structuredReplies = autoOnOff(d, "structured-replies", at, StructuredReplies.class,
+                StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
                 stageReadsMax, batchIo, structuredReplies);
+    }
+
+    /** An auto / on / off setting ({@code true} and {@code false} name on and off), {@code absent} if not given. */
+    private static <E extends Enum<E>> E autoOnOff(JsonObject d, String key, String at, Class<E> type, E absent)
+            throws ConfigException {
+        if (!d.containsKey(key)) {
+            return absent;
+        }
+        Object v = d.getValue(key);
+        String constant = switch (String.valueOf(v).toLowerCase(Locale.ROOT)) {
+            case "auto" -> "AUTO";
+            case "on", "true" -> "ON";
+            case "off", "false" -> "OFF";
+            default -> throw new ConfigException(at + "." + key, "must be auto, on or off, got '" + v + "'");
+        };
+        return Enum.valueOf(type, constant);
     }
 
     /** Parses {@code 500ms}, {@code 10s}, {@code 2m}, {@code 1h}, or a bare number of seconds; must be positive. */

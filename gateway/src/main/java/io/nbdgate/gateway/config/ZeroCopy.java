@@ -6,15 +6,6 @@ import java.util.Locale;
 public enum ZeroCopy {
     AUTO, ON, OFF;
 
-    static ZeroCopy parse(String text) {
-        return switch (text.toLowerCase(Locale.ROOT)) {
-            case "auto" -> AUTO;
-            case "on", "true" -> ON;
-            case "off", "false" -> OFF;
-            default -> throw new IllegalArgumentException("must be auto, on or off");
-        };
-    }
-
     @Override
     public String toString() {
         return name().toLowerCase(Locale.ROOT);
