@@ -3,6 +3,7 @@ package io.nbdgate.gateway.control;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -47,7 +48,7 @@ public final class DeviceRegistry {
                     .put("size", d.export().size())
                     .put("mode", d.mode().label())
                     .put("commands", d.batchIo() ? "batch" : "per-request")
-                    .put("replies", d.export().mode().name().toLowerCase(java.util.Locale.ROOT))
+                    .put("replies", d.export().mode().name().toLowerCase(Locale.ROOT))
                     .put("queues", d.queues())
                     .put("depth", d.options().depth())
                     .put("state", d.healthy() ? "live" : "server lost")

@@ -192,8 +192,9 @@ public final class NbdDevice implements AutoCloseable {
     private static NbdRingConnection connect(Options o, IoEventLoop loop, int zeroFd,
                                              NbdRingConnection.Listener listener) throws NbdConnectionException {
         try {
-            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
-                            : HandshakeConfig.goSimple(o.exportName()),
+            HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
+                    : HandshakeConfig.goSimple(o.exportName());
+            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), handshake,
                     o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), o.stageReadsMax(), listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
             return c;
