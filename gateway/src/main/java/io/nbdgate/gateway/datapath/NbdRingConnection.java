@@ -29,8 +29,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -127,7 +126,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private ClientHandshake handshake;
     private ExportInfo export;
     private ReplyReassembler<Integer> replies;
-    private ScheduledFuture<?> timer;
+    private Future<?> timer; // off the loop's schedule: see TimeoutTicker
 
     // Per tag.
     private final Integer[] tagObjects = new Integer[MAX_TAGS];
@@ -334,11 +333,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private void begin(IoRegistration r, Duration connectTimeout) {
         reg = r;
         ring = NettyRing.of(r.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
-        timer = loop.schedule(() -> {
+        timer = TimeoutTicker.after(loop, connectTimeout, () -> {
             if (state == State.CONNECTING || state == State.HANDSHAKE) {
                 fail("connecting to " + describe(address) + " timed out after " + connectTimeout.toMillis() + " ms");
             }
-        }, connectTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        });
         op(OP_SOCKET, (byte) 0, (short) 0, SocketAddresses.family(address), SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, data(K_SOCKET, 0), (short) 0, 0, 0);
     }
 
@@ -381,7 +380,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         state = State.READY;
         timer.cancel(false);
         long period = Math.max(100, Math.min(1000, ioTimeout.toMillis() / 4));
-        timer = loop.scheduleAtFixedRate(this::checkTimeouts, period, period, TimeUnit.MILLISECONDS);
+        timer = TimeoutTicker.every(loop, Duration.ofMillis(period), this::checkTimeouts);
         tx.clear();
         txWrite = 0;
         LOG.debug("connected to {}: export '{}' size {} mode {}", describe(address), info.name(), info.size(),
@@ -1131,6 +1130,9 @@ public final class NbdRingConnection implements IoUringIoHandle {
 
     @Override
     public void unregistered() {
+        if (timer != null) {
+            timer.cancel(false); // the loop went away without a fail(): the ticker must not keep firing at it
+        }
         arena.close();
         closed.complete(null);
     }

@@ -77,6 +77,11 @@ class NbdRingConnectionTest {
     }
 
     private NbdRingConnection connect(Path sock, int depth, Duration ioTimeout) throws Exception {
+        return connecting(sock, depth, Duration.ofSeconds(5), ioTimeout).get(10, TimeUnit.SECONDS);
+    }
+
+    private CompletableFuture<NbdRingConnection> connecting(Path sock, int depth, Duration connectTimeout,
+                                                            Duration ioTimeout) {
         NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
             @Override
             public void completed(int tag, int result) {
@@ -89,7 +94,18 @@ class NbdRingConnectionTest {
             }
         };
         return NbdRingConnection.connect(loop, UnixDomainSocketAddress.of(sock), HandshakeConfig.go(""), depth,
-                Duration.ofSeconds(5), ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, listener).get(10, TimeUnit.SECONDS);
+                connectTimeout, ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, listener);
+    }
+
+    /**
+     * Whether the loop holds a scheduled task. Netty's io_uring loop adds an IORING_OP_TIMEOUT to every wait
+     * while it does, so the data path keeps its timers elsewhere (TimeoutTicker).
+     */
+    private boolean loopHasScheduledTask() throws Exception {
+        java.lang.reflect.Method next = io.netty.util.concurrent.AbstractScheduledEventExecutor.class
+                .getDeclaredMethod("nextScheduledTaskDeadlineNanos");
+        next.setAccessible(true);
+        return loop.submit(() -> (long) next.invoke(loop) != -1).get(10, TimeUnit.SECONDS);
     }
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
@@ -219,10 +235,31 @@ class NbdRingConnectionTest {
     void unansweredRequestTimesOutWithEio() throws Exception {
         conn = connect(startNbdkit(List.of("--filter=delay"), "memory", "16M", "rdelay=60"), 4, Duration.ofMillis(800));
         long t0 = System.nanoTime();
-        assertEquals(-EIO, get(submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096))));
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        assertTrue(!loopHasScheduledTask(), "the I/O timeout check sits on the loop's schedule");
+        assertEquals(-EIO, get(read));
         long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
         assertTrue(ms >= 700 && ms < 5000, "timed out after " + ms + " ms");
         assertTrue(lost.get(1, TimeUnit.SECONDS).contains("no reply"), lost.getNow(""));
+    }
+
+    @Test
+    void silentServerTimesOutTheHandshakeWithoutTheLoopsSchedule() throws Exception {
+        // A server that accepts and never says a word: the handshake must end at the connect timeout.
+        Path sock = dir.resolve("silent.sock");
+        try (java.nio.channels.ServerSocketChannel silent = java.nio.channels.ServerSocketChannel
+                .open(java.net.StandardProtocolFamily.UNIX)) {
+            silent.bind(UnixDomainSocketAddress.of(sock));
+            long t0 = System.nanoTime();
+            CompletableFuture<NbdRingConnection> c = connecting(sock, 4, Duration.ofMillis(600), Duration.ofSeconds(30));
+            assertTrue(!loopHasScheduledTask(), "the connect timeout sits on the loop's schedule");
+            ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> c.get(10, TimeUnit.SECONDS));
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertTrue(e.getCause() instanceof NbdConnectionException, e.toString());
+            assertTrue(e.getCause().getMessage().contains("timed out after 600 ms"), e.getCause().getMessage());
+            assertTrue(ms >= 500 && ms < 5000, "timed out after " + ms + " ms");
+        }
     }
 
     @Test
