@@ -11,6 +11,7 @@ public final class DataPathStats {
     private static final LongAdder MEMORY = new LongAdder();
     private static final LongAdder ZERO_COPY_SENT = new LongAdder();
     private static final LongAdder STAGED = new LongAdder();
+    private static final LongAdder FIXED_RX = new LongAdder();
 
     private DataPathStats() {
     }
@@ -30,6 +31,19 @@ public final class DataPathStats {
      */
     public static long stagedBytes() {
         return STAGED.sum();
+    }
+
+    static void receivedIntoFixedRx(long bytes) {
+        FIXED_RX.add(bytes);
+    }
+
+    /**
+     * Reply bytes (headers, and data that is then staged) received into the connections' own receive buffers
+     * through their fixed-buffer slots: the kernel's memcpy into registered pages rather than copy_to_user.
+     * 0 on kernels before 7.2, where RECV takes no fixed buffer.
+     */
+    public static long fixedRxBytes() {
+        return FIXED_RX.sum();
     }
 
     static void sentZeroCopy(long bytes) {

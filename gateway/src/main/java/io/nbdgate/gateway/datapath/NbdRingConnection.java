@@ -14,8 +14,10 @@ import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.ublk.uring.FixedResources;
 import io.nbdgate.ublk.uring.LinuxCalls;
 import io.nbdgate.ublk.uring.NettyRing;
+import io.nbdgate.ublk.uring.UringException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -74,7 +76,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
     private static final int SOCKET_URING_OP_SETSOCKOPT = 3, IPPROTO_TCP = 6, TCP_NODELAY = 1, SOL_SOCKET = 1,
             SO_RCVLOWAT = 18;
-    private static final int EIO = 5, EAGAIN = 11, EINTR = 4;
+    private static final int EIO = 5, EAGAIN = 11, EINTR = 4, EINVAL = 22;
 
     // Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below.
     private static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4,
@@ -177,6 +179,12 @@ public final class NbdRingConnection implements IoUringIoHandle {
     private boolean rxBatching;
     private long rxUserData;
     private boolean rxCancelSent;
+    // rx's slot in the ring's fixed-buffer table once transmission starts, -1 while unregistered. Receiving into a
+    // registered buffer, the kernel copies with its memcpy into pinned pages instead of copy_to_user (on CPUs
+    // without fast short rep movsb that is the dearer copy). Kernels before 7.2 refuse RECV with FIXED_BUF: the
+    // first reply receive is never linked, so its EINVAL turns this off before anything depends on it.
+    private int rxIndex = -1;
+    private long fixedRxBytes;
     private final int[] heldReads;
     private int heldCount;
     // READs in flight whose replies must not (or should not) be staged: too large, or no way to copy into place.
@@ -305,6 +313,11 @@ public final class NbdRingConnection implements IoUringIoHandle {
         return stagedBytes;
     }
 
+    /** Reply bytes received into the registered rx buffer (0 where the kernel cannot). Loop thread only. */
+    public long fixedRxBytes() {
+        return fixedRxBytes;
+    }
+
     /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. Loop thread only. */
     public long lowWaterReceives() {
         return lowWaterReceives;
@@ -383,6 +396,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         timer = TimeoutTicker.every(loop, Duration.ofMillis(period), this::checkTimeouts);
         tx.clear();
         txWrite = 0;
+        registerRx();
         LOG.debug("connected to {}: export '{}' size {} mode {}", describe(address), info.name(), info.size(),
                 info.mode());
         ready.complete(info);
@@ -696,7 +710,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 return;
             }
             int len = Math.min(HEADER_BATCH_MAX, rx.capacity() - rx.limit());
-            rxUserData = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+            rxUserData = receiveIntoRx((byte) 0, len, 0);
             rxInFlight = true;
             rxBatching = true;
             rxCancelSent = false;
@@ -714,8 +728,50 @@ public final class NbdRingConnection implements IoUringIoHandle {
             return;
         }
         // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
-        op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), len, len > want ? 0 : MSG_WAITALL, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+        receiveIntoRx((byte) 0, len, len > want ? 0 : MSG_WAITALL);
         rxInFlight = true;
+    }
+
+    /** Posts the receive of reply bytes into rx after its limit; through its fixed-buffer slot where it has one. */
+    private long receiveIntoRx(byte sqeFlags, int len, int msgFlags) {
+        long at = rxSeg.address() + rx.limit();
+        if (rxIndex >= 0) {
+            return op(OP_RECV, sqeFlags, RECVSEND_FIXED_BUF, fd, 0, at, len, msgFlags, data(K_RX_HEADER, 0), (short) rxIndex, 0, 0);
+        }
+        return op(OP_RECV, sqeFlags, (short) 0, fd, 0, at, len, msgFlags, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+    }
+
+    /** Installs rx in a slot of the ring's fixed-buffer table; without a free slot, rx stays plain memory. */
+    private void registerRx() {
+        int index;
+        try {
+            index = ring.buffers().allocate(1);
+        } catch (UringException | IllegalStateException e) {
+            LOG.debug("{}: reply buffer not registered: {}", describe(address), e.getMessage());
+            return;
+        }
+        try {
+            FixedResources.updateBuffer(ring.fd(), index, rxSeg);
+            rxIndex = index;
+        } catch (UringException e) {
+            ring.buffers().release(index, 1);
+            LOG.debug("{}: reply buffer not registered: {}", describe(address), e.getMessage());
+        }
+    }
+
+    /** Clears rx's slot (in-flight receives keep their own reference to the pages) and frees it. */
+    private void unregisterRx() {
+        if (rxIndex < 0) {
+            return;
+        }
+        int index = rxIndex;
+        rxIndex = -1;
+        try {
+            FixedResources.updateBuffer(ring.fd(), index, MemorySegment.NULL);
+        } catch (UringException e) {
+            LOG.debug("{}: clearing the reply buffer's slot failed: {}", describe(address), e.getMessage());
+        }
+        ring.buffers().release(index, 1);
     }
 
     /** Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it. */
@@ -799,7 +855,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         }
         dataInFlight = true;
         if (link) {
-            long id = op(OP_RECV, (byte) 0, (short) 0, fd, 0, rxSeg.address() + rx.limit(), aheadLen, 0, data(K_RX_HEADER, 0), (short) 0, 0, 0);
+            long id = receiveIntoRx((byte) 0, aheadLen, 0);
             rxInFlight = true;
             aheadLinked = true;
             if (batchNext) {
@@ -944,6 +1000,14 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 if (state != State.READY) {
                     break;
                 }
+                if (res == -EINVAL && rxIndex >= 0) {
+                    // A kernel before 7.2: RECV takes no fixed buffer. Nothing was received; go on with plain receives.
+                    LOG.debug("{}: RECV into a fixed buffer is not supported here; reply headers use plain receives",
+                            describe(address));
+                    unregisterRx();
+                    pumpReplies();
+                    break;
+                }
                 if (res <= 0 && !(res == -ECANCELED && (linked || batching))) {
                     fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
                             + errnoName(-res));
@@ -953,6 +1017,10 @@ public final class NbdRingConnection implements IoUringIoHandle {
                 // batching receive made way for a READ.
                 if (res > 0) {
                     rx.limit(rx.limit() + res);
+                    if (rxIndex >= 0) {
+                        fixedRxBytes += res;
+                        DataPathStats.receivedIntoFixedRx(res);
+                    }
                 }
                 // READs held back for a batching receive go out now; the next receive respects their replies.
                 releaseHeldReads();
@@ -1133,6 +1201,7 @@ public final class NbdRingConnection implements IoUringIoHandle {
         if (timer != null) {
             timer.cancel(false); // the loop went away without a fail(): the ticker must not keep firing at it
         }
+        unregisterRx(); // before its memory goes: the slot must not outlive the pages it names
         arena.close();
         closed.complete(null);
     }

@@ -154,6 +154,44 @@ class NbdRingConnectionTest {
 
     /** Requests submitted in one pass of the loop (one batch of ublk completions) leave in one send chain. */
     @Test
+    void repliesUseTheRegisteredReplyBufferWhereTheKernelCan() throws Exception {
+        // Small reads: their data arrives with the headers in rx and is staged from there.
+        conn = connect(startNbdkit(List.of(), "memory", "16M"), 16, Duration.ofSeconds(10));
+        boolean recvFixed = RecvFixedProbe.run(loop).get(10, TimeUnit.SECONDS);
+        long before = DataPathStats.fixedRxBytes();
+        Random random = new Random(7);
+        for (int round = 0; round < 3; round++) {
+            byte[][] expected = new byte[16][4096];
+            List<CompletableFuture<Integer>> writes = new ArrayList<>();
+            for (int t = 0; t < 16; t++) {
+                random.nextBytes(expected[t]);
+                writes.add(submit(t, Command.WRITE, 0, t * 8192L, 4096, arena.allocateFrom(ValueLayout.JAVA_BYTE, expected[t])));
+            }
+            for (CompletableFuture<Integer> w : writes) {
+                assertEquals(4096, get(w));
+            }
+            MemorySegment[] dst = new MemorySegment[16];
+            List<CompletableFuture<Integer>> reads = new ArrayList<>();
+            for (int t = 0; t < 16; t++) {
+                dst[t] = arena.allocate(4096);
+                reads.add(submit(t, Command.READ, 0, t * 8192L, 4096, dst[t]));
+            }
+            for (int t = 0; t < 16; t++) {
+                assertEquals(4096, get(reads.get(t)));
+                assertArrayEquals(expected[t], dst[t].toArray(ValueLayout.JAVA_BYTE), "round " + round + " tag " + t);
+            }
+        }
+        long fixedRx = loop.submit(conn::fixedRxBytes).get(10, TimeUnit.SECONDS);
+        // 16 x 3 write replies (16 bytes or more each) and 48 x 4 KiB of read data, all through rx.
+        long atLeast = recvFixed ? 48 * 4096L : 0;
+        assertTrue(recvFixed ? fixedRx >= atLeast : fixedRx == 0,
+                "RECV into fixed buffers " + (recvFixed ? "works" : "is refused") + " here, but " + fixedRx
+                        + " reply bytes went into the registered rx");
+        assertEquals(fixedRx, DataPathStats.fixedRxBytes() - before);
+        assertTrue(conn.isOpen());
+    }
+
+    @Test
     void requestsSubmittedTogetherLeaveInOneSendChain() throws Exception {
         conn = connect(startNbdkit(List.of(), "memory", "64M"), 32, Duration.ofSeconds(10));
         MemorySegment buf = arena.allocate(8 * 4096, 4096);
