@@ -9,6 +9,7 @@ set -u
 runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-5} warmup=${BENCH_WARMUP:-30} conns=${BENCH_CONNS:-2}
 size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2} only=${BENCH_ONLY:-}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
+: > "$NBDGATE_RESULTS/profile.csv"
 raw="$NBDGATE_RESULTS/rounds.csv"; : > "$raw"
 nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
 server=$!
@@ -48,8 +49,54 @@ while IFS= read -r c; do
   fi
 done < /tmp/contenders
 
+# JVM processes by contender (bin/nbdgate and the java it starts), for --profile.
+n=0; : > /tmp/jvms
+while IFS= read -r c; do
+  [ -n "$c" ] || continue
+  n=$((n + 1))
+  for p in $(pgrep -f -- "--name bench-$n( |\$)"); do echo "$p ${c%%=*}" >> /tmp/jvms; done
+done < /tmp/contenders
 echo $names | tr ' ' '\n' > /tmp/bench-names
 echo $devs | tr ' ' '\n' > /tmp/bench-devs
+
+# --profile (BENCH_PROFILE=1): where the guest's CPU time goes per I/O, by thread group. Two snapshots of
+# every thread's time on CPU (/proc/*/task/*/schedstat) inside the cell's measured window; the I/Os between
+# them are the cell's rate times the guest time between them. Idle is what the CPUs did not spend in a thread
+# (it includes interrupt time where the kernel accounts it apart). Under --icount the guest clock counts
+# instructions, but with two CPUs a thread's time also grows while the other CPU runs its TCG slice, so the
+# groups are shares of the work, not instruction counts; --cpus 1 makes them exact.
+snap() { # file: "pid tid comm ns" per thread, then "uptime SECONDS"
+  for d in /proc/[0-9]*/task/[0-9]*; do
+    pid=${d#/proc/} pid=${pid%%/*} tid=${d##*/}
+    read -r comm 2>/dev/null < "$d/comm" || continue
+    read -r ns rest 2>/dev/null < "$d/schedstat" || continue
+    echo "$pid $tid $(echo "$comm" | tr ' ' '_') $ns"
+  done > "$1"
+  read -r up idle < /proc/uptime
+  echo "uptime $up" >> "$1"
+}
+profile_cell() { # contender workload round value unit
+  awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v u="$5" -v ncpu="$(nproc)" '
+    FILENAME == "/tmp/jvms" { jvm[$1] = $2; next }
+    $1 == "uptime" { if (FILENAME == "/tmp/snap-1") t1 = $2; else t2 = $2; next }
+    FILENAME == "/tmp/snap-1" { before[$2] = $4; next }
+    {
+      g = "other"
+      if ($1 in jvm) g = (jvm[$1] == c ? ($3 ~ /^vert\.x-eventloo/ ? "jvm-loops" : "jvm-other") : "idle-jvms")
+      else if ($3 == "fio") g = "fio"
+      else if ($3 ~ /^nbdkit/) g = "nbdkit"
+      else if ($3 ~ /^kworker/) g = "kworker"
+      else if ($3 ~ /^ksoftirqd/) g = "ksoftirqd"
+      else if ($3 ~ /^iou-/) g = "io_uring-workers"
+      d = $4 - ($2 in before ? before[$2] : 0); if (d > 0) { ns[g] += d; sum += d }
+    }
+    END {
+      ios = v * (t2 - t1)   # I/Os per second: IOPS, and MiB/s of the 1M rows
+      if (ios <= 0) exit
+      ns["idle"] = ncpu * (t2 - t1) * 1e9 - sum
+      for (g in ns) printf "%s,%s,%s,%s,%.0f\n", c, w, r, g, ns[g] / ios
+    }' /tmp/jvms /tmp/snap-1 /tmp/snap-2 >> "$NBDGATE_RESULTS/profile.csv"
+}
 
 fio_cell() { # device rw bs iodepth -> fio terse output
   fio --name=b --filename="$1" --allow_file_create=0 --rw="$2" --bs="$3" --iodepth="$4" \
@@ -76,7 +123,13 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
     order=$(paste -d' ' /tmp/bench-names /tmp/bench-devs | awk -v r="$r" '{ l[NR] = $0 }
       END { for (i = 0; i < NR; i++) print l[(i + r - 1) % NR + 1] }')
     echo "$order" | while read -r contender dev; do
-      t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
+      if [ -n "${BENCH_PROFILE:-}" ]; then
+        fio_cell "$dev" "$rw" "$bs" "$qd" > /tmp/fio-out &
+        sleep $((ramp + 1)); snap /tmp/snap-1; sleep $((runtime - 2)); snap /tmp/snap-2
+        wait $!; t=$(cat /tmp/fio-out)
+      else
+        t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
+      fi
       # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
       case "$rw" in
         randread) v=$(echo "$t" | cut -d';' -f8) ;;
@@ -86,6 +139,7 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
       esac
       echo "$contender,$label,$r,${v:-0}" >> "$raw"
       echo "  round $r $contender $label: ${v:-0} $unit"
+      [ -z "${BENCH_PROFILE:-}" ] || profile_cell "$contender" "$label" "$r" "${v:-0}" "$unit"
     done
   done
   awk -F, -v l="$label" -v u="$unit" '$2 == l { s[$1] += $4; n[$1]++; if (!($1 in o)) { o[$1] = ++k; c[k] = $1 } }
