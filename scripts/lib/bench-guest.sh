@@ -65,12 +65,13 @@ echo $devs | tr ' ' '\n' > /tmp/bench-devs
 # (it includes interrupt time where the kernel accounts it apart). Under --icount the guest clock counts
 # instructions, but with two CPUs a thread's time also grows while the other CPU runs its TCG slice, so the
 # groups are shares of the work, not instruction counts; --cpus 1 makes them exact.
-snap() { # file: "pid tid comm ns" per thread, then "uptime SECONDS"
+snap() { # file: "pid tid ns comm" per thread, then "uptime SECONDS"; shell builtins only, no process
+  # started inside the window (its time would be counted nowhere)
   for d in /proc/[0-9]*/task/[0-9]*; do
     pid=${d#/proc/} pid=${pid%%/*} tid=${d##*/}
     read -r comm 2>/dev/null < "$d/comm" || continue
     read -r ns rest 2>/dev/null < "$d/schedstat" || continue
-    echo "$pid $tid $(echo "$comm" | tr ' ' '_') $ns"
+    echo "$pid $tid $ns $comm"
   done > "$1"
   read -r up idle < /proc/uptime
   echo "uptime $up" >> "$1"
@@ -79,16 +80,16 @@ profile_cell() { # contender workload round value unit
   awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v u="$5" -v ncpu="$(nproc)" '
     FILENAME == "/tmp/jvms" { jvm[$1] = $2; next }
     $1 == "uptime" { if (FILENAME == "/tmp/snap-1") t1 = $2; else t2 = $2; next }
-    FILENAME == "/tmp/snap-1" { before[$2] = $4; next }
+    FILENAME == "/tmp/snap-1" { before[$2] = $3; next }
     {
-      g = "other"
-      if ($1 in jvm) g = (jvm[$1] == c ? ($3 ~ /^vert\.x-eventloo/ ? "jvm-loops" : "jvm-other") : "idle-jvms")
-      else if ($3 == "fio") g = "fio"
-      else if ($3 ~ /^nbdkit/) g = "nbdkit"
-      else if ($3 ~ /^kworker/) g = "kworker"
-      else if ($3 ~ /^ksoftirqd/) g = "ksoftirqd"
-      else if ($3 ~ /^iou-/) g = "io_uring-workers"
-      d = $4 - ($2 in before ? before[$2] : 0); if (d > 0) { ns[g] += d; sum += d }
+      g = "other"; $3 = $3 + 0; comm = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", comm)
+      if ($1 in jvm) g = (jvm[$1] == c ? (comm ~ /^vert\.x-eventloo/ ? "jvm-loops" : "jvm-other") : "idle-jvms")
+      else if (comm == "fio") g = "fio"
+      else if (comm ~ /^nbdkit/) g = "nbdkit"
+      else if (comm ~ /^kworker/) g = "kworker"
+      else if (comm ~ /^ksoftirqd/) g = "ksoftirqd"
+      else if (comm ~ /^iou-/) g = "io_uring-workers"
+      d = $3 - ($2 in before ? before[$2] : 0); if (d > 0) { ns[g] += d; sum += d }
     }
     END {
       ios = v * (t2 - t1)   # I/Os per second: IOPS, and MiB/s of the 1M rows
