@@ -61,10 +61,9 @@ echo $devs | tr ' ' '\n' > /tmp/bench-devs
 
 # --profile (BENCH_PROFILE=1): where the guest's CPU time goes per I/O, by thread group. Two snapshots of
 # every thread's time on CPU (/proc/*/task/*/schedstat) inside the cell's measured window; the I/Os between
-# them are the cell's rate times the guest time between them. Idle is what the CPUs did not spend in a thread
-# (it includes interrupt time where the kernel accounts it apart). Under --icount the guest clock counts
-# instructions, but with two CPUs a thread's time also grows while the other CPU runs its TCG slice, so the
-# groups are shares of the work, not instruction counts; --cpus 1 makes them exact.
+# them are the cell's rate times the guest time between them. Idle is what the CPU did not spend in a thread
+# (it includes interrupt time where the kernel accounts it apart). scripts/bench allows it only with one CPU
+# on the instruction clock, where a thread's time is its instructions and the groups add up to 1/rate.
 snap() { # file: "pid tid ns comm" per thread, then "uptime SECONDS"; shell builtins only, no process
   # started inside the window (its time would be counted nowhere)
   for d in /proc/[0-9]*/task/[0-9]*; do
