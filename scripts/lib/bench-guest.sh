@@ -51,7 +51,7 @@ done < /tmp/contenders
 
 # JVM processes by contender (bin/nbdgate and the java it starts), for --profile.
 n=0; : > /tmp/jvms
-while IFS= read -r c; do
+while [ -n "${BENCH_PROFILE:-}" ] && IFS= read -r c; do
   [ -n "$c" ] || continue
   n=$((n + 1))
   for p in $(pgrep -f -- "--name bench-$n( |\$)"); do echo "$p ${c%%=*}" >> /tmp/jvms; done
@@ -75,13 +75,13 @@ snap() { # file: "pid tid ns comm" per thread, then "uptime SECONDS"; shell buil
   read -r up idle < /proc/uptime
   echo "uptime $up" >> "$1"
 }
-profile_cell() { # contender workload round value unit
-  awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v u="$5" -v ncpu="$(nproc)" '
+profile_cell() { # contender workload round value
+  awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v ncpu="$(nproc)" '
     FILENAME == "/tmp/jvms" { jvm[$1] = $2; next }
     $1 == "uptime" { if (FILENAME == "/tmp/snap-1") t1 = $2; else t2 = $2; next }
     FILENAME == "/tmp/snap-1" { before[$2] = $3; next }
     {
-      g = "other"; $3 = $3 + 0; comm = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", comm)
+      g = "other"; comm = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", comm)
       if ($1 in jvm) g = (jvm[$1] == c ? (comm ~ /^vert\.x-eventloo/ ? "jvm-loops" : "jvm-other") : "idle-jvms")
       else if (comm == "fio") g = "fio"
       else if (comm ~ /^nbdkit/) g = "nbdkit"
@@ -139,7 +139,7 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
       esac
       echo "$contender,$label,$r,${v:-0}" >> "$raw"
       echo "  round $r $contender $label: ${v:-0} $unit"
-      [ -z "${BENCH_PROFILE:-}" ] || profile_cell "$contender" "$label" "$r" "${v:-0}" "$unit"
+      [ -z "${BENCH_PROFILE:-}" ] || profile_cell "$contender" "$label" "$r" "${v:-0}"
     done
   done
   awk -F, -v l="$label" -v u="$unit" '$2 == l { s[$1] += $4; n[$1]++; if (!($1 in o)) { o[$1] = ++k; c[k] = $1 } }
