@@ -6,7 +6,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.datapath.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
-import io.nbdgate.ublk.ublk.BufferMode;
+import io.nbdgate.ublk.BufferMode;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;

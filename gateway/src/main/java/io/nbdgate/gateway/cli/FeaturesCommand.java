@@ -1,7 +1,7 @@
 package io.nbdgate.gateway.cli;
 
-import io.nbdgate.ublk.ublk.UblkFeatures;
-import io.nbdgate.ublk.uring.UringException;
+import io.nbdgate.ublk.UblkFeatures;
+import io.nbdgate.uring.UringException;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 

@@ -1,8 +1,8 @@
 package io.nbdgate.gateway.device;
 
 import io.nbdgate.protocol.ExportInfo;
-import io.nbdgate.ublk.ublk.BufferMode;
-import io.nbdgate.ublk.ublk.DeviceParams;
+import io.nbdgate.ublk.BufferMode;
+import io.nbdgate.ublk.DeviceParams;
 
 /** The ublk device parameters an NBD export calls for. Pure: no I/O, so every rule has a unit test. */
 final class DeviceGeometry {

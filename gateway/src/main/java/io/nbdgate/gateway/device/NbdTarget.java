@@ -1,20 +1,20 @@
 package io.nbdgate.gateway.device;
 
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_F_FUA;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_F_NOUNMAP;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_DISCARD;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_FLUSH;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_READ;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_WRITE;
-import static io.nbdgate.ublk.ublk.UblkAbi.IO_OP_WRITE_ZEROES;
+import static io.nbdgate.ublk.UblkAbi.IO_F_FUA;
+import static io.nbdgate.ublk.UblkAbi.IO_F_NOUNMAP;
+import static io.nbdgate.ublk.UblkAbi.IO_OP_DISCARD;
+import static io.nbdgate.ublk.UblkAbi.IO_OP_FLUSH;
+import static io.nbdgate.ublk.UblkAbi.IO_OP_READ;
+import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE;
+import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE_ZEROES;
 
 import io.nbdgate.gateway.datapath.NbdRingConnection;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.ExportInfo;
-import io.nbdgate.ublk.ublk.BufferMode;
-import io.nbdgate.ublk.ublk.IoRequest;
-import io.nbdgate.ublk.ublk.Target;
+import io.nbdgate.ublk.BufferMode;
+import io.nbdgate.ublk.IoRequest;
+import io.nbdgate.ublk.Target;
 
 /**
  * Serves one ublk queue from one NBD connection on the same event loop: each block request becomes

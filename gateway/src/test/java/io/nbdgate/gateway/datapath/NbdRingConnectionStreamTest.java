@@ -12,7 +12,7 @@ import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.client.HandshakeConfig;
-import io.nbdgate.ublk.uring.LinuxCalls;
+import io.nbdgate.uring.LinuxCalls;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.uring.IoUringIoHandler;

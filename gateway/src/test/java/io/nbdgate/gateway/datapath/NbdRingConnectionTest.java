@@ -13,7 +13,7 @@ import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.protocol.client.HandshakeConfig;
-import io.nbdgate.ublk.uring.LinuxCalls;
+import io.nbdgate.uring.LinuxCalls;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.ublk.UblkDevice;
+import io.nbdgate.ublk.UblkDevice;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

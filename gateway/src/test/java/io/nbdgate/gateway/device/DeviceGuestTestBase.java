@@ -2,7 +2,7 @@ package io.nbdgate.gateway.device;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nbdgate.ublk.ublk.UblkDevice;
+import io.nbdgate.ublk.UblkDevice;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
 import java.util.concurrent.TimeUnit;

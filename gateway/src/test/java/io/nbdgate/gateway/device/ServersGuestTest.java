@@ -10,7 +10,7 @@ import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.ublk.BufferMode;
+import io.nbdgate.ublk.BufferMode;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -1,14 +1,14 @@
 package io.nbdgate.ublk.target;
 
-import static io.nbdgate.ublk.uring.IoUringAbi.*;
+import static io.nbdgate.uring.IoUringAbi.*;
 
-import io.nbdgate.ublk.ublk.BufferMode;
-import io.nbdgate.ublk.ublk.IoRequest;
-import io.nbdgate.ublk.ublk.Target;
-import io.nbdgate.ublk.ublk.UblkAbi;
-import io.nbdgate.ublk.uring.Errno;
-import io.nbdgate.ublk.uring.LinuxCalls;
-import io.nbdgate.ublk.uring.UringException;
+import io.nbdgate.ublk.BufferMode;
+import io.nbdgate.ublk.IoRequest;
+import io.nbdgate.ublk.Target;
+import io.nbdgate.ublk.UblkAbi;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.UringException;
 
 /**
  * A loop device: requests become io_uring operations on a file, on the queue's own ring. In

@@ -1,11 +1,11 @@
 package io.nbdgate.ublk.target;
 
-import io.nbdgate.ublk.ublk.BufferMode;
-import io.nbdgate.ublk.ublk.IoRequest;
-import io.nbdgate.ublk.ublk.JavaCopies;
-import io.nbdgate.ublk.ublk.UblkAbi;
-import io.nbdgate.ublk.uring.LinuxCalls;
-import io.nbdgate.ublk.uring.UringException;
+import io.nbdgate.ublk.BufferMode;
+import io.nbdgate.ublk.IoRequest;
+import io.nbdgate.ublk.JavaCopies;
+import io.nbdgate.ublk.UblkAbi;
+import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.UringException;
 import java.lang.foreign.MemorySegment;
 
 /**

@@ -1,0 +1,165 @@
+package io.nbdgate.ublk;
+
+import static io.nbdgate.ublk.UblkAbi.*;
+import static io.nbdgate.uring.IoUringAbi.OP_URING_CMD;
+import static io.nbdgate.uring.IoUringAbi.SETUP_SQE128;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import io.nbdgate.uring.IoUring;
+import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.UringException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * /dev/ublk-control with a small SQE128 ring of its own. Every command is synchronous; START_DEV
+ * blocks in the kernel until every queue has fetched, so never call it on a queue's event loop.
+ */
+public final class ControlDevice implements AutoCloseable {
+    public static final String PATH = "/dev/ublk-control";
+    static final String CHAR_DEVICE_PREFIX = "/dev/ublkc";
+    static final String BLOCK_DEVICE_PREFIX = "/dev/ublkb";
+
+    private final int fd;
+    private final IoUring ring;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment buffer = arena.allocate(4096, 4096);
+    private final int[] result = new int[1];
+
+    private ControlDevice(int fd, IoUring ring) {
+        this.fd = fd;
+        this.ring = ring;
+    }
+
+    public static ControlDevice open() throws UringException {
+        int fd = LinuxCalls.open(PATH, LinuxCalls.O_RDWR, 0);
+        try {
+            return new ControlDevice(fd, IoUring.setup(4, SETUP_SQE128));
+        } catch (UringException e) {
+            LinuxCalls.close(fd);
+            throw e;
+        }
+    }
+
+    /** Issues one control command; {@code len} bytes of {@link #buffer} are its in/out payload. */
+    private synchronized int command(String name, int cmdOp, int devId, long data, int len, int pathLen)
+            throws UringException {
+        MemorySegment cmd = ring.nextSqe().opcode(OP_URING_CMD).fd(fd).cmdOp(cmdOp).userData(cmdOp).cmd();
+        cmd.set(JAVA_INT, CC_DEV_ID, devId);
+        cmd.set(JAVA_SHORT, CC_QUEUE_ID, (short) -1);
+        cmd.set(JAVA_SHORT, CC_LEN, (short) len);
+        cmd.set(JAVA_LONG, CC_ADDR, len > 0 ? buffer.address() : 0);
+        cmd.set(JAVA_LONG, CC_DATA, data);
+        cmd.set(JAVA_SHORT, CC_DEV_PATH_LEN, (short) pathLen);
+        result[0] = Integer.MIN_VALUE;
+        while (result[0] == Integer.MIN_VALUE) {
+            ring.submitAndWait(1);
+            ring.drain((u, res, f) -> result[0] = res);
+        }
+        if (result[0] < 0) {
+            throw new UringException(name + (devId >= 0 ? " dev " + devId : ""), -result[0]);
+        }
+        return result[0];
+    }
+
+    public synchronized UblkFeatures features() throws UringException {
+        command("GET_FEATURES", U_CMD_GET_FEATURES, -1, 0, FEATURES_LEN, 0);
+        return new UblkFeatures(buffer.get(JAVA_LONG, 0));
+    }
+
+    static final int FEATURES_LEN = 8;
+
+    /**
+     * ADD_DEV. {@code devId} -1 lets the kernel choose. Returns the info the kernel filled in,
+     * including the chosen id and the flags it accepted.
+     */
+    public synchronized DeviceInfo addDevice(int devId, int queues, int depth, int maxIoBufBytes, long flags)
+            throws UringException {
+        buffer.asSlice(0, DEV_INFO.byteSize()).fill((byte) 0);
+        new DeviceInfo(devId, queues, depth, 0, maxIoBufBytes, -1, flags | F_CMD_IOCTL_ENCODE, 0, 0).write(buffer);
+        command("ADD_DEV", U_CMD_ADD_DEV, devId, 0, (int) DEV_INFO.byteSize(), 0);
+        return DeviceInfo.read(buffer);
+    }
+
+    public synchronized void setParams(int devId, DeviceParams params) throws UringException {
+        params.write(buffer.asSlice(0, PARAMS.byteSize()));
+        command("SET_PARAMS", U_CMD_SET_PARAMS, devId, 0, (int) PARAMS.byteSize(), 0);
+    }
+
+    public synchronized DeviceParams params(int devId) throws UringException {
+        buffer.asSlice(0, PARAMS.byteSize()).fill((byte) 0);
+        buffer.set(JAVA_INT, 0, (int) PARAMS.byteSize());
+        command("GET_PARAMS", U_CMD_GET_PARAMS, devId, 0, (int) PARAMS.byteSize(), 0);
+        return DeviceParams.read(buffer);
+    }
+
+    /** GET_DEV_INFO2: the buffer starts with the char device path, which the kernel checks and skips. */
+    public synchronized DeviceInfo deviceInfo(int devId) throws UringException {
+        byte[] path = (CHAR_DEVICE_PREFIX + devId).getBytes(StandardCharsets.US_ASCII);
+        int pathLen = path.length + 1;
+        buffer.asSlice(0, pathLen + DEV_INFO.byteSize()).fill((byte) 0);
+        MemorySegment.copy(MemorySegment.ofArray(path), 0, buffer, 0, path.length);
+        command("GET_DEV_INFO2", U_CMD_GET_DEV_INFO2, devId, 0, pathLen + (int) DEV_INFO.byteSize(), pathLen);
+        // The info follows the path unaligned; move it to an aligned spot before reading fields.
+        MemorySegment.copy(buffer, pathLen, buffer, 2048, DEV_INFO.byteSize());
+        return DeviceInfo.read(buffer.asSlice(2048));
+    }
+
+    /** START_DEV; returns only after all queues of the device have fetched. */
+    public void startDevice(int devId) throws UringException {
+        command("START_DEV", U_CMD_START_DEV, devId, LinuxCalls.getpid(), 0, 0);
+    }
+
+    public void stopDevice(int devId) throws UringException {
+        command("STOP_DEV", U_CMD_STOP_DEV, devId, 0, 0, 0);
+    }
+
+    /** DEL_DEV waits until every user of /dev/ublkcN has closed it. */
+    public void deleteDevice(int devId) throws UringException {
+        command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0, 0);
+    }
+
+    /** DEL_DEV_ASYNC: returns at once; the id is freed when the last user closes /dev/ublkcN. */
+    public void deleteDeviceAsync(int devId) throws UringException {
+        command("DEL_DEV_ASYNC", U_CMD_DEL_DEV_ASYNC, devId, 0, 0, 0);
+    }
+
+    public void startUserRecovery(int devId) throws UringException {
+        command("START_USER_RECOVERY", U_CMD_START_USER_RECOVERY, devId, 0, 0, 0);
+    }
+
+    public void endUserRecovery(int devId) throws UringException {
+        command("END_USER_RECOVERY", U_CMD_END_USER_RECOVERY, devId, LinuxCalls.getpid(), 0, 0);
+    }
+
+    public void updateSize(int devId, long sizeBytes) throws UringException {
+        command("UPDATE_SIZE", U_CMD_UPDATE_SIZE, devId, sizeBytes >> 9, 0, 0);
+    }
+
+    /**
+     * QUIESCE_DEV (needs UBLK_F_QUIESCE): the kernel stops dispatching to the server, waits up to
+     * {@code timeoutMillis} (0 = forever; EBUSY after it) until every queue has an idle command, then
+     * aborts the idle commands. Requests in service stay with the server; see {@link UblkDevice#quiesce}.
+     */
+    public void quiesce(int devId, long timeoutMillis) throws UringException {
+        command("QUIESCE_DEV", U_CMD_QUIESCE_DEV, devId, timeoutMillis, 0, 0);
+    }
+
+    public static String charDevice(int devId) {
+        return CHAR_DEVICE_PREFIX + devId;
+    }
+
+    public static String blockDevice(int devId) {
+        return BLOCK_DEVICE_PREFIX + devId;
+    }
+
+    @Override
+    public synchronized void close() {
+        ring.close();
+        LinuxCalls.close(fd);
+        arena.close();
+    }
+}

@@ -1,0 +1,31 @@
+package io.nbdgate.ublk;
+
+/**
+ * What ADD_DEV needs. {@code id} -1 lets the kernel pick; {@code mode} null picks the best the
+ * kernel offers; {@code recoverable} adds USER_RECOVERY_REISSUE so a restarted server can take over,
+ * and QUIESCE where the kernel has it, for {@link UblkDevice#quiesce}. {@code batchIo} asks for
+ * UBLK_F_BATCH_IO (tags fetched and committed many per command) where the kernel has it; recoverable
+ * devices never get it, since take-over and quiesce are built on the per-tag commands.
+ */
+public record DeviceSpec(int id, int queues, int depth, int maxIoBytes, BufferMode mode, boolean recoverable,
+        boolean batchIo) {
+    public static DeviceSpec of(int queues, int depth) {
+        return new DeviceSpec(-1, queues, depth, 512 * 1024, null, false, true);
+    }
+
+    public DeviceSpec withMode(BufferMode m) {
+        return new DeviceSpec(id, queues, depth, maxIoBytes, m, recoverable, batchIo);
+    }
+
+    public DeviceSpec withRecovery(boolean r) {
+        return new DeviceSpec(id, queues, depth, maxIoBytes, mode, r, batchIo);
+    }
+
+    public DeviceSpec withId(int devId) {
+        return new DeviceSpec(devId, queues, depth, maxIoBytes, mode, recoverable, batchIo);
+    }
+
+    public DeviceSpec withBatchIo(boolean b) {
+        return new DeviceSpec(id, queues, depth, maxIoBytes, mode, recoverable, b);
+    }
+}

@@ -1,0 +1,518 @@
+package io.nbdgate.ublk;
+
+import static io.nbdgate.ublk.UblkAbi.*;
+
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.UringException;
+import io.netty.channel.IoEventLoop;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One ublk device and its queues: create (ADD_DEV + SET_PARAMS), {@link #start} the queues on
+ * Netty io_uring event loops, {@link #close} (STOP_DEV, wait for the queues, DEL_DEV). A recoverable
+ * device can be {@link #quiesce}d and {@link #resume}d with fresh queues without losing I/O. Every
+ * device still open when the JVM exits normally or on SIGTERM is stopped and deleted by a shutdown hook.
+ */
+public final class UblkDevice implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(UblkDevice.class);
+    private static final Set<UblkDevice> OPEN = ConcurrentHashMap.newKeySet();
+    private static final long QUEUE_TIMEOUT_MS = 15_000;
+    private static final long NODE_TIMEOUT_MS = 30_000;
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFBLK = 0060000;
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(UblkDevice::closeAll, "ublk-teardown"));
+    }
+
+    private final ControlDevice control;
+    private final int id;
+    private final BufferMode mode;
+    private final DeviceInfo added;
+    /** Replaced by quiesce and resume while status readers may iterate it from other threads. */
+    private final List<QueueEngine> queues = new CopyOnWriteArrayList<>();
+    private final List<Target> targets = new ArrayList<>();
+    private int charFd = -1;
+    private boolean started;
+    private boolean quiesced;
+    private boolean closed;
+    /** Counters of the queues released by {@link #quiesce}, so the device's totals never go back. */
+    private volatile long requestsServedBefore;
+    private volatile long eventsOffLoopBefore;
+
+    private UblkDevice(ControlDevice control, DeviceInfo added, BufferMode mode) {
+        this.control = control;
+        this.id = added.devId();
+        this.added = added;
+        this.mode = mode;
+    }
+
+    /** ADD_DEV and SET_PARAMS; the buffer mode is the spec's or the best the kernel offers. */
+    public static UblkDevice create(ControlDevice control, DeviceSpec spec, DeviceParams params) throws UringException {
+        UblkFeatures features = control.features();
+        BufferMode mode = spec.mode() != null ? spec.mode() : features.bestBufferMode();
+        if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
+            throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
+        }
+        // A zero-copy device also takes USER_COPY where the kernel has it: a target may then write data it
+        // holds in memory (e.g. read replies that arrived with their headers) into the request's pages.
+        long userCopy = mode == BufferMode.ZERO_COPY ? features.mask() & F_USER_COPY : 0;
+        long flags = mode.deviceFlags() | userCopy | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
+                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)))
+                | (spec.batchIo() && !spec.recoverable() ? features.mask() & F_BATCH_IO : 0);
+        DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
+        UblkDevice dev = new UblkDevice(control, info, mode);
+        OPEN.add(dev);
+        try {
+            control.setParams(info.devId(), params);
+        } catch (UringException | RuntimeException e) {
+            dev.close();
+            throw e;
+        }
+        LOG.info("ublk device {} added: {} queue(s) x depth {}, max io {} bytes, buffer mode {}, {} commands",
+                info.devId(), info.nrHwQueues(), info.queueDepth(), info.maxIoBufBytes(), mode.label(),
+                info.has(F_BATCH_IO) ? "batch" : "per-tag");
+        return dev;
+    }
+
+    /**
+     * Takes over a device whose server died (it must have been created recoverable): START_USER_RECOVERY,
+     * queues on the given loops, END_USER_RECOVERY. The device keeps its id and its /dev/ublkbN.
+     */
+    public static UblkDevice recover(ControlDevice control, int devId, List<IoEventLoop> loops,
+            IntFunction<Target> targetForQueue) throws UringException, InterruptedException {
+        DeviceInfo info = control.deviceInfo(devId);
+        BufferMode mode = info.has(F_AUTO_BUF_REG) ? BufferMode.ZERO_COPY
+                : info.has(F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
+        control.startUserRecovery(devId);
+        UblkDevice dev = new UblkDevice(control, info, mode);
+        OPEN.add(dev);
+        dev.runQueuesAndEndRecovery(loops, targetForQueue);
+        LOG.info("ublk device {} recovered, buffer mode {}", devId, mode.label());
+        return dev;
+    }
+
+    /** The second half of a take-over, after START_USER_RECOVERY: fresh queues FETCH, END_USER_RECOVERY. */
+    private void runQueuesAndEndRecovery(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        runQueues(loops, targetForQueue);
+        control.endUserRecovery(id);
+        started = true;
+    }
+
+    /**
+     * Runs queue q on {@code loops.get(q % loops.size())} with {@code targetForQueue.apply(q)}, then
+     * START_DEV. Returns once /dev/ublkbN exists. Must not run on one of those loops. The device owns
+     * the targets from here on: {@link #close} closes each of them once, after the queues drained.
+     */
+    public void start(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        runQueues(loops, targetForQueue);
+        control.startDevice(id);
+        started = true;
+        awaitBlockNode();
+        LOG.info("ublk device {} started as {}", id, blockDevice());
+    }
+
+    /**
+     * devtmpfs creates the node asynchronously, and callers hand the path to users right away: wait
+     * until it is a block node with this disk's device number. Any file at the path is not enough (a
+     * tool that opens a missing path with O_CREAT leaves a regular file there, which would swallow
+     * every write meant for the device). Fails rather than report a path that is not the device.
+     */
+    private void awaitBlockNode() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(NODE_TIMEOUT_MS);
+        String problem;
+        while ((problem = nodeProblem(id)) != null) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("ublk device " + id + " started, but after " + NODE_TIMEOUT_MS
+                        + " ms " + problem);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** Why /dev/ublkbN is not (yet) device N's block node; null when it is. */
+    static String nodeProblem(int devId) {
+        Path node = Path.of(ControlDevice.blockDevice(devId));
+        return nodeProblem(node, Path.of("/sys/block", node.getFileName().toString(), "dev"));
+    }
+
+    /** Why {@code node} is not (yet) the block node of the disk {@code sysDev} describes; null when it is. */
+    static String nodeProblem(Path node, Path sysDev) {
+        String want;
+        try {
+            want = Files.readString(sysDev).trim();
+        } catch (IOException e) {
+            return sysDev + " is not readable";
+        }
+        try {
+            var attrs = Files.readAttributes(node, "unix:mode,rdev");
+            if (((Integer) attrs.get("mode") & S_IFMT) != S_IFBLK) {
+                return node + " exists but is not a block device";
+            }
+            String have = devNumber((Long) attrs.get("rdev"));
+            return have.equals(want) ? null : node + " is block device " + have + ", the disk is " + want;
+        } catch (IOException e) {
+            return node + " does not exist";
+        }
+    }
+
+    /** "major:minor" of a glibc dev_t, as /sys/block/X/dev prints it. */
+    static String devNumber(long rdev) {
+        long major = ((rdev & 0x00000000000fff00L) >>> 8) | ((rdev & 0xfffff00000000000L) >>> 32);
+        long minor = (rdev & 0x00000000000000ffL) | ((rdev & 0x00000ffffff00000L) >>> 12);
+        return major + ":" + minor;
+    }
+
+    private void runQueues(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        for (IoEventLoop loop : loops) {
+            if (loop.inEventLoop()) {
+                throw new IllegalStateException("start/recover/resume blocks; call it off the queue loops");
+            }
+        }
+        charFd = openCharDevice();
+        List<CompletableFuture<Void>> fetched = new ArrayList<>();
+        for (int q = 0; q < added.nrHwQueues(); q++) {
+            Target t = targetForQueue.apply(q);
+            if (targets.stream().noneMatch(x -> x == t)) {
+                targets.add(t); // one target may serve several queues; it is closed once
+            }
+            QueueEngine e = new QueueEngine(id, q, added.queueDepth(), added.maxIoBufBytes(), mode,
+                    added.has(F_USER_COPY), added.has(F_BATCH_IO), charFd, t, loops.get(q % loops.size()));
+            queues.add(e);
+            fetched.add(e.start());
+        }
+        try {
+            CompletableFuture.allOf(fetched.toArray(CompletableFuture[]::new))
+                    .get(QUEUE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("ublk device " + id + ": a queue failed to start", e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("ublk device " + id + ": queues did not start in time");
+        }
+        // A FETCH the kernel rejects completes at once; START_DEV would wait forever for it, so look first.
+        Thread.sleep(100);
+        for (QueueEngine e : queues) {
+            if (e.stopped.isDone()) {
+                throw new IllegalStateException("ublk device " + id + " queue " + e.qid + ": kernel refused FETCH");
+            }
+        }
+    }
+
+    private int openCharDevice() throws UringException, InterruptedException {
+        String path = charDevice();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                // O_NONBLOCK: /dev/ublkcN sets no FMODE_NOWAIT and has no poll, so io_uring would hand every
+                // READ/WRITE on it (user copy, staged replies) to an io-wq worker thread: a thread switch and a
+                // second wake-up per request. With O_NONBLOCK io_uring runs them inline; the copies never block,
+                // and the I/O commands (URING_CMD) ignore the flag.
+                return LinuxCalls.open(path, LinuxCalls.O_RDWR | LinuxCalls.O_NONBLOCK, 0);
+            } catch (UringException e) {
+                if (e.errno() != Errno.ENOENT || attempt >= 50) {
+                    throw e;
+                }
+                Thread.sleep(20); // the node appears shortly after ADD_DEV
+            }
+        }
+    }
+
+    public int id() { return id; }
+    public BufferMode mode() { return mode; }
+    /** The device runs with UBLK_F_BATCH_IO: its queues fetch and commit many tags per command. */
+    public boolean batchIo() { return added.has(F_BATCH_IO); }
+    public String blockDevice() { return ControlDevice.blockDevice(id); }
+    public String charDevice() { return ControlDevice.charDevice(id); }
+
+    /** Current kernel view (state LIVE/DEAD/QUIESCED/FAIL_IO, server pid, flags). */
+    public DeviceInfo info() throws UringException {
+        return control.deviceInfo(id);
+    }
+
+    public DeviceParams params() throws UringException {
+        return control.params(id);
+    }
+
+    /** Requests taken from the kernel so far, over all queues (also those released by a quiesce). */
+    public long requestsServed() {
+        long n = requestsServedBefore;
+        for (QueueEngine q : queues) {
+            n += q.requestsServed;
+        }
+        return n;
+    }
+
+    /** Completions that reached a queue off its own loop thread; stays 0 by design. */
+    public long eventsOffLoop() {
+        long n = eventsOffLoopBefore;
+        for (QueueEngine q : queues) {
+            n += q.eventsOffLoop;
+        }
+        return n;
+    }
+
+    /** The threads the queues ran on (null until a queue began). */
+    public List<Thread> queueThreads() {
+        return queues.stream().map(q -> q.loopThread).toList();
+    }
+
+    /**
+     * Holds the device's I/O in the kernel so that fresh queues can take it over without losing any:
+     * QUIESCE_DEV makes the kernel stop dispatching (new and requeued requests wait in the block layer)
+     * and abort the queues' idle commands; requests already in service complete normally. Once every queue has stopped, the queues
+     * are released and /dev/ublkcN is closed, and the kernel reports the device QUIESCED. I/O then waits
+     * until {@link #resume} takes the device over; {@link #close} (also the shutdown hook) instead stops
+     * it and fails the waiting I/O. The targets stay open for {@link #resume}.
+     *
+     * <p>Needs a device created {@link DeviceSpec#recoverable() recoverable} on a kernel with
+     * UBLK_F_QUIESCE. {@code timeoutMillis} bounds each QUIESCE_DEV's wait for an idle command per queue
+     * (0 = no bound); the queues then get 15 s to stop. Blocks; call it off the queue loops. If it
+     * throws, the kernel may already hold I/O: call it again, or close the device.
+     */
+    public synchronized void quiesce(long timeoutMillis) throws UringException, InterruptedException {
+        if (closed || !started || quiesced) {
+            throw new IllegalStateException("ublk device " + id + " is not live here; nothing to quiesce");
+        }
+        if (!added.has(F_QUIESCE)) {
+            throw new IllegalStateException("ublk device " + id
+                    + " cannot be quiesced: it was not created recoverable, or the kernel lacks UBLK_F_QUIESCE");
+        }
+        for (QueueEngine q : queues) {
+            if (q.loop.inEventLoop()) {
+                throw new IllegalStateException("quiesce blocks; call it off the queue loops");
+            }
+        }
+        control.quiesce(id, timeoutMillis);
+        int calls = 1;
+        // A request in service during QUIESCE_DEV is committed with COMMIT_AND_FETCH, which gives the
+        // kernel a new command that this QUIESCE_DEV did not see; the next QUIESCE_DEV aborts it.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUEUE_TIMEOUT_MS);
+        while (!queuesStoppedWithin(100)) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("ublk device " + id + ": queues did not stop after QUIESCE_DEV");
+            }
+            control.quiesce(id, timeoutMillis);
+            calls++;
+        }
+        releaseQueues();
+        // The kernel marks the device QUIESCED in a work item once /dev/ublkcN is released.
+        DeviceInfo info = control.deviceInfo(id);
+        for (int i = 0; i < QUEUE_TIMEOUT_MS / 20 && info.state() != S_DEV_QUIESCED; i++) {
+            Thread.sleep(20);
+            info = control.deviceInfo(id);
+        }
+        if (info.state() != S_DEV_QUIESCED) {
+            throw new IllegalStateException("ublk device " + id + " is " + info.stateName()
+                    + ", not QUIESCED, after its queues stopped");
+        }
+        quiesced = true;
+        LOG.info("ublk device {} quiesced ({} QUIESCE_DEV); its I/O waits for the next server", id, calls);
+    }
+
+    /**
+     * Takes a {@link #quiesce}d device over again with fresh queues, as {@link #recover} does for a device
+     * whose server died: START_USER_RECOVERY, queue q on {@code loops.get(q % loops.size())} with {@code
+     * targetForQueue.apply(q)}, END_USER_RECOVERY. Returns once the device is LIVE; the I/O held meanwhile
+     * reaches the new queues. Targets of the previous queues that the new ones do not use are closed.
+     */
+    public synchronized void resume(List<IoEventLoop> loops, IntFunction<Target> targetForQueue)
+            throws UringException, InterruptedException {
+        if (closed || !quiesced) {
+            throw new IllegalStateException("ublk device " + id + " was not quiesced here; nothing to resume");
+        }
+        List<Target> previous = List.copyOf(targets);
+        targets.clear();
+        boolean resumed = false;
+        try {
+            control.startUserRecovery(id);
+            runQueuesAndEndRecovery(loops, targetForQueue);
+            resumed = true;
+        } finally {
+            for (Target t : previous) {
+                if (targets.stream().noneMatch(x -> x == t)) {
+                    if (resumed) {
+                        closeTarget(t);
+                    } else {
+                        targets.add(t); // the take-over failed: close() still owns it
+                    }
+                }
+            }
+        }
+        quiesced = false;
+        LOG.info("ublk device {} resumed with fresh queues", id);
+    }
+
+    private boolean queuesStoppedWithin(long millis) throws InterruptedException {
+        try {
+            CompletableFuture.allOf(queues.stream().map(q -> q.stopped).toArray(CompletableFuture[]::new))
+                    .get(millis, TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("ublk device " + id + ": a queue failed while stopping", e.getCause());
+        }
+    }
+
+    /** Frees the stopped queues and closes /dev/ublkcN; their mappings would otherwise keep it open. */
+    private void releaseQueues() {
+        for (QueueEngine q : queues) {
+            requestsServedBefore += q.requestsServed;
+            eventsOffLoopBefore += q.eventsOffLoop;
+            q.release();
+        }
+        queues.clear();
+        if (charFd >= 0) {
+            LinuxCalls.close(charFd);
+            charFd = -1;
+        }
+    }
+
+    private void closeTarget(Target t) {
+        try {
+            t.close();
+        } catch (RuntimeException e) {
+            LOG.warn("ublk device {}: closing target: {}", id, e.toString());
+        }
+    }
+
+    /** STOP_DEV, wait for the queues to see their commands aborted, close, DEL_DEV. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            if (started || !queues.isEmpty()) {
+                stopQuietly();
+            }
+            boolean drained = true;
+            for (QueueEngine q : queues) {
+                try {
+                    q.stopped.get(QUEUE_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+                } catch (Exception e) {
+                    drained = false;
+                    LOG.warn("ublk device {} queue {} did not drain: {}", id, q.qid, e.toString());
+                }
+            }
+            if (drained) {
+                releaseQueues();
+            } else if (charFd >= 0) {
+                LinuxCalls.close(charFd);
+                charFd = -1;
+            }
+            for (Target t : targets) {
+                closeTarget(t);
+            }
+            if (drained) {
+                control.deleteDevice(id);
+                awaitNodesGone(id);
+            } else {
+                deleteAsync();
+            }
+            LOG.info("ublk device {} deleted", id);
+        } catch (UringException e) {
+            LOG.warn("ublk device {}: teardown: {}", id, e.getMessage());
+        } finally {
+            OPEN.remove(this);
+        }
+    }
+
+    private void stopQuietly() {
+        try {
+            control.stopDevice(id);
+        } catch (UringException e) {
+            LOG.warn("ublk device {}: {}", id, e.getMessage());
+        }
+    }
+
+    private void deleteAsync() throws UringException {
+        // Commands still hold /dev/ublkcN; DEL_DEV would wait for them forever.
+        control.deleteDeviceAsync(id);
+    }
+
+    static void closeAll() {
+        for (UblkDevice d : List.copyOf(OPEN)) {
+            d.close();
+        }
+    }
+
+    /** Ids of all ublk devices present (from /dev/ublkc*). */
+    /**
+     * devtmpfs removes /dev/ublkbN and /dev/ublkcN after DEL_DEV returns, asynchronously. A device added
+     * with the same id before that can end up behind the stale nodes (old device numbers), so deletion
+     * is only done once they are gone.
+     */
+    private static void awaitNodesGone(int devId) {
+        Path b = Path.of(ControlDevice.blockDevice(devId));
+        Path c = Path.of(ControlDevice.charDevice(devId));
+        for (int i = 0; i < 300 && (Files.exists(b) || Files.exists(c)); i++) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        if (Files.exists(b) || Files.exists(c)) {
+            LOG.warn("ublk device {} deleted, but its /dev nodes are still there after 6 s", devId);
+        }
+    }
+
+    public static List<Integer> presentDevices() {
+        List<Integer> ids = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(Path.of("/dev"), "ublkc*")) {
+            for (Path p : ds) {
+                ids.add(Integer.parseInt(p.getFileName().toString().substring("ublkc".length())));
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.warn("listing /dev/ublkc*: {}", e.toString());
+        }
+        ids.sort(null);
+        return ids;
+    }
+
+    /**
+     * Stops and deletes devices whose server process is gone (e.g. after SIGKILL) and which cannot
+     * be recovered; returns their ids. Recoverable ones are left for {@link #recover}.
+     */
+    public static List<Integer> removeOrphans(ControlDevice control) {
+        List<Integer> removed = new ArrayList<>();
+        for (int devId : presentDevices()) {
+            try {
+                DeviceInfo info = control.deviceInfo(devId);
+                boolean alive = info.ublksrvPid() > 0 && LinuxCalls.kill(info.ublksrvPid(), 0);
+                if (alive || (info.has(F_USER_RECOVERY) && info.state() != S_DEV_DEAD)) {
+                    continue;
+                }
+                control.stopDevice(devId);
+                control.deleteDevice(devId);
+                awaitNodesGone(devId);
+                removed.add(devId);
+                LOG.info("removed orphaned ublk device {} (server pid {} gone)", devId, info.ublksrvPid());
+            } catch (UringException e) {
+                LOG.warn("ublk device {}: cannot remove: {}", devId, e.getMessage());
+            }
+        }
+        return removed;
+    }
+}

@@ -1,0 +1,138 @@
+package io.nbdgate.uring;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * Raw x86_64 Linux system calls through libc's {@code syscall(2)}: one downcall handle for all, so
+ * every kernel entry point of this module reports errno the same way.
+ */
+public final class LinuxCalls {
+    static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
+            SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
+            SYS_KILL = 62, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
+            SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
+
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
+            O_CLOEXEC = 02000000, O_DIRECT = 040000, O_NONBLOCK = 04000;
+    static final int AT_FDCWD = -100;
+    static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+            MAP_POPULATE = 0x8000;
+
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final long ERRNO_OFFSET = CAPTURE.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    private static final MethodHandle SYSCALL;
+    /** One errno capture buffer per thread, so a syscall allocates nothing. */
+    private static final ThreadLocal<MemorySegment> ERRNO_BUFFER =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
+
+    static {
+        Linker linker = Linker.nativeLinker();
+        ValueLayout.OfLong j = ValueLayout.JAVA_LONG;
+        SYSCALL = linker.downcallHandle(
+                linker.defaultLookup().find("syscall").orElseThrow(),
+                FunctionDescriptor.of(j, j, j, j, j, j, j, j),
+                Linker.Option.firstVariadicArg(1),
+                Linker.Option.captureCallState("errno"));
+    }
+
+    private LinuxCalls() {
+    }
+
+    /** Returns the raw result, or minus errno on failure (the kernel's own convention). */
+    static long raw(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+        MemorySegment errno = ERRNO_BUFFER.get();
+        long r;
+        try {
+            r = (long) SYSCALL.invokeExact(errno, nr, a1, a2, a3, a4, a5, a6);
+        } catch (Throwable t) {
+            throw new IllegalStateException("syscall downcall failed", t);
+        }
+        return r == -1 ? -errno.get(ValueLayout.JAVA_INT, ERRNO_OFFSET) : r;
+    }
+
+    /** Like {@link #raw} but retries EINTR and throws for any other error. */
+    static long check(String call, long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+            throws UringException {
+        while (true) {
+            long r = raw(nr, a1, a2, a3, a4, a5, a6);
+            if (r >= 0) {
+                return r;
+            }
+            if (r != -Errno.EINTR) {
+                throw new UringException(call, (int) -r);
+            }
+        }
+    }
+
+    public static int open(String path, int flags, int mode) throws UringException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cpath = arena.allocateFrom(path);
+            return (int) check("open " + path, SYS_OPENAT, AT_FDCWD, cpath.address(), flags | O_CLOEXEC, mode, 0, 0);
+        }
+    }
+
+    public static void close(int fd) {
+        raw(SYS_CLOSE, fd, 0, 0, 0, 0, 0);
+    }
+
+    public static int memfdCreate(String name) throws UringException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cname = arena.allocateFrom(name);
+            return (int) check("memfd_create", SYS_MEMFD_CREATE, cname.address(), 1 /* MFD_CLOEXEC */, 0, 0, 0, 0);
+        }
+    }
+
+    public static void ftruncate(int fd, long size) throws UringException {
+        check("ftruncate", SYS_FTRUNCATE, fd, size, 0, 0, 0, 0);
+    }
+
+    public static void fsync(int fd) throws UringException {
+        check("fsync", SYS_FSYNC, fd, 0, 0, 0, 0, 0);
+    }
+
+    public static long pread(int fd, MemorySegment buf, long offset) throws UringException {
+        return check("pread", SYS_PREAD64, fd, buf.address(), buf.byteSize(), offset, 0, 0);
+    }
+
+    public static long pwrite(int fd, MemorySegment buf, long offset) throws UringException {
+        return check("pwrite", SYS_PWRITE64, fd, buf.address(), buf.byteSize(), offset, 0, 0);
+    }
+
+    /** pread(2) of {@code len} bytes to {@code address}: bytes read, or minus errno. */
+    public static long pread(int fd, long address, long len, long offset) {
+        return raw(SYS_PREAD64, fd, address, len, offset, 0, 0);
+    }
+
+    /** pwrite(2) of {@code len} bytes at {@code address}: bytes written, or minus errno. */
+    public static long pwrite(int fd, long address, long len, long offset) {
+        return raw(SYS_PWRITE64, fd, address, len, offset, 0, 0);
+    }
+
+    /** Shared read/write mapping of {@code fd} at {@code offset}, or anonymous when fd is -1. */
+    public static MemorySegment mmap(int fd, long offset, long size, boolean writable) throws UringException {
+        int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+        int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED | MAP_POPULATE;
+        long addr = check("mmap", SYS_MMAP, 0, size, prot, flags, fd, offset);
+        return MemorySegment.ofAddress(addr).reinterpret(size);
+    }
+
+    public static void munmap(MemorySegment segment) {
+        raw(SYS_MUNMAP, segment.address(), segment.byteSize(), 0, 0, 0, 0);
+    }
+
+    public static long getpid() {
+        return raw(SYS_GETPID, 0, 0, 0, 0, 0, 0);
+    }
+
+    /** Sends a signal; returns false when the process does not exist (ESRCH). */
+    public static boolean kill(long pid, int signal) {
+        return raw(SYS_KILL, pid, signal, 0, 0, 0, 0) == 0;
+    }
+}
