@@ -12,6 +12,8 @@ import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import io.nbdgate.uring.NettyRing;
 import io.nbdgate.uring.ProvidedBufferRing;
+import io.nbdgate.uring.RingSubmitter;
+import io.nbdgate.uring.UserData;
 import io.nbdgate.uring.UringException;
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
@@ -19,7 +21,6 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.channel.uring.IoUringIoHandler;
-import io.netty.channel.uring.IoUringIoOps;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -70,6 +71,7 @@ final class QueueEngine implements IoUringIoHandle {
     int bufferBase = -1;
     private IoRegistration reg;
     private NettyRing ring;
+    private RingSubmitter sqes;
     private int liveTags;
     // Batch mode only (all on the loop thread).
     private final int elemBytes;
@@ -145,6 +147,7 @@ final class QueueEngine implements IoUringIoHandle {
             reg = r;
             IoUringIoHandler handler = r.attachment();
             ring = NettyRing.of(handler, BUFFER_TABLE_SLOTS);
+            sqes = new RingSubmitter(r, ring);
             if (mode == BufferMode.ZERO_COPY) {
                 bufferBase = ring.buffers().allocate(depth);
             }
@@ -163,27 +166,23 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     private static short data(int kind, int tag) {
-        return (short) (kind << 12 | tag);
+        return UserData.encode(kind, tag);
     }
 
     private void submitCommand(int tag, int cmdOp, int result) {
         long ioCmd = (qid & 0xffffL) | (tag & 0xffffL) << 16 | (long) result << 32;
         long addr = mode == BufferMode.ZERO_COPY ? autoBufReg(bufferBase + tag, 0) : 0;
         state[tag] = IN_KERNEL;
-        reg.submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, charFd, cmdOp & 0xffffffffL, addr, 0, 0,
-                data(KIND_CMD, tag), (short) 0, (short) 0, 0, ioCmd));
         // ublksrv_io_cmd.addr (SQE bytes 56-63): the tag's buffer in copy mode, must be 0 otherwise.
-        ring.writeLastSqeTail(OP_URING_CMD, ioCmd, mode == BufferMode.COPY ? requests[tag].bufferAddress() : 0);
+        sqes.uringCmd((byte) 0, charFd, cmdOp, addr, 0, data(KIND_CMD, tag), (short) 0, ioCmd,
+                mode == BufferMode.COPY ? requests[tag].bufferAddress() : 0);
     }
 
     void submitTargetIo(int tag, byte opcode, int fd, long off, long addr, int len, int opFlags, int bufIndex) {
         if (!loop.inEventLoop()) {
             throw new IllegalStateException("target I/O must be submitted on the queue's loop thread");
         }
-        // Netty's constructor order is (..., data, union4 = buf_index, personality, ...).
-        reg.submit(new IoUringIoOps(opcode, (byte) 0, (short) 0, fd, off, addr, len, opFlags,
-                data(KIND_TARGET, tag), (short) bufIndex, (short) 0, 0, 0L));
-        ring.writeLastSqeTail(opcode, 0L, 0L); // attr_type_mask: never inherit a stale value
+        sqes.io(opcode, fd, off, addr, len, opFlags, bufIndex, data(KIND_TARGET, tag));
     }
 
     /**
@@ -206,9 +205,9 @@ final class QueueEngine implements IoUringIoHandle {
         ring.wipeConsumed();
         IoUringIoEvent event = (IoUringIoEvent) ioEvent;
         int data = event.data() & 0xffff;
-        int tag = data & 0xfff;
+        int tag = UserData.index(data);
         int res = event.res();
-        switch (data >>> 12) {
+        switch (UserData.kind(data)) {
             case KIND_PREP -> {
                 onPrepared(res);
                 return;
@@ -227,11 +226,11 @@ final class QueueEngine implements IoUringIoHandle {
             return;
         }
         IoRequest req = requests[tag];
-        if (res < 0 && data >>> 12 != KIND_CMD) {
+        if (res < 0 && UserData.kind(data) != KIND_CMD) {
             LOG.debug("ublk dev {} queue {} tag {}: target op {} failed: {}", devId, qid, tag, event.opcode(),
                     Errno.name(-res));
         }
-        switch (data >>> 12) {
+        switch (UserData.kind(data)) {
             case KIND_CMD -> onCommand(tag, res);
             case KIND_TARGET -> {
                 try {
@@ -241,7 +240,7 @@ final class QueueEngine implements IoUringIoHandle {
                     commit(tag, -Errno.EIO);
                 }
             }
-            default -> LOG.warn("ublk dev {} queue {}: completion of unknown kind {}", devId, qid, data >>> 12);
+            default -> LOG.warn("ublk dev {} queue {}: completion of unknown kind {}", devId, qid, UserData.kind(data));
         }
     }
 
@@ -332,9 +331,8 @@ final class QueueEngine implements IoUringIoHandle {
             writeElem(prepElems, tag, tag, 0);
         }
         long header = batchHeader(qid, batchFlags(), depth, elemBytes);
-        reg.submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, charFd, U_IO_PREP_IO_CMDS & 0xffffffffL,
-                prepElems.address(), 0, 0, data(KIND_PREP, 0), (short) 0, (short) 0, 0, header));
-        ring.writeLastSqeTail(OP_URING_CMD, header, 0);
+        sqes.uringCmd((byte) 0, charFd, U_IO_PREP_IO_CMDS, prepElems.address(), 0, data(KIND_PREP, 0), (short) 0,
+                header, 0);
     }
 
     private int batchFlags() {
@@ -368,10 +366,8 @@ final class QueueEngine implements IoUringIoHandle {
 
     private void armFetch() {
         long header = batchHeader(qid, 0, 0, 2);
-        reg.submit(new IoUringIoOps(OP_URING_CMD, IOSQE_BUFFER_SELECT, (short) 0, charFd,
-                U_IO_FETCH_IO_CMDS & 0xffffffffL, 0, 0, URING_CMD_MULTISHOT, data(KIND_FETCH, 0),
-                (short) bufferGroup, (short) 0, 0, header));
-        ring.writeLastSqeTail(OP_URING_CMD, header, 0);
+        sqes.uringCmd(IOSQE_BUFFER_SELECT, charFd, U_IO_FETCH_IO_CMDS, 0, URING_CMD_MULTISHOT, data(KIND_FETCH, 0),
+                (short) bufferGroup, header, 0);
     }
 
     /** A CQE of the multishot FETCH: res bytes of u16 tags in buffer (flags >> 16), or its end. */
@@ -455,10 +451,8 @@ final class QueueEngine implements IoUringIoHandle {
     private void submitCommit(int b) {
         int nr = commitEnd[b] - commitStart[b];
         long header = batchHeader(qid, batchFlags(), nr, elemBytes);
-        reg.submit(new IoUringIoOps(OP_URING_CMD, (byte) 0, (short) 0, charFd, U_IO_COMMIT_IO_CMDS & 0xffffffffL,
-                commitBufs[b].address() + (long) commitStart[b] * elemBytes, 0, 0, data(KIND_COMMIT, b),
-                (short) 0, (short) 0, 0, header));
-        ring.writeLastSqeTail(OP_URING_CMD, header, 0);
+        sqes.uringCmd((byte) 0, charFd, U_IO_COMMIT_IO_CMDS, commitBufs[b].address() + (long) commitStart[b] * elemBytes,
+                0, data(KIND_COMMIT, b), (short) 0, header, 0);
         commitsInFlight++;
     }
 

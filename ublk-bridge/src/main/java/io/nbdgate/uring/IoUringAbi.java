@@ -36,7 +36,14 @@ public final class IoUringAbi {
     // opcodes
     public static final byte OP_NOP = 0, OP_READV = 1, OP_WRITEV = 2, OP_FSYNC = 3, OP_READ_FIXED = 4,
             OP_WRITE_FIXED = 5, OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_CLOSE = 19,
-            OP_READ = 22, OP_WRITE = 23, OP_SEND = 26, OP_RECV = 27, OP_URING_CMD = 46, OP_SEND_ZC = 47;
+            OP_CONNECT = 16, OP_READ = 22, OP_WRITE = 23, OP_SEND = 26, OP_RECV = 27, OP_SHUTDOWN = 34,
+            OP_SOCKET = 45, OP_URING_CMD = 46, OP_SEND_ZC = 47;
+    /** sqe->ioprio of SEND/RECV: poll before the first try, and addr within fixed buffer buf_index. */
+    public static final short RECVSEND_POLL_FIRST = 1, RECVSEND_FIXED_BUF = 1 << 2;
+    /** CQE of a SEND_ZC: F_MORE says a notification follows; F_NOTIF marks that notification. */
+    public static final int CQE_F_NOTIF = 1 << 3;
+    /** cmd_op of a socket uring_cmd (include/uapi/linux/io_uring.h, io_uring_socket_op). */
+    public static final int SOCKET_URING_OP_SETSOCKOPT = 3;
 
     public static final int FSYNC_DATASYNC = 1;
     // fallocate modes (linux/falloc.h) used for discard and write-zeroes

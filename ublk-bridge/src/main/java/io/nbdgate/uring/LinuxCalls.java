@@ -17,7 +17,10 @@ public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
             SYS_KILL = 62, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
-            SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
+            SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427, SYS_SETSOCKOPT = 54;
+    /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
+    public static final int SOL_SOCKET = 1, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVLOWAT = 18, IPPROTO_TCP = 6,
+            TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
             O_CLOEXEC = 02000000, O_DIRECT = 040000, O_NONBLOCK = 04000;
@@ -103,6 +106,25 @@ public final class LinuxCalls {
 
     public static long pwrite(int fd, MemorySegment buf, long offset) throws UringException {
         return check("pwrite", SYS_PWRITE64, fd, buf.address(), buf.byteSize(), offset, 0, 0);
+    }
+
+    /** setsockopt(2) of an int option: 0, or minus errno. */
+    public static int setsockoptInt(int fd, int level, int option, int value) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
+            v.set(ValueLayout.JAVA_INT, 0, value);
+            return (int) raw(SYS_SETSOCKOPT, fd, level, option, v.address(), 4, 0);
+        }
+    }
+
+    /** setsockopt(2) SO_LINGER {on, seconds}: 0, or minus errno. */
+    public static int setLinger(int fd, boolean on, int seconds) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(8, 4);
+            v.set(ValueLayout.JAVA_INT, 0, on ? 1 : 0);
+            v.set(ValueLayout.JAVA_INT, 4, seconds);
+            return (int) raw(SYS_SETSOCKOPT, fd, SOL_SOCKET, SO_LINGER, v.address(), 8, 0);
+        }
     }
 
     /** pread(2) of {@code len} bytes to {@code address}: bytes read, or minus errno. */

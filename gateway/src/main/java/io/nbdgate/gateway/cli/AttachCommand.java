@@ -3,7 +3,7 @@ package io.nbdgate.gateway.cli;
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
-import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.ublk.BufferMode;
@@ -93,8 +93,32 @@ final class AttachCommand implements Callable<Integer> {
     String connectTimeout;
 
     @Option(names = "--io-timeout", paramLabel = "DURATION", defaultValue = "30s",
-            description = "A request without a reply for this long fails with EIO. Default: ${DEFAULT-VALUE}.")
+            description = "A request without a reply for this long ends its connection; a new connection carries it "
+                    + "(nothing fails until --reconnect-timeout). Default: ${DEFAULT-VALUE}.")
     String ioTimeout;
+
+    @Option(names = "--reconnect-timeout", paramLabel = "DURATION|never", defaultValue = "5m",
+            description = "How long requests wait while the server cannot be reached (restart, network outage). "
+                    + "Past it, they and new ones fail with EIO, but reconnecting goes on and the device serves "
+                    + "again once the server is back. never: wait forever. Default: ${DEFAULT-VALUE}.")
+    String reconnectTimeout;
+
+    @Option(names = "--keepalive-idle", paramLabel = "DURATION", defaultValue = "10s",
+            description = "TCP keepalive: idle time before the first probe, so a dead link is noticed while no "
+                    + "request is out. Default: ${DEFAULT-VALUE}.")
+    String keepaliveIdle;
+
+    @Option(names = "--keepalive-interval", paramLabel = "DURATION", defaultValue = "5s",
+            description = "TCP keepalive: time between probes. Default: ${DEFAULT-VALUE}.")
+    String keepaliveInterval;
+
+    @Option(names = "--keepalive-count", paramLabel = "N", defaultValue = "3",
+            description = "TCP keepalive: unanswered probes before the link is given up. Default: ${DEFAULT-VALUE}.")
+    String keepaliveCount;
+
+    @Option(names = "--tcp-user-timeout", paramLabel = "DURATION",
+            description = "TCP_USER_TIMEOUT: sent data unacknowledged this long ends the link. Default: the I/O timeout.")
+    String tcpUserTimeout;
 
     @Override
     public Integer call() {
@@ -103,7 +127,9 @@ final class AttachCommand implements Callable<Integer> {
             config = toConfig();
         } catch (ConfigException e) {
             System.err.println("nbdgate attach: " + e.getMessage().replaceFirst("^devices\\[0]\\.", "--")
-                    .replace("--timeouts.connect", "--connect-timeout").replace("--timeouts.io", "--io-timeout"));
+                    .replace("--timeouts.connect", "--connect-timeout").replace("--timeouts.io", "--io-timeout")
+                    .replace("--timeouts.reconnect", "--reconnect-timeout")
+                    .replace("--keepalive.user-timeout", "--tcp-user-timeout").replace("--keepalive.", "--keepalive-"));
             return 2;
         }
         NbdDevice.Options options;
@@ -141,10 +167,18 @@ final class AttachCommand implements Callable<Integer> {
         JsonObject d = new JsonObject().put("name", name != null ? name : defaultName()).put("uri", uri)
                 .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
                 .put("read-only", readOnly).put("device-id", number(deviceId))
-                .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout))
+                .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout)
+                        .put("reconnect", reconnectTimeout))
+                .put("keepalive", keepalive())
                 .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
                 .put("batch-io", batchIo).put("structured-replies", structuredReplies);
         return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
+    }
+
+    private JsonObject keepalive() {
+        JsonObject k = new JsonObject().put("idle", keepaliveIdle).put("interval", keepaliveInterval)
+                .put("count", number(keepaliveCount));
+        return tcpUserTimeout == null ? k : k.put("user-timeout", tcpUserTimeout);
     }
 
     // Numbers as numbers, so the schema's range checks apply; anything else as text (e.g. "auto").

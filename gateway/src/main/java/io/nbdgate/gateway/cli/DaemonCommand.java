@@ -4,7 +4,7 @@ import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.ConfigLoader;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
-import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.vertx.core.Vertx;

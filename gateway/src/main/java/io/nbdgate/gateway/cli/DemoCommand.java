@@ -2,7 +2,7 @@ package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;

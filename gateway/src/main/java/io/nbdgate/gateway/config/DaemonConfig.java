@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.config;
 
+import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.vertx.core.json.JsonArray;
@@ -27,8 +28,9 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
     private static final Set<String> TOP_KEYS = Set.of("devices", "status");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies");
-    private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io");
+            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive");
+    private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
+    private static final Set<String> KEEPALIVE_KEYS = Set.of("idle", "interval", "count", "user-timeout");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h)?");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([kKmM])?");
@@ -124,6 +126,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
         }
         Duration connect = DeviceConfig.DEFAULT_CONNECT_TIMEOUT;
         Duration io = DeviceConfig.DEFAULT_IO_TIMEOUT;
+        Duration reconnect = DeviceConfig.DEFAULT_RECONNECT_TIMEOUT;
         if (d.containsKey("timeouts")) {
             JsonObject t = object(d, "timeouts", at + ".timeouts");
             unknownKeys(t, TIMEOUT_KEYS, at + ".timeouts.");
@@ -133,7 +136,12 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             if (t.containsKey("io")) {
                 io = duration(t.getValue("io"), at + ".timeouts.io");
             }
+            if (t.containsKey("reconnect")) {
+                reconnect = "never".equals(t.getValue("reconnect")) ? null
+                        : duration(t.getValue("reconnect"), at + ".timeouts.reconnect");
+            }
         }
+        LinkOptions.Keepalive keepalive = keepalive(d, at, DeviceConfig.defaultKeepalive(io));
         int sendZcMin = DeviceConfig.DEFAULT_SEND_ZC_MIN;
         if (d.containsKey("send-zc-min")) {
             sendZcMin = size(d.getValue("send-zc-min"), at + ".send-zc-min");
@@ -152,7 +160,23 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
         StructuredReplies structuredReplies = autoOnOff(d, "structured-replies", at, StructuredReplies.class,
                 StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies);
+                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive);
+    }
+
+    private static LinkOptions.Keepalive keepalive(JsonObject d, String at, LinkOptions.Keepalive k)
+            throws ConfigException {
+        if (!d.containsKey("keepalive")) {
+            return k;
+        }
+        JsonObject o = object(d, "keepalive", at + ".keepalive");
+        unknownKeys(o, KEEPALIVE_KEYS, at + ".keepalive.");
+        Duration idle = o.containsKey("idle") ? duration(o.getValue("idle"), at + ".keepalive.idle") : k.idle();
+        Duration interval = o.containsKey("interval") ? duration(o.getValue("interval"), at + ".keepalive.interval")
+                : k.interval();
+        int count = o.containsKey("count") ? wholeNumber(o, "count", at + ".keepalive", 1, 127, "") : k.count();
+        Duration user = o.containsKey("user-timeout")
+                ? duration(o.getValue("user-timeout"), at + ".keepalive.user-timeout") : k.userTimeout();
+        return new LinkOptions.Keepalive(idle, interval, count, user);
     }
 
     /** An auto / on / off setting ({@code true} and {@code false} name on and off), {@code absent} if not given. */

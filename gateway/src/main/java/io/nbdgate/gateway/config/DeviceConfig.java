@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.config;
 
+import io.nbdgate.gateway.link.LinkOptions;
 import java.time.Duration;
 
 /**
@@ -13,7 +14,10 @@ import java.time.Duration;
  * @param readOnly  expose the device read-only even if the export is writable
  * @param deviceId  ublk device number, -1 lets the kernel choose
  * @param connectTimeout how long connecting and the handshake may take
- * @param ioTimeout how long a request may wait for its reply before it fails
+ * @param ioTimeout how long a request may wait for its reply before its connection is given up (and a new
+ *                  one carries it)
+ * @param reconnectTimeout how long requests may wait without a connection before they fail with EIO;
+ *                  null: forever
  * @param sendZcMin in zero-copy mode, the smallest write payload sent with SEND_ZC; smaller ones use SEND
  * @param stageReadsMax READs up to this size may be received together with other replies and copied into
  *                  place; 0 turns that off
@@ -21,10 +25,20 @@ import java.time.Duration;
  *                  Linux 7.0+) where it can; false keeps one command per request
  * @param structuredReplies whether to ask the server for structured replies (and extended headers);
  *                  {@code auto}: only from a server on another host
+ * @param keepalive TCP keepalive and TCP_USER_TIMEOUT, so that a dead link is noticed while idle
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
-                           int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies) {
+                           int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies,
+                           Duration reconnectTimeout, LinkOptions.Keepalive keepalive) {
+
+    /** Without reconnect settings: the defaults. */
+    public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
+                        int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin, int stageReadsMax,
+                        boolean batchIo, StructuredReplies structuredReplies) {
+        this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
+                stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout));
+    }
 
     public static final int AUTO_QUEUES = 0;
     public static final int MAX_QUEUES = 64;
@@ -33,6 +47,12 @@ public record DeviceConfig(String name, String uri, int queues, int depth, ZeroC
     public static final int MAX_DEPTH = 4096;
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final Duration DEFAULT_IO_TIMEOUT = Duration.ofSeconds(30);
+    public static final Duration DEFAULT_RECONNECT_TIMEOUT = Duration.ofMinutes(5);
+
+    /** Probes after 10 s idle, every 5 s, 3 unanswered: a dead peer is noticed in 25 s; sent data may wait io-timeout. */
+    public static LinkOptions.Keepalive defaultKeepalive(Duration ioTimeout) {
+        return new LinkOptions.Keepalive(Duration.ofSeconds(10), Duration.ofSeconds(5), 3, ioTimeout);
+    }
     /**
      * SEND_ZC pins the pages and costs a second completion, which pays off only for large payloads (and
      * never on loopback, where the kernel copies zero-copy pages anyway); below this, plain SEND from the

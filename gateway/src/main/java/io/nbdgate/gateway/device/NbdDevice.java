@@ -6,9 +6,13 @@ import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
-import io.nbdgate.gateway.datapath.NbdConnectionException;
-import io.nbdgate.gateway.datapath.NbdRingConnection;
-import io.nbdgate.gateway.datapath.RecvFixedProbe;
+import io.nbdgate.gateway.link.Link;
+import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.session.LinkStatus;
+import io.nbdgate.gateway.session.QueueSession;
+import io.nbdgate.gateway.session.ReconnectPolicy;
+import io.nbdgate.gateway.link.RecvFixedProbe;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
@@ -44,13 +48,15 @@ public final class NbdDevice implements AutoCloseable {
     public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
                           ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
                           Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
-                          boolean batchIo, StructuredReplies structuredReplies) {
+                          boolean batchIo, StructuredReplies structuredReplies, Duration reconnectTimeout,
+                          LinkOptions.Keepalive keepalive) {
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                        boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
                        BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
             this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
-                    forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO);
+                    forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO,
+                    DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout));
         }
 
         public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
@@ -62,19 +68,31 @@ public final class NbdDevice implements AutoCloseable {
         /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
         public Options withMode(BufferMode mode) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies);
+                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive);
         }
 
         /** The same options with batch commands allowed or not (tests, benchmarks). */
         public Options withBatchIo(boolean b) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies);
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive);
         }
 
         /** The same options with another structured-replies setting (tests, benchmarks). */
         public Options withStructuredReplies(StructuredReplies s) {
             return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s);
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive);
+        }
+
+        /** The same options with another reconnect timeout; null: requests wait for a connection forever. */
+        public Options withReconnectTimeout(Duration d) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive);
+        }
+
+        /** The same options with other keepalive settings. */
+        public Options withKeepalive(LinkOptions.Keepalive k) {
+            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k);
         }
 
         /**
@@ -86,7 +104,7 @@ public final class NbdDevice implements AutoCloseable {
             return switch (structuredReplies) {
                 case ON -> true;
                 case OFF -> false;
-                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !NbdRingConnection.onThisHost(address);
+                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !Link.onThisHost(address);
             };
         }
 
@@ -113,25 +131,25 @@ public final class NbdDevice implements AutoCloseable {
             }
             return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
                     c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
-                    c.batchIo(), c.structuredReplies());
+                    c.batchIo(), c.structuredReplies(), c.reconnectTimeout(), c.keepalive());
         }
     }
 
     private final Options options;
     private final ExportInfo export;
     private final UblkDevice device;
-    private final List<NbdRingConnection> connections;
+    private final List<QueueSession> sessions;
     private final ControlDevice control;
     private final int zeroFd;
     private final String modeReason;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<NbdRingConnection> connections,
+    private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
                       ControlDevice control, int zeroFd, String modeReason) {
         this.options = options;
         this.export = export;
         this.device = device;
-        this.connections = connections;
+        this.sessions = sessions;
         this.control = control;
         this.zeroFd = zeroFd;
         this.modeReason = modeReason;
@@ -142,14 +160,14 @@ public final class NbdDevice implements AutoCloseable {
      * the given loops. On failure everything made so far is closed and the cause is one line.
      */
     public static NbdDevice attach(Options o, List<IoEventLoop> loops) throws NbdConnectionException {
-        List<NbdRingConnection> conns = new ArrayList<>();
+        List<QueueSession> conns = new ArrayList<>();
         ControlDevice control = null;
         UblkDevice device = null;
         int zeroFd = -1;
         try {
             zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
             NbdTarget firstTarget = new NbdTarget(o.depth());
-            NbdRingConnection first = connect(o, loops.get(0), zeroFd, firstTarget);
+            QueueSession first = connect(o, loops.get(0), 0, false, zeroFd, firstTarget);
             conns.add(first);
             firstTarget.attach(first);
             ExportInfo export = first.export();
@@ -164,7 +182,7 @@ public final class NbdDevice implements AutoCloseable {
             targets[0] = firstTarget;
             for (int q = 1; q < queues; q++) {
                 targets[q] = new NbdTarget(o.depth());
-                NbdRingConnection c = connect(o, loops.get(q % loops.size()), zeroFd, targets[q]);
+                QueueSession c = connect(o, loops.get(q % loops.size()), q, true, zeroFd, targets[q]);
                 conns.add(c);
                 targets[q].attach(c);
             }
@@ -189,15 +207,16 @@ public final class NbdDevice implements AutoCloseable {
         }
     }
 
-    private static NbdRingConnection connect(Options o, IoEventLoop loop, int zeroFd,
-                                             NbdRingConnection.Listener listener) throws NbdConnectionException {
+    private static QueueSession connect(Options o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
+                                        QueueSession.Listener listener) throws NbdConnectionException {
         try {
             HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
                     : HandshakeConfig.goSimple(o.exportName());
-            NbdRingConnection c = NbdRingConnection.connect(loop, o.address(), handshake,
-                    o.depth(), o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(), o.stageReadsMax(), listener)
+            LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
+                    o.stageReadsMax(), o.keepalive());
+            return QueueSession.open(o.name() + " queue " + queue, loop, o::address, handshake, links, o.depth(),
+                            ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
-            return c;
         } catch (ExecutionException e) {
             throw e.getCause() instanceof NbdConnectionException n ? n
                     : new NbdConnectionException(oneLine(e.getCause()));
@@ -264,13 +283,13 @@ public final class NbdDevice implements AutoCloseable {
         return "zero copy turned off";
     }
 
-    private static void cleanUp(List<NbdRingConnection> conns, UblkDevice device, ControlDevice control, int zeroFd) {
+    private static void cleanUp(List<QueueSession> conns, UblkDevice device, ControlDevice control, int zeroFd) {
         if (device != null) {
             device.close();
         }
-        for (NbdRingConnection c : conns) {
+        for (QueueSession c : conns) {
             try {
-                c.close("attach failed").get(5, TimeUnit.SECONDS);
+                c.stop(Duration.ZERO).get(5, TimeUnit.SECONDS);
             } catch (Exception e) {
                 LOG.debug("closing connection: {}", e.toString());
             }
@@ -329,7 +348,7 @@ public final class NbdDevice implements AutoCloseable {
     }
 
     public int queues() {
-        return connections.size();
+        return sessions.size();
     }
 
     public ExportInfo export() {
@@ -340,9 +359,24 @@ public final class NbdDevice implements AutoCloseable {
         return options;
     }
 
-    /** True while every connection is up. */
+    /** True while every queue's connection is up. */
     public boolean healthy() {
-        return connections.stream().allMatch(NbdRingConnection::isOpen);
+        return sessions.stream().allMatch(QueueSession::connected);
+    }
+
+    /** Each queue's connection: state, attempts, last error, counts. Any thread. */
+    public List<LinkStatus> linkStates() {
+        return sessions.stream().map(QueueSession::status).toList();
+    }
+
+    /** Connections lost and replaced (or being replaced), over all queues. */
+    public long reconnects() {
+        return sessions.stream().mapToLong(s -> s.status().reconnects()).sum();
+    }
+
+    /** Requests sent again on a new connection because the old one ended without answering them. */
+    public long resentRequests() {
+        return sessions.stream().mapToLong(s -> s.status().resent()).sum();
     }
 
     /** Stops and deletes the device (in-flight requests finish first), then disconnects. Idempotent. */
@@ -352,10 +386,14 @@ public final class NbdDevice implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
+        // Nothing may wait for a connection while the kernel drains the queues: without one, requests fail now.
+        for (QueueSession s : sessions) {
+            s.detaching();
+        }
         device.close(); // closes the targets, which disconnect their connections
-        for (NbdRingConnection c : connections) {
+        for (QueueSession c : sessions) {
             try {
-                c.close("detached").get(5, TimeUnit.SECONDS);
+                c.stop(Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);
             } catch (Exception e) {
                 LOG.debug("closing connection: {}", e.toString());
             }

@@ -8,7 +8,8 @@ import static io.nbdgate.ublk.UblkAbi.IO_OP_READ;
 import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE;
 import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE_ZEROES;
 
-import io.nbdgate.gateway.datapath.NbdRingConnection;
+import io.nbdgate.gateway.link.Request;
+import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.ExportInfo;
@@ -17,24 +18,25 @@ import io.nbdgate.ublk.IoRequest;
 import io.nbdgate.ublk.Target;
 
 /**
- * Serves one ublk queue from one NBD connection on the same event loop: each block request becomes
- * one NBD command whose data moves between the request's buffer and the socket — the fixed buffer
- * ublk registered for the tag in zero-copy mode, the tag's memory otherwise.
+ * Serves one ublk queue from one queue session on the same event loop: each block request becomes one NBD
+ * command, filled into the session's record for the tag, whose data moves between the request's buffer and
+ * the socket — the fixed buffer ublk registered for the tag in zero-copy mode, the tag's memory otherwise.
  */
-final class NbdTarget implements Target, NbdRingConnection.Listener {
+final class NbdTarget implements Target, QueueSession.Listener {
     private static final int EOPNOTSUPP = 95;
 
-    private final IoRequest[] inFlight;
-    private NbdRingConnection connection;
+    // ublk's request objects are one per tag and reused: this maps a session record back to its ublk side.
+    private final IoRequest[] ublk;
+    private QueueSession session;
     private ExportInfo export;
 
     NbdTarget(int depth) {
-        inFlight = new IoRequest[depth];
+        ublk = new IoRequest[depth];
     }
 
-    void attach(NbdRingConnection c) {
-        connection = c;
-        export = c.export();
+    void attach(QueueSession s) {
+        session = s;
+        export = s.export();
     }
 
     @Override
@@ -79,20 +81,22 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
 
     private void send(IoRequest req, Command command, int nbdFlags, boolean data) {
         int tag = req.tag();
-        inFlight[tag] = req;
+        ublk[tag] = req;
+        Request r = session.request(tag);
         if (command == Command.FLUSH) {
             // The block layer's flush request has no position (sector -1); NBD wants offset and length 0.
-            connection.submit(tag, command, nbdFlags, 0, 0, -1, 0);
+            r.load(command, nbdFlags, 0, 0).buffer().none();
         } else if (!data) {
-            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, 0);
+            r.load(command, nbdFlags, req.offset(), req.length()).buffer().none();
         } else if (req.mode() == BufferMode.ZERO_COPY) {
             // Kernel-registered request pages: addresses within the fixed buffer start at 0. With user copy the
             // kernel can also write small replies into them that arrived together with other replies.
-            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), req.bufferIndex(), 0,
+            r.load(command, nbdFlags, req.offset(), req.length()).buffer().fixed(req.bufferIndex(),
                     req.userCopy() ? req.charFd() : -1, req.userCopy() ? req.userCopyOffset() : 0);
         } else {
-            connection.submit(tag, command, nbdFlags, req.offset(), req.length(), -1, req.bufferAddress());
+            r.load(command, nbdFlags, req.offset(), req.length()).buffer().memory(req.bufferAddress());
         }
+        session.submit(r);
     }
 
     @Override
@@ -101,23 +105,15 @@ final class NbdTarget implements Target, NbdRingConnection.Listener {
     }
 
     @Override
-    public void completed(int tag, int result) {
-        IoRequest req = inFlight[tag];
-        inFlight[tag] = null;
-        req.complete(result);
-    }
-
-    @Override
-    public void lost(String reason) {
-        // Requests in flight are completed with EIO by the connection; later ones fail at once.
+    public void completed(Request r) {
+        ublk[r.tag()].complete(r.result());
     }
 
     @Override
     public void close() {
-        if (connection != null) {
+        if (session != null) {
             // The queue has drained, so nothing is in flight: a clean NBD_CMD_DISC.
-            NbdRingConnection c = connection;
-            c.loop().execute(c::disconnect);
+            session.stop(java.time.Duration.ofSeconds(5));
         }
     }
 }

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.datapath.DataPathStats;
+import io.nbdgate.gateway.link.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.ublk.BufferMode;

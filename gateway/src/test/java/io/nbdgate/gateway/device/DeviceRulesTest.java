@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.TransmissionFlag;
 import io.nbdgate.protocol.TransmissionMode;

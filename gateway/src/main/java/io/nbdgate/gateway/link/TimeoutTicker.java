@@ -1,4 +1,4 @@
-package io.nbdgate.gateway.datapath;
+package io.nbdgate.gateway.link;
 
 import io.netty.channel.IoEventLoop;
 import java.time.Duration;
@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
  * or every few hundred milliseconds, so one shared daemon thread keeps them and hands each firing to the
  * connection's loop, where the task runs as before.
  */
-final class TimeoutTicker {
+public final class TimeoutTicker {
     private static final ScheduledThreadPoolExecutor TIMERS = create();
 
     private TimeoutTicker() {
@@ -31,12 +31,12 @@ final class TimeoutTicker {
     }
 
     /** Runs {@code task} on {@code loop} once, after {@code delay}. */
-    static Future<?> after(IoEventLoop loop, Duration delay, Runnable task) {
+    public static Future<?> after(IoEventLoop loop, Duration delay, Runnable task) {
         return TIMERS.schedule(() -> handOver(loop, task), delay.toNanos(), TimeUnit.NANOSECONDS);
     }
 
     /** Runs {@code task} on {@code loop} every {@code period}, the first time after one period. */
-    static Future<?> every(IoEventLoop loop, Duration period, Runnable task) {
+    public static Future<?> every(IoEventLoop loop, Duration period, Runnable task) {
         long nanos = period.toNanos();
         return TIMERS.scheduleAtFixedRate(() -> handOver(loop, task), nanos, nanos, TimeUnit.NANOSECONDS);
     }

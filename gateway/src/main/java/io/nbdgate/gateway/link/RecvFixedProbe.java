@@ -1,11 +1,15 @@
-package io.nbdgate.gateway.datapath;
+package io.nbdgate.gateway.link;
 
 import io.netty.channel.IoEvent;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
-import io.netty.channel.uring.IoUringIoOps;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.NettyRing;
+import io.nbdgate.uring.RingSubmitter;
+import io.nbdgate.uring.UserData;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -15,11 +19,11 @@ import java.util.concurrent.CompletableFuture;
  */
 public final class RecvFixedProbe implements IoUringIoHandle {
     private static final int AF_INET = 2, SOCK_DGRAM = 2, SOCK_CLOEXEC = 0x80000, MSG_DONTWAIT = 0x40;
-    private static final int EINVAL = 22;
-    private static final short K_SOCKET = 1, K_RECV = 2, K_CLOSE = 3;
+    private static final int K_SOCKET = 1, K_RECV = 2, K_CLOSE = 3;
 
     private final CompletableFuture<Boolean> result = new CompletableFuture<>();
     private IoRegistration reg;
+    private RingSubmitter sqes;
     private int fd = -1;
 
     private RecvFixedProbe() {
@@ -35,8 +39,9 @@ public final class RecvFixedProbe implements IoUringIoHandle {
             }
             loop.execute(() -> {
                 p.reg = (IoRegistration) f.getNow();
-                p.reg.submit(new IoUringIoOps(NbdRingConnection.OP_SOCKET, (byte) 0, (short) 0, AF_INET,
-                        SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, K_SOCKET, (short) 0, (short) 0, 0, 0));
+                p.sqes = new RingSubmitter(p.reg, NettyRing.of((IoUringIoHandler) p.reg.attachment(),
+                        NettyRing.DEFAULT_BUFFER_SLOTS));
+                p.sqes.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, UserData.encode(K_SOCKET, 0));
             });
         });
         return p.result;
@@ -45,7 +50,7 @@ public final class RecvFixedProbe implements IoUringIoHandle {
     @Override
     public void handle(IoRegistration registration, IoEvent event) {
         IoUringIoEvent e = (IoUringIoEvent) event;
-        switch (e.data()) {
+        switch (UserData.kind(e.data())) {
             case K_SOCKET -> {
                 if (e.res() < 0) {
                     result.completeExceptionally(new IllegalStateException("probe socket failed: " + e.res()));
@@ -54,13 +59,11 @@ public final class RecvFixedProbe implements IoUringIoHandle {
                 }
                 fd = e.res();
                 // Index 0, address 0, 1 byte: never valid memory to write, so a supporting kernel fails with EFAULT or EAGAIN.
-                reg.submit(new IoUringIoOps(NbdRingConnection.OP_RECV, (byte) 0, NbdRingConnection.RECVSEND_FIXED_BUF,
-                        fd, 0, 0, 1, MSG_DONTWAIT, K_RECV, (short) 0, (short) 0, 0, 0));
+                sqes.recv((byte) 0, (short) 0, fd, 0, 1, MSG_DONTWAIT, 0, UserData.encode(K_RECV, 0));
             }
             case K_RECV -> {
-                result.complete(e.res() != -EINVAL);
-                reg.submit(new IoUringIoOps(NbdRingConnection.OP_CLOSE, (byte) 0, (short) 0, fd, 0, 0, 0, 0, K_CLOSE,
-                        (short) 0, (short) 0, 0, 0));
+                result.complete(e.res() != -Errno.EINVAL);
+                sqes.close(fd, UserData.encode(K_CLOSE, 0));
             }
             default -> reg.cancel();
         }

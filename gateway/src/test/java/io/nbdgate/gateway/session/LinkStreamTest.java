@@ -1,10 +1,12 @@
-package io.nbdgate.gateway.datapath;
+package io.nbdgate.gateway.session;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.link.Link;
+import io.nbdgate.gateway.testsupport.SessionHarness;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
@@ -37,40 +39,32 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The connection's stream handling when TCP delivers bytes in the worst possible pieces: a relay between
+ * The links' stream handling when TCP delivers bytes in the worst possible pieces: a relay between
  * it and the embedded server forwards both directions a few bytes at a time with pauses, so header
  * read-ahead comes back short, data receives end mid-range, and the receive linked behind a data
  * receive finds nothing yet. In every transmission mode, data read back must equal data written.
  */
-class NbdRingConnectionStreamTest {
+class LinkStreamTest {
     private static final long SIZE = 8L << 20;
 
-    private MultiThreadIoEventLoopGroup group;
-    private IoEventLoop loop;
+    private SessionHarness h;
     private EmbeddedNbdServer server;
     private ServerSocketChannel relay;
-    private final List<Thread> pumps = new ArrayList<>();
+    private final List<Thread> pumps = new java.util.concurrent.CopyOnWriteArrayList<>();
     private Arena arena;
-    private int zeroFd;
-    private final ConcurrentHashMap<Integer, CompletableFuture<Integer>> pending = new ConcurrentHashMap<>();
-    private NbdRingConnection conn;
+    private QueueSession conn;
 
     @BeforeEach
     void setUp() throws Exception {
-        group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
-        loop = (IoEventLoop) group.next();
-        arena = Arena.ofShared();
-        zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+        h = new SessionHarness();
+        arena = h.arena;
         server = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
                 List.of(Export.memory("rw", SIZE, false))));
     }
 
     @AfterEach
     void tearDown() throws Exception {
-        if (conn != null) {
-            conn.close("test over").get(10, TimeUnit.SECONDS);
-        }
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        h.close();
         if (relay != null) {
             relay.close();
         }
@@ -78,8 +72,7 @@ class NbdRingConnectionStreamTest {
             t.interrupt();
         }
         server.close();
-        LinuxCalls.close(zeroFd);
-        arena.close();
+        assertEquals(0, h.strayCompletions.get(), "a request completed twice");
     }
 
     /** How the relay forwards one direction. */
@@ -89,7 +82,7 @@ class NbdRingConnectionStreamTest {
 
     /** Listens on an ephemeral port; each accepted connection is relayed to the server in tiny pieces. */
     private InetSocketAddress startRelay(long seed) throws IOException {
-        return startRelay(seed, NbdRingConnectionStreamTest::dribble);
+        return startRelay(seed, LinkStreamTest::dribble);
     }
 
     private InetSocketAddress startRelay(long seed, Forwarder forwarder) throws IOException {
@@ -172,32 +165,21 @@ class NbdRingConnectionStreamTest {
         }
     }
 
-    private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth) throws Exception {
+    private QueueSession connect(InetSocketAddress at, TransmissionMode mode, int depth) throws Exception {
         return connect(at, mode, depth, DeviceConfig.DEFAULT_STAGE_READS_MAX);
     }
 
-    private NbdRingConnection connect(InetSocketAddress at, TransmissionMode mode, int depth, int stageMax)
+    private QueueSession connect(InetSocketAddress at, TransmissionMode mode, int depth, int stageMax)
             throws Exception {
-        HandshakeConfig config = new HandshakeConfig("rw", HandshakeConfig.Goal.GO, false,
-                mode == TransmissionMode.EXTENDED, mode != TransmissionMode.SIMPLE);
-        NbdRingConnection.Listener listener = new NbdRingConnection.Listener() {
-            @Override
-            public void completed(int tag, int result) {
-                pending.remove(tag).complete(result);
-            }
-
-            @Override
-            public void lost(String reason) {
-            }
-        };
-        NbdRingConnection c = NbdRingConnection.connect(loop, at, config, depth, Duration.ofSeconds(10),
-                Duration.ofSeconds(30), zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, stageMax, listener).get(20, TimeUnit.SECONDS);
+        QueueSession c = h.open(at, handshake(mode), depth, Duration.ofSeconds(30), stageMax,
+                ReconnectPolicy.of(Duration.ofMinutes(1)));
         assertEquals(mode, c.export().mode());
         return c;
     }
 
-    private long onLoop(java.util.function.LongSupplier counter) throws Exception {
-        return loop.submit(counter::getAsLong).get(10, TimeUnit.SECONDS);
+    private static HandshakeConfig handshake(TransmissionMode mode) {
+        return new HandshakeConfig("rw", HandshakeConfig.Goal.GO, false, mode == TransmissionMode.EXTENDED,
+                mode != TransmissionMode.SIMPLE);
     }
 
     /**
@@ -208,10 +190,10 @@ class NbdRingConnectionStreamTest {
     @EnumSource(TransmissionMode.class)
     void writeRepliesThatArriveTogetherAreTakenByOneReceive(TransmissionMode mode) throws Exception {
         int depth = 16;
-        conn = connect(startRelay(mode.ordinal(), NbdRingConnectionStreamTest::bunch), mode, depth);
+        conn = connect(startRelay(mode.ordinal(), LinkStreamTest::bunch), mode, depth);
         MemorySegment buf = arena.allocate(4096, 4096);
         int rounds = 10;
-        long before = onLoop(conn::headerReceives);
+        long before = h.link(Link::headerReceives);
         for (int round = 0; round < rounds; round++) {
             List<CompletableFuture<Integer>> writes = new ArrayList<>();
             for (int t = 0; t < depth; t++) {
@@ -221,7 +203,7 @@ class NbdRingConnectionStreamTest {
                 assertEquals(4096, w.get(30, TimeUnit.SECONDS));
             }
         }
-        long receives = onLoop(conn::headerReceives) - before;
+        long receives = h.link(Link::headerReceives) - before;
         // One receive per reply (or more) without batching; bunches of 16 replies need a few at most.
         assertTrue(receives <= rounds * depth / 4, receives + " header receives for " + rounds * depth + " replies");
     }
@@ -235,8 +217,8 @@ class NbdRingConnectionStreamTest {
     @EnumSource(TransmissionMode.class)
     void readsSubmittedWhileWriteRepliesAreBatchedStillLandInTheirBuffers(TransmissionMode mode) throws Exception {
         mixedReadsAndWritesReadBackExactly(mode, 0);
-        assertTrue(onLoop(conn::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
-        assertEquals(0, onLoop(conn::stagedBytes), "staging is off");
+        assertTrue(h.link(Link::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
+        assertEquals(0, h.link(Link::stagedBytes), "staging is off");
     }
 
     /**
@@ -248,8 +230,8 @@ class NbdRingConnectionStreamTest {
     @EnumSource(TransmissionMode.class)
     void stagedReadRepliesLandExactlyInTheirBuffers(TransmissionMode mode) throws Exception {
         mixedReadsAndWritesReadBackExactly(mode, 16 << 10);
-        assertTrue(onLoop(conn::stagedBytes) > 0, "no reply was staged: the test proves nothing");
-        assertEquals(0, onLoop(conn::readsHeldBack), "stageable READs are never held back");
+        assertTrue(h.link(Link::stagedBytes) > 0, "no reply was staged: the test proves nothing");
+        assertEquals(0, h.link(Link::readsHeldBack), "stageable READs are never held back");
     }
 
     private void mixedReadsAndWritesReadBackExactly(TransmissionMode mode, int stageMax) throws Exception {
@@ -307,7 +289,7 @@ class NbdRingConnectionStreamTest {
     @ParameterizedTest
     @EnumSource(value = TransmissionMode.class, names = {"SIMPLE", "EXTENDED"})
     void largeReadDataWakesTheLoopOnceNotOncePerSegment(TransmissionMode mode) throws Exception {
-        conn = connect(startRelay(0, NbdRingConnectionStreamTest::pace), mode, 4);
+        conn = connect(startRelay(0, LinkStreamTest::pace), mode, 4);
         int len = 1 << 20;
         MemorySegment buf = arena.allocate(len, 4096);
         byte[] data = new byte[len];
@@ -317,22 +299,25 @@ class NbdRingConnectionStreamTest {
 
         long perSegment = loopWakeUpsDuringRead(false, buf, len);
         assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "without the wait (" + mode + ")");
-        long before = onLoop(conn::lowWaterReceives);
+        long before = h.link(Link::lowWaterReceives);
         long whole = loopWakeUpsDuringRead(true, buf, len);
         assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "with the wait (" + mode + ")");
 
-        assertTrue(onLoop(conn::lowWaterReceives) > before, "the READ did not use the wait");
+        assertTrue(h.link(Link::lowWaterReceives) > before, "the READ did not use the wait");
         assertTrue(perSegment >= 32, "without the wait the loop woke only " + perSegment
                 + " times for 64 pieces: the count cannot show a difference");
         assertTrue(whole <= 8, "the loop woke " + whole + " times for one READ (" + perSegment + " without the wait)");
     }
 
     private long loopWakeUpsDuringRead(boolean lowWater, MemorySegment buf, int len) throws Exception {
-        loop.submit(() -> conn.useLowWater(lowWater)).get(10, TimeUnit.SECONDS);
+        h.onLoop(() -> {
+            conn.link().useLowWater(lowWater);
+            return null;
+        });
         buf.fill((byte) 0);
-        long before = onLoop(NbdRingConnectionStreamTest::voluntarySwitches);
+        long before = h.onLoop(LinkStreamTest::voluntarySwitches);
         assertEquals(len, submit(0, Command.READ, 0, 0, len, buf).get(30, TimeUnit.SECONDS));
-        return onLoop(NbdRingConnectionStreamTest::voluntarySwitches) - before;
+        return h.onLoop(LinkStreamTest::voluntarySwitches) - before;
     }
 
     /** The calling thread's voluntary context switches: each is a sleep the kernel woke it from. */
@@ -351,10 +336,7 @@ class NbdRingConnectionStreamTest {
 
     private CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
                                               MemorySegment buf) {
-        CompletableFuture<Integer> f = new CompletableFuture<>();
-        pending.put(tag, f);
-        loop.execute(() -> conn.submit(tag, cmd, flags, offset, length, -1, buf == null ? 0 : buf.address()));
-        return f;
+        return h.submit(tag, cmd, flags, offset, length, buf);
     }
 
     @ParameterizedTest

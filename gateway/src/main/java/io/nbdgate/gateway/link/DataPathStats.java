@@ -1,4 +1,4 @@
-package io.nbdgate.gateway.datapath;
+package io.nbdgate.gateway.link;
 
 import java.util.concurrent.atomic.LongAdder;
 

@@ -1,0 +1,207 @@
+package io.nbdgate.gateway.link;
+
+import io.nbdgate.protocol.wire.ReplyReassembler;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.IoUringAbi;
+import io.nbdgate.uring.LinuxCalls;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+
+/**
+ * Puts a READ reply's data where it belongs: staged from rx (it arrived with the headers) by a copy into place,
+ * received straight into the request's buffer, or zeroes for a hole. For fixed buffers every copy is the
+ * kernel's: pwrite through ublk user copy, RECV with FIXED_BUF, READ_FIXED from /dev/zero. Java never touches
+ * a data byte there.
+ */
+final class DataLanding {
+    /**
+     * Data receives of at least this many bytes wait for all of their bytes (SO_RCVLOWAT): the loop is woken once
+     * per receive, not once per arriving segment.
+     */
+    static final int LOW_WATER_MIN = 64 << 10;
+
+    private final Link link;
+    private final ReplyPipeline replies;
+    private final MemorySegment lowWaterValue;
+    boolean dataInFlight;
+    private boolean lowWaterWanted = true;
+    private int rcvLowat = 1;
+    private long stagedBytes;
+    private long lowWaterReceives;
+
+    DataLanding(Link link, ReplyPipeline replies) {
+        this.link = link;
+        this.replies = replies;
+        this.lowWaterValue = java.lang.foreign.Arena.ofAuto().allocate(ValueLayout.JAVA_INT);
+    }
+
+    long stagedBytes() {
+        return stagedBytes;
+    }
+
+    long lowWaterReceives() {
+        return lowWaterReceives;
+    }
+
+    void useLowWater(boolean on) {
+        lowWaterWanted = on;
+    }
+
+    private ReplyReassembler<Request> reassembler() {
+        return replies.reassembler;
+    }
+
+    /**
+     * Reply data that arrived in rx with its header: copies it into the request's buffer, in memory directly,
+     * into a fixed buffer's pages with a pwrite through ublk user copy. False if the link ended.
+     */
+    boolean stage() {
+        ByteBuffer rx = link.rx;
+        Request r = reassembler().dataAttachment();
+        if (!replies.canStage(r)) {
+            // The hold rule keeps such a READ's reply out of rx, so this is a bug, not something a server causes.
+            link.fail("internal error: " + rx.remaining() + " bytes of reply data were received as header bytes");
+            return false;
+        }
+        long off = reassembler().dataOffset();
+        int n = (int) Math.min(rx.remaining(), reassembler().dataLength());
+        stagedBytes += n;
+        DataPathStats.staged(n);
+        RequestBuffer b = r.buffer();
+        if (!b.isFixed()) {
+            reassembler().copyData(rx, MemorySegment.ofAddress(b.address()).reinterpret(off + n).asByteBuffer());
+            DataPathStats.moved(false, n);
+            return true;
+        }
+        // A pwrite on the loop thread, not a ring WRITE: the kernel's copy of a few KiB never blocks, and the
+        // request can then complete in this pass, without a CQE and another dispatch of its own.
+        long w = LinuxCalls.pwrite(b.userCopyFd(), link.rxSeg.address() + rx.position(), n, b.userCopyOffset() + off);
+        if (w != n) {
+            link.fail("staging reply data into the request's pages failed: "
+                    + (w < 0 ? Errno.describe((int) -w) : "wrote " + w + " of " + n + " bytes"));
+            return false;
+        }
+        rx.position(rx.position() + n);
+        reassembler().dataReceived(n);
+        return true;
+    }
+
+    /**
+     * Receives reply data straight into the request's buffer. When this receive takes the rest of the range,
+     * the receive of the next header is linked behind it: the kernel runs it as soon as the data is in.
+     */
+    void receive() {
+        Request r = reassembler().dataAttachment();
+        long off = reassembler().dataOffset();
+        long remaining = reassembler().dataLength();
+        int len = (int) Math.min(remaining, 1 << 30);
+        if (link.socketCommands && lowWaterWanted && len >= LOW_WATER_MIN) {
+            receiveWhole(r, off, len);
+            return;
+        }
+        boolean linkAhead = len == remaining;
+        // The receive linked behind may batch if no other READ needs its data received directly, and if another
+        // request is still out after this one: a batching receive holds back unstageable READs until it
+        // completes, so a reply must be coming to complete it (and a linked receive cannot be cancelled).
+        boolean batchNext = replies.directReads - (r.directRead ? 1 : 0) == 0 && reassembler().inFlight() > 1;
+        int aheadLen = batchNext ? ReplyPipeline.HEADER_BATCH_MAX : reassembler().boundaryReadAhead();
+        if (linkAhead && !replies.makeRoom(aheadLen)) {
+            linkAhead = false;
+        }
+        if (linkAhead) {
+            aheadLen = Math.min(aheadLen, link.rx.capacity() - link.rx.limit());
+            link.ring.reserveSq(2);
+        }
+        RequestBuffer b = r.buffer();
+        link.count(link.sqes.recv(linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0, link.fd,
+                b.address() + off, len, Link.MSG_WAITALL, b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag())));
+        dataInFlight = true;
+        if (linkAhead) {
+            long id = replies.receiveIntoRx((byte) 0, aheadLen, 0);
+            replies.rxInFlight = true;
+            replies.aheadLinked = true;
+            if (batchNext) {
+                replies.rxBatching = true;
+                replies.rxUserData = id;
+                replies.rxCancelSent = false;
+            }
+        }
+    }
+
+    /**
+     * A large data receive that wakes the loop once: SO_RCVLOWAT is set to exactly the bytes this receive takes
+     * (they are on their way: the reply header announced them), and the receive polls first. Never more than what
+     * is coming, the mark cannot stall the stream; a short receive completes and the next one asks for what is
+     * left. Not MSG_WAITALL, and nothing linked behind: io_uring's own retry of a short MSG_WAITALL receive would
+     * keep the old, now too high, mark.
+     */
+    private void receiveWhole(Request r, long off, int len) {
+        link.ring.reserveSq(2);
+        if (rcvLowat != len) {
+            setRcvLowat(len, IoUringAbi.IOSQE_IO_LINK);
+        }
+        RequestBuffer b = r.buffer();
+        link.count(link.sqes.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, link.fd, b.address() + off, len, 0,
+                b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag())));
+        dataInFlight = true;
+        lowWaterReceives++;
+    }
+
+    private void setRcvLowat(int value, byte sqeFlags) {
+        MemorySegment v = value == 1 ? link.one : lowWaterValue;
+        v.set(ValueLayout.JAVA_INT, 0, value);
+        link.count(link.sqes.setsockopt(sqeFlags, link.fd, LinuxCalls.SOL_SOCKET, LinuxCalls.SO_RCVLOWAT, v.address(),
+                Link.data(Link.K_LOWAT, 0)));
+        rcvLowat = value;
+    }
+
+    void onData(int tag, int res) {
+        dataInFlight = false;
+        if (link.state() != LinkState.READY) {
+            return;
+        }
+        if (res <= 0) {
+            link.fail(res == 0 ? "the server closed the connection in a reply" : "receiving reply data into "
+                    + link.requests[tag].buffer() + " failed: " + Errno.describe(-res));
+            return;
+        }
+        DataPathStats.moved(link.requests[tag].buffer().isFixed(), res);
+        reassembler().dataReceived(res);
+        if (rcvLowat != 1) {
+            // Before any other receive: header bytes must wake the loop from the first byte. Lowering the mark
+            // re-checks readiness (tcp_set_rcvlowat), so even a receive armed before it cannot stall.
+            setRcvLowat(1, (byte) 0);
+        }
+        replies.pump();
+    }
+
+    /** A hole in a read reply: zeroes into the destination. True if an operation is now outstanding. */
+    boolean zeroRange() {
+        Request r = reassembler().dataAttachment();
+        long off = reassembler().dataOffset();
+        long len = reassembler().dataLength();
+        RequestBuffer b = r.buffer();
+        if (b.isFixed()) {
+            // The request's pages are not in our address space: read /dev/zero into the fixed buffer.
+            link.count(link.sqes.readFixed(link.options.zeroFd(), 0, b.address() + off, (int) len, b.fixedIndex(),
+                    Link.data(Link.K_RX_ZEROES, r.tag())));
+            return true;
+        }
+        MemorySegment.ofAddress(b.address() + off).reinterpret(len).fill((byte) 0);
+        return false;
+    }
+
+    void onZeroes(int res) {
+        if (link.state() != LinkState.READY) {
+            return;
+        }
+        if (res < 0) {
+            link.fail("zero-filling a hole failed: " + Errno.describe(-res));
+        } else if (res < reassembler().dataLength()) {
+            link.fail("zero-filling a hole was short: " + res);
+        } else {
+            replies.pump();
+        }
+    }
+}

@@ -1,0 +1,515 @@
+package io.nbdgate.gateway.link;
+
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.uring.IoUringIoEvent;
+import io.netty.channel.uring.IoUringIoHandle;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.IoUringAbi;
+import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.NettyRing;
+import io.nbdgate.uring.RingSubmitter;
+import io.nbdgate.uring.UserData;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.SocketAddress;
+import java.net.SocketException;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One NBD connection whose every socket operation — socket, connect, handshake, requests, replies — is an
+ * io_uring operation on the event loop of the ublk queue it serves. Sharing that loop's ring, request data
+ * moves between the kernel's request pages and the socket with SEND_ZC and RECV on the fixed buffer ublk
+ * registered for the tag: Java never touches a data byte.
+ *
+ * <p>This class is the link's lifecycle ({@link LinkState}) and the dispatch of its completions; the work is
+ * in its parts: {@link HandshakeDriver}, {@link SendPipeline}, {@link ReplyPipeline} with {@link DataLanding},
+ * and {@link Deadlines}. A link never fails a request: when it ends, the requests it did not answer go back
+ * to its {@link LinkOwner}, which may send them again on the next link. Loop thread only, except
+ * {@link #open} and {@link #closeAsync}.
+ */
+public final class Link implements IoUringIoHandle {
+    private static final Logger LOG = LoggerFactory.getLogger(Link.class);
+
+    // Operation kinds in UserData.
+    static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4, K_TX_HEADERS = 5,
+            K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9, K_SHUTDOWN = 10, K_CLOSE = 11,
+            K_CANCEL = 12, K_DISC = 13, K_LOWAT = 14;
+    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
+    static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+    static final int MAX_TAGS = UserData.MAX_INDEX;
+    private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
+
+    final IoEventLoop loop;
+    final SocketAddress address;
+    final LinkOptions options;
+    final Request[] requests;
+    private final LinkOwner owner;
+    /** The server is on this host: SEND_ZC pages would be copied on local delivery anyway. */
+    final boolean localPeer;
+    private final Arena arena = Arena.ofShared();
+    final MemorySegment rxSeg;
+    final ByteBuffer rx;
+    final MemorySegment txSeg;
+    final ByteBuffer tx;
+    private final MemorySegment sockaddr;
+    final MemorySegment one;
+    final HandshakeDriver handshake;
+    final SendPipeline sender;
+    final ReplyPipeline replies;
+    final Deadlines deadlines;
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+
+    private IoRegistration reg;
+    RingSubmitter sqes;
+    NettyRing ring;
+    private LinkState state = LinkState.CONNECTING;
+    int fd = -1;
+    private int opsInFlight;
+    private int notificationsPending;
+    private boolean closeSent;
+    private String endReason;
+    private ExportInfo export;
+    /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
+    boolean socketCommands;
+
+    private Link(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
+                 Request[] requests, LinkOwner owner) {
+        if (requests.length < 1 || requests.length > MAX_TAGS) {
+            throw new IllegalArgumentException("depth " + requests.length + " outside 1.." + MAX_TAGS);
+        }
+        this.loop = loop;
+        this.address = address;
+        this.options = options;
+        this.requests = requests;
+        this.owner = owner;
+        this.localPeer = onThisHost(address);
+        rxSeg = arena.allocate(RX_CAPACITY, 4096);
+        rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
+        rx.limit(0);
+        int txCapacity = SendPipeline.headerBufferSize(requests.length);
+        txSeg = arena.allocate(txCapacity, 4096);
+        tx = txSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
+        sockaddr = SocketAddresses.encode(arena, address);
+        one = arena.allocate(ValueLayout.JAVA_INT);
+        one.set(ValueLayout.JAVA_INT, 0, 1);
+        handshake = new HandshakeDriver(this, config);
+        sender = new SendPipeline(this);
+        replies = new ReplyPipeline(this);
+        deadlines = new Deadlines(this);
+    }
+
+    /**
+     * Starts a link to {@code address} on {@code loop}: connect and handshake, then {@link LinkOwner#ready}, or
+     * {@link LinkOwner#down} with a one-line reason. {@code requests} are the queue's records, indexed by tag.
+     */
+    public static Link open(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
+                            Request[] requests, LinkOwner owner) {
+        Link link = new Link(loop, address, config, options, requests, owner);
+        loop.register(link).addListener(f -> {
+            if (!f.isSuccess()) {
+                link.arena.close();
+                Runnable report = () -> {
+                    link.state = LinkState.CLOSED;
+                    owner.down(link, "cannot register on the event loop: " + f.cause());
+                    owner.closed(link, List.of());
+                    link.closed.complete(null);
+                };
+                if (loop.inEventLoop()) {
+                    report.run();
+                } else {
+                    loop.execute(report);
+                }
+                return;
+            }
+            Runnable begin = () -> link.begin((IoRegistration) f.getNow());
+            if (loop.inEventLoop()) {
+                begin.run();
+            } else {
+                loop.execute(begin);
+            }
+        });
+        return link;
+    }
+
+    public LinkState state() {
+        return state;
+    }
+
+    /** What the handshake learned; null before READY. */
+    public ExportInfo export() {
+        return export;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    public SocketAddress address() {
+        return address;
+    }
+
+    /** Why the link ended, once it is DRAINING or CLOSED. */
+    public String endReason() {
+        return endReason;
+    }
+
+    /** Receives that took reply header bytes. Loop thread only. */
+    public long headerReceives() {
+        return replies.headerReceives();
+    }
+
+    /** Linked send chains (each one ring submission of request headers and payloads). Loop thread only. */
+    public long sendChains() {
+        return sender.chains();
+    }
+
+    /** Reply data bytes received together with headers and copied into place. Loop thread only. */
+    public long stagedBytes() {
+        return replies.landing.stagedBytes();
+    }
+
+    /** Reply bytes received into the registered rx buffer (0 where the kernel cannot). Loop thread only. */
+    public long fixedRxBytes() {
+        return replies.fixedRxBytes();
+    }
+
+    /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. Loop thread only. */
+    public long lowWaterReceives() {
+        return replies.landing.lowWaterReceives();
+    }
+
+    /** READs that waited for a batching header receive to end before they were sent. Loop thread only. */
+    public long readsHeldBack() {
+        return replies.readsHeldBack();
+    }
+
+    /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). Loop thread only. */
+    public void useLowWater(boolean on) {
+        replies.landing.useLowWater(on);
+    }
+
+    // ---------------------------------------------------------------- connecting
+
+    private void begin(IoRegistration r) {
+        reg = r;
+        ring = NettyRing.of(r.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
+        sqes = new RingSubmitter(r, ring);
+        deadlines.startConnect();
+        count(sqes.socket(SocketAddresses.family(address), SOCK_STREAM | SOCK_CLOEXEC, data(K_SOCKET, 0)));
+    }
+
+    private void onSocket(int res) {
+        if (res < 0) {
+            fail("cannot create a socket: " + Errno.describe(-res));
+            return;
+        }
+        fd = res;
+        if (state != LinkState.CONNECTING) {
+            return; // timed out meanwhile: draining closes it
+        }
+        if (address instanceof UnixDomainSocketAddress) {
+            connectSocket();
+            return;
+        }
+        keepalive();
+        count(sqes.setsockopt((byte) 0, fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_NODELAY, one.address(),
+                data(K_SOCKOPT, 0)));
+    }
+
+    /** TCP keepalive and TCP_USER_TIMEOUT: a dead peer is noticed while idle, and sent data cannot wait forever. */
+    private void keepalive() {
+        LinkOptions.Keepalive k = options.keepalive();
+        if (k == null) {
+            return;
+        }
+        int[][] settings = {
+                {LinuxCalls.SOL_SOCKET, LinuxCalls.SO_KEEPALIVE, 1},
+                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPIDLE, seconds(k.idle())},
+                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPINTVL, seconds(k.interval())},
+                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPCNT, Math.max(1, k.count())},
+                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_USER_TIMEOUT, (int) Math.min(Integer.MAX_VALUE,
+                        k.userTimeout().toMillis())}};
+        for (int[] s : settings) {
+            int rc = LinuxCalls.setsockoptInt(fd, s[0], s[1], s[2]);
+            if (rc < 0) {
+                LOG.debug("{}: socket option {}/{} not set: {}", describe(address), s[0], s[1], Errno.describe(-rc));
+            }
+        }
+    }
+
+    private static int seconds(java.time.Duration d) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, d.toSeconds()));
+    }
+
+    private void onSockopt(int res) {
+        socketCommands = res >= 0;
+        if (res < 0) {
+            LOG.warn("{}: TCP_NODELAY not set ({}); small requests may wait for Nagle", describe(address),
+                    Errno.describe(-res));
+        }
+        if (state == LinkState.CONNECTING) {
+            connectSocket();
+        }
+    }
+
+    private void connectSocket() {
+        count(sqes.connect(fd, sockaddr.address(), sockaddr.byteSize(), data(K_CONNECT, 0)));
+    }
+
+    private void onConnect(int res) {
+        if (state != LinkState.CONNECTING) {
+            return;
+        }
+        if (res < 0) {
+            fail("cannot connect to " + describe(address) + ": " + Errno.describe(-res));
+            return;
+        }
+        state = LinkState.HANDSHAKE;
+        handshake.start();
+    }
+
+    /** The handshake is done: transmission begins. */
+    void handshakeDone(ExportInfo info) {
+        export = info;
+        state = LinkState.READY;
+        deadlines.startIo();
+        tx.clear();
+        sender.start(info.mode());
+        replies.start(info);
+        LOG.debug("connected to {}: export '{}' size {} mode {}", describe(address), info.name(), info.size(),
+                info.mode());
+        owner.ready(this, info);
+        if (state == LinkState.READY) {
+            replies.pump();
+        }
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /** Sends {@code r} (its fields and buffer filled in). READY only; loop thread only. */
+    public void submit(Request r) {
+        if (state != LinkState.READY) {
+            throw new IllegalStateException("link is " + state + ", not READY");
+        }
+        r.resetForLink();
+        r.phase = Request.Phase.ON_LINK;
+        r.startNanos = System.nanoTime();
+        replies.accept(r);
+    }
+
+    /** Whether nothing is queued, being sent or awaiting a reply. */
+    boolean idle() {
+        return sender.idle() && replies.idle();
+    }
+
+    /** A request got its reply; it completes once the kernel let go of its pages. */
+    void finishIfDone(Request r) {
+        if (r.phase == Request.Phase.ON_LINK && r.replied && r.pendingOps == 0) {
+            r.phase = Request.Phase.FREE;
+            owner.completed(r);
+        }
+    }
+
+    // ---------------------------------------------------------------- completions
+
+    @Override
+    public void handle(IoRegistration registration, IoEvent ioEvent) {
+        IoUringIoEvent e = (IoUringIoEvent) ioEvent;
+        int res = e.res();
+        int flags = e.flags();
+        int kind = UserData.kind(e.data());
+        int tag = UserData.index(e.data());
+        if ((flags & IoUringAbi.CQE_F_MORE) == 0) {
+            opsInFlight--;
+        }
+        switch (kind) {
+            case K_SOCKET -> onSocket(res);
+            case K_SOCKOPT -> onSockopt(res);
+            case K_CONNECT -> onConnect(res);
+            case K_HS_SEND -> handshake.onSent(res);
+            case K_HS_RECV -> handshake.onReceived(res);
+            case K_TX_HEADERS, K_TX_PAYLOAD -> {
+                if ((flags & IoUringAbi.CQE_F_NOTIF) != 0) {
+                    notificationsPending--;
+                } else if ((flags & IoUringAbi.CQE_F_MORE) != 0) {
+                    notificationsPending++;
+                }
+                sender.onSent(tag, res, flags);
+            }
+            case K_RX_HEADER -> replies.onHeaderBytes(res);
+            case K_RX_DATA -> replies.landing.onData(tag, res);
+            case K_RX_ZEROES -> replies.landing.onZeroes(res);
+            case K_LOWAT -> {
+                if (state == LinkState.READY && res < 0) {
+                    fail("setting SO_RCVLOWAT failed: " + Errno.describe(-res));
+                }
+            }
+            case K_CANCEL, K_SHUTDOWN, K_DISC -> {
+                // CANCEL: 0, or ENOENT/EALREADY when the receive completed first; its completion comes either way.
+                // SHUTDOWN: outstanding operations now complete with errors. DISC: the goodbye went out or not.
+            }
+            case K_CLOSE -> fd = -1;
+            default -> LOG.warn("{}: completion of unknown kind {}", describe(address), kind);
+        }
+        if (state == LinkState.DRAINING) {
+            drain();
+        }
+    }
+
+    // ---------------------------------------------------------------- ending
+
+    /**
+     * Ends the link: no new work, outstanding operations come back, then the socket closes and the requests
+     * without a reply go back to the owner. Safe to call in any state, any number of times.
+     */
+    void fail(String reason) {
+        if (state == LinkState.DRAINING || state == LinkState.CLOSED) {
+            return;
+        }
+        LinkState was = state;
+        state = LinkState.DRAINING;
+        endReason = reason;
+        deadlines.stop();
+        sender.abandonQueued();
+        replies.abandonHeld();
+        if (was == LinkState.READY) {
+            LOG.debug("link to {} lost: {}", describe(address), reason);
+        }
+        if (fd >= 0 && !"disconnected".equals(reason)) {
+            // Reset rather than close gracefully: a dead peer's unacknowledged data (and the SEND_ZC pages it
+            // pins) is dropped at close instead of being retransmitted by an orphaned socket for minutes.
+            LinuxCalls.setLinger(fd, true, 0);
+        }
+        shutdownSocket();
+        owner.down(this, reason);
+        drain();
+    }
+
+    /** Sends NBD_CMD_DISC when idle and closes; otherwise ends the link as {@link #fail} does. */
+    public void disconnect() {
+        if (state == LinkState.READY && idle()) {
+            state = LinkState.DRAINING;
+            endReason = "disconnected";
+            deadlines.stop();
+            sender.sendDisconnect();
+            shutdownSocket();
+            owner.down(this, endReason);
+            drain();
+        } else {
+            fail("disconnected");
+        }
+    }
+
+    private void shutdownSocket() {
+        if (fd >= 0) {
+            count(sqes.shutdown(fd, SHUT_RDWR, data(K_SHUTDOWN, 0)));
+        }
+    }
+
+    /** Closes the socket once only SEND_ZC notifications are outstanding; reports CLOSED once nothing is. */
+    private void drain() {
+        if (fd >= 0 && !closeSent && opsInFlight - notificationsPending == 0) {
+            closeSent = true;
+            count(sqes.close(fd, data(K_CLOSE, 0)));
+            return;
+        }
+        if (opsInFlight > 0 || state == LinkState.CLOSED) {
+            return;
+        }
+        state = LinkState.CLOSED;
+        List<Request> unanswered = new ArrayList<>();
+        for (Request r : requests) {
+            if (r.phase == Request.Phase.ON_LINK) {
+                if (r.replied) {
+                    r.pendingOps = 0; // the kernel has let go of everything: nothing is outstanding
+                    finishIfDone(r);
+                } else {
+                    unanswered.add(r);
+                }
+            }
+        }
+        unanswered.sort(Comparator.comparingLong(Request::seq));
+        for (Request r : unanswered) {
+            r.phase = Request.Phase.WAITING;
+        }
+        owner.closed(this, unanswered);
+        if (reg != null) {
+            reg.cancel(); // unregistered() follows
+        } else {
+            closed.complete(null);
+        }
+    }
+
+    /** Ends the link from any thread; the future completes once its resources are released. */
+    public CompletableFuture<Void> closeAsync(String reason) {
+        loop.execute(() -> fail(reason));
+        return closed;
+    }
+
+    /** Completes once the link is closed and its resources are released. */
+    public CompletableFuture<Void> closedFuture() {
+        return closed;
+    }
+
+    @Override
+    public void close() {
+        // The loop is shutting down: its ring goes away with every operation still in it.
+        state = LinkState.CLOSED;
+    }
+
+    @Override
+    public void unregistered() {
+        deadlines.stop(); // the loop went away without a fail(): the ticker must not keep firing at it
+        replies.unregisterRx(); // before its memory goes: the slot must not outlive the pages it names
+        arena.close();
+        closed.complete(null);
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** Counts an operation just submitted; every submission goes through here. */
+    long count(long userData) {
+        opsInFlight++;
+        return userData;
+    }
+
+    static short data(int kind, int tag) {
+        return UserData.encode(kind, tag);
+    }
+
+    /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
+    public static boolean onThisHost(SocketAddress a) {
+        if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
+            return false;
+        }
+        InetAddress ip = i.getAddress();
+        if (ip.isLoopbackAddress() || ip.isAnyLocalAddress()) {
+            return true;
+        }
+        try {
+            return NetworkInterface.getByInetAddress(ip) != null;
+        } catch (SocketException e) {
+            return false;
+        }
+    }
+
+    public static String describe(SocketAddress a) {
+        return a instanceof UnixDomainSocketAddress u ? "unix:" + u.getPath() : String.valueOf(a);
+    }
+}

@@ -1,0 +1,319 @@
+package io.nbdgate.gateway.link;
+
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.NbdError;
+import io.nbdgate.protocol.wire.ReplyReassembler;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.FixedResources;
+import io.nbdgate.uring.UringException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The reply stream: header bytes into the link's reply buffer (rx), fed to the protocol module's
+ * {@link ReplyReassembler}, whose steps say where each reply's data goes ({@link DataLanding} puts it there).
+ *
+ * <p>While a READ that must be received straight into its pages is out, header bytes are received only as far
+ * as {@link ReplyReassembler#safeReadAhead()} allows. While only writes and small READs are out, one receive
+ * takes every reply that has arrived ("batching"), and small READs' data is copied into place from rx
+ * (staging). A READ that must not be staged waits for a batching receive to end: it is held back and the
+ * receive cancelled, since its reply could otherwise land in rx with no way into its pages.
+ */
+final class ReplyPipeline {
+    private static final Logger LOG = LoggerFactory.getLogger(ReplyPipeline.class);
+    /** Header bytes one batching receive may take (bunches of write replies and small staged READs). */
+    static final int HEADER_BATCH_MAX = 64 << 10;
+
+    private final Link link;
+    final DataLanding landing;
+    ReplyReassembler<Request> reassembler;
+    private final Request[] held;
+    private int heldCount;
+    // At most one receive into rx and one into a request's buffer; the first may be linked behind the second.
+    boolean rxInFlight;
+    // The receive into rx was posted past the safe read-ahead: until it completes, a READ that cannot be staged is
+    // held back and the receive cancelled.
+    boolean rxBatching;
+    long rxUserData;
+    boolean rxCancelSent;
+    boolean aheadLinked;
+    /** READs in flight whose replies must not (or should not) be staged. */
+    int directReads;
+    // rx's slot in the ring's fixed-buffer table, -1 while unregistered: the kernel then copies into pinned pages
+    // with its memcpy instead of copy_to_user. Kernels before 7.2 refuse RECV with FIXED_BUF; the first reply
+    // receive is never linked, so its EINVAL turns this off before anything depends on it.
+    int rxIndex = -1;
+    private long headerReceives;
+    private long fixedRxBytes;
+    private long readsHeldBack;
+
+    ReplyPipeline(Link link) {
+        this.link = link;
+        this.held = new Request[link.requests.length];
+        this.landing = new DataLanding(link, this);
+    }
+
+    void start(ExportInfo info) {
+        reassembler = new ReplyReassembler<>(info.mode(), link.requests.length);
+        registerRx();
+    }
+
+    boolean idle() {
+        return reassembler == null || reassembler.inFlight() == 0 && heldCount == 0;
+    }
+
+    long headerReceives() {
+        return headerReceives;
+    }
+
+    long fixedRxBytes() {
+        return fixedRxBytes;
+    }
+
+    long readsHeldBack() {
+        return readsHeldBack;
+    }
+
+    /** A new request: held back if it must not meet a batching receive, else registered and queued for sending. */
+    void accept(Request r) {
+        if (r.command() == Command.READ && rxBatching && !canStage(r)) {
+            held[heldCount++] = r;
+            readsHeldBack++;
+            if (!rxCancelSent) {
+                rxCancelSent = true;
+                link.count(link.sqes.cancel(rxUserData, Link.data(Link.K_CANCEL, 0)));
+            }
+            return;
+        }
+        send(r);
+    }
+
+    private void send(Request r) {
+        if (r.command() == Command.READ && (r.length() > link.options.stageMax() || !canStage(r))) {
+            r.directRead = true;
+            directReads++;
+        }
+        r.cookie = reassembler.register(r.command(), r.flags(), r.offset(), r.length(), r);
+        link.sender.enqueue(r);
+    }
+
+    /** Whether reply data for {@code r} that lands in rx can be copied into place. */
+    boolean canStage(Request r) {
+        return link.options.stageMax() > 0 && r.buffer().copyable();
+    }
+
+    /** The link ended: held READs were never sent; they go back unanswered. */
+    void abandonHeld() {
+        heldCount = 0;
+    }
+
+    /** Advances the reply stream until an operation is outstanding; one receive into rx at a time. */
+    void pump() {
+        ByteBuffer rx = link.rx;
+        while (link.state() == LinkState.READY) {
+            ReplyReassembler.Step step = reassembler.next(rx);
+            switch (step) {
+                case NEED_MORE -> {
+                    if (!rxInFlight) {
+                        receiveHeaderBytes();
+                    }
+                    return;
+                }
+                case DATA -> {
+                    if (rx.hasRemaining()) {
+                        if (!landing.stage()) {
+                            return;
+                        }
+                        continue;
+                    }
+                    if (!rxInFlight && !landing.dataInFlight) {
+                        landing.receive();
+                    }
+                    return;
+                }
+                case ZEROES -> {
+                    if (landing.zeroRange()) {
+                        return;
+                    }
+                }
+                case COMPLETED -> {
+                    if (!completed()) {
+                        return;
+                    }
+                }
+                case EXTENT -> {
+                    // Not requested by this client; the reassembler validated and skipped it.
+                }
+                case VIOLATION -> {
+                    link.fail("protocol violation by " + Link.describe(link.address) + ": " + reassembler.violation());
+                    return;
+                }
+            }
+        }
+    }
+
+    /** A reply is complete; false if the link ended (the server is shutting down). */
+    private boolean completed() {
+        Request r = reassembler.completedAttachment();
+        NbdError e = reassembler.completedError();
+        if (r.directRead) {
+            r.directRead = false;
+            directReads--;
+        }
+        if (e == NbdError.ESHUTDOWN) {
+            // The server is going away and did not do this one: it goes back unanswered and is sent again.
+            if (reassembler.inFlight() == 0) {
+                link.fail("the server is shutting down (ESHUTDOWN)");
+                return false;
+            }
+            return true;
+        }
+        r.replied = true;
+        r.result = e == null ? r.successResult() : -e.errno();
+        if (e != null && LOG.isDebugEnabled()) {
+            LOG.debug("{}: {} failed: {} {}", Link.describe(link.address), reassembler.completedCommand(), e,
+                    reassembler.completedMessage());
+        }
+        link.finishIfDone(r);
+        if (reassembler.shutdownRequested() && reassembler.inFlight() == 0) {
+            link.fail("the server is shutting down (ESHUTDOWN)");
+            return false;
+        }
+        return true;
+    }
+
+    /** Receives header bytes into rx: what the reassembler needs, and as far beyond as is safe. */
+    private void receiveHeaderBytes() {
+        ByteBuffer rx = link.rx;
+        int needed = reassembler.bytesNeeded();
+        if (reassembler.inFlight() > 0 && directReads == 0 && needed <= HEADER_BATCH_MAX) {
+            // No reply can carry data that must go straight to a buffer: take as many replies as have arrived.
+            if (!makeRoom(HEADER_BATCH_MAX)) {
+                link.fail("internal error: no room for reply headers");
+                return;
+            }
+            int len = Math.min(HEADER_BATCH_MAX, rx.capacity() - rx.limit());
+            rxUserData = receiveIntoRx((byte) 0, len, 0);
+            rxInFlight = true;
+            rxBatching = true;
+            rxCancelSent = false;
+            return;
+        }
+        int ahead = reassembler.safeReadAhead();
+        if (ahead > rx.capacity()) {
+            link.fail("server message of " + ahead + " bytes exceeds the " + rx.capacity() + "-byte limit");
+            return;
+        }
+        int want = needed - rx.remaining();
+        int len = ahead - rx.remaining();
+        if (!makeRoom(len)) {
+            link.fail("internal error: no room for reply headers");
+            return;
+        }
+        // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
+        receiveIntoRx((byte) 0, len, len > want ? 0 : Link.MSG_WAITALL);
+        rxInFlight = true;
+    }
+
+    /** Posts the receive of reply bytes into rx after its limit; through its fixed-buffer slot where it has one. */
+    long receiveIntoRx(byte sqeFlags, int len, int msgFlags) {
+        long at = link.rxSeg.address() + link.rx.limit();
+        return link.count(link.sqes.recv(sqeFlags, (short) 0, link.fd, at, len, msgFlags, rxIndex,
+                Link.data(Link.K_RX_HEADER, 0)));
+    }
+
+    /** Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it. */
+    boolean makeRoom(int want) {
+        ByteBuffer rx = link.rx;
+        if (!rx.hasRemaining()) {
+            rx.limit(0);
+        }
+        if (rx.capacity() - rx.limit() >= want) {
+            return true;
+        }
+        rx.compact().flip();
+        return rx.capacity() - rx.limit() >= want;
+    }
+
+    void onHeaderBytes(int res) {
+        headerReceives++;
+        rxInFlight = false;
+        boolean linked = aheadLinked;
+        aheadLinked = false;
+        boolean batching = rxBatching;
+        rxBatching = false;
+        if (link.state() != LinkState.READY) {
+            return;
+        }
+        if (res == -Errno.EINVAL && rxIndex >= 0) {
+            // A kernel before 7.2: RECV takes no fixed buffer. Nothing was received; go on with plain receives.
+            LOG.debug("{}: RECV into a fixed buffer is not supported here; reply headers use plain receives",
+                    Link.describe(link.address));
+            unregisterRx();
+            pump();
+            return;
+        }
+        if (res <= 0 && !(res == -Errno.ECANCELED && (linked || batching))) {
+            link.fail(res == 0 ? "the server closed the connection" : "receiving a reply header failed: "
+                    + Errno.describe(-res));
+            return;
+        }
+        // Cancelled: the data receive it was linked behind came back short (resume that first), or a batching
+        // receive made way for a READ.
+        if (res > 0) {
+            link.rx.limit(link.rx.limit() + res);
+            if (rxIndex >= 0) {
+                fixedRxBytes += res;
+                DataPathStats.receivedIntoFixedRx(res);
+            }
+        }
+        releaseHeld();
+        pump();
+    }
+
+    /** READs held back for a batching receive go out now; the next receive respects their replies. */
+    private void releaseHeld() {
+        int n = heldCount;
+        heldCount = 0;
+        for (int i = 0; i < n && link.state() == LinkState.READY; i++) {
+            send(held[i]);
+            held[i] = null;
+        }
+    }
+
+    /** Installs rx in a slot of the ring's fixed-buffer table; without a free slot, rx stays plain memory. */
+    private void registerRx() {
+        int index;
+        try {
+            index = link.ring.buffers().allocate(1);
+        } catch (UringException | IllegalStateException e) {
+            LOG.debug("{}: reply buffer not registered: {}", Link.describe(link.address), e.getMessage());
+            return;
+        }
+        try {
+            FixedResources.updateBuffer(link.ring.fd(), index, link.rxSeg);
+            rxIndex = index;
+        } catch (UringException e) {
+            link.ring.buffers().release(index, 1);
+            LOG.debug("{}: reply buffer not registered: {}", Link.describe(link.address), e.getMessage());
+        }
+    }
+
+    /** Clears rx's slot (in-flight receives keep their own reference to the pages) and frees it. */
+    void unregisterRx() {
+        if (rxIndex < 0) {
+            return;
+        }
+        int index = rxIndex;
+        rxIndex = -1;
+        try {
+            FixedResources.updateBuffer(link.ring.fd(), index, MemorySegment.NULL);
+        } catch (UringException e) {
+            LOG.debug("{}: clearing the reply buffer's slot failed: {}", Link.describe(link.address), e.getMessage());
+        }
+        link.ring.buffers().release(index, 1);
+    }
+}

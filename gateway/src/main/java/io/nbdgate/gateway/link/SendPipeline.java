@@ -1,0 +1,238 @@
+package io.nbdgate.gateway.link;
+
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.TransmissionMode;
+import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.IoUringAbi;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+
+/**
+ * Request headers and payloads onto the socket, as one IOSQE_IO_LINK chain at a time: runs of headers
+ * contiguous in the header buffer, each payload right behind its header, MSG_MORE on all but the last. The
+ * kernel runs a chain's sends one after the other, so bytes never interleave; the next chain starts when the
+ * last completion of this one is in. A chain is started by a loop task, so the requests of one batch of ublk
+ * completions share it (Netty runs tasks after it has handled every completion of a pass).
+ */
+final class SendPipeline {
+    /** SQEs in one send chain at most; the rest waits for the next chain. */
+    private static final int MAX_CHAIN = 64;
+    private static final int HEADER_MAX = 32;
+
+    private final Link link;
+    private final Request[] queue; // in wire order; the chain in flight covers the first chainCount
+    private int head;
+    private int count;
+    private int write; // next header position in the header buffer
+    private boolean busy;
+    private boolean flushQueued;
+    private final Runnable flush = this::flush;
+    private TransmissionMode mode;
+    private final long[] chainAddr = new long[MAX_CHAIN];
+    private final int[] chainLen = new int[MAX_CHAIN];
+    private final Request[] chainPayload = new Request[MAX_CHAIN]; // null for a run of headers
+    private final boolean[] chainZc = new boolean[MAX_CHAIN];
+    private int chainOps;   // SQEs of the chain whose completion is still to come
+    private int chainNext;  // index of the SQE whose completion comes next (a chain completes in order)
+    private int chainCount; // requests the chain carries, from head
+    private long chains;
+
+    SendPipeline(Link link) {
+        this.link = link;
+        this.queue = new Request[link.requests.length];
+    }
+
+    /** Headers are packed densely and wrap; twice the worst case in flight keeps writer and sender apart. */
+    static int headerBufferSize(int depth) {
+        return Math.max(64 << 10, 2 * depth * HEADER_MAX + HEADER_MAX);
+    }
+
+    void start(TransmissionMode m) {
+        mode = m;
+        write = 0;
+    }
+
+    boolean idle() {
+        return count == 0 && !busy;
+    }
+
+    /** Linked send chains so far. */
+    long chains() {
+        return chains;
+    }
+
+    /** Encodes {@code r}'s header with its cookie and queues it (and its payload) for the next chain. */
+    void enqueue(Request r) {
+        int size = mode.requestHeaderSize();
+        ByteBuffer tx = link.tx;
+        if (write + size > tx.capacity()) {
+            write = 0;
+        }
+        tx.position(write);
+        RequestCodec.encode(tx, mode, r.command(), r.flags(), r.cookie, r.offset(), r.length());
+        r.headerPos = write;
+        r.headerLen = size;
+        write += size;
+        r.pendingOps++; // until the chain carrying it has completed
+        queue[(head + count++) % queue.length] = r;
+        if (!busy && !flushQueued) {
+            flushQueued = true;
+            link.loop.execute(flush);
+        }
+    }
+
+    private void flush() {
+        flushQueued = false;
+        sendNext();
+    }
+
+    /** Sends what is queued as one linked chain. */
+    private void sendNext() {
+        if (busy || count == 0 || link.state() != LinkState.READY) {
+            return;
+        }
+        int n = plan(Math.min(MAX_CHAIN, link.ring.sqEntries()));
+        link.ring.reserveSq(n);
+        for (int k = 0; k < n; k++) {
+            boolean last = k == n - 1;
+            byte sqeFlags = last ? 0 : IoUringAbi.IOSQE_IO_LINK;
+            int msgFlags = Link.MSG_NOSIGNAL | Link.MSG_WAITALL | (last ? 0 : Link.MSG_MORE);
+            Request r = chainPayload[k];
+            if (r == null) {
+                link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
+                        Link.data(Link.K_TX_HEADERS, 0)));
+            } else if (r.buffer().isFixed()) {
+                chainZc[k] = useZeroCopy(chainLen[k]);
+                int index = r.buffer().fixedIndex();
+                short data = Link.data(Link.K_TX_PAYLOAD, r.tag());
+                link.count(chainZc[k]
+                        ? link.sqes.sendZeroCopy(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data)
+                        : link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data));
+            } else {
+                link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
+                        Link.data(Link.K_TX_PAYLOAD, r.tag())));
+            }
+        }
+        chainOps = n;
+        chainNext = 0;
+        busy = true;
+        chains++;
+    }
+
+    /** Lays out the next chain in chainAddr/chainLen/chainPayload; returns its SQE count, sets chainCount. */
+    private int plan(int maxOps) {
+        long base = link.txSeg.address();
+        int n = 0;
+        int carried = 0;
+        int runPos = -1;
+        int runLen = 0;
+        for (int i = 0; i < count; i++) {
+            Request r = queue[(head + i) % queue.length];
+            boolean joins = runLen > 0 && r.headerPos == runPos + runLen;
+            boolean payload = r.payloadLength() > 0;
+            int ops = n + (runLen > 0 && !joins ? 1 : 0) + 1 + (payload ? 1 : 0);
+            if (ops > maxOps && carried > 0) {
+                break;
+            }
+            if (runLen > 0 && !joins) {
+                n = step(n, base + runPos, runLen, null);
+                runLen = 0;
+            }
+            if (runLen == 0) {
+                runPos = r.headerPos;
+            }
+            runLen += r.headerLen;
+            carried++;
+            if (payload) {
+                n = step(n, base + runPos, runLen, null);
+                runLen = 0;
+                n = step(n, r.buffer().address(), (int) r.payloadLength(), r);
+            }
+        }
+        if (runLen > 0) {
+            n = step(n, base + runPos, runLen, null);
+        }
+        chainCount = carried;
+        return n;
+    }
+
+    private int step(int k, long addr, int len, Request payloadOf) {
+        chainAddr[k] = addr;
+        chainLen[k] = len;
+        chainPayload[k] = payloadOf;
+        chainZc[k] = false;
+        return k + 1;
+    }
+
+    /**
+     * SEND_ZC pins the pages and costs a notification: it pays only for large payloads to another host. AF_UNIX
+     * has none (EOPNOTSUPP), and the kernel copies zero-copy pages delivered to a local socket anyway. Strict
+     * zero copy (send-zc-min 0) still uses it everywhere it can.
+     */
+    private boolean useZeroCopy(int len) {
+        int min = link.options.sendZcMin();
+        return !(link.address instanceof UnixDomainSocketAddress) && len >= min && (min == 0 || !link.localPeer);
+    }
+
+    /** A send of the chain completed, or a SEND_ZC's pages were released (CQE_F_NOTIF). */
+    void onSent(int tag, int res, int cqeFlags) {
+        if ((cqeFlags & IoUringAbi.CQE_F_NOTIF) != 0) {
+            Request r = link.requests[tag];
+            r.pendingOps--;
+            link.finishIfDone(r);
+            return;
+        }
+        if ((cqeFlags & IoUringAbi.CQE_F_MORE) != 0) {
+            link.requests[tag].pendingOps++; // a notification follows, also for a failed or cancelled SEND_ZC
+        }
+        int k = chainNext++;
+        chainOps--;
+        boolean ready = link.state() == LinkState.READY;
+        if (ready && chainPayload[k] != null && res > 0) {
+            DataPathStats.moved(chainPayload[k].buffer().isFixed(), res);
+            if (chainZc[k]) {
+                DataPathStats.sentZeroCopy(res);
+            }
+        }
+        if (ready && res != chainLen[k]) {
+            // MSG_WAITALL sends are complete unless the socket failed; the rest of the chain is cancelled.
+            link.fail(res == 0 ? "the server stopped accepting data" : res < 0 ? "send failed: " + Errno.describe(-res)
+                    : "send cut short: " + res + " of " + chainLen[k] + " bytes");
+        }
+        if (chainOps > 0) {
+            return;
+        }
+        busy = false;
+        for (int i = 0; i < chainCount; i++) {
+            Request r = queue[head];
+            queue[head] = null;
+            head = (head + 1) % queue.length;
+            count--;
+            r.pendingOps--;
+            link.finishIfDone(r);
+        }
+        chainCount = 0;
+        sendNext();
+    }
+
+    /** The link ended: requests queued behind the chain in flight will not be sent. */
+    void abandonQueued() {
+        int inFlight = busy ? chainCount : 0;
+        for (int i = inFlight; i < count; i++) {
+            int at = (head + i) % queue.length;
+            queue[at].pendingOps--;
+            queue[at] = null;
+        }
+        count = inFlight;
+    }
+
+    /** NBD_CMD_DISC, the polite goodbye of an idle link. */
+    void sendDisconnect() {
+        ByteBuffer tx = link.tx;
+        tx.clear();
+        RequestCodec.encode(tx, mode, Command.DISC, 0, 0, 0, 0);
+        link.count(link.sqes.send((byte) 0, link.fd, link.txSeg.address(), tx.position(), Link.MSG_NOSIGNAL, -1,
+                Link.data(Link.K_DISC, 0)));
+    }
+}

@@ -1,0 +1,409 @@
+package io.nbdgate.gateway.session;
+
+import io.netty.channel.IoEventLoop;
+import io.nbdgate.gateway.link.Link;
+import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.link.LinkOwner;
+import io.nbdgate.gateway.link.LinkState;
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.link.Request;
+import io.nbdgate.gateway.link.TimeoutTicker;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.uring.Errno;
+import java.net.SocketAddress;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One ublk queue's requests and the links that carry them. The session owns a record per tag; a link takes
+ * requests and hands back the ones it could not answer when it ends. A lost link is not a failed request:
+ * the session connects again (at once, then with backoff), checks that the export is still the one the device
+ * was made from, and sends the unanswered requests again in their original order, before any newer one.
+ * Acknowledged requests were completed and are never sent again. Requests wait without a link for at most
+ * the policy's reconnect timeout; past it they fail with EIO, and so do new ones, until a link is back.
+ *
+ * <p>Loop thread only, except {@link #open}, {@link #status} and {@link #stop}.
+ */
+public final class QueueSession implements LinkOwner {
+    private static final Logger LOG = LoggerFactory.getLogger(QueueSession.class);
+
+    /** Where finished requests go, on the loop thread. */
+    public interface Listener {
+        void completed(Request request);
+    }
+
+    private final String name;
+    private final IoEventLoop loop;
+    private final Supplier<SocketAddress> address;
+    private final HandshakeConfig handshake;
+    private final LinkOptions linkOptions;
+    private final ReconnectPolicy policy;
+    private final boolean needsMultiConn;
+    private final Request[] requests;
+    private final List<Request> waiting = new ArrayList<>();
+    private final CompletableFuture<QueueSession> opened = new CompletableFuture<>();
+    private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    private Listener listener;
+    private ExportInfo export;
+    private Link link;       // READY, carrying requests
+    private Link attempt;    // connecting
+    private LinkStatus.State state = LinkStatus.State.RECONNECTING;
+    private int attempts;
+    private Instant since = Instant.now();
+    private String lastError;
+    private long reconnects;
+    private long resent;
+    private long nextSeq;
+    private Future<?> retryTimer;
+    private Future<?> giveUpTimer;
+    private volatile LinkStatus status;
+    private boolean detaching;
+
+    private QueueSession(String name, IoEventLoop loop, Supplier<SocketAddress> address, HandshakeConfig handshake,
+                         LinkOptions linkOptions, int depth, ReconnectPolicy policy, boolean needsMultiConn) {
+        this.name = name;
+        this.loop = loop;
+        this.address = address;
+        this.handshake = handshake;
+        this.linkOptions = linkOptions;
+        this.policy = policy;
+        this.needsMultiConn = needsMultiConn;
+        this.requests = new Request[depth];
+        for (int t = 0; t < depth; t++) {
+            requests[t] = new Request(t);
+        }
+        publish();
+    }
+
+    /**
+     * Connects the first link. The future completes with the session once it is READY, or fails with a one-line
+     * {@link NbdConnectionException}: at attach time a server that cannot be reached is an error, not a wait.
+     *
+     * @param name           for the log, e.g. "disk queue 1"
+     * @param address        where the server is, asked again for every attempt (a host name is re-resolved)
+     * @param needsMultiConn this queue is one of several connections to the export: a server that stops
+     *                       advertising CAN_MULTI_CONN cannot take it back (the queue waits instead)
+     */
+    public static CompletableFuture<QueueSession> open(String name, IoEventLoop loop, Supplier<SocketAddress> address,
+            HandshakeConfig handshake, LinkOptions linkOptions, int depth, ReconnectPolicy policy,
+            boolean needsMultiConn, Listener listener) {
+        QueueSession s = new QueueSession(name, loop, address, handshake, linkOptions, depth, policy, needsMultiConn);
+        s.listener = listener;
+        loop.execute(s::connect);
+        return s.opened;
+    }
+
+    /** The export as the first link found it: what the device was made from. */
+    public ExportInfo export() {
+        return export;
+    }
+
+    public IoEventLoop loop() {
+        return loop;
+    }
+
+    /** The record of {@code tag}: fill it ({@link Request#load}, its buffer) and {@link #submit} it. */
+    public Request request(int tag) {
+        return requests[tag];
+    }
+
+    /** The connection's state, counts and last error; any thread. */
+    public LinkStatus status() {
+        return status;
+    }
+
+    /** The link carrying requests now, or null. Loop thread only (tests). */
+    public Link link() {
+        return link;
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /** Sends {@code r} now, keeps it until a link is back, or fails it with EIO past the reconnect timeout. */
+    public void submit(Request r) {
+        r.seq(nextSeq++);
+        switch (state) {
+            case CONNECTED -> link.submit(r);
+            case RECONNECTING -> {
+                r.phase(Request.Phase.WAITING);
+                waiting.add(r);
+            }
+            case FAILED, CLOSED -> fail(r);
+        }
+    }
+
+    private void fail(Request r) {
+        r.phase(Request.Phase.FREE);
+        r.result(-Errno.EIO);
+        listener.completed(r);
+    }
+
+    private void failWaiting() {
+        List<Request> all = new ArrayList<>(waiting);
+        waiting.clear();
+        for (Request r : all) {
+            fail(r);
+        }
+    }
+
+    // ---------------------------------------------------------------- links
+
+    private void connect() {
+        retryTimer = null;
+        if (state == LinkStatus.State.CLOSED || attempt != null) {
+            return;
+        }
+        attempt = Link.open(loop, address.get(), handshake, linkOptions, requests, this);
+    }
+
+    @Override
+    public void ready(Link l, ExportInfo info) {
+        if (l != attempt) {
+            return;
+        }
+        attempt = null;
+        if (state == LinkStatus.State.CLOSED) {
+            l.disconnect();
+            return;
+        }
+        if (export == null) {
+            export = info;
+            become(LinkStatus.State.CONNECTED, null);
+            link = l;
+            opened.complete(this);
+            return;
+        }
+        String problem = ExportCheck.incompatibility(export, info);
+        if (problem != null) {
+            lastError = problem;
+            if (state != LinkStatus.State.FAILED) {
+                LOG.error("{}: {}; I/O fails with EIO until the server offers the export the device was made from",
+                        name, problem);
+                become(LinkStatus.State.FAILED, problem);
+                failWaiting();
+            }
+            l.disconnect();
+            return;
+        }
+        if (needsMultiConn && !info.canMultiConn()) {
+            lastError = "the server no longer advertises CAN_MULTI_CONN; this queue waits for it";
+            l.disconnect();
+            return;
+        }
+        cancelTimers();
+        link = l;
+        int n = waiting.size();
+        LOG.info("{}: connected again to {} after {} attempt(s); resending {} request(s)", name,
+                Link.describe(l.address()), attempts, n);
+        become(LinkStatus.State.CONNECTED, null);
+        List<Request> again = new ArrayList<>(waiting);
+        waiting.clear();
+        for (Request r : again) {
+            if (r.phase() == Request.Phase.WAITING) {
+                l.submit(r);
+            }
+        }
+    }
+
+    @Override
+    public void completed(Request r) {
+        listener.completed(r);
+    }
+
+    @Override
+    public void down(Link l, String reason) {
+        if (l == attempt) {
+            if (export == null) {
+                // The first link: attach fails with the reason.
+                state = LinkStatus.State.CLOSED;
+                publish();
+                opened.completeExceptionally(new NbdConnectionException(reason));
+                return;
+            }
+            lastError = reason;
+            publish();
+            return; // closed() schedules the next attempt
+        }
+        if (l != link) {
+            return;
+        }
+        link = null;
+        if (state == LinkStatus.State.CLOSED) {
+            return;
+        }
+        if (detaching) {
+            become(LinkStatus.State.CLOSED, reason); // its unanswered requests fail when it has closed
+            return;
+        }
+        reconnects++;
+        attempts = 0;
+        LOG.warn("{}: connection to {} lost: {}; reconnecting", name, Link.describe(l.address()), reason);
+        become(LinkStatus.State.RECONNECTING, reason);
+        Duration limit = policy.reconnectTimeout();
+        if (limit != null) {
+            giveUpTimer = TimeoutTicker.after(loop, limit, this::giveUp);
+        }
+    }
+
+    @Override
+    public void closed(Link l, List<Request> unanswered) {
+        if (l == attempt) {
+            attempt = null;
+        }
+        if (!unanswered.isEmpty()) {
+            resent += unanswered.size();
+            waiting.addAll(unanswered);
+            waiting.sort(Comparator.comparingLong(Request::seq));
+        }
+        switch (state) {
+            case FAILED, CLOSED -> failWaiting();
+            default -> { }
+        }
+        if (state == LinkStatus.State.CLOSED) {
+            if (attempt == null && link == null) {
+                stopped.complete(null);
+            }
+            return;
+        }
+        if (link == null && attempt == null && retryTimer == null) {
+            Duration d = policy.delay(attempts++);
+            publish();
+            if (d.isZero()) {
+                connect();
+            } else {
+                retryTimer = TimeoutTicker.after(loop, d, this::connect);
+            }
+        }
+    }
+
+    /** No link for the whole reconnect timeout: waiting requests fail, new ones too; attempts go on. */
+    private void giveUp() {
+        giveUpTimer = null;
+        if (state != LinkStatus.State.RECONNECTING) {
+            return;
+        }
+        LOG.error("{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
+                policy.reconnectTimeout().toSeconds(), lastError);
+        become(LinkStatus.State.FAILED, lastError);
+        failWaiting();
+    }
+
+    private void become(LinkStatus.State s, String error) {
+        if (s != state) {
+            since = Instant.now();
+        }
+        state = s;
+        if (error != null) {
+            lastError = error;
+        }
+        if (s == LinkStatus.State.CONNECTED) {
+            attempts = 0;
+        }
+        publish();
+    }
+
+    private void publish() {
+        status = new LinkStatus(state, attempts, since, lastError, reconnects, resent);
+    }
+
+    private void cancelTimers() {
+        if (retryTimer != null) {
+            retryTimer.cancel(false);
+            retryTimer = null;
+        }
+        if (giveUpTimer != null) {
+            giveUpTimer.cancel(false);
+            giveUpTimer = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- stopping
+
+    /**
+     * The device is being removed, from any thread: a connected queue keeps serving until the kernel has drained
+     * it, but nothing waits for a link any more: without one, waiting and new requests fail with EIO at once.
+     */
+    public void detaching() {
+        loop.execute(() -> {
+            detaching = true;
+            if (state == LinkStatus.State.RECONNECTING || state == LinkStatus.State.FAILED) {
+                become(LinkStatus.State.CLOSED, null);
+                cancelTimers();
+                failWaiting();
+                if (attempt != null) {
+                    attempt.closeAsync("detached");
+                }
+            }
+        });
+    }
+
+    /**
+     * Stops serving, from any thread: requests waiting for a link fail with EIO now, requests on a live link get
+     * {@code grace} to be answered before the link is cut, and no new attempt starts. The future completes once
+     * no link is left.
+     */
+    public CompletableFuture<Void> stop(Duration grace) {
+        loop.execute(() -> {
+            if (state == LinkStatus.State.CLOSED && opened.isDone()) {
+                if (link == null && attempt == null) {
+                    stopped.complete(null);
+                }
+                return;
+            }
+            become(LinkStatus.State.CLOSED, null);
+            cancelTimers();
+            failWaiting();
+            if (attempt != null) {
+                attempt.closeAsync("detached");
+            }
+            if (link != null) {
+                Link l = link;
+                if (l.state() == LinkState.READY && idle(l)) {
+                    l.disconnect();
+                } else {
+                    TimeoutTicker.after(loop, grace, () -> l.closeAsync("detached"));
+                    pollIdle(l);
+                }
+            }
+            if (link == null && attempt == null) {
+                stopped.complete(null);
+            }
+        });
+        return stopped;
+    }
+
+    /** Disconnects politely once the link's last request is answered. */
+    private void pollIdle(Link l) {
+        if (l.state() != LinkState.READY) {
+            return;
+        }
+        if (idle(l)) {
+            l.disconnect();
+        } else {
+            TimeoutTicker.after(loop, Duration.ofMillis(50), () -> pollIdle(l));
+        }
+    }
+
+    private boolean idle(Link l) {
+        for (Request r : requests) {
+            if (r.phase() == Request.Phase.ON_LINK) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** True while a link carries the queue's requests. */
+    public boolean connected() {
+        return status.state() == LinkStatus.State.CONNECTED;
+    }
+}

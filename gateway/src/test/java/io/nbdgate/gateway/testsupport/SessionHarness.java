@@ -1,0 +1,113 @@
+package io.nbdgate.gateway.testsupport;
+
+import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.link.Link;
+import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.link.Request;
+import io.nbdgate.gateway.session.QueueSession;
+import io.nbdgate.gateway.session.ReconnectPolicy;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.uring.LinuxCalls;
+import io.netty.channel.IoEventLoop;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.uring.IoUringIoHandler;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.SocketAddress;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToLongFunction;
+
+/**
+ * A queue session on a Netty io_uring loop of its own, without ublk: requests name Java memory (copy mode),
+ * so tests on the host drive the real data path against real servers. Completions come back as futures.
+ */
+public final class SessionHarness implements AutoCloseable {
+    public final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
+    public final IoEventLoop loop = (IoEventLoop) group.next();
+    public final Arena arena = Arena.ofShared();
+    private final int zeroFd;
+    private final ConcurrentHashMap<Integer, CompletableFuture<Integer>> pending = new ConcurrentHashMap<>();
+    /** Completions that nobody waited for: a request completed twice, or one never submitted. */
+    public final java.util.concurrent.atomic.AtomicInteger strayCompletions = new java.util.concurrent.atomic.AtomicInteger();
+    public QueueSession session;
+
+    public SessionHarness() throws Exception {
+        zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+    }
+
+    public LinkOptions linkOptions(Duration connectTimeout, Duration ioTimeout, int stageMax) {
+        return new LinkOptions(connectTimeout, ioTimeout, zeroFd, DeviceConfig.DEFAULT_SEND_ZC_MIN, stageMax,
+                DeviceConfig.defaultKeepalive(ioTimeout));
+    }
+
+    /** Starts a session; the future completes once its first link is READY. */
+    public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
+                                                   LinkOptions options, ReconnectPolicy policy) {
+        return QueueSession.open("test", loop, () -> at, config, options, depth, policy, false, r -> {
+            CompletableFuture<Integer> f = pending.remove(r.tag());
+            if (f == null) {
+                strayCompletions.incrementAndGet();
+                return;
+            }
+            f.complete(r.result());
+        }).whenComplete((s, e) -> session = s);
+    }
+
+    public QueueSession open(SocketAddress at, HandshakeConfig config, int depth, Duration ioTimeout, int stageMax,
+                             ReconnectPolicy policy) throws Exception {
+        return opening(at, config, depth, linkOptions(Duration.ofSeconds(5), ioTimeout, stageMax), policy)
+                .get(20, TimeUnit.SECONDS);
+    }
+
+    /** Submits on the loop; {@code buf} null for commands without data. */
+    public CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
+                                             MemorySegment buf) {
+        CompletableFuture<Integer> f = expect(tag);
+        loop.execute(() -> submitNow(tag, cmd, flags, offset, length, buf));
+        return f;
+    }
+
+    /** Registers interest in {@code tag}'s completion; pair with {@link #submitNow} on the loop. */
+    public CompletableFuture<Integer> expect(int tag) {
+        CompletableFuture<Integer> f = new CompletableFuture<>();
+        if (pending.putIfAbsent(tag, f) != null) {
+            throw new IllegalStateException("tag " + tag + " is already in flight");
+        }
+        return f;
+    }
+
+    /** Loop thread only. */
+    public void submitNow(int tag, Command cmd, int flags, long offset, long length, MemorySegment buf) {
+        Request r = session.request(tag).load(cmd, flags, offset, length);
+        if (buf == null) {
+            r.buffer().none();
+        } else {
+            r.buffer().memory(buf.address());
+        }
+        session.submit(r);
+    }
+
+    public <T> T onLoop(Callable<T> c) throws Exception {
+        return loop.submit(c).get(10, TimeUnit.SECONDS);
+    }
+
+    /** A counter of the link carrying requests now. */
+    public long link(ToLongFunction<Link> counter) throws Exception {
+        return onLoop(() -> counter.applyAsLong(session.link()));
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (session != null) {
+            session.stop(Duration.ofSeconds(1)).get(10, TimeUnit.SECONDS);
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        LinuxCalls.close(zeroFd);
+        arena.close();
+    }
+}
