@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.control;
 
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.session.LinkStatus;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.Locale;
@@ -37,6 +38,15 @@ public final class DeviceRegistry {
         return devices.values();
     }
 
+    private static JsonArray links(NbdDevice d) {
+        JsonArray a = new JsonArray();
+        for (LinkStatus s : d.linkStates()) {
+            a.add(new JsonObject().put("state", s.label()).put("attempt", s.attempt()).put("since", s.since().toString())
+                    .put("lastError", s.lastError()).put("reconnects", s.reconnects()).put("resent", s.resent()));
+        }
+        return a;
+    }
+
     public JsonArray toJson() {
         JsonArray a = new JsonArray();
         for (NbdDevice d : devices.values()) {
@@ -51,7 +61,10 @@ public final class DeviceRegistry {
                     .put("replies", d.export().mode().name().toLowerCase(Locale.ROOT))
                     .put("queues", d.queues())
                     .put("depth", d.options().depth())
-                    .put("state", d.healthy() ? "live" : "server lost")
+                    .put("state", d.stateSummary())
+                    .put("reconnects", d.reconnects())
+                    .put("resent", d.resentRequests())
+                    .put("links", links(d))
                     .put("pid", ProcessHandle.current().pid()));
         }
         return a;

@@ -369,6 +369,29 @@ public final class NbdDevice implements AutoCloseable {
         return sessions.stream().map(QueueSession::status).toList();
     }
 
+    /**
+     * The device's connection in a few words for `list` and the status endpoint: connected, or the worst queue's
+     * state with its attempt, since when, and the last error.
+     */
+    public String stateSummary() {
+        List<LinkStatus> all = linkStates();
+        LinkStatus worst = all.getFirst();
+        for (LinkStatus s : all) {
+            if (s.state().compareTo(worst.state()) > 0 && s.state() != LinkStatus.State.CLOSED
+                    || worst.state() == LinkStatus.State.CONNECTED && s.state() != LinkStatus.State.CONNECTED) {
+                worst = s;
+            }
+        }
+        return switch (worst.state()) {
+            case CONNECTED -> "connected";
+            case RECONNECTING -> "reconnecting (attempt " + worst.attempt() + ", since "
+                    + java.time.format.DateTimeFormatter.ISO_INSTANT.format(worst.since().truncatedTo(
+                            java.time.temporal.ChronoUnit.SECONDS)) + "; " + worst.lastError() + ")";
+            case FAILED -> "failed (I/O fails with EIO: " + worst.lastError() + ")";
+            case CLOSED -> "closed";
+        };
+    }
+
     /** Connections lost and replaced (or being replaced), over all queues. */
     public long reconnects() {
         return sessions.stream().mapToLong(s -> s.status().reconnects()).sum();

@@ -401,6 +401,11 @@ public final class Link implements IoUringIoHandle {
         drain();
     }
 
+    /** Ends the link for its owner's reasons (loop thread): its unanswered requests go back as after a failure. */
+    public void abandon(String reason) {
+        fail(reason);
+    }
+
     /** Sends NBD_CMD_DISC when idle and closes; otherwise ends the link as {@link #fail} does. */
     public void disconnect() {
         if (state == LinkState.READY && idle()) {

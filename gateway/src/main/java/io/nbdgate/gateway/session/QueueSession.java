@@ -67,6 +67,9 @@ public final class QueueSession implements LinkOwner {
     private Future<?> giveUpTimer;
     private volatile LinkStatus status;
     private boolean detaching;
+    // Since a link was lost and until a new one answers something: the reconnect timeout runs on, so a server that
+    // accepts connections but never answers cannot make requests wait forever.
+    private boolean recovering;
 
     private QueueSession(String name, IoEventLoop loop, Supplier<SocketAddress> address, HandshakeConfig handshake,
                          LinkOptions linkOptions, int depth, ReconnectPolicy policy, boolean needsMultiConn) {
@@ -199,9 +202,12 @@ public final class QueueSession implements LinkOwner {
             l.disconnect();
             return;
         }
-        cancelTimers();
+        cancelRetry();
         link = l;
         int n = waiting.size();
+        if (n == 0) {
+            recovered();
+        }
         LOG.info("{}: connected again to {} after {} attempt(s); resending {} request(s)", name,
                 Link.describe(l.address()), attempts, n);
         become(LinkStatus.State.CONNECTED, null);
@@ -216,7 +222,18 @@ public final class QueueSession implements LinkOwner {
 
     @Override
     public void completed(Request r) {
+        if (recovering) {
+            recovered();
+        }
         listener.completed(r);
+    }
+
+    private void recovered() {
+        recovering = false;
+        if (giveUpTimer != null) {
+            giveUpTimer.cancel(false);
+            giveUpTimer = null;
+        }
     }
 
     @Override
@@ -246,10 +263,16 @@ public final class QueueSession implements LinkOwner {
         }
         reconnects++;
         attempts = 0;
+        recovering = true;
+        if (state == LinkStatus.State.FAILED) {
+            lastError = reason;
+            publish();
+            return; // its requests fail when it has closed; attempts go on
+        }
         LOG.warn("{}: connection to {} lost: {}; reconnecting", name, Link.describe(l.address()), reason);
         become(LinkStatus.State.RECONNECTING, reason);
         Duration limit = policy.reconnectTimeout();
-        if (limit != null) {
+        if (limit != null && giveUpTimer == null) {
             giveUpTimer = TimeoutTicker.after(loop, limit, this::giveUp);
         }
     }
@@ -285,16 +308,23 @@ public final class QueueSession implements LinkOwner {
         }
     }
 
-    /** No link for the whole reconnect timeout: waiting requests fail, new ones too; attempts go on. */
+    /**
+     * No working link for the whole reconnect timeout: waiting requests fail, new ones too, and a new link that
+     * answered nothing is given up with what it holds; attempts go on.
+     */
     private void giveUp() {
         giveUpTimer = null;
-        if (state != LinkStatus.State.RECONNECTING) {
-            return;
+        if (state == LinkStatus.State.RECONNECTING) {
+            LOG.error("{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
+                    policy.reconnectTimeout().toSeconds(), lastError);
+            become(LinkStatus.State.FAILED, lastError);
+            failWaiting();
+        } else if (state == LinkStatus.State.CONNECTED && recovering && link != null) {
+            LOG.error("{}: the server answered nothing for {} s after reconnecting; I/O fails with EIO", name,
+                    policy.reconnectTimeout().toSeconds());
+            become(LinkStatus.State.FAILED, "no reply within the reconnect timeout");
+            link.abandon("no reply within the reconnect timeout");
         }
-        LOG.error("{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
-                policy.reconnectTimeout().toSeconds(), lastError);
-        become(LinkStatus.State.FAILED, lastError);
-        failWaiting();
     }
 
     private void become(LinkStatus.State s, String error) {
@@ -311,15 +341,19 @@ public final class QueueSession implements LinkOwner {
         publish();
     }
 
+    private void cancelRetry() {
+        if (retryTimer != null) {
+            retryTimer.cancel(false);
+            retryTimer = null;
+        }
+    }
+
     private void publish() {
         status = new LinkStatus(state, attempts, since, lastError, reconnects, resent);
     }
 
     private void cancelTimers() {
-        if (retryTimer != null) {
-            retryTimer.cancel(false);
-            retryTimer = null;
-        }
+        cancelRetry();
         if (giveUpTimer != null) {
             giveUpTimer.cancel(false);
             giveUpTimer = null;

@@ -103,6 +103,128 @@ class LinkStreamTest {
         return (InetSocketAddress) relay.getLocalAddress();
     }
 
+    /**
+     * Relays connection after connection, each until a random number of bytes (counted both ways) has passed, then
+     * resets both sides: cuts land in handshakes, request headers, payloads, reply headers and reply data.
+     */
+    private InetSocketAddress startCuttingRelay(long seed, java.util.concurrent.atomic.AtomicInteger cuts)
+            throws IOException {
+        relay = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        Random budgets = new Random(seed);
+        Thread acceptor = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                while (true) {
+                    SocketChannel client = relay.accept();
+                    SocketChannel upstream = SocketChannel.open(new InetSocketAddress("127.0.0.1", server.port()));
+                    client.socket().setTcpNoDelay(true);
+                    upstream.socket().setTcpNoDelay(true);
+                    long budget = budgets.nextInt(8) == 0 ? 20 + budgets.nextInt(400) : 1000 + budgets.nextInt(400_000);
+                    java.util.concurrent.atomic.AtomicLong left = new java.util.concurrent.atomic.AtomicLong(budget);
+                    long s = budgets.nextLong();
+                    pumps.add(Thread.ofPlatform().daemon().start(() -> cutAfter(client, upstream, left, new Random(s), cuts)));
+                    pumps.add(Thread.ofPlatform().daemon().start(() -> cutAfter(upstream, client, left, new Random(s + 1), cuts)));
+                }
+            } catch (IOException closed) {
+                // the test is over
+            }
+        });
+        pumps.add(acceptor);
+        return (InetSocketAddress) relay.getLocalAddress();
+    }
+
+    private static void cutAfter(SocketChannel from, SocketChannel to, java.util.concurrent.atomic.AtomicLong left,
+                                 Random random, java.util.concurrent.atomic.AtomicInteger cuts) {
+        ByteBuffer buf = ByteBuffer.allocate(64 << 10);
+        try {
+            while (from.read(buf) >= 0) {
+                buf.flip();
+                while (buf.hasRemaining()) {
+                    int n = Math.min(buf.remaining(), 1 + random.nextInt(random.nextBoolean() ? 16 : 8192));
+                    long allowed = left.getAndAdd(-n);
+                    if (allowed <= 0) {
+                        throw new IOException("cut");
+                    }
+                    ByteBuffer piece = buf.slice().limit((int) Math.min(n, allowed));
+                    while (piece.hasRemaining()) {
+                        to.write(piece);
+                    }
+                    buf.position(buf.position() + n);
+                    if (allowed <= n) {
+                        throw new IOException("cut");
+                    }
+                }
+                buf.clear();
+            }
+            to.shutdownOutput();
+        } catch (IOException e) {
+            if ("cut".equals(e.getMessage())) {
+                cuts.incrementAndGet();
+            }
+            for (SocketChannel c : new SocketChannel[] {from, to}) {
+                try {
+                    c.setOption(java.net.StandardSocketOptions.SO_LINGER, 0); // a reset, as a crash would leave
+                    c.close();
+                } catch (IOException ignored) {
+                    // already gone
+                }
+            }
+        }
+    }
+
+    /**
+     * A stream cut at random points again and again: every request completes exactly once (the harness counts
+     * strays), with the right data, because the session resends what a cut link did not answer.
+     */
+    @ParameterizedTest
+    @EnumSource(TransmissionMode.class)
+    void streamCutAtRandomPointsLosesNothingAndCompletesEachRequestOnce(TransmissionMode mode) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger cuts = new java.util.concurrent.atomic.AtomicInteger();
+        int depth = 16;
+        conn = h.open(startCuttingRelay(200 + mode.ordinal(), cuts), handshake(mode), depth, Duration.ofSeconds(30),
+                DeviceConfig.DEFAULT_STAGE_READS_MAX, new ReconnectPolicy(Duration.ofMinutes(1), Duration.ofMillis(5),
+                        Duration.ofMillis(50)));
+        Random random = new Random(17);
+        byte[] model = new byte[(int) SIZE];
+        MemorySegment[] bufs = new MemorySegment[depth];
+        for (int t = 0; t < depth; t++) {
+            bufs[t] = arena.allocate(128 << 10, 4096);
+        }
+        long region = SIZE / depth;
+        for (int round = 0; round < 16; round++) {
+            List<CompletableFuture<Integer>> writes = new ArrayList<>();
+            long[] offsets = new long[depth];
+            int[] lengths = new int[depth];
+            for (int t = 0; t < depth; t++) {
+                lengths[t] = 1 + random.nextInt(random.nextBoolean() ? 8 << 10 : 128 << 10);
+                offsets[t] = t * region + random.nextInt((int) region - lengths[t]);
+                byte[] data = new byte[lengths[t]];
+                random.nextBytes(data);
+                System.arraycopy(data, 0, model, (int) offsets[t], lengths[t]);
+                MemorySegment.copy(data, 0, bufs[t], ValueLayout.JAVA_BYTE, 0, lengths[t]);
+                writes.add(submit(t, Command.WRITE, 0, offsets[t], lengths[t], bufs[t]));
+            }
+            for (int t = 0; t < depth; t++) {
+                assertEquals(lengths[t], writes.get(t).get(60, TimeUnit.SECONDS), "write " + t + " round " + round);
+            }
+            assertEquals(0, submit(0, Command.FLUSH, 0, 0, 0, null).get(60, TimeUnit.SECONDS));
+            List<CompletableFuture<Integer>> reads = new ArrayList<>();
+            for (int t = 0; t < depth; t++) {
+                bufs[t].fill((byte) 0x5a);
+                reads.add(submit(t, Command.READ, 0, offsets[t], lengths[t], bufs[t]));
+            }
+            for (int t = 0; t < depth; t++) {
+                assertEquals(lengths[t], reads.get(t).get(60, TimeUnit.SECONDS), "read " + t + " round " + round);
+                byte[] expected = java.util.Arrays.copyOfRange(model, (int) offsets[t], (int) offsets[t] + lengths[t]);
+                assertArrayEquals(expected, bufs[t].asSlice(0, lengths[t]).toArray(ValueLayout.JAVA_BYTE),
+                        "round " + round + " tag " + t + " (" + mode + ")");
+            }
+        }
+        LinkStatus s = conn.status();
+        assertTrue(cuts.get() >= 10, "only " + cuts.get() + " cuts: the test proves little");
+        assertTrue(s.reconnects() >= cuts.get() / 2, s + " after " + cuts.get() + " cuts");
+        assertTrue(s.resent() > 0, "no request was ever resent: " + s);
+    }
+
     private static void dribble(SocketChannel from, SocketChannel to, Random random) {
         ByteBuffer buf = ByteBuffer.allocate(64 << 10);
         try {

@@ -355,6 +355,19 @@ class QueueSessionTest {
     }
 
     @Test
+    void aServerThatReconnectsButNeverAnswersFailsIoAfterTheReconnectTimeout() throws Exception {
+        Path file = diskFile(16 << 20);
+        Path sock = restartNbdkit(List.of("--filter=delay"), file, "rdelay=60");
+        conn = connect(sock, 4, Duration.ofMillis(500), ReconnectPolicy.of(Duration.ofSeconds(2)));
+        long t0 = System.nanoTime();
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        assertEquals(-EIO, read.get(20, TimeUnit.SECONDS));
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+        assertTrue(ms >= 2000 && ms < 8000, "EIO after " + ms + " ms: io-timeout 500 ms, reconnect-timeout 2 s");
+        assertTrue(conn.status().reconnects() >= 1, conn.status().toString());
+    }
+
+    @Test
     void gracefulServerShutdownResendsWhatItDidNotAnswer() throws Exception {
         Path file = diskFile(16 << 20);
         Path sock = restartNbdkit(List.of("--filter=delay"), file, "rdelay=60");
