@@ -41,10 +41,7 @@ final class ControlSocketAccess {
     static ControlSocketAccess prepare(Path dir) throws IOException {
         var users = FileSystems.getDefault().getUserPrincipalLookupService();
         UserPrincipal root = users.lookupPrincipalByName("0");
-        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-            Files.createDirectories(dir);
-            Files.setPosixFilePermissions(dir, DIR_MODE);
-        }
+        createDirectories(dir);
         if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             throw new IOException(dir + " is not a directory (a symbolic link is not accepted either)");
         }
@@ -66,6 +63,21 @@ final class ControlSocketAccess {
                     + "); anyone could replace the socket");
         }
         return new ControlSocketAccess(self, root);
+    }
+
+    /** Creates {@code dir} and any missing parent with mode 0755, set explicitly rather than left to the umask. */
+    static void createDirectories(Path dir) throws IOException {
+        Path absolute = dir.toAbsolutePath();
+        if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        createDirectories(absolute.getParent());
+        try {
+            Files.createDirectory(absolute);
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+            return; // made by someone else meanwhile: prepare() checks what it is
+        }
+        Files.setPosixFilePermissions(absolute, DIR_MODE);
     }
 
     /** Sets the socket's mode to 0600 whatever the umask was at bind time. */

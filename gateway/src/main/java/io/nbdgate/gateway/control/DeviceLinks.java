@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,7 +49,7 @@ public final class DeviceLinks {
         checkName(name);
         Path link = linkDir.resolve(name);
         try {
-            Files.createDirectories(linkDir);
+            ControlSocketAccess.createDirectories(linkDir);
             if (Files.isSymbolicLink(link)) {
                 Path old = Files.readSymbolicLink(link);
                 if (!old.toString().equals(blockDevice) && Files.exists(old)) {
@@ -96,8 +97,11 @@ public final class DeviceLinks {
     private void announce(String name, String blockDevice) {
         String kernel = kernelName(blockDevice);
         try {
-            Files.createDirectories(namesDir);
-            Files.writeString(namesDir.resolve(kernel), "NBDGATE_NAME=" + name + "\n", StandardCharsets.UTF_8);
+            ControlSocketAccess.createDirectories(namesDir);
+            Path file = namesDir.resolve(kernel);
+            Files.writeString(file, "NBDGATE_NAME=" + name + "\n", StandardCharsets.UTF_8);
+            // udev trusts what it imports: nobody else may rewrite the name, whatever the umask.
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-r--r--"));
             Path uevent = sysBlock.resolve(kernel).resolve("uevent");
             if (Files.exists(uevent)) {
                 Files.writeString(uevent, "change", StandardCharsets.US_ASCII);

@@ -140,6 +140,24 @@ class ControlServerTest {
         assertTrue(ControlClient.devices(vertx).await().isEmpty());
     }
 
+    @Test
+    void aRefusalReachesTheClientInsteadOfAnEmptyList() throws Exception {
+        // A server that answers as ours does to a stranger: list must say so, not print an empty table.
+        Files.createDirectories(runDir);
+        Path socket = runDir.resolve("4242.sock");
+        var refusing = vertx.createHttpServer().requestHandler(req -> req.response().setStatusCode(403)
+                .end("{\"error\":\"user nobody may not use the control socket (only root)\"}"));
+        refusing.listen(io.vertx.core.net.SocketAddress.domainSocketAddress(socket.toString())).await();
+        try {
+            Throwable e = ControlClient.devices(vertx).toCompletionStage().toCompletableFuture()
+                    .handle((v, t) -> t).get();
+            assertTrue(e != null && e.getMessage().equals("control socket " + socket
+                    + ": user nobody may not use the control socket (only root)"), String.valueOf(e));
+        } finally {
+            refusing.close().await();
+        }
+    }
+
     record Run(int exit, String status, String body) {
     }
 

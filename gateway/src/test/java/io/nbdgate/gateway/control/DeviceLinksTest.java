@@ -12,6 +12,8 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import io.nbdgate.uring.LinuxCalls;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,6 +50,24 @@ class DeviceLinksTest {
         try (var s = Files.list(linkDir)) {
             assertEquals(1, s.count(), "no temporary link left behind");
         }
+    }
+
+    @Test
+    void modesAreSetExplicitlyEvenWithUmaskZero() throws Exception {
+        int old = LinuxCalls.umask(0);
+        try {
+            links.publish("data", "/dev/ublkb7");
+        } finally {
+            LinuxCalls.umask(old);
+        }
+        assertEquals("rwxr-xr-x", mode(linkDir));
+        assertEquals("rwxr-xr-x", mode(names));
+        assertEquals("rwxr-xr-x", mode(names.getParent()), "the run directory the control socket will check");
+        assertEquals("rw-r--r--", mode(names.resolve("ublkb7")), "udev imports this file: only we may write it");
+    }
+
+    private static String mode(Path p) throws Exception {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p));
     }
 
     @Test
