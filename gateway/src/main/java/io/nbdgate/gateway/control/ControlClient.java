@@ -22,12 +22,16 @@ public final class ControlClient {
     private ControlClient() {
     }
 
-    /** Every device every live nbdgate process serves; sockets nobody answers on are skipped. */
+    /**
+     * Every device every live nbdgate process serves. Sockets nobody listens on (left by a killed process) are
+     * skipped; a socket that refuses us (not root) fails the whole answer, which would otherwise look empty.
+     */
     public static Future<List<JsonObject>> devices(Vertx vertx) {
         List<Future<JsonArray>> asks = new ArrayList<>();
         for (Path s : sockets()) {
             asks.add(call(vertx, s, HttpMethod.GET, "/devices").map(JsonArray::new)
-                    .otherwise(e -> new JsonArray()));
+                    .recover(e -> stale(e) ? Future.succeededFuture(new JsonArray())
+                            : Future.failedFuture("control socket " + s + ": " + e.getMessage())));
         }
         return Future.all(asks).map(all -> {
             List<JsonObject> out = new ArrayList<>();
@@ -50,6 +54,11 @@ public final class ControlClient {
             }
             return Future.failedFuture("no nbdgate process serves a device named '" + which + "' (see nbdgate list)");
         });
+    }
+
+    private static boolean stale(Throwable e) {
+        String m = String.valueOf(e.getMessage());
+        return m.contains("Connection refused") || m.contains("No such file");
     }
 
     private static List<Path> sockets() {
