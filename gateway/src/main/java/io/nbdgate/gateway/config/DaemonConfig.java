@@ -137,8 +137,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
                 io = duration(t.getValue("io"), at + ".timeouts.io");
             }
             if (t.containsKey("reconnect")) {
-                reconnect = "never".equals(t.getValue("reconnect")) ? null
-                        : duration(t.getValue("reconnect"), at + ".timeouts.reconnect");
+                reconnect = reconnectTimeout(t.getValue("reconnect"), at + ".timeouts.reconnect");
             }
         }
         LinkOptions.Keepalive keepalive = keepalive(d, at, DeviceConfig.defaultKeepalive(io));
@@ -161,6 +160,18 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
                 StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
                 stageReadsMax, batchIo, structuredReplies, reconnect, keepalive);
+    }
+
+    /** A duration, or {@code never}: null. */
+    private static Duration reconnectTimeout(Object value, String key) throws ConfigException {
+        if ("never".equals(value)) {
+            return null;
+        }
+        try {
+            return duration(value, key);
+        } catch (ConfigException e) {
+            throw new ConfigException(key, "must be a duration like 30s, 5m or 1h, or never, got '" + value + "'");
+        }
     }
 
     private static LinkOptions.Keepalive keepalive(JsonObject d, String at, LinkOptions.Keepalive k)

@@ -36,5 +36,20 @@ class AttachCommandTest {
         assertEquals(DeviceConfig.DEFAULT_SEND_ZC_MIN, d.sendZcMin());
         assertEquals(DeviceConfig.DEFAULT_STAGE_READS_MAX, d.stageReadsMax());
         assertEquals(DeviceConfig.AUTO_QUEUES, d.queues());
+        assertEquals(DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, d.reconnectTimeout());
+        assertEquals(DeviceConfig.defaultKeepalive(DeviceConfig.DEFAULT_IO_TIMEOUT), d.keepalive());
+    }
+
+    @Test
+    void reconnectAndKeepaliveFlags() throws Exception {
+        assertNull(parse("nbd://h/e", "--reconnect-timeout", "never").reconnectTimeout());
+        assertEquals(java.time.Duration.ofSeconds(45), parse("nbd://h/e", "--reconnect-timeout=45s").reconnectTimeout());
+        DeviceConfig d = parse("nbd://h/e", "--keepalive-idle=3s", "--keepalive-interval=2s", "--keepalive-count=4",
+                "--tcp-user-timeout=9s");
+        assertEquals(new io.nbdgate.gateway.link.LinkOptions.Keepalive(java.time.Duration.ofSeconds(3),
+                java.time.Duration.ofSeconds(2), 4, java.time.Duration.ofSeconds(9)), d.keepalive());
+        assertEquals(java.time.Duration.ofSeconds(7), parse("nbd://h/e", "--io-timeout=7s").keepalive().userTimeout());
+        Exception e = assertThrows(Exception.class, () -> parse("nbd://h/e", "--reconnect-timeout=soon"));
+        assertTrue(e.getMessage().contains("reconnect") && e.getMessage().contains("or never"), e.getMessage());
     }
 }

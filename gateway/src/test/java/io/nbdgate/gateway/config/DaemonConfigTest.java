@@ -68,6 +68,42 @@ class DaemonConfigTest {
         assertEquals(16 << 10, d.stageReadsMax());
         assertTrue(d.batchIo());
         assertEquals(StructuredReplies.AUTO, d.structuredReplies());
+        assertEquals(Duration.ofMinutes(5), d.reconnectTimeout());
+        assertEquals(new io.nbdgate.gateway.link.LinkOptions.Keepalive(Duration.ofSeconds(10), Duration.ofSeconds(5), 3,
+                Duration.ofSeconds(30)), d.keepalive());
+    }
+
+    @Test
+    void reconnectAndKeepaliveKeys() throws Exception {
+        DaemonConfig c = load("""
+                devices:
+                  - {name: a, uri: "nbd://h/e", timeouts: {io: 7s}}
+                  - {name: b, uri: "nbd://h/e", timeouts: {reconnect: never},
+                     keepalive: {idle: 2s, interval: 1s, count: 9, user-timeout: 4s}}
+                  - {name: c, uri: "nbd://h/e", timeouts: {reconnect: 90s}}
+                """);
+        DeviceConfig a = c.devices().get(0);
+        assertEquals(DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, a.reconnectTimeout());
+        assertEquals(Duration.ofSeconds(7), a.keepalive().userTimeout(), "user-timeout follows the I/O timeout");
+        assertNull(c.devices().get(1).reconnectTimeout(), "never");
+        assertEquals(new io.nbdgate.gateway.link.LinkOptions.Keepalive(Duration.ofSeconds(2), Duration.ofSeconds(1), 9,
+                Duration.ofSeconds(4)), c.devices().get(1).keepalive());
+        assertEquals(Duration.ofSeconds(90), c.devices().get(2).reconnectTimeout());
+        ConfigException e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> load("""
+                devices:
+                  - {name: a, uri: "nbd://h/e", keepalive: {idel: 2s}}
+                """));
+        assertTrue(e.getMessage().contains("devices[0].keepalive.idel"), e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> load("""
+                devices:
+                  - {name: a, uri: "nbd://h/e", timeouts: {reconnect: sometimes}}
+                """));
+        assertTrue(e.getMessage().contains("devices[0].timeouts.reconnect"), e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(ConfigException.class, () -> load("""
+                devices:
+                  - {name: a, uri: "nbd://h/e", keepalive: {count: 0}}
+                """));
+        assertTrue(e.getMessage().contains("devices[0].keepalive.count"), e.getMessage());
     }
 
     @Test

@@ -183,42 +183,7 @@ class LinkStreamTest {
         conn = h.open(startCuttingRelay(200 + mode.ordinal(), cuts), handshake(mode), depth, Duration.ofSeconds(30),
                 DeviceConfig.DEFAULT_STAGE_READS_MAX, new ReconnectPolicy(Duration.ofMinutes(1), Duration.ofMillis(5),
                         Duration.ofMillis(50)));
-        Random random = new Random(17);
-        byte[] model = new byte[(int) SIZE];
-        MemorySegment[] bufs = new MemorySegment[depth];
-        for (int t = 0; t < depth; t++) {
-            bufs[t] = arena.allocate(128 << 10, 4096);
-        }
-        long region = SIZE / depth;
-        for (int round = 0; round < 16; round++) {
-            List<CompletableFuture<Integer>> writes = new ArrayList<>();
-            long[] offsets = new long[depth];
-            int[] lengths = new int[depth];
-            for (int t = 0; t < depth; t++) {
-                lengths[t] = 1 + random.nextInt(random.nextBoolean() ? 8 << 10 : 128 << 10);
-                offsets[t] = t * region + random.nextInt((int) region - lengths[t]);
-                byte[] data = new byte[lengths[t]];
-                random.nextBytes(data);
-                System.arraycopy(data, 0, model, (int) offsets[t], lengths[t]);
-                MemorySegment.copy(data, 0, bufs[t], ValueLayout.JAVA_BYTE, 0, lengths[t]);
-                writes.add(submit(t, Command.WRITE, 0, offsets[t], lengths[t], bufs[t]));
-            }
-            for (int t = 0; t < depth; t++) {
-                assertEquals(lengths[t], writes.get(t).get(60, TimeUnit.SECONDS), "write " + t + " round " + round);
-            }
-            assertEquals(0, submit(0, Command.FLUSH, 0, 0, 0, null).get(60, TimeUnit.SECONDS));
-            List<CompletableFuture<Integer>> reads = new ArrayList<>();
-            for (int t = 0; t < depth; t++) {
-                bufs[t].fill((byte) 0x5a);
-                reads.add(submit(t, Command.READ, 0, offsets[t], lengths[t], bufs[t]));
-            }
-            for (int t = 0; t < depth; t++) {
-                assertEquals(lengths[t], reads.get(t).get(60, TimeUnit.SECONDS), "read " + t + " round " + round);
-                byte[] expected = java.util.Arrays.copyOfRange(model, (int) offsets[t], (int) offsets[t] + lengths[t]);
-                assertArrayEquals(expected, bufs[t].asSlice(0, lengths[t]).toArray(ValueLayout.JAVA_BYTE),
-                        "round " + round + " tag " + t + " (" + mode + ")");
-            }
-        }
+        roundTrips(depth, 16, 128 << 10, new Random(17), 60, "cut " + mode);
         LinkStatus s = conn.status();
         assertTrue(cuts.get() >= 10, "only " + cuts.get() + " cuts: the test proves little");
         assertTrue(s.reconnects() >= cuts.get() / 2, s + " after " + cuts.get() + " cuts");
@@ -467,20 +432,28 @@ class LinkStreamTest {
         int depth = 16;
         conn = connect(startRelay(mode.ordinal()), mode, depth);
 
-        Random random = new Random(7);
+        roundTrips(depth, 8, 256 << 10, new Random(7), 30, mode.toString());
+    }
+
+    /**
+     * Rounds of WRITEs of random lengths to random places (one region per tag, some FUA), a FLUSH, and READs of
+     * the same ranges that must return exactly what was written.
+     */
+    private void roundTrips(int depth, int rounds, int maxLen, Random random, int timeoutSeconds, String what)
+            throws Exception {
         byte[] model = new byte[(int) SIZE];
         MemorySegment[] bufs = new MemorySegment[depth];
         for (int t = 0; t < depth; t++) {
-            bufs[t] = arena.allocate(256 << 10, 4096);
+            bufs[t] = arena.allocate(maxLen, 4096);
         }
-        for (int round = 0; round < 8; round++) {
-            // A batch of writes to disjoint ranges, some with FUA, then flush, then read everything back.
+        long region = SIZE / depth;
+        for (int round = 0; round < rounds; round++) {
             List<CompletableFuture<Integer>> writes = new ArrayList<>();
             long[] offsets = new long[depth];
             int[] lengths = new int[depth];
             for (int t = 0; t < depth; t++) {
-                lengths[t] = 1 + random.nextInt(256 << 10);
-                offsets[t] = (long) t * (SIZE / depth) + random.nextInt((int) (SIZE / depth) - lengths[t]);
+                lengths[t] = 1 + random.nextInt(random.nextBoolean() ? Math.min(8 << 10, maxLen) : maxLen);
+                offsets[t] = t * region + random.nextInt((int) region - lengths[t]);
                 byte[] data = new byte[lengths[t]];
                 random.nextBytes(data);
                 System.arraycopy(data, 0, model, (int) offsets[t], lengths[t]);
@@ -488,19 +461,19 @@ class LinkStreamTest {
                 writes.add(submit(t, Command.WRITE, t % 3 == 0 ? CommandFlag.FUA : 0, offsets[t], lengths[t], bufs[t]));
             }
             for (int t = 0; t < depth; t++) {
-                assertEquals(lengths[t], writes.get(t).get(30, TimeUnit.SECONDS), "write " + t);
+                assertEquals(lengths[t], writes.get(t).get(timeoutSeconds, TimeUnit.SECONDS), "write " + t);
             }
-            assertEquals(0, submit(0, Command.FLUSH, 0, 0, 0, null).get(30, TimeUnit.SECONDS));
+            assertEquals(0, submit(0, Command.FLUSH, 0, 0, 0, null).get(timeoutSeconds, TimeUnit.SECONDS));
             List<CompletableFuture<Integer>> reads = new ArrayList<>();
             for (int t = 0; t < depth; t++) {
                 bufs[t].fill((byte) 0x5a);
                 reads.add(submit(t, Command.READ, 0, offsets[t], lengths[t], bufs[t]));
             }
             for (int t = 0; t < depth; t++) {
-                assertEquals(lengths[t], reads.get(t).get(30, TimeUnit.SECONDS), "read " + t);
+                assertEquals(lengths[t], reads.get(t).get(timeoutSeconds, TimeUnit.SECONDS), "read " + t);
                 byte[] expected = java.util.Arrays.copyOfRange(model, (int) offsets[t], (int) offsets[t] + lengths[t]);
                 assertArrayEquals(expected, bufs[t].asSlice(0, lengths[t]).toArray(ValueLayout.JAVA_BYTE),
-                        "round " + round + " tag " + t + " (" + mode + ")");
+                        "round " + round + " tag " + t + " (" + what + ")");
             }
         }
     }
