@@ -11,7 +11,6 @@ import static io.nbdgate.uring.IoUringAbi.OP_URING_CMD;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import io.nbdgate.uring.NettyRing;
-import io.nbdgate.uring.ProvidedBufferRing;
 import io.nbdgate.uring.RingSubmitter;
 import io.nbdgate.uring.UserData;
 import io.nbdgate.uring.UringException;
@@ -24,7 +23,6 @@ import io.netty.channel.uring.IoUringIoHandler;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,12 +41,8 @@ import org.slf4j.LoggerFactory;
 final class QueueEngine implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(QueueEngine.class);
     /** Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below. */
-    private static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_PREP = 4,
-            KIND_FETCH = 5, KIND_COMMIT = 6;
-    private static final int ENOBUFS = 105;
-    /** The kernel writes at most 128 tags into one fetch buffer (MAX_NR_TAG in ublk_drv.c). */
-    private static final int TAGS_PER_FETCH = 128;
-    private static final byte IN_KERNEL = 0, IN_SERVICE = 1, DONE = 2;
+    static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_PREP = 4, KIND_FETCH = 5, KIND_COMMIT = 6;
+    static final byte IN_KERNEL = 0, IN_SERVICE = 1, DONE = 2;
     static final int BUFFER_TABLE_SLOTS = NettyRing.DEFAULT_BUFFER_SLOTS;
 
     final int devId;
@@ -64,32 +58,17 @@ final class QueueEngine implements IoUringIoHandle {
     private final Target target;
     final IoEventLoop loop;
     private final IoDescriptors descs;
-    private final IoRequest[] requests;
-    private final byte[] state;
-    private final Arena arena;
+    final IoRequest[] requests;
+    final byte[] state;
+    final Arena arena;
     private final MemorySegment buffers;
     int bufferBase = -1;
     private IoRegistration reg;
-    private NettyRing ring;
-    private RingSubmitter sqes;
+    NettyRing ring;
+    RingSubmitter sqes;
     private int liveTags;
-    // Batch mode only (all on the loop thread).
-    private final int elemBytes;
-    private MemorySegment prepElems;
-    private ProvidedBufferRing tagRing;
-    private int bufferGroup = -1;
-    private MemorySegment[] commitBufs = new MemorySegment[0];
-    private int[] commitStart = new int[0]; // elements the kernel already took
-    private int[] commitEnd = new int[0];   // elements written
-    private int[] commitFree = new int[0];
-    private int commitFreeCount;
-    private int currentCommit = -1;
-    private boolean commitFlushQueued;
-    private int commitsInFlight;
-    private int inService;
-    private boolean fetchEnded;
-    private final int[] fetchedTags = new int[TAGS_PER_FETCH];
-    private final Runnable flushCommits = this::flushCommits;
+    /** The batch command set (UBLK_F_BATCH_IO), or null for the per-tag commands. */
+    private final BatchCommands batchCommands;
     final CompletableFuture<Void> fetched = new CompletableFuture<>();
     final CompletableFuture<Void> stopped = new CompletableFuture<>();
     // Read by tests and status from other threads; written on the loop only.
@@ -109,7 +88,6 @@ final class QueueEngine implements IoUringIoHandle {
         this.mode = mode;
         this.userCopy = userCopy || mode == BufferMode.USER_COPY;
         this.batch = batch;
-        this.elemBytes = mode == BufferMode.COPY ? 16 : 8; // COPY devices pass each tag's buffer (HAS_BUF_ADDR)
         this.charFd = charFd;
         this.target = target;
         this.loop = loop;
@@ -122,6 +100,7 @@ final class QueueEngine implements IoUringIoHandle {
             MemorySegment b = buffers == null ? null : buffers.asSlice((long) tag * maxIoBytes, maxIoBytes);
             requests[tag] = new IoRequest(this, tag, b);
         }
+        batchCommands = batch ? new BatchCommands(this) : null;
     }
 
     /** Registers with the loop and, on its thread, fetches every tag. */
@@ -152,7 +131,7 @@ final class QueueEngine implements IoUringIoHandle {
                 bufferBase = ring.buffers().allocate(depth);
             }
             if (batch) {
-                prepare();
+                batchCommands.prepare();
                 return; // fetched completes when the kernel took the PREP
             }
             liveTags = depth;
@@ -165,7 +144,7 @@ final class QueueEngine implements IoUringIoHandle {
         }
     }
 
-    private static short data(int kind, int tag) {
+    static short data(int kind, int tag) {
         return UserData.encode(kind, tag);
     }
 
@@ -209,15 +188,15 @@ final class QueueEngine implements IoUringIoHandle {
         int res = event.res();
         switch (UserData.kind(data)) {
             case KIND_PREP -> {
-                onPrepared(res);
+                batchCommands.onPrepared(res);
                 return;
             }
             case KIND_FETCH -> {
-                onFetched(res, event.flags());
+                batchCommands.onFetched(res, event.flags());
                 return;
             }
             case KIND_COMMIT -> {
-                onCommitted(tag, res);
+                batchCommands.onCommitted(tag, res);
                 return;
             }
             default -> { }
@@ -261,7 +240,7 @@ final class QueueEngine implements IoUringIoHandle {
     }
 
     /** The kernel handed request {@code tag} over: its descriptor is in the mmap'd array. */
-    private void accept(int tag) {
+    void accept(int tag) {
         state[tag] = IN_SERVICE;
         requestsServed++;
         IoRequest req = requests[tag];
@@ -310,191 +289,18 @@ final class QueueEngine implements IoUringIoHandle {
                     r.offset(), r.length(), Errno.name(-result), result);
         }
         if (batch) {
-            addCommit(tag, result);
+            batchCommands.add(tag, result);
         } else {
             submitCommand(tag, U_IO_COMMIT_AND_FETCH_REQ, result);
         }
     }
 
-    // ---- batch mode ----
-
-    /** Arms every tag with one PREP_IO_CMDS and registers the ring the multishot FETCH writes tags into. */
-    private void prepare() throws UringException {
-        bufferGroup = ring.allocateBufferGroup();
-        // One buffer per CQE the kernel may post before this loop reads any; each CQE carries at least one
-        // of the at most depth tags in flight, so depth buffers are always enough (and fewer only cost a
-        // re-armed FETCH: the kernel keeps the tags queued and ends the FETCH with ENOBUFS).
-        int entries = depth <= 1 ? 1 : Integer.highestOneBit(depth - 1) << 1;
-        tagRing = new ProvidedBufferRing(ring.fd(), bufferGroup, entries, Math.min(depth, TAGS_PER_FETCH) * 2, arena);
-        prepElems = arena.allocate((long) depth * elemBytes, 8);
-        for (int tag = 0; tag < depth; tag++) {
-            writeElem(prepElems, tag, tag, 0);
-        }
-        long header = batchHeader(qid, batchFlags(), depth, elemBytes);
-        sqes.uringCmd((byte) 0, charFd, U_IO_PREP_IO_CMDS, prepElems.address(), 0, data(KIND_PREP, 0), (short) 0,
-                header, 0);
-    }
-
-    private int batchFlags() {
-        return mode == BufferMode.COPY ? BATCH_F_HAS_BUF_ADDR : 0;
-    }
-
-    /** Element {@code i} of a PREP or COMMIT list: tag, its fixed-buffer index, result, its buffer in copy mode. */
-    private void writeElem(MemorySegment list, int i, int tag, int result) {
-        long off = (long) i * elemBytes;
-        list.set(ValueLayout.JAVA_SHORT, off, (short) tag);
-        // One fixed index per tag, the same at PREP and at every COMMIT: kernels differ on whether a commit
-        // unregisters the old or the new index, and with one index per tag both are the same.
-        list.set(ValueLayout.JAVA_SHORT, off + 2, (short) (mode == BufferMode.ZERO_COPY ? bufferBase + tag : 0));
-        list.set(ValueLayout.JAVA_INT, off + 4, result);
-        if (elemBytes == 16) {
-            list.set(ValueLayout.JAVA_LONG, off + 8, requests[tag].bufferAddress());
-        }
-    }
-
-    private void onPrepared(int res) {
-        if (res != 0) {
-            fetched.completeExceptionally(new IllegalStateException("ublk dev " + devId + " queue " + qid
-                    + ": the kernel refused PREP_IO_CMDS: " + Errno.name(-res)));
-            fetchEnded = true;
-            finish();
-            return;
-        }
-        fetched.complete(null);
-        armFetch();
-    }
-
-    private void armFetch() {
-        long header = batchHeader(qid, 0, 0, 2);
-        sqes.uringCmd(IOSQE_BUFFER_SELECT, charFd, U_IO_FETCH_IO_CMDS, 0, URING_CMD_MULTISHOT, data(KIND_FETCH, 0),
-                (short) bufferGroup, header, 0);
-    }
-
-    /** A CQE of the multishot FETCH: res bytes of u16 tags in buffer (flags >> 16), or its end. */
-    private void onFetched(int res, int flags) {
-        if (res > 0 && (flags & CQE_F_BUFFER) != 0) {
-            int bid = flags >>> CQE_BUFFER_SHIFT;
-            int n = Math.min(res / 2, TAGS_PER_FETCH);
-            for (int i = 0; i < n; i++) {
-                fetchedTags[i] = tagRing.readShort(bid, i) & 0xffff;
-            }
-            tagRing.recycle(bid);
-            for (int i = 0; i < n; i++) {
-                int tag = fetchedTags[i];
-                if (tag >= depth || state[tag] == IN_SERVICE) {
-                    LOG.error("ublk dev {} queue {}: FETCH delivered tag {}, which is not the kernel's", devId, qid, tag);
-                    continue;
-                }
-                inService++;
-                accept(tag);
-            }
-        }
-        if ((flags & CQE_F_MORE) != 0) {
-            return;
-        }
-        if (res >= 0 || res == -ENOBUFS) {
-            armFetch(); // the buffers ran out or the CQ was full: the kernel keeps the tags queued until then
-            return;
-        }
-        // ABORT is the kernel ending the FETCH at STOP_DEV: a clean stop, not an error.
-        if (res != IO_RES_ABORT) {
-            LOG.warn("ublk dev {} queue {}: FETCH_IO_CMDS failed: {}", devId, qid, Errno.name(-res));
-        }
-        fetchEnded = true;
-        finishWhenIdle();
-    }
-
-    private void addCommit(int tag, int result) {
-        state[tag] = IN_KERNEL;
-        inService--;
-        if (currentCommit < 0) {
-            currentCommit = takeCommitBuffer();
-        }
-        int b = currentCommit;
-        writeElem(commitBufs[b], commitEnd[b]++, tag, result);
-        if (!commitFlushQueued) {
-            // Netty runs tasks after it has handled every completion of a pass: one COMMIT takes them all.
-            commitFlushQueued = true;
-            loop.execute(flushCommits);
-        }
-    }
-
-    private int takeCommitBuffer() {
-        if (commitFreeCount == 0) {
-            int n = commitBufs.length;
-            if (n >= depth) {
-                throw new IllegalStateException("more commit lists than tags in flight"); // cannot happen
-            }
-            int grown = Math.min(depth, Math.max(2, n * 2));
-            commitBufs = Arrays.copyOf(commitBufs, grown);
-            commitStart = Arrays.copyOf(commitStart, grown);
-            commitEnd = Arrays.copyOf(commitEnd, grown);
-            commitFree = Arrays.copyOf(commitFree, grown);
-            for (int i = grown - 1; i >= n; i--) {
-                commitBufs[i] = arena.allocate((long) depth * elemBytes, 8);
-                commitFree[commitFreeCount++] = i;
-            }
-        }
-        return commitFree[--commitFreeCount];
-    }
-
-    private void flushCommits() {
-        commitFlushQueued = false;
-        int b = currentCommit;
-        if (b < 0) {
-            return;
-        }
-        currentCommit = -1;
-        submitCommit(b);
-    }
-
-    private void submitCommit(int b) {
-        int nr = commitEnd[b] - commitStart[b];
-        long header = batchHeader(qid, batchFlags(), nr, elemBytes);
-        sqes.uringCmd((byte) 0, charFd, U_IO_COMMIT_IO_CMDS, commitBufs[b].address() + (long) commitStart[b] * elemBytes,
-                0, data(KIND_COMMIT, b), (short) 0, header, 0);
-        commitsInFlight++;
-    }
-
-    /** res: bytes of elements the kernel took, or the error of the first one when it took none. */
-    private void onCommitted(int b, int res) {
-        commitsInFlight--;
-        int taken = res / elemBytes;
-        if (res < 0) {
-            long off = (long) commitStart[b] * elemBytes;
-            LOG.error("ublk dev {} queue {}: COMMIT_IO_CMDS refused tag {}: {}", devId, qid,
-                    commitBufs[b].get(ValueLayout.JAVA_SHORT, off) & 0xffff, Errno.name(-res));
-            taken = 1; // skip the element the kernel refused, commit the rest
-        }
-        commitStart[b] += taken;
-        if (commitStart[b] < commitEnd[b]) {
-            submitCommit(b); // a partial commit: the rest again
-            return;
-        }
-        commitStart[b] = commitEnd[b] = 0;
-        commitFree[commitFreeCount++] = b;
-        finishWhenIdle();
-    }
-
-    /** Once the FETCH ended: stops when no request is in service and every commit came back. */
-    private void finishWhenIdle() {
-        if (fetchEnded && inService == 0 && commitsInFlight == 0 && currentCommit < 0) {
-            finish();
-        }
-    }
-
-    private void finish() {
+    void finish() {
         if (stopped.isDone()) {
             return;
         }
-        if (tagRing != null) {
-            try {
-                tagRing.unregister();
-            } catch (UringException e) {
-                LOG.warn("ublk dev {} queue {}: {}", devId, qid, e.getMessage());
-            }
-            ring.releaseBufferGroup(bufferGroup);
-            tagRing = null;
+        if (batchCommands != null) {
+            batchCommands.release();
         }
         if (bufferBase >= 0) {
             ring.buffers().release(bufferBase, depth);

@@ -6,13 +6,13 @@ import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
-import io.nbdgate.gateway.link.Link;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.gateway.session.ReconnectPolicy;
 import io.nbdgate.gateway.link.RecvFixedProbe;
+import io.nbdgate.gateway.link.SocketAddresses;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
@@ -104,7 +104,7 @@ public final class NbdDevice implements AutoCloseable {
             return switch (structuredReplies) {
                 case ON -> true;
                 case OFF -> false;
-                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !Link.onThisHost(address);
+                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !SocketAddresses.onThisHost(address);
             };
         }
 

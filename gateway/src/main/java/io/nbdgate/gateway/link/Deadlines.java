@@ -21,7 +21,7 @@ final class Deadlines {
         timer = TimeoutTicker.after(link.loop, limit, () -> {
             LinkState s = link.state();
             if (s == LinkState.CONNECTING || s == LinkState.HANDSHAKE) {
-                link.fail("connecting to " + Link.describe(link.address) + " timed out after " + limit.toMillis()
+                link.fail("connecting to " + link.peer + " timed out after " + limit.toMillis()
                         + " ms");
             }
         });
@@ -48,7 +48,7 @@ final class Deadlines {
         long limit = link.options.ioTimeout().toNanos();
         for (Request r : link.requests) {
             if (r.phase == Request.Phase.ON_LINK && !r.replied && now - r.startNanos > limit) {
-                link.fail("no reply from " + Link.describe(link.address) + " within "
+                link.fail("no reply from " + link.peer + " within "
                         + link.options.ioTimeout().toMillis() + " ms");
                 return;
             }

@@ -33,7 +33,7 @@ final class HandshakeDriver {
             case HandshakeAction.Send s -> send(s.bytes());
             case HandshakeAction.NeedMore m -> receiveAtLeast(m.bytes());
             case HandshakeAction.Ready r -> link.handshakeDone(r.export());
-            case HandshakeAction.Failed f -> link.fail("handshake with " + Link.describe(link.address) + " failed: "
+            case HandshakeAction.Failed f -> link.fail("handshake with " + link.peer + " failed: "
                     + f.error().message());
             case HandshakeAction.UpgradeToTls t -> link.fail("the server requires TLS, which this version does not speak");
             case HandshakeAction.Listed l -> link.fail("unexpected export list in an attach handshake");

@@ -16,12 +16,7 @@ import io.nbdgate.uring.UserData;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.NetworkInterface;
 import java.net.SocketAddress;
-import java.net.SocketException;
-import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -50,13 +45,15 @@ public final class Link implements IoUringIoHandle {
     static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4, K_TX_HEADERS = 5,
             K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9, K_SHUTDOWN = 10, K_CLOSE = 11,
             K_CANCEL = 12, K_DISC = 13, K_LOWAT = 14;
-    private static final int SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SHUT_RDWR = 2;
+    private static final int SHUT_RDWR = 2;
     static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     static final int MAX_TAGS = UserData.MAX_INDEX;
     private static final int RX_CAPACITY = 1 << 20; // the largest handshake message we accept
 
     final IoEventLoop loop;
     final SocketAddress address;
+    /** The server's address for messages and the log. */
+    final String peer;
     final LinkOptions options;
     final Request[] requests;
     private final LinkOwner owner;
@@ -67,8 +64,8 @@ public final class Link implements IoUringIoHandle {
     final ByteBuffer rx;
     final MemorySegment txSeg;
     final ByteBuffer tx;
-    private final MemorySegment sockaddr;
     final MemorySegment one;
+    private final Connector connector;
     final HandshakeDriver handshake;
     final SendPipeline sender;
     final ReplyPipeline replies;
@@ -78,7 +75,7 @@ public final class Link implements IoUringIoHandle {
     private IoRegistration reg;
     RingSubmitter sqes;
     NettyRing ring;
-    private LinkState state = LinkState.CONNECTING;
+    LinkState state = LinkState.CONNECTING;
     int fd = -1;
     private int opsInFlight;
     private int notificationsPending;
@@ -95,17 +92,18 @@ public final class Link implements IoUringIoHandle {
         }
         this.loop = loop;
         this.address = address;
+        this.peer = SocketAddresses.describe(address);
         this.options = options;
         this.requests = requests;
         this.owner = owner;
-        this.localPeer = onThisHost(address);
+        this.localPeer = SocketAddresses.onThisHost(address);
         rxSeg = arena.allocate(RX_CAPACITY, 4096);
         rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
         rx.limit(0);
         int txCapacity = SendPipeline.headerBufferSize(requests.length);
         txSeg = arena.allocate(txCapacity, 4096);
         tx = txSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
-        sockaddr = SocketAddresses.encode(arena, address);
+        connector = new Connector(this, SocketAddresses.encode(arena, address));
         one = arena.allocate(ValueLayout.JAVA_INT);
         one.set(ValueLayout.JAVA_INT, 0, 1);
         handshake = new HandshakeDriver(this, config);
@@ -164,6 +162,11 @@ public final class Link implements IoUringIoHandle {
         return address;
     }
 
+    /** The server's address for messages and the log. */
+    public String peer() {
+        return peer;
+    }
+
     /** Why the link ended, once it is DRAINING or CLOSED. */
     public String endReason() {
         return endReason;
@@ -211,77 +214,7 @@ public final class Link implements IoUringIoHandle {
         ring = NettyRing.of(r.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
         sqes = new RingSubmitter(r, ring);
         deadlines.startConnect();
-        count(sqes.socket(SocketAddresses.family(address), SOCK_STREAM | SOCK_CLOEXEC, data(K_SOCKET, 0)));
-    }
-
-    private void onSocket(int res) {
-        if (res < 0) {
-            fail("cannot create a socket: " + Errno.describe(-res));
-            return;
-        }
-        fd = res;
-        if (state != LinkState.CONNECTING) {
-            return; // timed out meanwhile: draining closes it
-        }
-        if (address instanceof UnixDomainSocketAddress) {
-            connectSocket();
-            return;
-        }
-        keepalive();
-        count(sqes.setsockopt((byte) 0, fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_NODELAY, one.address(),
-                data(K_SOCKOPT, 0)));
-    }
-
-    /** TCP keepalive and TCP_USER_TIMEOUT: a dead peer is noticed while idle, and sent data cannot wait forever. */
-    private void keepalive() {
-        LinkOptions.Keepalive k = options.keepalive();
-        if (k == null) {
-            return;
-        }
-        int[][] settings = {
-                {LinuxCalls.SOL_SOCKET, LinuxCalls.SO_KEEPALIVE, 1},
-                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPIDLE, seconds(k.idle())},
-                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPINTVL, seconds(k.interval())},
-                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_KEEPCNT, Math.max(1, k.count())},
-                {LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_USER_TIMEOUT, (int) Math.min(Integer.MAX_VALUE,
-                        k.userTimeout().toMillis())}};
-        for (int[] s : settings) {
-            int rc = LinuxCalls.setsockoptInt(fd, s[0], s[1], s[2]);
-            if (rc < 0) {
-                LOG.debug("{}: socket option {}/{} not set: {}", describe(address), s[0], s[1], Errno.describe(-rc));
-            }
-        }
-    }
-
-    private static int seconds(java.time.Duration d) {
-        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, d.toSeconds()));
-    }
-
-    private void onSockopt(int res) {
-        socketCommands = res >= 0;
-        if (res < 0) {
-            LOG.warn("{}: TCP_NODELAY not set ({}); small requests may wait for Nagle", describe(address),
-                    Errno.describe(-res));
-        }
-        if (state == LinkState.CONNECTING) {
-            connectSocket();
-        }
-    }
-
-    private void connectSocket() {
-        count(sqes.connect(fd, sockaddr.address(), sockaddr.byteSize(), data(K_CONNECT, 0)));
-    }
-
-    private void onConnect(int res) {
-        if (state != LinkState.CONNECTING) {
-            return;
-        }
-        if (res < 0) {
-            fail("cannot connect to " + describe(address) + ": " + Errno.describe(-res));
-            return;
-        }
-        state = LinkState.HANDSHAKE;
-        handshake.start();
+        connector.start();
     }
 
     /** The handshake is done: transmission begins. */
@@ -292,7 +225,7 @@ public final class Link implements IoUringIoHandle {
         tx.clear();
         sender.start(info.mode());
         replies.start(info);
-        LOG.debug("connected to {}: export '{}' size {} mode {}", describe(address), info.name(), info.size(),
+        LOG.debug("connected to {}: export '{}' size {} mode {}", peer, info.name(), info.size(),
                 info.mode());
         owner.ready(this, info);
         if (state == LinkState.READY) {
@@ -339,9 +272,9 @@ public final class Link implements IoUringIoHandle {
             opsInFlight--;
         }
         switch (kind) {
-            case K_SOCKET -> onSocket(res);
-            case K_SOCKOPT -> onSockopt(res);
-            case K_CONNECT -> onConnect(res);
+            case K_SOCKET -> connector.onSocket(res);
+            case K_SOCKOPT -> connector.onSockopt(res);
+            case K_CONNECT -> connector.onConnect(res);
             case K_HS_SEND -> handshake.onSent(res);
             case K_HS_RECV -> handshake.onReceived(res);
             case K_TX_HEADERS, K_TX_PAYLOAD -> {
@@ -365,7 +298,7 @@ public final class Link implements IoUringIoHandle {
                 // SHUTDOWN: outstanding operations now complete with errors. DISC: the goodbye went out or not.
             }
             case K_CLOSE -> fd = -1;
-            default -> LOG.warn("{}: completion of unknown kind {}", describe(address), kind);
+            default -> LOG.warn("{}: completion of unknown kind {}", peer, kind);
         }
         if (state == LinkState.DRAINING) {
             drain();
@@ -389,7 +322,7 @@ public final class Link implements IoUringIoHandle {
         sender.abandonQueued();
         replies.abandonHeld();
         if (was == LinkState.READY) {
-            LOG.debug("link to {} lost: {}", describe(address), reason);
+            LOG.debug("link to {} lost: {}", peer, reason);
         }
         if (fd >= 0 && !"disconnected".equals(reason)) {
             // Reset rather than close gracefully: a dead peer's unacknowledged data (and the SEND_ZC pages it
@@ -496,25 +429,5 @@ public final class Link implements IoUringIoHandle {
 
     static short data(int kind, int tag) {
         return UserData.encode(kind, tag);
-    }
-
-    /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
-    public static boolean onThisHost(SocketAddress a) {
-        if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
-            return false;
-        }
-        InetAddress ip = i.getAddress();
-        if (ip.isLoopbackAddress() || ip.isAnyLocalAddress()) {
-            return true;
-        }
-        try {
-            return NetworkInterface.getByInetAddress(ip) != null;
-        } catch (SocketException e) {
-            return false;
-        }
-    }
-
-    public static String describe(SocketAddress a) {
-        return a instanceof UnixDomainSocketAddress u ? "unix:" + u.getPath() : String.valueOf(a);
     }
 }

@@ -148,7 +148,7 @@ final class ReplyPipeline {
                     // Not requested by this client; the reassembler validated and skipped it.
                 }
                 case VIOLATION -> {
-                    link.fail("protocol violation by " + Link.describe(link.address) + ": " + reassembler.violation());
+                    link.fail("protocol violation by " + link.peer + ": " + reassembler.violation());
                     return;
                 }
             }
@@ -174,7 +174,7 @@ final class ReplyPipeline {
         r.replied = true;
         r.result = e == null ? r.successResult() : -e.errno();
         if (e != null && LOG.isDebugEnabled()) {
-            LOG.debug("{}: {} failed: {} {}", Link.describe(link.address), reassembler.completedCommand(), e,
+            LOG.debug("{}: {} failed: {} {}", link.peer, reassembler.completedCommand(), e,
                     reassembler.completedMessage());
         }
         link.finishIfDone(r);
@@ -251,7 +251,7 @@ final class ReplyPipeline {
         if (res == -Errno.EINVAL && rxIndex >= 0) {
             // A kernel before 7.2: RECV takes no fixed buffer. Nothing was received; go on with plain receives.
             LOG.debug("{}: RECV into a fixed buffer is not supported here; reply headers use plain receives",
-                    Link.describe(link.address));
+                    link.peer);
             unregisterRx();
             pump();
             return;
@@ -290,7 +290,7 @@ final class ReplyPipeline {
         try {
             index = link.ring.buffers().allocate(1);
         } catch (UringException | IllegalStateException e) {
-            LOG.debug("{}: reply buffer not registered: {}", Link.describe(link.address), e.getMessage());
+            LOG.debug("{}: reply buffer not registered: {}", link.peer, e.getMessage());
             return;
         }
         try {
@@ -298,7 +298,7 @@ final class ReplyPipeline {
             rxIndex = index;
         } catch (UringException e) {
             link.ring.buffers().release(index, 1);
-            LOG.debug("{}: reply buffer not registered: {}", Link.describe(link.address), e.getMessage());
+            LOG.debug("{}: reply buffer not registered: {}", link.peer, e.getMessage());
         }
     }
 
@@ -312,7 +312,7 @@ final class ReplyPipeline {
         try {
             FixedResources.updateBuffer(link.ring.fd(), index, MemorySegment.NULL);
         } catch (UringException e) {
-            LOG.debug("{}: clearing the reply buffer's slot failed: {}", Link.describe(link.address), e.getMessage());
+            LOG.debug("{}: clearing the reply buffer's slot failed: {}", link.peer, e.getMessage());
         }
         link.ring.buffers().release(index, 1);
     }

@@ -5,14 +5,17 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
-/** struct sockaddr_in / sockaddr_in6 / sockaddr_un in native memory, for io_uring CONNECT. */
-final class SocketAddresses {
+/** Socket addresses: as struct sockaddr_in / sockaddr_in6 / sockaddr_un for io_uring CONNECT, for messages, and where they are. */
+public final class SocketAddresses {
     static final int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
     private static final ValueLayout.OfShort NET_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int UNIX_PATH_MAX = 108;
@@ -64,5 +67,25 @@ final class SocketAddresses {
             }
             default -> throw new IllegalArgumentException("unsupported address " + address);
         }
+    }
+
+    /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
+    public static boolean onThisHost(SocketAddress a) {
+        if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
+            return false;
+        }
+        InetAddress ip = i.getAddress();
+        if (ip.isLoopbackAddress() || ip.isAnyLocalAddress()) {
+            return true;
+        }
+        try {
+            return NetworkInterface.getByInetAddress(ip) != null;
+        } catch (SocketException e) {
+            return false;
+        }
+    }
+
+    public static String describe(SocketAddress a) {
+        return a instanceof UnixDomainSocketAddress u ? "unix:" + u.getPath() : String.valueOf(a);
     }
 }

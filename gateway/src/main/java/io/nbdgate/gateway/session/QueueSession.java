@@ -209,7 +209,7 @@ public final class QueueSession implements LinkOwner {
             recovered();
         }
         LOG.info("{}: connected again to {} after {} attempt(s); resending {} request(s)", name,
-                Link.describe(l.address()), attempts, n);
+                l.peer(), attempts, n);
         become(LinkStatus.State.CONNECTED, null);
         List<Request> again = new ArrayList<>(waiting);
         waiting.clear();
@@ -269,7 +269,7 @@ public final class QueueSession implements LinkOwner {
             publish();
             return; // its requests fail when it has closed; attempts go on
         }
-        LOG.warn("{}: connection to {} lost: {}; reconnecting", name, Link.describe(l.address()), reason);
+        LOG.warn("{}: connection to {} lost: {}; reconnecting", name, l.peer(), reason);
         become(LinkStatus.State.RECONNECTING, reason);
         Duration limit = policy.reconnectTimeout();
         if (limit != null && giveUpTimer == null) {

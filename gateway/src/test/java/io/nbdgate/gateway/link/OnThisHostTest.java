@@ -14,12 +14,12 @@ import org.junit.jupiter.api.Test;
 class OnThisHostTest {
     @Test
     void loopbackAndThisHostsInterfaceAddressesAreLocal() throws Exception {
-        assertTrue(Link.onThisHost(new InetSocketAddress("127.0.0.1", 10809)));
-        assertTrue(Link.onThisHost(new InetSocketAddress("127.3.4.5", 10809)));
-        assertTrue(Link.onThisHost(new InetSocketAddress("::1", 10809)));
+        assertTrue(SocketAddresses.onThisHost(new InetSocketAddress("127.0.0.1", 10809)));
+        assertTrue(SocketAddresses.onThisHost(new InetSocketAddress("127.3.4.5", 10809)));
+        assertTrue(SocketAddresses.onThisHost(new InetSocketAddress("::1", 10809)));
         for (NetworkInterface nif : Collections.list(NetworkInterface.getNetworkInterfaces())) {
             for (InetAddress a : Collections.list(nif.getInetAddresses())) {
-                assertTrue(Link.onThisHost(new InetSocketAddress(a, 10809)), a + " on " + nif.getName());
+                assertTrue(SocketAddresses.onThisHost(new InetSocketAddress(a, 10809)), a + " on " + nif.getName());
             }
         }
     }
@@ -27,9 +27,9 @@ class OnThisHostTest {
     @Test
     void otherHostsAndUnresolvedNamesAreNot() {
         // TEST-NET-1 (RFC 5737): never assigned to a real interface.
-        assertFalse(Link.onThisHost(new InetSocketAddress("192.0.2.1", 10809)));
-        assertFalse(Link.onThisHost(InetSocketAddress.createUnresolved("nbd.example", 10809)));
+        assertFalse(SocketAddresses.onThisHost(new InetSocketAddress("192.0.2.1", 10809)));
+        assertFalse(SocketAddresses.onThisHost(InetSocketAddress.createUnresolved("nbd.example", 10809)));
         // A unix socket is local too, but has no SEND_ZC at all; the send path checks it separately.
-        assertFalse(Link.onThisHost(UnixDomainSocketAddress.of("/run/nbd.sock")));
+        assertFalse(SocketAddresses.onThisHost(UnixDomainSocketAddress.of("/run/nbd.sock")));
     }
 }
