@@ -92,11 +92,21 @@ java_home() {
   die "no JDK 22 or newer found (FFM needs it); install Temurin 25 or set JAVA_HOME"
 }
 
-# guest_kernel_dir: fetches (once) the trixie-backports kernel + modules with apt-get download
-# and unpacks them into the cache. Never installs anything from trixie: that would upgrade libc.
+# Kernel modules the guest loads, in this order: busybox insmod resolves no dependencies, so a module
+# comes after the ones it needs (tcp_diag after inet_diag; vsock_loopback after vsock and
+# vmw_vsock_virtio_transport_common). veth and sch_netem give tests a network of their own (namespaces,
+# partitions, loss); inet_diag and tcp_diag let `ss -K` reset one TCP connection; tls and vsock are for
+# kernel TLS and AF_VSOCK exports.
+GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag tls vsock vmw_vsock_virtio_transport_common vsock_loopback)
+
+# guest_kernel_dir: fetches (once) the trixie-backports kernel + modules with apt-get download and
+# unpacks vmlinuz and GUEST_MODULES (decompressed, with their load order in modules/order) into the
+# cache; a changed module list fetches again. Never installs anything from trixie: that would upgrade libc.
 guest_kernel_dir() {
-  local dir="$NBDGATE_CACHE/kernel/$GUEST_KERNEL_VERSION"
-  if [ -f "$dir/.complete" ]; then echo "$dir"; return 0; fi
+  local dir="$NBDGATE_CACHE/guest-kernel/$GUEST_KERNEL_VERSION"
+  if [ -f "$dir/.complete" ] && [ "$(cat "$dir/modules/order" 2>/dev/null)" = "${GUEST_MODULES[*]}" ]; then
+    echo "$dir"; return 0
+  fi
   local src=/etc/apt/sources.list.d/nbdgate-trixie-backports.sources
   local pin=/etc/apt/preferences.d/nbdgate-trixie-backports
   add_apt_source "$src" trixie-backports
@@ -120,7 +130,7 @@ PIN
     || cp "$dir.tmp"/root/boot/vmlinuz-* "$dir.tmp/vmlinuz" || die "no vmlinuz in the kernel package"
   mkdir -p "$dir.tmp/modules"
   local m f
-  for m in ublk_drv nbd; do
+  for m in "${GUEST_MODULES[@]}"; do
     f=$(find "$dir.tmp/root/usr/lib/modules/$kver" -name "$m.ko*" | head -n1)
     [ -n "$f" ] || die "module $m not found in linux-modules-$GUEST_KERNEL_VERSION"
     case "$f" in
@@ -129,6 +139,7 @@ PIN
       *) cp "$f" "$dir.tmp/modules/$m.ko" ;;
     esac
   done
+  echo "${GUEST_MODULES[*]}" > "$dir.tmp/modules/order"
   echo "$kver" > "$dir.tmp/kernel-release"
   rm -rf "$dir.tmp/root" "$dir"; mv "$dir.tmp" "$dir"; touch "$dir/.complete"
   echo "$dir"
@@ -136,5 +147,6 @@ PIN
 
 # Packages the guest runner needs on the host (bookworm): QEMU 7.2 ships the C virtiofsd.
 GUEST_HOST_PACKAGES=(qemu-system-x86 qemu-system-common busybox-static cpio gzip xz-utils iproute2)
-# Packages the tests use (on the host and, through the shared root, in the guest).
-TEST_PACKAGES=(fio e2fsprogs nbdkit nbd-server nbd-client libnbd-bin qemu-utils util-linux procps)
+# Packages the tests use (on the host and, through the shared root, in the guest); iproute2's ip, tc
+# and ss build the guest tests' networks (namespaces, veth, netem) and reset connections.
+TEST_PACKAGES=(fio e2fsprogs nbdkit nbd-server nbd-client libnbd-bin qemu-utils util-linux procps iproute2)

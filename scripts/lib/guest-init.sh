@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # /init of the guest's initramfs (scripts/guest-run): mount the host root read-only
-# over virtiofs, load ublk_drv and nbd, chroot into it, run the command, power off.
+# over virtiofs, load the modules (ublk_drv, nbd, network ones), chroot into it, run the command, power off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -9,7 +9,8 @@ mount -t devtmpfs devtmpfs /dev
 
 fail() { echo "guest-init: $*"; poweroff -f; }
 
-for m in /modules/*.ko; do insmod "$m" || fail "insmod $m failed"; done
+# In the order guest-run wrote: insmod resolves no dependencies.
+for m in $(cat /modules/order); do insmod "/modules/$m.ko" || fail "insmod $m failed"; done
 results=$(sed -n 's/.*nbdgate\.results=\([^ ]*\).*/\1/p' /proc/cmdline)
 [ -n "$results" ] || fail "no nbdgate.results= on the kernel command line"
 
