@@ -14,24 +14,33 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A real NBD server (nbdkit, nbd-server, qemu-nbd) started on loopback on a free port for a test and
- * stopped by {@link #close()}. A missing binary fails the test with the Debian package to install;
- * nothing is skipped. Servers run in the foreground and, where they can, die with this JVM.
+ * A real NBD server (nbdkit, nbd-server, qemu-nbd, or {@code nbdgate serve}) started on a free port for a
+ * test, on loopback or in a {@link NetNamespace}, and stopped by {@link #close()}. It can be killed and
+ * started again on the same port with the same command (so the same backing file): a server restart as a
+ * client sees it. A missing binary fails the test with the Debian package to install; nothing is skipped.
+ * Servers run in the foreground and, where they can, die with this JVM.
  */
 public final class ExternalNbdServer implements AutoCloseable {
 
-    private static final long START_TIMEOUT_MILLIS = 15_000;
+    // A JVM (nbdgate serve) starting under TCG on a loaded machine takes tens of seconds.
+    private static final long START_TIMEOUT_MILLIS = 120_000;
 
     private final String name;
-    private final Process process;
+    private final List<String> command;
+    private final Path workDir;
+    private final ServerHost host;
     private final int port;
     private final String exportName;
     private final Path log;
     private final Path socket;
+    private volatile Process process;
 
-    private ExternalNbdServer(String name, Process process, int port, Path socket, String exportName, Path log) {
+    private ExternalNbdServer(String name, List<String> command, Path workDir, ServerHost host, int port, Path socket,
+                              String exportName, Path log) {
         this.name = name;
-        this.process = process;
+        this.command = List.copyOf(command);
+        this.workDir = workDir;
+        this.host = host;
         this.port = port;
         this.socket = socket;
         this.exportName = exportName;
@@ -48,7 +57,7 @@ public final class ExternalNbdServer implements AutoCloseable {
         cmd.addAll(options);
         cmd.add(plugin);
         cmd.addAll(List.of(params));
-        return start("nbdkit", cmd, workDir, 0, socket, "");
+        return start("nbdkit", cmd, workDir, ServerHost.LOOPBACK, 0, socket, "");
     }
 
     /**
@@ -57,34 +66,64 @@ public final class ExternalNbdServer implements AutoCloseable {
      */
     public static ExternalNbdServer nbdkit(Path workDir, List<String> options, String plugin, String... params)
             throws IOException {
+        return nbdkit(ServerHost.LOOPBACK, workDir, options, plugin, params);
+    }
+
+    /** nbdkit listening on {@code host}'s address. */
+    public static ExternalNbdServer nbdkit(ServerHost host, Path workDir, List<String> options, String plugin,
+                                           String... params) throws IOException {
         String nbdkit = requireBinary("nbdkit", "nbdkit");
         int port = freePort();
         List<String> cmd = new ArrayList<>(List.of(nbdkit, "--foreground", "--exit-with-parent",
-                "--ipaddr", "127.0.0.1", "--port", Integer.toString(port)));
+                "--ipaddr", host.address(), "--port", Integer.toString(port)));
         cmd.addAll(options);
         cmd.add(plugin);
         cmd.addAll(List.of(params));
-        return start("nbdkit", cmd, workDir, port, null, "");
+        return start("nbdkit", cmd, workDir, host, port, null, "");
     }
 
     /** nbd-server (reference server) exporting {@code file} as {@code exportName}, from a config file in {@code workDir}. */
     public static ExternalNbdServer nbdServer(Path workDir, Path file, String exportName) throws IOException {
+        return nbdServer(ServerHost.LOOPBACK, workDir, file, exportName);
+    }
+
+    /** nbd-server on {@code host}'s address; it serves one connection at a time and exits when that one ends. */
+    public static ExternalNbdServer nbdServer(ServerHost host, Path workDir, Path file, String exportName)
+            throws IOException {
         String server = requireBinary("nbd-server", "nbd-server");
         int port = freePort();
         Path config = workDir.resolve("nbd-server.conf");
         Files.writeString(config, """
                 [generic]
                     port = %d
-                    listenaddr = 127.0.0.1
+                    listenaddr = %s
                     allowlist = true
                 [%s]
                     exportname = %s
                     flush = true
                     fua = true
                     trim = true
-                """.formatted(port, exportName, file.toAbsolutePath()));
+                """.formatted(port, host.address(), exportName, file.toAbsolutePath()));
         // -d keeps it in the foreground (no daemon), so destroying the process stops the server.
-        return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, port, null, exportName);
+        return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, host, port, null,
+                exportName);
+    }
+
+    /**
+     * nbdgate's own server ({@code bin/nbdgate serve}) exporting {@code file} as {@code exportName} on
+     * {@code host}'s address: a process of its own, so it can be killed like the others. Needs the built jar
+     * and the system property nbdgate.root (scripts/test-ublk sets it).
+     */
+    public static ExternalNbdServer nbdgateServe(ServerHost host, Path workDir, Path file, String exportName)
+            throws IOException {
+        String root = System.getProperty("nbdgate.root");
+        if (root == null) {
+            throw new IllegalStateException("system property nbdgate.root is not set; run through scripts/test-ublk");
+        }
+        int port = freePort();
+        return start("nbdgate-serve", List.of(Path.of(root, "bin/nbdgate").toString(), "serve", "--export",
+                exportName + "=file:" + file.toAbsolutePath(), "--bind", host.address(), "--port",
+                Integer.toString(port)), workDir, host, port, null, exportName);
     }
 
     /**
@@ -102,7 +141,7 @@ public final class ExternalNbdServer implements AutoCloseable {
         int port = freePort();
         return start("qemu-nbd", List.of(qemuNbd, "--format=raw", "--export-name=" + exportName,
                 "--bind=127.0.0.1", "--port=" + port, "--persistent", "--shared=8", "--cache=none", "--aio=threads",
-                image.toAbsolutePath().toString()), workDir, port, null, exportName);
+                image.toAbsolutePath().toString()), workDir, ServerHost.LOOPBACK, port, null, exportName);
     }
 
     /** qemu-nbd from NBDGATE_QEMU_BIN, the scripts' cache, or PATH, in that order. */
@@ -131,6 +170,16 @@ public final class ExternalNbdServer implements AutoCloseable {
         return port;
     }
 
+    /** The address clients dial (loopback, or the namespace's). */
+    public String address() {
+        return host.address();
+    }
+
+    /** {@link #address()} and {@link #port()}. */
+    public java.net.InetSocketAddress socketAddress() {
+        return new java.net.InetSocketAddress(host.address(), port);
+    }
+
     /** nbd://127.0.0.1:PORT/EXPORT of this server. */
     public NbdUri uri() {
         return uri(exportName);
@@ -140,7 +189,7 @@ public final class ExternalNbdServer implements AutoCloseable {
         if (socket != null) {
             return new NbdUri(false, null, 0, socket.toString(), export);
         }
-        return new NbdUri(false, "127.0.0.1", port, null, export);
+        return new NbdUri(false, host.address(), port, null, export);
     }
 
     /** What the server printed so far (for assertion messages). */
@@ -154,8 +203,29 @@ public final class ExternalNbdServer implements AutoCloseable {
 
     /** SIGKILL: the server vanishes without a word, as when its machine dies. */
     public void kill() throws InterruptedException {
-        process.destroyForcibly();
-        process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+        Process p = process;
+        p.destroyForcibly();
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            throw new IllegalStateException(this + " (pid " + p.pid() + ") outlived SIGKILL by 30 s");
+        }
+    }
+
+    /** Starts the same command again, after {@link #kill()}: same port, same export, same backing file. */
+    public void startAgain() throws IOException {
+        if (process.isAlive()) {
+            throw new IllegalStateException(this + " is still running; kill() it first");
+        }
+        launch();
+    }
+
+    /** {@link #kill()} then {@link #startAgain()}: a server restart as its clients see it. */
+    public void restart() throws IOException, InterruptedException {
+        kill();
+        startAgain();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
     }
 
     @Override
@@ -174,52 +244,68 @@ public final class ExternalNbdServer implements AutoCloseable {
 
     @Override
     public String toString() {
-        return name + " on " + (socket != null ? socket : "127.0.0.1:" + port);
+        return name + " on " + (socket != null ? socket : host.address() + ":" + port);
     }
 
     // ---- helpers ----
 
-    private static ExternalNbdServer start(String name, List<String> cmd, Path workDir, int port, Path socket,
-                                           String exportName) throws IOException {
+    private static ExternalNbdServer start(String name, List<String> cmd, Path workDir, ServerHost host, int port,
+                                           Path socket, String exportName) throws IOException {
         Path log = Files.createTempFile(workDir, name, ".log");
+        ExternalNbdServer server = new ExternalNbdServer(name, cmd, workDir, host, port, socket, exportName, log);
+        server.launch();
+        return server;
+    }
+
+    private void launch() throws IOException {
+        List<String> cmd = host.command(command);
         Process p = new ProcessBuilder(cmd).directory(workDir.toFile()).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
-        ExternalNbdServer server = new ExternalNbdServer(name, p, port, socket, exportName, log);
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        process = p;
         long deadline = System.currentTimeMillis() + START_TIMEOUT_MILLIS;
         while (true) {
             if (!p.isAlive()) {
                 throw new IllegalStateException(name + " exited with " + p.exitValue() + " before listening: "
-                        + String.join(" ", cmd) + "\n" + server.output());
+                        + String.join(" ", cmd) + "\n" + output());
             }
             // Probe by the kernel's socket table, not by connecting: nbd-server -d exits when a client
             // hangs up during negotiation, so a probe connection would kill it.
-            if (socket != null ? Files.exists(socket) : listening(port)) {
-                return server;
+            if (socket != null ? Files.exists(socket) : listening(p.pid(), port)) {
+                return;
             }
             if (System.currentTimeMillis() > deadline) {
-                server.close();
+                close();
                 throw new IllegalStateException(name + " did not listen on port " + port + " within "
-                        + START_TIMEOUT_MILLIS + " ms\n" + server.output());
+                        + START_TIMEOUT_MILLIS + " ms\n" + output());
             }
             try {
                 Thread.sleep(50);
             } catch (InterruptedException e) {
-                server.close();
+                close();
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while starting " + name, e);
             }
         }
     }
 
-    /** True if some socket listens on 127.0.0.1:port or [::]:port / 0.0.0.0:port (state 0A in /proc/net/tcp*). */
-    static boolean listening(int port) throws IOException {
+    /**
+     * True if some socket listens on port {@code port} (state 0A) in the network namespace of process
+     * {@code pid}: /proc/PID/net shows that process's namespace, so this works for a server in a NetNamespace.
+     */
+    static boolean listening(long pid, int port) throws IOException {
         String hexPort = String.format(":%04X ", port);
-        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+        for (String table : List.of("/proc/" + pid + "/net/tcp", "/proc/" + pid + "/net/tcp6")) {
             Path p = Path.of(table);
             if (!Files.exists(p)) {
                 continue;
             }
-            for (String line : Files.readAllLines(p)) {
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(p);
+            } catch (IOException gone) {
+                return false; // the process just exited; the caller sees that next
+            }
+            for (String line : lines) {
                 String[] f = line.trim().split("\\s+");
                 if (f.length > 3 && (f[1] + " ").endsWith(hexPort) && f[3].equals("0A")) {
                     return true;
