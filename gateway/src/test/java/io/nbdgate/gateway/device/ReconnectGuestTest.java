@@ -1,0 +1,135 @@
+package io.nbdgate.gateway.device;
+
+import static io.nbdgate.gateway.device.GuestProcesses.exec;
+import static io.nbdgate.gateway.device.GuestProcesses.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.gateway.session.LinkStatus;
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.gateway.testsupport.ServerHost;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * A server that dies (SIGKILL) and comes back on the same port with the same backing file: I/O waits and
+ * completes, fio verifies every block, and neither fio nor the kernel sees a failed request.
+ */
+class ReconnectGuestTest extends FaultGuestTestBase {
+    private static final Duration LONG_RECONNECT = Duration.ofMinutes(5);
+
+    /** The servers a restart is proven against; each serves a file, so what was written survives the kill. */
+    enum FileServer {
+        NBDKIT {
+            @Override
+            ExternalNbdServer start(Path dir, Path file) throws IOException {
+                return ExternalNbdServer.nbdkit(ServerHost.LOOPBACK, dir, List.of(), "file", file.toString());
+            }
+        },
+        NBD_SERVER {
+            @Override
+            ExternalNbdServer start(Path dir, Path file) throws IOException {
+                return ExternalNbdServer.nbdServer(ServerHost.LOOPBACK, dir, file, "disk");
+            }
+        },
+        NBDGATE_SERVE {
+            @Override
+            ExternalNbdServer start(Path dir, Path file) throws IOException {
+                return ExternalNbdServer.nbdgateServe(ServerHost.LOOPBACK, dir, file, "disk");
+            }
+        };
+
+        abstract ExternalNbdServer start(Path dir, Path file) throws IOException;
+    }
+
+    @ParameterizedTest
+    @EnumSource(FileServer.class)
+    void fiveRestartsDuringOneFioRunFailNothing(FileServer kind) throws Exception {
+        server = kind.start(dir, backingFile("export.img", 32 * MIB));
+        attach(options(server, 1, Duration.ofSeconds(30), LONG_RECONNECT));
+        KernelLog log = KernelLog.mark("five restarts of " + kind);
+        // Mixed sizes, so requests of several segments are in flight when the server dies.
+        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
+                "--size=24M", "--do_verify=1")) {
+            for (int i = 1; i <= 5; i++) {
+                fio.awaitWritten(i * 3 * MIB, Duration.ofMinutes(3));
+                server.restart();
+            }
+            fio.assertClean(Duration.ofMinutes(5));
+        }
+        log.assertNoUblkIoErrors();
+        assertTrue(device.reconnects() >= 5, () -> "5 restarts, " + device.reconnects() + " reconnects: " + links());
+    }
+
+    @Test
+    void serverGoneLongerThanTheIoTimeoutThenBackMeansIoWaitsAndCompletes() throws Exception {
+        server = FileServer.NBDKIT.start(dir, backingFile("export.img", 32 * MIB));
+        Duration ioTimeout = Duration.ofSeconds(3);
+        attach(options(server, 1, ioTimeout, LONG_RECONNECT));
+        KernelLog log = KernelLog.mark("server gone");
+        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bs=4k", "--size=16M", "--do_verify=1")) {
+            fio.awaitWritten(2 * MIB, Duration.ofMinutes(3));
+            server.kill();
+            Thread.sleep(ioTimeout.multipliedBy(3).toMillis());
+            assertTrue(fio.isAlive(), () -> "fio must wait for the server, not fail:\n" + fio.output());
+            assertTrue(device.linkStates().stream().anyMatch(s -> s.state() == LinkStatus.State.RECONNECTING),
+                    this::links);
+            server.startAgain();
+            fio.assertClean(Duration.ofMinutes(5));
+        }
+        log.assertNoUblkIoErrors();
+        assertTrue(device.linkStates().stream().allMatch(s -> s.state() == LinkStatus.State.CONNECTED), this::links);
+    }
+
+    @Test
+    void ext4WithAWriterStaysMountedAndCleanAcrossARestart() throws Exception {
+        server = FileServer.NBDKIT.start(dir, backingFile("export.img", 64 * MIB));
+        attach(options(server, 1, Duration.ofSeconds(30), LONG_RECONNECT));
+        String dev = device.blockDevice();
+        Path src = Files.createDirectories(dir.resolve("src"));
+        Path mnt = Files.createDirectories(dir.resolve("mnt"));
+        run("sh", "-c", "for i in $(seq 1 12); do head -c $((i * 65536 + 777)) /dev/urandom > " + src + "/f$i; done");
+        run("mkfs.ext4", "-q", "-F", dev);
+        run("mount", dev, mnt.toString());
+        KernelLog log = KernelLog.mark("ext4 across a restart");
+        try {
+            long base = FioJob.bytesWritten(device.id());
+            Path writerLog = dir.resolve("writer.log");
+            // One file at a time, each synced: the restart lands between and inside synced writes.
+            Process writer = new ProcessBuilder("sh", "-c", "for i in $(seq 1 12); do cp " + src + "/f$i " + mnt
+                    + "/f$i && sync " + mnt + "/f$i || exit 1; done").redirectErrorStream(true)
+                    .redirectOutput(writerLog.toFile()).start();
+            FioJob.awaitWritten(device.id(), base + 2 * MIB, "the file writer", writer, () -> read(writerLog), Duration.ofMinutes(3));
+            server.restart();
+            assertTrue(writer.waitFor(5, TimeUnit.MINUTES), "the writer hangs: " + links());
+            assertEquals(0, writer.exitValue(), () -> "the writer failed: " + read(writerLog));
+            String mount = run("sh", "-c", "grep ' " + mnt + " ' /proc/mounts");
+            assertTrue(mount.contains(" rw,") || mount.contains(" rw "), "ext4 went read-only: " + mount);
+            run("umount", mnt.toString());
+            run("mount", dev, mnt.toString());
+            assertEquals(run("sh", "-c", "cd " + src + " && sha256sum f*"),
+                    run("sh", "-c", "cd " + mnt + " && sha256sum f*"), "files differ after the restart");
+        } finally {
+            exec("umount", mnt.toString());
+        }
+        run("e2fsck", "-f", "-n", dev);
+        log.assertNoUblkIoErrors();
+        assertEquals(List.of(), log.linesSince().stream().filter(l -> l.contains("EXT4-fs error")).toList());
+        assertTrue(device.reconnects() >= 1, this::links);
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            return "(unreadable: " + e + ")";
+        }
+    }
+}
