@@ -13,7 +13,7 @@ final class ExportCheck {
     /** Null if {@code now} can serve what {@code was} did; else the reason in one line. */
     static String incompatibility(ExportInfo was, ExportInfo now) {
         if (now.size() < was.size()) {
-            return "the export shrank from " + was.size() + " to " + now.size() + " bytes";
+            return "the export's size shrank from " + was.size() + " to " + now.size() + " bytes";
         }
         if (now.readOnly() != was.readOnly()) {
             return "the export is " + (now.readOnly() ? "read-only" : "writable") + " now";

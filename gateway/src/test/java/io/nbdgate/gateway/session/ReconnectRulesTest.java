@@ -40,7 +40,7 @@ class ReconnectRulesTest {
         assertNull(ExportCheck.incompatibility(was, export(2L << 30, FLAGS, 512, 4096, 32 << 20)), "larger is fine");
         assertNull(ExportCheck.incompatibility(was, export(1 << 30, FLAGS | TransmissionFlag.CAN_MULTI_CONN.mask(),
                 512, 4096, 32 << 20)), "more commands are fine");
-        assertEquals("the export shrank from 1073741824 to 1048576 bytes",
+        assertEquals("the export's size shrank from 1073741824 to 1048576 bytes",
                 ExportCheck.incompatibility(was, export(1 << 20, FLAGS, 512, 4096, 32 << 20)));
         assertEquals("the export is read-only now", ExportCheck.incompatibility(was,
                 export(1 << 30, FLAGS | TransmissionFlag.READ_ONLY.mask(), 512, 4096, 32 << 20)));
