@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.nbdgate.gateway.datapath.NbdConnectionException;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.NetNamespace;
