@@ -247,6 +247,7 @@ public final class QueueSession implements LinkOwner {
                 return;
             }
             lastError = reason;
+            LOG.debug("{}: attempt {} failed: {}", name, attempts, reason);
             publish();
             return; // closed() schedules the next attempt
         }

@@ -62,7 +62,11 @@ class ReconnectGuestTest extends FaultGuestTestBase {
                 fio.awaitWritten(i * 3 * MIB, Duration.ofMinutes(3));
                 server.restart();
             }
-            fio.assertClean(Duration.ofMinutes(5));
+            try {
+                fio.assertClean(Duration.ofMinutes(5));
+            } catch (AssertionError e) {
+                throw new AssertionError(e.getMessage() + "\n" + server + " said:\n" + server.output(), e);
+            }
         }
         log.assertNoUblkIoErrors();
         assertTrue(device.reconnects() >= 5, () -> "5 restarts, " + device.reconnects() + " reconnects: " + links());

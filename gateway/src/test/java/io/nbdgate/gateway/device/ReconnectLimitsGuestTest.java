@@ -50,9 +50,9 @@ class ReconnectLimitsGuestTest extends FaultGuestTestBase {
         assertTrue(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - t1) <= SLACK_SECONDS,
                 "new requests past reconnect-timeout fail at once");
 
-        KernelLog log = KernelLog.mark("server back after reconnect-timeout");
         server.startAgain();
-        awaitReadable(dev, Duration.ofSeconds(60));
+        awaitReadable(dev, Duration.ofSeconds(60)); // reads fail (and the kernel says so) until it is back
+        KernelLog log = KernelLog.mark("server back after reconnect-timeout");
         try (FioJob after = FioJob.start(dir, device, with(data, "--verify_only=1"))) {
             after.assertVerifiedOnly(Duration.ofMinutes(3)); // what was written before the outage is intact
         }
