@@ -49,9 +49,10 @@ final class DaemonCommand implements Callable<Integer> {
                 description = "An nbd-client nbdtab(5) file instead (e.g. /etc/nbdtab): one device per line, "
                         + "DEVICE HOST EXPORT [OPTIONS]; DEVICE (nbd0 or /dev/nbd0) becomes the name, so "
                         + "/dev/nbdgate/nbd0. Options: port=, conns= (queues), timeout= (seconds, the I/O timeout), "
-                        + "unix (HOST is a socket path), bs= (checked, not used: the server's block size applies), "
-                        + "and nbdgate's readonly/ro and name=; _-prefixed options are ignored. TLS options "
-                        + "(tls, certfile, keyfile, cacertfile, tlshostname, priority), persist, swap, sdp, "
+                        + "unix (HOST is a socket path), persist (requests wait for the server without a time "
+                        + "limit: reconnect-timeout never), bs= (checked, not used: the server's block size "
+                        + "applies), and nbdgate's readonly/ro and name=; _-prefixed options are ignored. TLS "
+                        + "options (tls, certfile, keyfile, cacertfile, tlshostname, priority), swap, sdp, "
                         + "no_optgo, preinit, dead-timeout and any unknown option are errors naming the line. "
                         + "Every other setting takes its YAML default.")
         Path nbdtab;

@@ -25,7 +25,6 @@ public final class NbdTab {
     private static final Set<String> TLS = Set.of("tls", "certfile", "keyfile", "cacertfile", "tlshostname", "priority");
     /** nbd-client options nbdgate has no equivalent of, with the reason given to the user. */
     private static final List<String[]> REFUSED = List.of(
-            new String[] {"persist", "reconnecting after a lost connection is not supported yet"},
             new String[] {"swap", "swapping to an nbdgate device is not supported (the daemon's memory is not locked)"},
             new String[] {"sdp", "the Sockets Direct Protocol is not supported"},
             new String[] {"no_optgo", "nbdgate always negotiates with NBD_OPT_GO"},
@@ -35,6 +34,15 @@ public final class NbdTab {
 
     /** What a file turned into, and the lines worth telling the user about (options that change nothing). */
     public record Result(DaemonConfig config, List<String> notes) {
+    }
+
+    private static JsonObject timeouts(JsonObject device) {
+        if (!(device.getValue("timeouts") instanceof JsonObject t)) {
+            JsonObject created = new JsonObject();
+            device.put("timeouts", created);
+            return created;
+        }
+        return t;
     }
 
     private NbdTab() {
@@ -112,7 +120,13 @@ public final class NbdTab {
             switch (key) {
                 case "port" -> port = number(key, value, at, 1, 65535);
                 case "conns" -> d.put("queues", number(key, value, at, 1, DeviceConfig.MAX_QUEUES));
-                case "timeout" -> d.put("timeouts", new JsonObject().put("io", number(key, value, at, 1, 86400) + "s"));
+                case "timeout" -> timeouts(d).put("io", number(key, value, at, 1, 86400) + "s");
+                // nbd-client -persist reconnects forever; nbdgate always reconnects, so persist lifts the time limit.
+                case "persist" -> {
+                    if (flag(key, value, at)) {
+                        timeouts(d).put("reconnect", "never");
+                    }
+                }
                 case "bs" -> {
                     int bs = number(key, value, at, 512, 4096);
                     if (Integer.bitCount(bs) != 1) {
@@ -124,7 +138,7 @@ public final class NbdTab {
                 case "readonly", "ro" -> d.put("read-only", flag(key, value, at));
                 case "name" -> d.put("name", text(key, value, at));
                 default -> throw new ConfigException(at, "unknown option '" + key + "' (known: bs, conns, name, port, "
-                        + "readonly, ro, timeout, unix; TLS options are not supported yet)");
+                        + "persist, readonly, ro, timeout, unix; TLS options are not supported yet)");
             }
         }
         if (unix && port != null) {

@@ -76,7 +76,7 @@ class NbdTabTest {
         "cacertfile          | nbd0 host data cacertfile=/etc/ca  | line 2: option 'cacertfile': TLS is not supported by nbdgate yet",
         "tlshostname         | nbd0 host data tlshostname=h       | line 2: option 'tlshostname': TLS is not supported by nbdgate yet",
         "priority            | nbd0 host data priority=NORMAL     | line 2: option 'priority': TLS is not supported by nbdgate yet",
-        "persist             | nbd0 host data persist             | line 2: option 'persist': reconnecting after a lost connection is not supported yet",
+        "persist with value  | nbd0 host data persist=1           | line 2: option 'persist' takes no value, got '1'",
         "swap                | nbd0 host data swap                | line 2: option 'swap': swapping to an nbdgate device is not supported",
         "sdp                 | nbd0 host data sdp                 | line 2: option 'sdp': the Sockets Direct Protocol is not supported",
         "no_optgo            | nbd0 host data no_optgo            | line 2: option 'no_optgo': nbdgate always negotiates with NBD_OPT_GO",
@@ -103,6 +103,16 @@ class NbdTabTest {
         ConfigException e = assertThrows(ConfigException.class, () -> NbdTab.parse("# header\n" + line + "\n"));
         assertTrue(e.getMessage().startsWith(expected), what + ": " + e.getMessage());
         assertEquals(1, e.getMessage().lines().count());
+    }
+
+    @Test
+    void persistMeansRequestsWaitForTheServerWithoutATimeLimit() throws Exception {
+        Path f = dir.resolve("persist.nbdtab");
+        Files.writeString(f, "nbd0 host data persist,timeout=7\nnbd1 host data\n");
+        List<DeviceConfig> d = NbdTab.load(f).config().devices();
+        assertEquals(null, d.get(0).reconnectTimeout());
+        assertEquals(java.time.Duration.ofSeconds(7), d.get(0).ioTimeout());
+        assertEquals(DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, d.get(1).reconnectTimeout());
     }
 
     @Test
