@@ -368,6 +368,30 @@ class QueueSessionTest {
     }
 
     @Test
+    void aSecondQueueWaitsWhileTheServerNoLongerAllowsSeveralConnections() throws Exception {
+        Path file = diskFile(16 << 20);
+        Path sock = restartNbdkit(List.of(), file);
+        conn = h.opening(UnixDomainSocketAddress.of(sock), HandshakeConfig.go(""), 4,
+                h.linkOptions(Duration.ofSeconds(5), Duration.ofSeconds(30), DeviceConfig.DEFAULT_STAGE_READS_MAX),
+                ReconnectPolicy.of(Duration.ofMinutes(5)), true).get(20, TimeUnit.SECONDS);
+        assertTrue(conn.export().canMultiConn(), "nbdkit's file plugin allows several connections");
+        server.kill();
+        awaitState(LinkStatus.State.RECONNECTING);
+        CompletableFuture<Integer> read = submit(0, Command.READ, 0, 0, 4096, arena.allocate(4096));
+        restartNbdkit(List.of("--filter=multi-conn"), file, "multi-conn-mode=disable");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (conn.status().lastError() == null || !conn.status().lastError().contains("CAN_MULTI_CONN")) {
+            assertTrue(System.nanoTime() < deadline, "no attempt met the server without multi-conn: " + conn.status());
+            Thread.sleep(20);
+        }
+        assertPending(read, "a second connection to a server without multi-conn could reorder writes: it waits");
+        assertEquals(LinkStatus.State.RECONNECTING, conn.status().state());
+        server.kill();
+        restartNbdkit(List.of(), file);
+        assertEquals(4096, get(read));
+    }
+
+    @Test
     void gracefulServerShutdownResendsWhatItDidNotAnswer() throws Exception {
         Path file = diskFile(16 << 20);
         Path sock = restartNbdkit(List.of("--filter=delay"), file, "rdelay=60");

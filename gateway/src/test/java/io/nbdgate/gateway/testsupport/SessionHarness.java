@@ -48,7 +48,13 @@ public final class SessionHarness implements AutoCloseable {
     /** Starts a session; the future completes once its first link is READY. */
     public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
                                                    LinkOptions options, ReconnectPolicy policy) {
-        return QueueSession.open("test", loop, () -> at, config, options, depth, policy, false, r -> {
+        return opening(at, config, depth, options, policy, false);
+    }
+
+    /** {@code needsMultiConn}: the session is one of several connections of a device (a second queue). */
+    public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
+                                                   LinkOptions options, ReconnectPolicy policy, boolean needsMultiConn) {
+        return QueueSession.open("test", loop, () -> at, config, options, depth, policy, needsMultiConn, r -> {
             CompletableFuture<Integer> f = pending.remove(r.tag());
             if (f == null) {
                 strayCompletions.incrementAndGet();
