@@ -51,7 +51,8 @@ class LauncherTest {
         Path jdk = fakeJdk("jdk25", "25.0.1");
         Run r = launch(jdk);
         assertEquals(0, r.exit(), r.output());
-        assertTrue(r.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), r.output());
+        assertTrue(r.output().contains("ran @" + Path.of(System.getProperty("nbdgate.root"), "bin", "client.jvmargs")
+                + " -jar " + dir.resolve("nbdgate.jar")), r.output());
         // The only call is the real run: no "java -XshowSettings:properties -version" before it.
         assertEquals(1, Files.readAllLines(jdk.resolve("calls")).size(), Files.readString(jdk.resolve("calls")));
     }
