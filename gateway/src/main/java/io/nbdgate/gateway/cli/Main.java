@@ -27,6 +27,14 @@ public final class Main implements Runnable {
         if (System.getProperty("io.netty.iouring.ringSize") == null) {
             System.setProperty("io.netty.iouring.ringSize", RING_SIZE);
         }
+        // Netty names channels after a MAC address; where no interface has one (a VM with loopback only) it
+        // warns on every start and uses random bytes. Random bytes are all it needs: give them up front.
+        if (System.getProperty("io.netty.machineId") == null) {
+            byte[] id = new byte[8];
+            java.util.concurrent.ThreadLocalRandom.current().nextBytes(id);
+            id[0] |= 0x02; // locally administered, as a made-up EUI-64 should be
+            System.setProperty("io.netty.machineId", java.util.HexFormat.ofDelimiter(":").formatHex(id));
+        }
         CommandLine cli = commandLine();
         int code = cli.execute(args);
         cli.getOut().flush();
