@@ -32,6 +32,7 @@ awk '$1 !~ /^d/ { $1=$2=$3=$4=$5=""; sub(/^ +/, ""); print }' "$work/listing" | 
 cat > "$work/expected" <<'EOF'
 ./etc/nbdgate/nbdgate.yaml
 ./lib/systemd/system/nbdgate.service
+./lib/udev/rules.d/60-nbdgate.rules
 ./usr/bin/nbdgate -> ../lib/nbdgate/bin/nbdgate
 ./usr/lib/nbdgate/bin/client.jvmargs
 ./usr/lib/nbdgate/bin/nbdgate

@@ -16,12 +16,16 @@ import java.lang.invoke.MethodHandle;
 public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
-            SYS_KILL = 62, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
+            SYS_KILL = 62, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_UMASK = 95,
+            SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
             O_CLOEXEC = 02000000, O_DIRECT = 040000, O_NONBLOCK = 04000;
     static final int AT_FDCWD = -100;
+    static final int AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 02000000, MSG_DONTWAIT = 0x40;
+    /** sizeof(struct sockaddr_un): sa_family_t, then sun_path[108]. */
+    static final int SOCKADDR_UN_SIZE = 110;
     static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_POPULATE = 0x8000;
 
@@ -134,5 +138,60 @@ public final class LinuxCalls {
     /** Sends a signal; returns false when the process does not exist (ESRCH). */
     public static boolean kill(long pid, int signal) {
         return raw(SYS_KILL, pid, signal, 0, 0, 0, 0) == 0;
+    }
+
+    /** umask(2): sets the file mode creation mask and returns the previous one. */
+    public static int umask(int mask) {
+        return (int) raw(SYS_UMASK, mask, 0, 0, 0, 0, 0);
+    }
+
+    /** A new AF_UNIX datagram socket, close-on-exec. */
+    public static int unixDatagramSocket() throws UringException {
+        return (int) check("socket(AF_UNIX, SOCK_DGRAM)", SYS_SOCKET, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+    }
+
+    /** bind(2) to a unix address; a leading '@' names the abstract namespace (as in systemd's NOTIFY_SOCKET). */
+    public static void bindUnix(int fd, String address) throws UringException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddrUn(arena, address);
+            check("bind " + address, SYS_BIND, fd, sa.address(), sa.byteSize(), 0, 0, 0);
+        }
+    }
+
+    /** sendto(2) of one datagram to a unix address ('@' = abstract namespace). */
+    public static void sendToUnix(int fd, String address, byte[] message) throws UringException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sa = sockaddrUn(arena, address);
+            MemorySegment buf = arena.allocate(Math.max(1, message.length));
+            MemorySegment.copy(message, 0, buf, ValueLayout.JAVA_BYTE, 0, message.length);
+            check("sendto " + address, SYS_SENDTO, fd, buf.address(), message.length, 0, sa.address(), sa.byteSize());
+        }
+    }
+
+    /** recv(2) of one queued datagram into {@code buf} without waiting: its length, or minus errno (EAGAIN: none). */
+    public static int receiveNow(int fd, byte[] buf) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(Math.max(1, buf.length));
+            long r = raw(SYS_RECVFROM, fd, seg.address(), buf.length, MSG_DONTWAIT, 0, 0);
+            if (r > 0) {
+                MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, 0, buf, 0, (int) Math.min(r, buf.length));
+            }
+            return (int) r;
+        }
+    }
+
+    // The kernel takes the address length, not a terminating NUL, as the end of an abstract name
+    // (unix_mkname_bsd in net/unix/af_unix.c); a path name gets its NUL counted, as sd_notify does.
+    private static MemorySegment sockaddrUn(Arena arena, String address) throws UringException {
+        boolean abstractName = address.startsWith("@");
+        byte[] path = (abstractName ? address.substring(1) : address).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        int length = 2 + (abstractName ? 1 + path.length : path.length + 1);
+        if (address.isEmpty() || length > SOCKADDR_UN_SIZE) {
+            throw new UringException("unix socket address '" + address + "'", Errno.EINVAL);
+        }
+        MemorySegment sa = arena.allocate(SOCKADDR_UN_SIZE);
+        sa.set(ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+        MemorySegment.copy(path, 0, sa, ValueLayout.JAVA_BYTE, abstractName ? 3 : 2, path.length);
+        return sa.asSlice(0, length);
     }
 }

@@ -23,7 +23,8 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "attach", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Attach an NBD export as a local block device (/dev/ublkbN) and serve it in the foreground.",
-            "Prints the device path once the device is live. 'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
+            "Prints the device path once the device is live (also /dev/nbdgate/NAME; under systemd READY=1 then).",
+            "'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
             "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
             "failed (nothing is left behind), 2 on bad input."})
 final class AttachCommand implements Callable<Integer> {
@@ -81,7 +82,8 @@ final class AttachCommand implements Callable<Integer> {
     boolean readOnly;
 
     @Option(names = "--name", paramLabel = "NAME",
-            description = "Name for logs, 'nbdgate list' and 'nbdgate detach' (default: the export name, or 'nbd').")
+            description = "Name for logs, 'nbdgate list' and 'nbdgate detach', and the stable path /dev/nbdgate/NAME "
+                    + "while attached (default: the export name, or 'nbd').")
     String name;
 
     @Option(names = "--device-id", paramLabel = "N|auto", defaultValue = "auto",

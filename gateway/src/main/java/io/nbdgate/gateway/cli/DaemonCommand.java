@@ -4,6 +4,7 @@ import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.ConfigLoader;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.config.NbdTab;
 import io.nbdgate.gateway.datapath.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
@@ -15,65 +16,118 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code nbdgate daemon --config FILE}: attaches every device of the file and serves them until SIGTERM. */
+/**
+ * {@code nbdgate daemon --config FILE} (or {@code --nbdtab FILE}): attaches every device of the file and serves
+ * them until SIGTERM.
+ */
 @Command(name = "daemon", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
             "serve them until SIGINT/SIGTERM, which detach them all cleanly. The whole file is checked first:",
             "an invalid file prints one line naming the key and exits 2 without creating anything.",
-            "A device that cannot be attached is logged and the others are served; exit 1 if none could be."})
+            "A device that cannot be attached is logged and the others are served; exit 1 if none could be.",
+            "Each device is also /dev/nbdgate/NAME while it is attached.",
+            "Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once every device is live or has",
+            "failed to attach (one attempt each), STATUS= lines with the devices' states, WATCHDOG=1 at half",
+            "of WatchdogSec while its event loops answer, and STOPPING=1 on SIGTERM.",
+            "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
+            "2 for an invalid file."})
 final class DaemonCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(DaemonCommand.class);
+    /** Loaded on first use: picocli instantiates this command for every --help, which must not start logback. */
+    private static final class Log {
+        static final Logger LOG = LoggerFactory.getLogger(DaemonCommand.class);
+    }
 
-    @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
-    Path config;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    static final class Source {
+        @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
+        Path config;
+
+        @Option(names = "--nbdtab", paramLabel = "FILE", required = true,
+                description = "An nbd-client nbdtab(5) file instead (e.g. /etc/nbdtab): one device per line, "
+                        + "DEVICE HOST EXPORT [OPTIONS]; DEVICE (nbd0 or /dev/nbd0) becomes the name, so "
+                        + "/dev/nbdgate/nbd0. Options: port=, conns= (queues), timeout= (seconds, the I/O timeout), "
+                        + "unix (HOST is a socket path), bs= (checked, not used: the server's block size applies), "
+                        + "and nbdgate's readonly/ro and name=; _-prefixed options are ignored. TLS options "
+                        + "(tls, certfile, keyfile, cacertfile, tlshostname, priority), persist, swap, sdp, "
+                        + "no_optgo, preinit, dead-timeout and any unknown option are errors naming the line. "
+                        + "Every other setting takes its YAML default.")
+        Path nbdtab;
+    }
 
     @Option(names = "--check", description = "Only validate the file: print a summary, exit 0 if valid, 2 if not.")
     boolean check;
 
     @Override
     public Integer call() throws InterruptedException {
-        DaemonConfig cfg;
-        Vertx loader = Vertx.vertx();
-        try {
-            cfg = ConfigLoader.load(loader, config).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            System.err.println("nbdgate: config " + config + ": " + (e.getCause() instanceof ConfigException c
-                    ? c.getMessage() : String.valueOf(e.getCause())));
+        DaemonConfig cfg = source.nbdtab != null ? nbdtab(source.nbdtab) : yaml(source.config);
+        if (cfg == null) {
             return 2;
-        } catch (java.util.concurrent.TimeoutException e) {
-            System.err.println("nbdgate: config " + config + ": reading it timed out");
-            return 2;
-        } finally {
-            loader.close();
         }
         if (check) {
-            System.out.println("config " + config + " is valid: " + cfg.devices().size() + " device(s)");
+            System.out.println((source.nbdtab != null ? "nbdtab " + source.nbdtab : "config " + source.config)
+                    + " is valid: " + cfg.devices().size() + " device(s)");
             return 0;
         }
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         ServingProcess serving = new ServingProcess(vertx, false);
         int attached = 0;
+        int n = 0;
         for (DeviceConfig d : cfg.devices()) {
+            serving.attaching(d.name(), ++n, cfg.devices().size());
             try {
                 NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
                 serving.registry().add(device);
                 System.out.println(d.name() + " " + device.blockDevice());
                 attached++;
             } catch (NbdConnectionException | RuntimeException e) {
-                LOG.error("{}: not attached: {}", d.name(), e.getMessage());
+                Log.LOG.error("{}: not attached: {}", d.name(), e.getMessage());
+                serving.notAttached(d.name());
             }
         }
         if (attached == 0) {
             System.err.println("nbdgate: no device could be attached");
+            serving.failed("no device could be attached");
             vertx.close();
             return 1;
         }
         serving.start(cfg.statusListen());
-        LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
+        Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
         serving.awaitAndCleanUp();
         return 0;
+    }
+
+    /** The YAML file, or null after printing its one-line problem. */
+    private static DaemonConfig yaml(Path config) throws InterruptedException {
+        Vertx loader = Vertx.vertx();
+        try {
+            return ConfigLoader.load(loader, config).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            System.err.println("nbdgate: config " + config + ": " + (e.getCause() instanceof ConfigException c
+                    ? c.getMessage() : String.valueOf(e.getCause())));
+            return null;
+        } catch (java.util.concurrent.TimeoutException e) {
+            System.err.println("nbdgate: config " + config + ": reading it timed out");
+            return null;
+        } finally {
+            loader.close();
+        }
+    }
+
+    /** The nbdtab file, or null after printing its one-line problem. */
+    private static DaemonConfig nbdtab(Path file) {
+        try {
+            NbdTab.Result r = NbdTab.load(file);
+            r.notes().forEach(note -> Log.LOG.warn("nbdtab {} {}", file, note));
+            return r.config();
+        } catch (ConfigException e) {
+            System.err.println("nbdgate: nbdtab " + file + ": " + e.getMessage());
+            return null;
+        }
     }
 }

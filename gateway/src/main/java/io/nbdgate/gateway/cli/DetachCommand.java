@@ -11,7 +11,9 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "detach", mixinStandardHelpOptions = true,
         description = {"Detach a device served by nbdgate on this machine: requests in flight finish, the device is",
             "stopped and deleted, and the NBD connections are closed. An 'attach' process whose last device is",
-            "detached exits. Exit code 1 when no nbdgate process serves that device."})
+            "detached exits. Only root (or the user the nbdgate process runs as) may: the control socket",
+            "/run/nbdgate/PID.sock is mode 0600 and checks each caller's credentials.",
+            "Exit code 1 when no nbdgate process serves that device, or this user may not ask."})
 final class DetachCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

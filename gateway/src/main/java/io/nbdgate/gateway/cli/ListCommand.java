@@ -20,7 +20,7 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "list", mixinStandardHelpOptions = true,
         description = {"Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
-            "mode, queues, state). With URI: the exports of an NBD server, one per line: the name, then a tab",
+            "mode, queues, state); root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
             "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
             "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments."})
 final class ListCommand implements Callable<Integer> {
@@ -40,8 +40,15 @@ final class ListCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (uri == null) {
+            List<ControlClient.Device> devices;
+            try {
+                devices = ControlClient.devices();
+            } catch (ControlClient.ControlException e) {
+                err.println("nbdgate: " + e.getMessage());
+                return 1;
+            }
             out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", "NAME", "DEVICE", "EXPORT", "MODE", "QUEUES", "STATE");
-            for (ControlClient.Device d : ControlClient.devices()) {
+            for (ControlClient.Device d : devices) {
                 out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", d.get("name"), d.get("device"),
                         d.get("server") + "/" + d.get("export"), d.get("mode"), d.get("queues"), d.get("state"));
             }

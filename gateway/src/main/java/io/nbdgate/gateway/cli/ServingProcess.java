@@ -1,29 +1,47 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlServer;
+import io.nbdgate.gateway.control.DeviceLinks;
 import io.nbdgate.gateway.control.DeviceRegistry;
+import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.systemd.ServiceStatus;
+import io.nbdgate.gateway.systemd.SystemdNotifier;
+import io.netty.channel.IoEventLoop;
 import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What `attach` and `daemon` share once devices are live: the control socket for list/detach, and a
- * clean exit — every device detached — on SIGINT/SIGTERM or when the last device was detached.
+ * What `attach` and `daemon` share once devices are live: the control socket for list/detach, systemd
+ * notification, and a clean exit — every device detached — on SIGINT/SIGTERM or when the last device was
+ * detached.
  */
 final class ServingProcess {
     private static final Logger LOG = LoggerFactory.getLogger(ServingProcess.class);
+    private static final Duration STATUS_PERIOD = Duration.ofSeconds(5);
 
     private final Vertx vertx;
     // Vert.x 5.0.10 cannot listen on a unix socket with io_uring; the control plane runs on NIO, which also
     // keeps its requests off the queues' event loops.
     private final Vertx controlVertx = Vertx.vertx();
-    private final DeviceRegistry registry = new DeviceRegistry();
+    private final DeviceRegistry registry = new DeviceRegistry(DeviceLinks.system());
+    private final SystemdNotifier notifier = SystemdNotifier.fromEnvironment();
+    /** Devices of the config that failed to attach: failed for good for this run, but still in STATUS=. */
+    private final List<String> notAttached = new ArrayList<>();
     private final CountDownLatch done = new CountDownLatch(1);
     private final CountDownLatch cleanedUp = new CountDownLatch(1);
     private final boolean exitWhenEmpty;
     private ControlServer control;
+    private ScheduledExecutorService systemdTimer;
 
     ServingProcess(Vertx vertx, boolean exitWhenEmpty) {
         this.vertx = vertx;
@@ -34,7 +52,25 @@ final class ServingProcess {
         return registry;
     }
 
-    /** Starts the control socket; without it the devices still work, only list/detach cannot find them. */
+    void attaching(String name, int n, int of) {
+        notifier.status("attaching " + name + " (" + n + " of " + of + ")");
+    }
+
+    synchronized void notAttached(String name) {
+        notAttached.add(name);
+    }
+
+    /** Nothing to serve: the reason goes to STATUS=, and no READY=1 is ever sent. */
+    void failed(String reason) {
+        notifier.status(reason);
+        notifier.close();
+        controlVertx.close();
+    }
+
+    /**
+     * Starts the control socket (without it the devices still work, only list/detach cannot find them), then
+     * tells systemd the service is ready: every device has had its one attach attempt by now.
+     */
     void start(String statusListen) {
         control = new ControlServer(controlVertx, registry, d -> {
             if (exitWhenEmpty && registry.isEmpty()) {
@@ -63,6 +99,60 @@ final class ServingProcess {
                 Thread.currentThread().interrupt();
             }
         }, "nbdgate-shutdown"));
+        notifier.ready(statusLine());
+        if (notifier.enabled()) {
+            startSystemdTimer();
+        }
+    }
+
+    private void startSystemdTimer() {
+        systemdTimer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "nbdgate-systemd");
+            t.setDaemon(true);
+            return t;
+        });
+        long statusMs = STATUS_PERIOD.toMillis();
+        systemdTimer.scheduleAtFixedRate(() -> notifier.status(statusLine()), statusMs, statusMs, TimeUnit.MILLISECONDS);
+        Duration watchdog = notifier.watchdog();
+        if (watchdog != null) {
+            long half = Math.max(1, watchdog.toMillis() / 2);
+            systemdTimer.scheduleAtFixedRate(() -> watchdogTick(Duration.ofMillis(half / 2)), 0, half,
+                    TimeUnit.MILLISECONDS);
+            LOG.info("systemd watchdog: {} ms, pinging every {} ms while the event loops answer",
+                    watchdog.toMillis(), half);
+        }
+    }
+
+    // A ping proves more than a live JVM: every event loop that carries ublk queues ran a task just now.
+    private void watchdogTick(Duration patience) {
+        List<IoEventLoop> loops = EventLoops.of(vertx);
+        List<Future<?>> answers = new ArrayList<>();
+        for (IoEventLoop loop : loops) {
+            answers.add(loop.submit(() -> { }));
+        }
+        long deadline = System.nanoTime() + patience.toNanos();
+        for (int i = 0; i < answers.size(); i++) {
+            try {
+                answers.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (Exception e) {
+                LOG.warn("event loop {} did not answer within {} ms; withholding the systemd watchdog ping", i,
+                        patience.toMillis());
+                return;
+            }
+        }
+        notifier.watchdogPing();
+    }
+
+    private synchronized String statusLine() {
+        List<ServiceStatus.Device> devices = new ArrayList<>();
+        for (NbdDevice d : registry.all()) {
+            devices.add(new ServiceStatus.Device(d.name(), d.blockDevice(), DeviceRegistry.state(d)));
+        }
+        devices.sort((a, b) -> a.name().compareTo(b.name()));
+        for (String name : notAttached) {
+            devices.add(new ServiceStatus.Device(name, null, "not attached"));
+        }
+        return ServiceStatus.line(devices);
     }
 
     /** Blocks until a signal or the last detach, then detaches what is left and stops. */
@@ -72,6 +162,10 @@ final class ServingProcess {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        if (systemdTimer != null) {
+            systemdTimer.shutdownNow();
+        }
+        notifier.stopping("stopping: detaching " + registry.all().size() + " device(s)");
         for (NbdDevice d : registry.all()) {
             registry.remove(d.name());
             d.close();
@@ -79,6 +173,7 @@ final class ServingProcess {
         control.stop();
         controlVertx.close().await();
         vertx.close().await();
+        notifier.close();
         cleanedUp.countDown();
     }
 }

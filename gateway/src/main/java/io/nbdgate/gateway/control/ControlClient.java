@@ -48,46 +48,83 @@ public final class ControlClient {
     private ControlClient() {
     }
 
-    /** Every device every live nbdgate process serves; sockets nobody answers on are skipped. */
-    public static List<Device> devices() {
+    /**
+     * Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it.
+     * Defined here rather than in ControlServer, whose loading would start the daemon's logging in the CLI.
+     */
+    public static Path runDir() {
+        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
+        return Path.of(dir != null ? dir : "/run/nbdgate");
+    }
+
+    /**
+     * Every device every live nbdgate process serves. Sockets nobody listens on (left by a killed process) are
+     * skipped; a socket that refuses us (not root) fails the whole answer, which would otherwise look empty.
+     */
+    public static List<Device> devices() throws ControlException {
         List<Device> out = new ArrayList<>();
         for (Path s : sockets()) {
+            Response r;
             try {
-                Response r = call(s, "GET", "/devices");
-                if (r.status() == 200) {
-                    out.addAll(parseObjects(r.body()));
-                }
+                r = call(s, "GET", "/devices");
             } catch (IOException e) {
-                // a process that died without removing its socket
+                if (stale(e)) {
+                    continue;
+                }
+                throw new ControlException("control socket " + s + ": " + e.getMessage());
             }
+            List<Device> answer = parse(s, r.body());
+            if (r.status() != 200) {
+                throw new ControlException("control socket " + s + ": " + error(answer, "status " + r.status()));
+            }
+            out.addAll(answer);
         }
         return out;
+    }
+
+    /** Nobody listens there: the process is gone and left its socket file. */
+    private static boolean stale(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        return e instanceof java.net.ConnectException || m.contains("Connection refused") || m.contains("No such file")
+                || m.contains("Protocol wrong type");
+    }
+
+    private static String error(List<Device> answer, String otherwise) {
+        return answer.size() == 1 && !answer.getFirst().get("error").isEmpty() ? answer.getFirst().get("error") : otherwise;
+    }
+
+    private static List<Device> parse(Path socket, byte[] body) throws ControlException {
+        try {
+            return parseObjects(body);
+        } catch (IOException e) {
+            throw new ControlException("control socket " + socket + ": unreadable answer: " + e.getMessage());
+        }
     }
 
     /** Detaches the device named {@code which} (a name or /dev/ublkbN), wherever it is served. */
     public static Device detach(String which) throws ControlException {
         for (Device d : devices()) {
             if (which.equals(d.get("name")) || which.equals(d.get("device"))) {
-                Path s = ControlServer.runDir().resolve(d.get("pid") + ".sock");
+                Path s = runDir().resolve(d.get("pid") + ".sock");
+                Response r;
                 try {
-                    Response r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8));
-                    List<Device> answer = parseObjects(r.body());
-                    if (r.status() != 200 || answer.size() != 1) {
-                        throw new ControlException(answer.size() == 1 && !answer.getFirst().get("error").isEmpty()
-                                ? answer.getFirst().get("error") : "detaching " + which + " failed: status " + r.status());
-                    }
-                    return answer.getFirst();
+                    r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8));
                 } catch (IOException e) {
                     throw new ControlException("the nbdgate process serving " + which + " did not answer on " + s
                             + ": " + e.getMessage());
                 }
+                List<Device> answer = parse(s, r.body());
+                if (r.status() != 200 || answer.size() != 1) {
+                    throw new ControlException(error(answer, "detaching " + which + " failed: status " + r.status()));
+                }
+                return answer.getFirst();
             }
         }
         throw new ControlException("no nbdgate process serves a device named '" + which + "' (see nbdgate list)");
     }
 
     private static List<Path> sockets() {
-        try (Stream<Path> s = Files.list(ControlServer.runDir())) {
+        try (Stream<Path> s = Files.list(runDir())) {
             return s.filter(p -> p.getFileName().toString().endsWith(".sock")).sorted().toList();
         } catch (IOException e) {
             return List.of();

@@ -12,16 +12,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The control socket of one nbdgate process, {@code /run/nbdgate/<pid>.sock}: a small HTTP API that
  * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X detaches.
+ * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
-    /** Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it. */
+    private static final Logger LOG = LoggerFactory.getLogger(ControlServer.class);
+
+    /** Where every serving nbdgate process puts its socket: {@link ControlClient#runDir()}. */
     public static Path runDir() {
-        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
-        return Path.of(dir != null ? dir : "/run/nbdgate");
+        return ControlClient.runDir();
     }
 
     private final Vertx vertx;
@@ -30,6 +34,7 @@ public final class ControlServer {
     private final Path socket;
     private HttpServer server;
     private HttpServer status;
+    private ControlSocketAccess access;
 
     public ControlServer(Vertx vertx, DeviceRegistry registry, Consumer<NbdDevice> onDetached) {
         this.vertx = vertx;
@@ -40,13 +45,37 @@ public final class ControlServer {
 
     public Future<Void> start() {
         try {
-            Files.createDirectories(socket.getParent());
+            access = ControlSocketAccess.prepare(socket.getParent());
             Files.deleteIfExists(socket);
         } catch (IOException e) {
             return Future.failedFuture("cannot create the control socket " + socket + ": " + e.getMessage());
         }
-        server = vertx.createHttpServer().requestHandler(this::handle);
-        return server.listen(SocketAddress.domainSocketAddress(socket.toString())).mapEmpty();
+        server = vertx.createHttpServer().requestHandler(this::handleLocal);
+        return server.listen(SocketAddress.domainSocketAddress(socket.toString())).compose(s -> {
+            try {
+                ControlSocketAccess.restrict(socket);
+                return Future.<Void>succeededFuture();
+            } catch (IOException e) {
+                server.close();
+                return Future.failedFuture("cannot make the control socket " + socket + " mode 0600: " + e);
+            }
+        });
+    }
+
+    /** The control socket's path. */
+    public Path socket() {
+        return socket;
+    }
+
+    private void handleLocal(HttpServerRequest req) {
+        String refusal = access.refusal(req.connection());
+        if (refusal != null) {
+            LOG.warn("control socket: refused {} {}: {}", req.method(), req.path(), refusal);
+            req.response().setStatusCode(403).putHeader("content-type", "application/json")
+                    .end(new JsonObject().put("error", refusal).encode());
+            return;
+        }
+        handle(req);
     }
 
     /**

@@ -8,12 +8,28 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
-/** The devices one nbdgate process serves, by name; what `nbdgate list` shows and `detach` removes. */
+/**
+ * The devices one nbdgate process serves, by name; what `nbdgate list` shows and `detach` removes. A device
+ * is /dev/nbdgate/NAME while it is here.
+ */
 public final class DeviceRegistry {
     private final Map<String, NbdDevice> devices = new ConcurrentHashMap<>();
+    private final DeviceLinks links;
+
+    /** @param links the by-name links to keep, or null for none */
+    public DeviceRegistry(DeviceLinks links) {
+        this.links = links;
+    }
+
+    public DeviceRegistry() {
+        this(null);
+    }
 
     public void add(NbdDevice d) {
         devices.put(d.name(), d);
+        if (links != null) {
+            links.publish(d.name(), d.blockDevice());
+        }
     }
 
     /** The device named {@code nameOrPath}, or whose block device path it is. */
@@ -25,8 +41,18 @@ public final class DeviceRegistry {
         return devices.values().stream().filter(x -> x.blockDevice().equals(nameOrPath)).findFirst();
     }
 
+    /** Takes the device out (its by-name link first); the caller closes it. */
     public Optional<NbdDevice> remove(String name) {
-        return Optional.ofNullable(devices.remove(name));
+        NbdDevice d = devices.remove(name);
+        if (d != null && links != null) {
+            links.withdraw(d.name(), d.blockDevice());
+        }
+        return Optional.ofNullable(d);
+    }
+
+    /** What `list` and systemd's STATUS= say about a device. */
+    public static String state(NbdDevice d) {
+        return d.healthy() ? "live" : "server lost";
     }
 
     public boolean isEmpty() {
@@ -51,7 +77,7 @@ public final class DeviceRegistry {
                     .put("replies", d.export().mode().name().toLowerCase(Locale.ROOT))
                     .put("queues", d.queues())
                     .put("depth", d.options().depth())
-                    .put("state", d.healthy() ? "live" : "server lost")
+                    .put("state", state(d))
                     .put("pid", ProcessHandle.current().pid()));
         }
         return a;

@@ -10,9 +10,8 @@ final class DeviceGeometry {
     static final int MAX_IO_BYTES = 512 << 10;
     /**
      * Largest request in zero-copy mode, where the data lives in the kernel's request pages and costs us no
-     * memory: 1 MiB, so a 1 MiB I/O is one NBD request (as with nbd.ko), not two. Session 3 measured it slower
-     * once; session 4's interleaved runs had it ahead on 1 MiB reads in 5 of 7 rounds (means 46.6 vs 32.7 and
-     * 44 vs 36 MiB/s) and on 1 MiB writes.
+     * memory: 1 MiB, so a 1 MiB I/O is one NBD request (as with nbd.ko), not two. Side by side with 512 KiB it
+     * is ahead on 1 MiB reads and writes (docs/benchmarks/2026-12-01-wall-clock-buffer-modes.md).
      */
     static final int MAX_IO_BYTES_ZERO_COPY = 1 << 20;
     // Discard and write-zeroes ranges are split by the kernel; 1 GiB fits a compact (32-bit) NBD length.

@@ -77,4 +77,31 @@ class DaemonCommandTest {
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("unknown scheme 'http'"), r.err());
     }
+
+    @Test
+    void nbdtabIsCheckedLikeAConfig() throws Exception {
+        Path tab = Files.writeString(dir.resolve("nbdtab"), "nbd0 127.0.0.1 a\nnbd1 /run/s b unix,ro\n");
+        InfoListCommandTest.Run r = InfoListCommandTest.run("daemon", "--nbdtab", tab.toString(), "--check");
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("nbdtab " + tab + " is valid: 2 device(s)"), r.out());
+    }
+
+    @Test
+    void aBadNbdtabIsOneLineNamingTheLineExitTwo() throws Exception {
+        Path tab = Files.writeString(dir.resolve("nbdtab"), "# mine\nnbd0 host a\nnbd1 host b certfile=/etc/c.pem\n");
+        InfoListCommandTest.Run r = InfoListCommandTest.run("daemon", "--nbdtab", tab.toString());
+        assertEquals(2, r.exit(), r.out() + r.err());
+        assertEquals("nbdgate: nbdtab " + tab + ": line 3: option 'certfile': TLS is not supported by nbdgate yet",
+                r.err().strip());
+    }
+
+    @Test
+    void configAndNbdtabExcludeEachOther() {
+        InfoListCommandTest.Run r = InfoListCommandTest.run("daemon", "--config", "a.yaml", "--nbdtab", "b");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("mutually exclusive"), r.err());
+        r = InfoListCommandTest.run("daemon");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("Missing required argument"), r.err());
+    }
 }

@@ -42,10 +42,16 @@ final class GuestProcesses {
 
     /** Starts bin/nbdgate with stdout to {@code out} and stderr to {@code err}. */
     static Process nbdgate(Path out, Path err, String... args) throws IOException {
+        return nbdgate(out, err, java.util.Map.of(), args);
+    }
+
+    /** Like {@link #nbdgate(Path, Path, String...)} with more environment (e.g. NOTIFY_SOCKET). */
+    static Process nbdgate(Path out, Path err, java.util.Map<String, String> env, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("bin/nbdgate").toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
         pb.environment().put("NBDGATE_RUN_DIR", out.getParent().resolve("run").toString());
+        pb.environment().putAll(env);
         return pb.start();
     }
 
