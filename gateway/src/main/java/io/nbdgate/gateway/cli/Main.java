@@ -62,16 +62,20 @@ public final class Main implements Runnable {
 
     /**
      * {@code nbdgate list ...} gets a model of {@code list} alone: picocli reflects on every command it is
-     * given, which cost a client command a third of its time. Help, and anything unknown, gets them all.
+     * given, which cost a client command a third of its time. --version needs none; help, and anything
+     * unknown, gets them all.
      */
     private static CommandLine commandLine(String... args) {
         CommandLine cli = new CommandLine(new Main());
         String first = args.length > 0 ? args[0] : "";
-        Class<?> only = first.equals("help") ? null : SUBCOMMANDS.stream()
-                .filter(c -> c.getAnnotation(Command.class).name().equals(first)).findFirst().orElse(null);
-        for (Class<?> c : only != null ? List.of(only) : SUBCOMMANDS) {
-            cli.addSubcommand(c);
+        List<Class<?>> needed = SUBCOMMANDS.stream()
+                .filter(c -> c.getAnnotation(Command.class).name().equals(first) && !first.equals("help")).toList();
+        if (first.equals("-V") || first.equals("--version")) {
+            needed = List.of();
+        } else if (needed.isEmpty()) {
+            needed = SUBCOMMANDS;
         }
+        needed.forEach(cli::addSubcommand);
         cli.setParameterExceptionHandler((ex, argv) -> {
             ex.getCommandLine().getErr().println("nbdgate: " + ex.getMessage()
                     + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
