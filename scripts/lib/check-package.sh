@@ -66,7 +66,11 @@ root=$work/root
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers"
 : > "$root/var/lib/dpkg/status"
 # Chrootless: the empty root has no shell for the maintainer scripts; they see DPKG_ROOT and leave systemd alone.
-dpkg_root() { dpkg --root="$root" --force-script-chrootless --force-depends --log=/dev/null "$@" >/dev/null; }
+# --force-depends: the empty root has no libc6 package; dpkg's notes about that are shown only on failure.
+dpkg_root() {
+  dpkg --root="$root" --force-script-chrootless --force-depends --log=/dev/null "$@" > "$work/dpkg.out" 2>&1 \
+    || { cat "$work/dpkg.out" >&2; return 1; }
+}
 dpkg_root --install "$deb" || fail "dpkg --root --install failed"
 
 # No JDK reachable: PATH holds only the tools the launcher itself uses, JAVA_HOME is unset.
