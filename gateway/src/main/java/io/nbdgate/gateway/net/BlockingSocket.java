@@ -19,7 +19,7 @@ import java.util.concurrent.TimeUnit;
 public final class BlockingSocket implements Closeable {
     private final SocketChannel channel;
     private final Selector selector;
-    private final long deadline;
+    private long deadline;
 
     private BlockingSocket(SocketChannel channel, Selector selector, long deadline) {
         this.channel = channel;
@@ -27,7 +27,7 @@ public final class BlockingSocket implements Closeable {
         this.deadline = deadline;
     }
 
-    /** Connects to {@code address}; connecting, reading and writing all end at now + {@code timeoutMillis}. */
+    /** Connects to {@code address}; connecting, and then reading and writing, end at now + {@code timeoutMillis}. */
     public static BlockingSocket connect(SocketAddress address, long timeoutMillis) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         SocketChannel ch = address instanceof UnixDomainSocketAddress
@@ -49,6 +49,11 @@ public final class BlockingSocket implements Closeable {
             }
             throw e;
         }
+    }
+
+    /** Moves the deadline for what follows to now + {@code timeoutMillis}. */
+    public void deadlineIn(long timeoutMillis) {
+        deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
     }
 
     /** Writes all of {@code b}. */

@@ -22,7 +22,7 @@ import java.util.List;
  * from Vert.x, driven here over a {@link BlockingSocket}: a CLI command that only shakes hands starts no event loop.
  */
 public final class NbdQuery {
-    // Every step of one query together, after connecting: the handshake is a few small messages.
+    // The whole handshake after connecting (a few small messages); --connect-timeout bounds the connect.
     private static final long ANSWER_TIMEOUT_MILLIS = 60_000;
 
     private NbdQuery() {
@@ -63,6 +63,7 @@ public final class NbdQuery {
             throw new NbdConnectionException("cannot connect to " + uri + ": " + describe(e), e);
         }
         try (socket) {
+            socket.deadlineIn(ANSWER_TIMEOUT_MILLIS);
             return exchange.run(socket);
         } catch (IOException e) {
             throw new NbdConnectionException("connection to " + uri + " failed: " + describe(e), e);
