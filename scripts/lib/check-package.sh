@@ -108,7 +108,9 @@ fi
 # The trimmed runtime carries the daemon's side too: the YAML config, Vert.x, Netty, logback.
 out=$(packaged daemon --config "$root/etc/nbdgate/nbdgate.yaml" --check 2>&1) || fail "daemon --check of the shipped config failed: $out"
 : > "$work/serve.out"
-packaged serve --port 0 --export disk=memory:1M > "$work/serve.out" 2>&1 &
+# Not through the packaged() function: env execs the launcher, which execs java, so $! is the JVM itself.
+env -i PATH="$work/tools" HOME="$work" "$root/usr/bin/nbdgate" serve --port 0 --export disk=memory:1M \
+  > "$work/serve.out" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q "serving nbd://" "$work/serve.out" && break; sleep 0.2; done
 uri=$(sed -n 's/^nbdgate: serving \(nbd:[^ ,]*\).*/\1/p' "$work/serve.out")
