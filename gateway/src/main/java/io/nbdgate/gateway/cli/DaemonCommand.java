@@ -36,7 +36,10 @@ import picocli.CommandLine.Option;
             "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
             "2 for an invalid file."})
 final class DaemonCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(DaemonCommand.class);
+    /** Loaded on first use: picocli instantiates this command for every --help, which must not start logback. */
+    private static final class Log {
+        static final Logger LOG = LoggerFactory.getLogger(DaemonCommand.class);
+    }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
@@ -84,7 +87,7 @@ final class DaemonCommand implements Callable<Integer> {
                 System.out.println(d.name() + " " + device.blockDevice());
                 attached++;
             } catch (NbdConnectionException | RuntimeException e) {
-                LOG.error("{}: not attached: {}", d.name(), e.getMessage());
+                Log.LOG.error("{}: not attached: {}", d.name(), e.getMessage());
                 serving.notAttached(d.name());
             }
         }
@@ -95,7 +98,7 @@ final class DaemonCommand implements Callable<Integer> {
             return 1;
         }
         serving.start(cfg.statusListen());
-        LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
+        Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
         serving.awaitAndCleanUp();
         return 0;
     }
@@ -121,7 +124,7 @@ final class DaemonCommand implements Callable<Integer> {
     private static DaemonConfig nbdtab(Path file) {
         try {
             NbdTab.Result r = NbdTab.load(file);
-            r.notes().forEach(note -> LOG.warn("nbdtab {} {}", file, note));
+            r.notes().forEach(note -> Log.LOG.warn("nbdtab {} {}", file, note));
             return r.config();
         } catch (ConfigException e) {
             System.err.println("nbdgate: nbdtab " + file + ": " + e.getMessage());

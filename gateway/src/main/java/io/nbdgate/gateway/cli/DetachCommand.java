@@ -1,7 +1,6 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlClient;
-import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
@@ -24,11 +23,13 @@ final class DetachCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        return CliSupport.withVertx(spec.commandLine().getErr(), vertx -> ControlClient.detach(vertx, which).map(r -> {
-            out.println("detached " + r.getString("detached") + " (" + r.getString("name") + ")");
-            out.flush();
-            return null;
-        }));
+        try {
+            ControlClient.Device d = ControlClient.detach(which);
+            spec.commandLine().getOut().println("detached " + d.get("detached") + " (" + d.get("name") + ")");
+            return 0;
+        } catch (ControlClient.ControlException e) {
+            spec.commandLine().getErr().println("nbdgate: " + e.getMessage());
+            return 1;
+        }
     }
 }

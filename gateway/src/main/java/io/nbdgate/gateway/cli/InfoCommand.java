@@ -1,9 +1,9 @@
 package io.nbdgate.gateway.cli;
 
-import io.nbdgate.gateway.nbd.client.NbdClient;
+import io.nbdgate.gateway.nbd.client.NbdConnectionException;
+import io.nbdgate.gateway.nbd.client.NbdQuery;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.nbdgate.protocol.ExportInfo;
-import io.vertx.core.Vertx;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -37,11 +37,13 @@ final class InfoCommand implements Callable<Integer> {
             err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
             return 2;
         }
-        return CliSupport.withVertx(err, vertx -> NbdClient.connect(vertx, uri, options.toOptions())
-                .compose(client -> {
-                    print(out, uri, client.export());
-                    return client.disconnect();
-                }));
+        try {
+            print(out, uri, NbdQuery.info(uri, options.toOptions()));
+            return 0;
+        } catch (NbdConnectionException e) {
+            err.println("nbdgate: " + e.getMessage());
+            return 1;
+        }
     }
 
     static void print(PrintWriter out, NbdUri uri, ExportInfo e) {

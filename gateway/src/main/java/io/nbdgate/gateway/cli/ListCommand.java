@@ -1,12 +1,12 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlClient;
-import io.vertx.core.json.JsonObject;
-
-import io.nbdgate.gateway.nbd.client.NbdClient;
+import io.nbdgate.gateway.nbd.client.NbdConnectionException;
+import io.nbdgate.gateway.nbd.client.NbdQuery;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.nbdgate.protocol.client.ExportEntry;
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -40,28 +40,37 @@ final class ListCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (uri == null) {
-            return CliSupport.withVertx(err, vertx -> ControlClient.devices(vertx).map(devices -> {
-                out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", "NAME", "DEVICE", "EXPORT", "MODE", "QUEUES", "STATE");
-                for (JsonObject d : devices) {
-                    out.printf("%-16s %-14s %-24s %-10s %6d  %s%n", d.getString("name"), d.getString("device"),
-                            d.getString("server") + "/" + d.getString("export"), d.getString("mode"),
-                            d.getInteger("queues"), d.getString("state"));
-                }
-                out.flush();
-                return null;
-            }));
+            List<ControlClient.Device> devices;
+            try {
+                devices = ControlClient.devices();
+            } catch (ControlClient.ControlException e) {
+                err.println("nbdgate: " + e.getMessage());
+                return 1;
+            }
+            out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", "NAME", "DEVICE", "EXPORT", "MODE", "QUEUES", "STATE");
+            for (ControlClient.Device d : devices) {
+                out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", d.get("name"), d.get("device"),
+                        d.get("server") + "/" + d.get("export"), d.get("mode"), d.get("queues"), d.get("state"));
+            }
+            out.flush();
+            return 0;
         }
         if (uri.tls()) {
             err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
             return 2;
         }
-        return CliSupport.withVertx(err, vertx -> NbdClient.list(vertx, uri, options.toOptions()).map(exports -> {
-            for (ExportEntry e : exports) {
-                String name = e.name().isEmpty() ? "\"\"" : e.name();
-                out.println(e.description() == null || e.description().isEmpty() ? name : name + "\t" + e.description());
-            }
-            out.flush();
-            return null;
-        }));
+        List<ExportEntry> exports;
+        try {
+            exports = NbdQuery.list(uri, options.toOptions());
+        } catch (NbdConnectionException e) {
+            err.println("nbdgate: " + e.getMessage());
+            return 1;
+        }
+        for (ExportEntry e : exports) {
+            String name = e.name().isEmpty() ? "\"\"" : e.name();
+            out.println(e.description() == null || e.description().isEmpty() ? name : name + "\t" + e.description());
+        }
+        out.flush();
+        return 0;
     }
 }

@@ -76,11 +76,19 @@ final class ServeCommand implements Callable<Integer> {
             err.flush();
             return 1;
         }
+        List<String> uris = new ArrayList<>();
+        for (Export e : opened) {
+            uris.add(server.uri(e.name()));
+        }
+        String transport = server.transport();
+        // The hook sees the server only as AutoCloseable: a lambda's parameter types are loaded whenever picocli
+        // reflects on this class, and EmbeddedNbdServer would bring Vert.x into every client command's start.
+        AutoCloseable closer = server;
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGINT and SIGTERM run shutdown hooks: stop serving and close (fsync) the exports there.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                server.close();
+                closer.close();
             } catch (Exception e) {
                 err.println("nbdgate: error while stopping: " + e.getMessage());
                 err.flush();
@@ -88,8 +96,7 @@ final class ServeCommand implements Callable<Integer> {
                 stopped.countDown();
             }
         }, "nbdgate-serve-shutdown"));
-        List<String> uris = opened.stream().map(e -> server.uri(e.name())).toList();
-        out.println("nbdgate: serving " + String.join(", ", uris) + " (" + server.transport() + " transport)");
+        out.println("nbdgate: serving " + String.join(", ", uris) + " (" + transport + " transport)");
         out.flush();
         stopped.await();
         return 0;

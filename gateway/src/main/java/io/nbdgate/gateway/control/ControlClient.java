@@ -1,85 +1,191 @@
 package io.nbdgate.gateway.control;
 
-import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.http.HttpClientOptions;
-import io.vertx.core.http.HttpMethod;
-import io.vertx.core.http.RequestOptions;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
-import io.vertx.core.net.SocketAddress;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import io.nbdgate.gateway.net.BlockingSocket;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.URLEncoder;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
-/** Talks to the control sockets of the nbdgate processes on this machine. */
+/**
+ * Talks to the control sockets of the nbdgate processes on this machine ({@link ControlServer}'s small HTTP API),
+ * from the calling thread: {@code nbdgate list} and {@code detach} ask one question each and start no event loop.
+ * One HTTP/1.1 exchange per connection ({@code Connection: close}), JSON read with Jackson's streaming parser.
+ */
 public final class ControlClient {
+    // Detaching waits for the device's queues to stop; listing answers at once.
     private static final long TIMEOUT_MS = 60_000;
+    private static final JsonFactory JSON = new JsonFactory();
+
+    /** A control request that got an answer other than success. */
+    public static final class ControlException extends Exception {
+        public ControlException(String message) {
+            super(message);
+        }
+    }
+
+    /** One device as GET /devices describes it: field name to value, in the server's order. */
+    public record Device(Map<String, String> fields) {
+        public String get(String key) {
+            return fields.getOrDefault(key, "");
+        }
+    }
+
+    private record Response(int status, byte[] body) {
+    }
 
     private ControlClient() {
+    }
+
+    /**
+     * Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it.
+     * Defined here rather than in ControlServer, whose loading would start the daemon's logging in the CLI.
+     */
+    public static Path runDir() {
+        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
+        return Path.of(dir != null ? dir : "/run/nbdgate");
     }
 
     /**
      * Every device every live nbdgate process serves. Sockets nobody listens on (left by a killed process) are
      * skipped; a socket that refuses us (not root) fails the whole answer, which would otherwise look empty.
      */
-    public static Future<List<JsonObject>> devices(Vertx vertx) {
-        List<Future<JsonArray>> asks = new ArrayList<>();
+    public static List<Device> devices() throws ControlException {
+        List<Device> out = new ArrayList<>();
         for (Path s : sockets()) {
-            asks.add(call(vertx, s, HttpMethod.GET, "/devices").map(JsonArray::new)
-                    .recover(e -> stale(e) ? Future.succeededFuture(new JsonArray())
-                            : Future.failedFuture("control socket " + s + ": " + e.getMessage())));
-        }
-        return Future.all(asks).map(all -> {
-            List<JsonObject> out = new ArrayList<>();
-            for (Future<JsonArray> f : asks) {
-                f.result().forEach(o -> out.add((JsonObject) o));
+            Response r;
+            try {
+                r = call(s, "GET", "/devices");
+            } catch (IOException e) {
+                if (stale(e)) {
+                    continue;
+                }
+                throw new ControlException("control socket " + s + ": " + e.getMessage());
             }
-            return out;
-        });
+            List<Device> answer = parse(s, r.body());
+            if (r.status() != 200) {
+                throw new ControlException("control socket " + s + ": " + error(answer, "status " + r.status()));
+            }
+            out.addAll(answer);
+        }
+        return out;
+    }
+
+    /** Nobody listens there: the process is gone and left its socket file. */
+    private static boolean stale(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        return e instanceof java.net.ConnectException || m.contains("Connection refused") || m.contains("No such file")
+                || m.contains("Protocol wrong type");
+    }
+
+    private static String error(List<Device> answer, String otherwise) {
+        return answer.size() == 1 && !answer.getFirst().get("error").isEmpty() ? answer.getFirst().get("error") : otherwise;
+    }
+
+    private static List<Device> parse(Path socket, byte[] body) throws ControlException {
+        try {
+            return parseObjects(body);
+        } catch (IOException e) {
+            throw new ControlException("control socket " + socket + ": unreadable answer: " + e.getMessage());
+        }
     }
 
     /** Detaches the device named {@code which} (a name or /dev/ublkbN), wherever it is served. */
-    public static Future<JsonObject> detach(Vertx vertx, String which) {
-        return devices(vertx).compose(all -> {
-            for (JsonObject d : all) {
-                if (which.equals(d.getString("name")) || which.equals(d.getString("device"))) {
-                    Path s = ControlServer.runDir().resolve(d.getLong("pid") + ".sock");
-                    return call(vertx, s, HttpMethod.POST, "/detach?device=" + java.net.URLEncoder.encode(which,
-                            java.nio.charset.StandardCharsets.UTF_8)).map(JsonObject::new);
+    public static Device detach(String which) throws ControlException {
+        for (Device d : devices()) {
+            if (which.equals(d.get("name")) || which.equals(d.get("device"))) {
+                Path s = runDir().resolve(d.get("pid") + ".sock");
+                Response r;
+                try {
+                    r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8));
+                } catch (IOException e) {
+                    throw new ControlException("the nbdgate process serving " + which + " did not answer on " + s
+                            + ": " + e.getMessage());
                 }
+                List<Device> answer = parse(s, r.body());
+                if (r.status() != 200 || answer.size() != 1) {
+                    throw new ControlException(error(answer, "detaching " + which + " failed: status " + r.status()));
+                }
+                return answer.getFirst();
             }
-            return Future.failedFuture("no nbdgate process serves a device named '" + which + "' (see nbdgate list)");
-        });
-    }
-
-    private static boolean stale(Throwable e) {
-        String m = String.valueOf(e.getMessage());
-        return m.contains("Connection refused") || m.contains("No such file");
+        }
+        throw new ControlException("no nbdgate process serves a device named '" + which + "' (see nbdgate list)");
     }
 
     private static List<Path> sockets() {
-        try (Stream<Path> s = Files.list(ControlServer.runDir())) {
-            return s.filter(p -> p.getFileName().toString().endsWith(".sock")).toList();
+        try (Stream<Path> s = Files.list(runDir())) {
+            return s.filter(p -> p.getFileName().toString().endsWith(".sock")).sorted().toList();
         } catch (IOException e) {
             return List.of();
         }
     }
 
-    private static Future<String> call(Vertx vertx, Path socket, HttpMethod method, String uri) {
-        var client = vertx.createHttpClient(new HttpClientOptions());
-        return client.request(new RequestOptions().setServer(SocketAddress.domainSocketAddress(socket.toString()))
-                        .setMethod(method).setURI(uri).setHost("localhost").setTimeout(TIMEOUT_MS))
-                .compose(req -> req.send().compose(resp -> resp.body().map(b -> {
-                    if (resp.statusCode() != 200) {
-                        String error = new JsonObject(b.toString()).getString("error", "status " + resp.statusCode());
-                        throw new IllegalStateException(error);
-                    }
-                    return b.toString();
-                })))
-                .eventually(client::close);
+    private static Response call(Path socket, String method, String target) throws IOException {
+        try (BlockingSocket s = BlockingSocket.connect(UnixDomainSocketAddress.of(socket), TIMEOUT_MS)) {
+            s.writeFully(StandardCharsets.US_ASCII.encode(method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n"
+                    + "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            ByteBuffer b = ByteBuffer.allocate(8192);
+            while (s.read(b.clear()) >= 0) {
+                all.write(b.array(), 0, b.position());
+            }
+            return parseResponse(all.toByteArray());
+        }
+    }
+
+    /** The status and body of an HTTP/1.1 response read to the end of the connection. */
+    private static Response parseResponse(byte[] raw) throws IOException {
+        String text = new String(raw, StandardCharsets.ISO_8859_1);
+        int headEnd = text.indexOf("\r\n\r\n");
+        String[] statusLine = text.substring(0, Math.max(0, text.indexOf("\r\n"))).split(" ", 3);
+        if (headEnd < 0 || statusLine.length < 2 || !statusLine[0].startsWith("HTTP/1.")) {
+            throw new IOException("not an HTTP response");
+        }
+        if (text.substring(0, headEnd).toLowerCase(java.util.Locale.ROOT).contains("transfer-encoding: chunked")) {
+            throw new IOException("chunked responses are not expected from the control socket");
+        }
+        try {
+            return new Response(Integer.parseInt(statusLine[1]), java.util.Arrays.copyOfRange(raw, headEnd + 4, raw.length));
+        } catch (NumberFormatException e) {
+            throw new IOException("bad HTTP status line: " + statusLine[1]);
+        }
+    }
+
+    /** One JSON object, or an array of them, with scalar values as text; an empty body is no object. */
+    static List<Device> parseObjects(byte[] json) throws IOException {
+        List<Device> out = new ArrayList<>();
+        if (json.length == 0) {
+            return out;
+        }
+        try (JsonParser p = JSON.createParser(json)) {
+            JsonToken t = p.nextToken();
+            boolean array = t == JsonToken.START_ARRAY;
+            if (array) {
+                t = p.nextToken();
+            }
+            while (t == JsonToken.START_OBJECT) {
+                Map<String, String> fields = new LinkedHashMap<>();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    p.nextToken();
+                    fields.put(name, p.getValueAsString());
+                    p.skipChildren(); // none expected; a nested value must not derail the object
+                }
+                out.add(new Device(fields));
+                t = array ? p.nextToken() : null;
+            }
+        }
+        return out;
     }
 }

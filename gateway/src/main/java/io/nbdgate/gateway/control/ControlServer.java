@@ -23,10 +23,9 @@ import org.slf4j.LoggerFactory;
 public final class ControlServer {
     private static final Logger LOG = LoggerFactory.getLogger(ControlServer.class);
 
-    /** Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it. */
+    /** Where every serving nbdgate process puts its socket: {@link ControlClient#runDir()}. */
     public static Path runDir() {
-        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
-        return Path.of(dir != null ? dir : "/run/nbdgate");
+        return ControlClient.runDir();
     }
 
     private final Vertx vertx;

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,7 +29,8 @@ class LauncherTest {
     private Path fakeJdk(String name, String javaVersion) throws Exception {
         Path home = dir.resolve(name);
         Files.createDirectories(home.resolve("bin"));
-        Files.writeString(home.resolve("release"), "IMPLEMENTOR=\"test\"\nJAVA_VERSION=\"" + javaVersion + "\"\n");
+        Files.writeString(home.resolve("release"), "IMPLEMENTOR=\"test\"\nJAVA_VERSION=\"" + javaVersion + "\"\n"
+                + "JAVA_RUNTIME_VERSION=\"" + javaVersion + "+9-LTS\"\n");
         Path java = home.resolve("bin/java");
         Files.writeString(java, "#!/bin/sh\necho \"$*\" >> " + home.resolve("calls") + "\necho \"ran $*\"\n");
         Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
@@ -51,9 +54,49 @@ class LauncherTest {
         Path jdk = fakeJdk("jdk25", "25.0.1");
         Run r = launch(jdk);
         assertEquals(0, r.exit(), r.output());
-        assertTrue(r.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), r.output());
+        assertTrue(r.output().contains("ran @" + Path.of(System.getProperty("nbdgate.root"), "bin", "client.jvmargs")
+                + " -jar " + dir.resolve("nbdgate.jar")), r.output());
         // The only call is the real run: no "java -XshowSettings:properties -version" before it.
         assertEquals(1, Files.readAllLines(jdk.resolve("calls")).size(), Files.readString(jdk.resolve("calls")));
+    }
+
+    /** A copy of the launcher in a build tree of its own, with a jar and (maybe) an AOT cache beside it. */
+    private Run launchFromTree(Path javaHome, boolean cacheNewerThanJar, String... args) throws Exception {
+        Path root = Path.of(System.getProperty("nbdgate.root"));
+        Path tree = dir.resolve("tree");
+        Files.createDirectories(tree.resolve("bin"));
+        Files.createDirectories(tree.resolve("gateway/target"));
+        Files.copy(root.resolve("bin/nbdgate"), tree.resolve("bin/nbdgate"), StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(root.resolve("bin/client.jvmargs"), tree.resolve("bin/client.jvmargs"), StandardCopyOption.REPLACE_EXISTING);
+        Path jar = Files.writeString(tree.resolve("gateway/target/nbdgate.jar"), "not a jar");
+        Path cache = Files.writeString(tree.resolve("gateway/target/nbdgate-25.0.1+9-LTS.aot"), "not a cache");
+        long now = System.currentTimeMillis();
+        Files.setLastModifiedTime(jar, java.nio.file.attribute.FileTime.fromMillis(now - (cacheNewerThanJar ? 60_000 : 0)));
+        Files.setLastModifiedTime(cache, java.nio.file.attribute.FileTime.fromMillis(now - (cacheNewerThanJar ? 0 : 60_000)));
+        List<String> command = new java.util.ArrayList<>(List.of("bash", tree.resolve("bin/nbdgate").toString()));
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().put("JAVA_HOME", javaHome.toString());
+        pb.environment().remove("NBDGATE_JAR");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher hangs");
+        return new Run(p.exitValue(), out);
+    }
+
+    @Test
+    void clientCommandsGetTheirOptionsAndAnAotCacheOnlyIfItIsNewerThanTheJar() throws Exception {
+        Path jdk = fakeJdk("jdk25", "25.0.1");
+        Run fresh = launchFromTree(jdk, true, "list");
+        assertTrue(fresh.output().contains("client.jvmargs -XX:AOTCache=" + dir.resolve("tree/gateway/target/nbdgate-25.0.1+9-LTS.aot")
+                + " -jar "), fresh.output());
+        // JDK 25 would run the classes of the build the cache was made from: a jar built since must go without.
+        Run stale = launchFromTree(jdk, false, "list");
+        assertTrue(stale.output().contains("client.jvmargs -jar "), stale.output());
+        assertFalse(stale.output().contains("AOTCache"), stale.output());
+        // Serving commands keep the JVM's defaults.
+        Run attach = launchFromTree(jdk, true, "attach", "nbd://h/e");
+        assertTrue(attach.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), attach.output());
     }
 
     @Test

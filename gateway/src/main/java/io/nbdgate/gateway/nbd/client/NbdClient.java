@@ -51,6 +51,12 @@ public final class NbdClient {
         public static Options defaults() {
             return new Options(true, true, 10_000, 64, 60_000);
         }
+
+        /** The handshake that attaches to {@code uri}'s export with these options (NbdQuery asks the same). */
+        public HandshakeConfig handshakeConfig(NbdUri uri) {
+            return new HandshakeConfig(uri.exportName(), HandshakeConfig.Goal.GO, false, extendedHeaders,
+                    structuredReplies);
+        }
     }
 
     // Largest read or write sent as one request even if the server allows more: bounds client memory.
@@ -109,9 +115,7 @@ public final class NbdClient {
         if (uri.tls()) {
             return Future.failedFuture(new NbdConnectionException("TLS (" + uri + ") is not supported yet"));
         }
-        HandshakeConfig config = new HandshakeConfig(uri.exportName(), HandshakeConfig.Goal.GO, false,
-                options.extendedHeaders(), options.structuredReplies());
-        return handshake(vertx, uri, config, options).map(h -> h.client);
+        return handshake(vertx, uri, options.handshakeConfig(uri), options).map(h -> h.client);
     }
 
     /** Lists the server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */

@@ -1,8 +1,10 @@
 package io.nbdgate.gateway.nbd.server;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -10,13 +12,17 @@ import java.util.Map;
 /**
  * A sparse in-memory disk: 64 KiB chunks allocated on first write, so a 1 TiB export costs only
  * what is written. Unwritten chunks read as zeroes and are reported as holes.
+ *
+ * <p>Chunks live outside the Java heap, each freed by the GC once dropped ({@link Arena#ofAuto()}): as byte
+ * arrays, every young collection copied the freshly written data, hundreds of MB per pause while a disk is
+ * being filled, and the event loops stood still that long (seconds under an emulated CPU).
  */
 final class MemoryBackend implements Backend {
     static final int CHUNK = 64 * 1024;
 
     private final long size;
     // Guarded by this: every call is short and CPU-bound, so a monitor beats finer locking here.
-    private final Map<Long, byte[]> chunks = new HashMap<>();
+    private final Map<Long, MemorySegment> chunks = new HashMap<>();
 
     MemoryBackend(long size) {
         if (size < 0) throw new IllegalArgumentException("size must not be negative: " + size);
@@ -43,14 +49,15 @@ final class MemoryBackend implements Backend {
             long index = pos / CHUNK;
             int within = (int) (pos % CHUNK);
             int n = (int) Math.min(CHUNK - within, end - pos);
-            byte[] chunk = chunks.get(index);
+            MemorySegment chunk = chunks.get(index);
             if (chunk == null) {
                 if (run != null) { pieces.add(new Data(runStart, run.flip())); run = null; }
                 if (zeroStart < 0) zeroStart = pos;
             } else {
                 if (zeroStart >= 0) { pieces.add(new Zeroes(zeroStart, pos - zeroStart)); zeroStart = -1; }
                 if (run == null) { run = ByteBuffer.allocate((int) (end - pos)); runStart = pos; }
-                run.put(chunk, within, n);
+                MemorySegment.copy(chunk, ValueLayout.JAVA_BYTE, within, run.array(), run.position(), n);
+                run.position(run.position() + n);
             }
             pos += n;
         }
@@ -65,7 +72,9 @@ final class MemoryBackend implements Backend {
         while (data.hasRemaining()) {
             int within = (int) (pos % CHUNK);
             int n = Math.min(CHUNK - within, data.remaining());
-            data.get(chunks.computeIfAbsent(pos / CHUNK, i -> new byte[CHUNK]), within, n);
+            MemorySegment.copy(MemorySegment.ofBuffer(data), 0, chunks.computeIfAbsent(pos / CHUNK, i -> newChunk()),
+                    within, n);
+            data.position(data.position() + n);
             pos += n;
         }
     }
@@ -93,16 +102,21 @@ final class MemoryBackend implements Backend {
             long index = pos / CHUNK;
             int within = (int) (pos % CHUNK);
             int n = (int) Math.min(CHUNK - within, end - pos);
-            byte[] chunk = chunks.get(index);
+            MemorySegment chunk = chunks.get(index);
             if (n == CHUNK && !keepAllocated) {
                 chunks.remove(index);
             } else if (chunk != null) {
-                Arrays.fill(chunk, within, within + n, (byte) 0);
+                chunk.asSlice(within, n).fill((byte) 0);
             } else if (keepAllocated) {
-                chunks.put(index, new byte[CHUNK]);
+                chunks.put(index, newChunk());
             }
             pos += n;
         }
+    }
+
+    /** Zeroed, as the JDK allocates it. */
+    private static MemorySegment newChunk() {
+        return Arena.ofAuto().allocate(CHUNK);
     }
 
     @Override public void cache(long offset, long length) {

@@ -1,0 +1,118 @@
+package io.nbdgate.gateway.nbd.client;
+
+import io.nbdgate.gateway.net.BlockingSocket;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.client.ClientHandshake;
+import io.nbdgate.protocol.client.ExportEntry;
+import io.nbdgate.protocol.client.HandshakeAction;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.protocol.wire.RequestCodec;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketException;
+import java.net.SocketAddress;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * One question to an NBD server from the calling thread: an export's description ({@code nbdgate info}) or the
+ * export list ({@code nbdgate list URI}). The same sans-I/O {@link ClientHandshake} that {@link NbdClient} drives
+ * from Vert.x, driven here over a {@link BlockingSocket}: a CLI command that only shakes hands starts no event loop.
+ */
+public final class NbdQuery {
+    // The whole handshake after connecting (a few small messages); --connect-timeout bounds the connect.
+    private static final long ANSWER_TIMEOUT_MILLIS = 60_000;
+
+    private NbdQuery() {
+    }
+
+    /** The export {@code uri} names, as the handshake describes it; then a clean disconnect. */
+    public static ExportInfo info(NbdUri uri, NbdClient.Options options) {
+        HandshakeConfig config = options.handshakeConfig(uri);
+        return withSocket(uri, options, socket -> {
+            ExportInfo export = ((HandshakeAction.Ready) handshake(socket, config)).export();
+            ByteBuffer disc = ByteBuffer.allocate(32);
+            RequestCodec.encode(disc, export.mode(), Command.DISC, 0, 0, 0, 0);
+            socket.writeFully(disc.flip());
+            return export;
+        });
+    }
+
+    /** The server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */
+    public static List<ExportEntry> list(NbdUri uri, NbdClient.Options options) {
+        return withSocket(uri, options,
+                socket -> ((HandshakeAction.Listed) handshake(socket, HandshakeConfig.list())).exports());
+    }
+
+    private interface Exchange<T> {
+        T run(BlockingSocket socket) throws IOException;
+    }
+
+    private static <T> T withSocket(NbdUri uri, NbdClient.Options options, Exchange<T> exchange) {
+        if (uri.tls()) {
+            throw new NbdConnectionException("TLS (" + uri + ") is not supported yet");
+        }
+        SocketAddress address = uri.unixSocket() ? UnixDomainSocketAddress.of(uri.socketPath())
+                : new InetSocketAddress(uri.host(), uri.port());
+        BlockingSocket socket;
+        try {
+            socket = BlockingSocket.connect(address, options.connectTimeoutMillis());
+        } catch (IOException e) {
+            throw new NbdConnectionException("cannot connect to " + uri + ": " + describe(e), e);
+        }
+        try (socket) {
+            socket.deadlineIn(ANSWER_TIMEOUT_MILLIS);
+            return exchange.run(socket);
+        } catch (IOException e) {
+            throw new NbdConnectionException("connection to " + uri + " failed: " + describe(e), e);
+        }
+    }
+
+    /** Runs the handshake to its end: Ready or Listed; a failure is thrown. */
+    private static HandshakeAction handshake(BlockingSocket socket, HandshakeConfig config) throws IOException {
+        ClientHandshake machine = new ClientHandshake(config);
+        ByteBuffer input = ByteBuffer.allocate(4096).flip();
+        HandshakeAction action = machine.step(input);
+        while (true) {
+            switch (action) {
+                case HandshakeAction.Send s -> socket.writeFully(s.bytes());
+                case HandshakeAction.NeedMore n -> {
+                    if (input.capacity() < n.bytes()) {
+                        input = ByteBuffer.allocate(Math.max(n.bytes(), 2 * input.capacity())).put(input).flip();
+                    }
+                    input.compact();
+                    int got;
+                    try {
+                        got = socket.read(input);
+                    } catch (SocketException e) {
+                        got = -1; // a reset is a close too: the spec lets a server drop the line after NBD_OPT_ABORT
+                    }
+                    input.flip();
+                    if (got < 0) {
+                        action = machine.endOfStream();
+                        if (action instanceof HandshakeAction.NeedMore) {
+                            throw new NbdConnectionException("the NBD server closed the connection during the handshake");
+                        }
+                        continue;
+                    }
+                }
+                case HandshakeAction.Ready r -> {
+                    return r;
+                }
+                case HandshakeAction.Listed l -> {
+                    return l;
+                }
+                case HandshakeAction.UpgradeToTls u -> throw new NbdConnectionException(
+                        "the server accepted STARTTLS but TLS is not supported yet");
+                case HandshakeAction.Failed f -> throw new NbdConnectionException(f.error().message());
+            }
+            action = machine.step(input);
+        }
+    }
+
+    private static String describe(Throwable t) {
+        return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+    }
+}
