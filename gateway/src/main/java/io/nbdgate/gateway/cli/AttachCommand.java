@@ -171,16 +171,14 @@ final class AttachCommand implements Callable<Integer> {
                 .put("read-only", readOnly).put("device-id", number(deviceId))
                 .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout)
                         .put("reconnect", reconnectTimeout))
-                .put("keepalive", keepalive())
+                .put("keepalive", new JsonObject().put("idle", keepaliveIdle).put("interval", keepaliveInterval)
+                        .put("count", number(keepaliveCount)))
                 .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
                 .put("batch-io", batchIo).put("structured-replies", structuredReplies);
+        if (tcpUserTimeout != null) {
+            d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
+        }
         return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
-    }
-
-    private JsonObject keepalive() {
-        JsonObject k = new JsonObject().put("idle", keepaliveIdle).put("interval", keepaliveInterval)
-                .put("count", number(keepaliveCount));
-        return tcpUserTimeout == null ? k : k.put("user-timeout", tcpUserTimeout);
     }
 
     // Numbers as numbers, so the schema's range checks apply; anything else as text (e.g. "auto").
