@@ -21,9 +21,11 @@ class ServiceUnitTest {
     @Test
     void theShippedUnitVerifiesCleanly() throws Exception {
         String unit = Files.readString(ROOT.resolve("conf/nbdgate.service"));
-        // verify checks that ExecStart's binary exists: point it at this checkout's launcher.
+        // verify checks that ExecStart's binary exists: point it at this checkout's launcher (the package puts it
+        // at /usr/bin/nbdgate; scripts/lib/check-package.sh checks that).
+        assertTrue(unit.contains("ExecStart=/usr/bin/nbdgate daemon"), "the unit runs the packaged launcher");
         Path copy = Files.writeString(dir.resolve("nbdgate.service"),
-                unit.replace("/opt/nbdgate/bin/nbdgate", ROOT.resolve("bin/nbdgate").toString()));
+                unit.replace("/usr/bin/nbdgate", ROOT.resolve("bin/nbdgate").toString()));
         Process p = new ProcessBuilder("systemd-analyze", "verify", copy.toString()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS));
