@@ -96,7 +96,11 @@ class NetworkFaultGuestTest extends FaultGuestTestBase {
                 "--offset_increment=16M", "--cpus_allowed=0-1", "--cpus_allowed_policy=split", "--do_verify=1")) {
             fio.awaitWritten(4 * MIB, Duration.ofMinutes(3));
             TcpConnections.reset(server.address(), server.port(), ports.getFirst());
-            fio.assertClean(Duration.ofMinutes(5));
+            try {
+                fio.assertClean(Duration.ofMinutes(5));
+            } catch (AssertionError e) {
+                throw new AssertionError(e.getMessage() + "\n" + server + " said:\n" + server.output(), e);
+            }
         }
         log.assertNoUblkIoErrors();
         List<LinkStatus> links = device.linkStates();

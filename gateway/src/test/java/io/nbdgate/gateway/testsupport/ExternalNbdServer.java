@@ -258,7 +258,11 @@ public final class ExternalNbdServer implements AutoCloseable {
     }
 
     private void launch() throws IOException {
-        List<String> cmd = host.command(command);
+        // SIGPIPE ignored, as systemd starts services (IgnoreSIGPIPE=yes): a server writing a reply to a connection
+        // the client just reset must not die of it. exec keeps the PID the server's own.
+        List<String> ignoringSigpipe = new ArrayList<>(List.of("sh", "-c", "trap '' PIPE; exec \"$@\"", "sh"));
+        ignoringSigpipe.addAll(command);
+        List<String> cmd = host.command(ignoringSigpipe);
         Process p = new ProcessBuilder(cmd).directory(workDir.toFile()).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         process = p;
