@@ -57,10 +57,11 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         KernelLog log = KernelLog.mark("five restarts of " + kind);
         // Mixed sizes, so requests of several segments are in flight when the server dies.
         try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
-                "--size=24M", "--do_verify=1")) {
+                "--size=24M", "--do_verify=1");
+             ServerKeeper keeper = new ServerKeeper(server)) {
             for (int i = 1; i <= 5; i++) {
                 fio.awaitWritten(i * 3 * MIB, Duration.ofMinutes(3));
-                server.restart();
+                keeper.restart();
             }
             try {
                 fio.assertClean(Duration.ofMinutes(5));
@@ -134,6 +135,52 @@ class ReconnectGuestTest extends FaultGuestTestBase {
             return Files.readString(p);
         } catch (IOException e) {
             return "(unreadable: " + e + ")";
+        }
+    }
+
+    /**
+     * Starts the server again whenever it exits between the test's own restarts, as a service manager would:
+     * nbd-server in the foreground (-d) serves one client and then exits. Each such start is reported on stderr
+     * with the server's output, so that a client behaviour that ends the server shows up.
+     */
+    private static final class ServerKeeper implements AutoCloseable {
+        private final ExternalNbdServer server;
+        private final Thread watcher;
+        private volatile boolean closed;
+
+        ServerKeeper(ExternalNbdServer server) {
+            this.server = server;
+            this.watcher = Thread.ofPlatform().daemon().name("server-keeper").start(this::watch);
+        }
+
+        synchronized void restart() throws Exception {
+            server.restart();
+        }
+
+        private void watch() {
+            while (!closed) {
+                try {
+                    Thread.sleep(500);
+                    synchronized (this) {
+                        if (!closed && !server.isAlive()) {
+                            System.err.println("server-keeper: " + server + " exited between restarts; starting it"
+                                    + " again. It said:\n" + server.output());
+                            server.startAgain();
+                        }
+                    }
+                } catch (InterruptedException e) {
+                    return;
+                } catch (Exception e) {
+                    System.err.println("server-keeper: " + e);
+                }
+            }
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            closed = true;
+            watcher.interrupt();
+            watcher.join(5000);
         }
     }
 }
