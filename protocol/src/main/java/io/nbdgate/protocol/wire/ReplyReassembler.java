@@ -55,10 +55,7 @@ public final class ReplyReassembler<T> {
         ERROR_HEAD, ERROR_MESSAGE, ERROR_OFFSET, SKIP, DEAD }
 
     private final TransmissionMode mode;
-    private final Slot<T>[] slots;
-    private final int[] free;
-    private int freeCount;
-    private int inFlight;
+    private final InFlightRequests<T> requests;
 
     private State state = State.HEADER;
     private int needed;
@@ -66,7 +63,7 @@ public final class ReplyReassembler<T> {
     private boolean shutdownRequested;
 
     // The chunk being decoded.
-    private Slot<T> current;
+    private InFlightRequests.Slot<T> current;
     private int chunkFlags;
     private int chunkType;
     private long chunkRemaining;
@@ -87,19 +84,9 @@ public final class ReplyReassembler<T> {
     private long completedErrorOffset;
     private Command completedCommand;
 
-    @SuppressWarnings("unchecked")
     public ReplyReassembler(TransmissionMode mode, int maxInFlight) {
-        if (maxInFlight < 1 || maxInFlight > (1 << 24)) {
-            throw new IllegalArgumentException("maxInFlight " + maxInFlight);
-        }
         this.mode = mode;
-        this.slots = new Slot[maxInFlight];
-        this.free = new int[maxInFlight];
-        for (int i = 0; i < maxInFlight; i++) {
-            slots[i] = new Slot<>(i);
-            free[i] = maxInFlight - 1 - i;
-        }
-        this.freeCount = maxInFlight;
+        this.requests = new InFlightRequests<>(maxInFlight);
     }
 
     public TransmissionMode mode() {
@@ -107,11 +94,11 @@ public final class ReplyReassembler<T> {
     }
 
     public boolean hasCapacity() {
-        return freeCount > 0;
+        return requests.hasCapacity();
     }
 
     public int inFlight() {
-        return inFlight;
+        return requests.inFlight();
     }
 
     /**
@@ -120,25 +107,7 @@ public final class ReplyReassembler<T> {
      * an unknown cookie).
      */
     public long register(Command command, int flags, long offset, long length, T attachment) {
-        if (freeCount == 0) {
-            throw new IllegalStateException("no free request slot; check hasCapacity() first");
-        }
-        int index = free[--freeCount];
-        Slot<T> s = slots[index];
-        s.generation++;
-        s.inUse = true;
-        s.command = command;
-        s.flags = flags;
-        s.offset = offset;
-        s.length = length;
-        s.attachment = attachment;
-        s.error = null;
-        s.message = null;
-        s.errorOffset = -1;
-        s.contentChunks = 0;
-        s.coverage.clear();
-        inFlight++;
-        return ((long) s.generation << 32) | index;
+        return requests.register(command, flags, offset, length, attachment);
     }
 
     /**
@@ -146,25 +115,18 @@ public final class ReplyReassembler<T> {
      * attachment, or null if the cookie is not in flight.
      */
     public T cancel(long cookie) {
-        Slot<T> s = lookup(cookie);
+        InFlightRequests.Slot<T> s = requests.lookup(cookie);
         if (s == null || s == current) {
             return null;
         }
         T a = s.attachment;
-        release(s, (int) cookie);
+        requests.release(s);
         return a;
     }
 
     /** Hands every request still in flight to {@code sink} and forgets them (connection lost; retry or fail them). */
     public void drainInFlight(Consumer<T> sink) {
-        for (int i = 0; i < slots.length; i++) {
-            Slot<T> s = slots[i];
-            if (s.inUse) {
-                T a = s.attachment;
-                release(s, i);
-                sink.accept(a);
-            }
-        }
+        requests.drain(sink);
         current = null;
     }
 
@@ -443,7 +405,7 @@ public final class ReplyReassembler<T> {
                     long off = in.getLong();
                     chunkRemaining -= 8;
                     if (!within(off, 1)) {
-                        return fail(new ProtocolViolation.ChunkOutsideRequest(cookieOf(current), off, 1,
+                        return fail(new ProtocolViolation.ChunkOutsideRequest(current.cookie(), off, 1,
                                 current.offset, current.length));
                     }
                     if (current.errorOffset < 0) {
@@ -486,7 +448,7 @@ public final class ReplyReassembler<T> {
                 return fail(new ProtocolViolation.BadMagic("extended reply header", NbdMagic.EXTENDED_REPLY, magic));
             }
             cookie = in.getLong(p + 8);
-            Slot<T> s = lookup(cookie);
+            InFlightRequests.Slot<T> s = requests.lookup(cookie);
             if (s == null) {
                 return fail(new ProtocolViolation.UnknownCookie(cookie));
             }
@@ -508,7 +470,7 @@ public final class ReplyReassembler<T> {
                 return Step.NEED_MORE;
             }
             cookie = in.getLong(p + 8);
-            Slot<T> s = lookup(cookie);
+            InFlightRequests.Slot<T> s = requests.lookup(cookie);
             if (s == null) {
                 return fail(new ProtocolViolation.UnknownCookie(cookie));
             }
@@ -541,7 +503,7 @@ public final class ReplyReassembler<T> {
                 return Step.NEED_MORE;
             }
             cookie = in.getLong(p + 8);
-            Slot<T> s = lookup(cookie);
+            InFlightRequests.Slot<T> s = requests.lookup(cookie);
             if (s == null) {
                 return fail(new ProtocolViolation.UnknownCookie(cookie));
             }
@@ -553,7 +515,7 @@ public final class ReplyReassembler<T> {
                 mode == TransmissionMode.SIMPLE ? NbdMagic.SIMPLE_REPLY : NbdMagic.STRUCTURED_REPLY, magic));
     }
 
-    private Step beginChunk(Slot<T> s, int flags, int type, long length) {
+    private Step beginChunk(InFlightRequests.Slot<T> s, int flags, int type, long length) {
         current = s;
         chunkFlags = flags;
         chunkType = type;
@@ -641,22 +603,22 @@ public final class ReplyReassembler<T> {
 
     /** Validates a content range against its request and earlier chunks, and claims it. */
     private Step claimRange(long chunkOffset, long length) {
-        Slot<T> s = current;
+        InFlightRequests.Slot<T> s = current;
         if (!within(chunkOffset, length)) {
-            return fail(new ProtocolViolation.ChunkOutsideRequest(cookieOf(s), chunkOffset, length, s.offset, s.length));
+            return fail(new ProtocolViolation.ChunkOutsideRequest(s.cookie(), chunkOffset, length, s.offset, s.length));
         }
         if ((s.flags & CommandFlag.DF) != 0 && s.contentChunks > 0) {
             return fail(new ProtocolViolation.UnexpectedReply("second content chunk for a READ with DF"));
         }
         if (!s.coverage.add(chunkOffset - s.offset, length)) {
-            return fail(new ProtocolViolation.OverlappingChunk(cookieOf(s), chunkOffset, length));
+            return fail(new ProtocolViolation.OverlappingChunk(s.cookie(), chunkOffset, length));
         }
         s.contentChunks++;
         return null;
     }
 
     private boolean within(long chunkOffset, long length) {
-        Slot<T> s = current;
+        InFlightRequests.Slot<T> s = current;
         long rel = chunkOffset - s.offset;
         return chunkOffset >= s.offset && rel <= s.length && length >= 0 && length <= s.length - rel;
     }
@@ -681,7 +643,7 @@ public final class ReplyReassembler<T> {
     }
 
     private Step complete() {
-        Slot<T> s = current;
+        InFlightRequests.Slot<T> s = current;
         if (s.error == null && s.command == Command.READ && s.coverage.covered() != s.length) {
             return fail(new ProtocolViolation.UnexpectedReply("READ of " + s.length + " bytes completed with only "
                     + s.coverage.covered() + " bytes of data and holes and no error"));
@@ -691,8 +653,7 @@ public final class ReplyReassembler<T> {
         completedError = s.error;
         completedMessage = s.message;
         completedErrorOffset = s.errorOffset;
-        int index = indexOf(s);
-        release(s, index);
+        requests.release(s);
         current = null;
         state = State.HEADER;
         return Step.COMPLETED;
@@ -714,49 +675,5 @@ public final class ReplyReassembler<T> {
 
     private boolean peek(ByteBuffer in, int n) {
         return have(in, n);
-    }
-
-    private Slot<T> lookup(long cookie) {
-        int index = (int) cookie;
-        if (index < 0 || index >= slots.length) {
-            return null;
-        }
-        Slot<T> s = slots[index];
-        return s.inUse && s.generation == (int) (cookie >>> 32) ? s : null;
-    }
-
-    private long cookieOf(Slot<T> s) {
-        return ((long) s.generation << 32) | indexOf(s);
-    }
-
-    private int indexOf(Slot<T> s) {
-        return s.index;
-    }
-
-    private void release(Slot<T> s, int index) {
-        s.inUse = false;
-        s.attachment = null;
-        free[freeCount++] = index;
-        inFlight--;
-    }
-
-    private static final class Slot<T> {
-        final int index;
-        int generation;
-        boolean inUse;
-        Command command;
-        int flags;
-        long offset;
-        long length;
-        T attachment;
-        NbdError error;
-        String message;
-        long errorOffset;
-        int contentChunks;
-        final Coverage coverage = new Coverage();
-
-        Slot(int index) {
-            this.index = index;
-        }
     }
 }

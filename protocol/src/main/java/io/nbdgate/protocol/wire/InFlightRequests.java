@@ -1,0 +1,113 @@
+package io.nbdgate.protocol.wire;
+
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.NbdError;
+import java.util.function.Consumer;
+
+/**
+ * The requests a connection has sent and not yet seen answered, by cookie: what each asked for (to check its
+ * reply chunks against) and what its reply has said so far. A cookie is the slot index in its low 32 bits and
+ * the slot's generation in the high 32, so a late reply to a reused slot is an unknown cookie.
+ */
+final class InFlightRequests<T> {
+    private final Slot<T>[] slots;
+    private final int[] free;
+    private int freeCount;
+    private int inFlight;
+
+    @SuppressWarnings("unchecked")
+    InFlightRequests(int capacity) {
+        if (capacity < 1 || capacity > (1 << 24)) {
+            throw new IllegalArgumentException("maxInFlight " + capacity);
+        }
+        slots = new Slot[capacity];
+        free = new int[capacity];
+        for (int i = 0; i < capacity; i++) {
+            slots[i] = new Slot<>(i);
+            free[i] = capacity - 1 - i;
+        }
+        freeCount = capacity;
+    }
+
+    boolean hasCapacity() {
+        return freeCount > 0;
+    }
+
+    int inFlight() {
+        return inFlight;
+    }
+
+    long register(Command command, int flags, long offset, long length, T attachment) {
+        if (freeCount == 0) {
+            throw new IllegalStateException("no free request slot; check hasCapacity() first");
+        }
+        Slot<T> s = slots[free[--freeCount]];
+        s.generation++;
+        s.inUse = true;
+        s.command = command;
+        s.flags = flags;
+        s.offset = offset;
+        s.length = length;
+        s.attachment = attachment;
+        s.error = null;
+        s.message = null;
+        s.errorOffset = -1;
+        s.contentChunks = 0;
+        s.coverage.clear();
+        inFlight++;
+        return s.cookie();
+    }
+
+    /** The request of {@code cookie}, or null if none is in flight under it. */
+    Slot<T> lookup(long cookie) {
+        int index = (int) cookie;
+        if (index < 0 || index >= slots.length) {
+            return null;
+        }
+        Slot<T> s = slots[index];
+        return s.inUse && s.generation == (int) (cookie >>> 32) ? s : null;
+    }
+
+    void release(Slot<T> s) {
+        s.inUse = false;
+        s.attachment = null;
+        free[freeCount++] = s.index;
+        inFlight--;
+    }
+
+    /** Releases every request in flight, handing its attachment to {@code sink}. */
+    void drain(Consumer<T> sink) {
+        for (Slot<T> s : slots) {
+            if (s.inUse) {
+                T a = s.attachment;
+                release(s);
+                sink.accept(a);
+            }
+        }
+    }
+
+    /** One request in flight and the state of its reply. */
+    static final class Slot<T> {
+        final int index;
+        int generation;
+        boolean inUse;
+        Command command;
+        int flags;
+        long offset;
+        long length;
+        T attachment;
+        NbdError error;
+        String message;
+        long errorOffset;
+        int contentChunks;
+        final Coverage coverage = new Coverage();
+
+        Slot(int index) {
+            this.index = index;
+        }
+
+        long cookie() {
+            return ((long) generation << 32) | index;
+        }
+    }
+}
