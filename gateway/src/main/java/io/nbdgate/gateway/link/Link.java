@@ -80,7 +80,6 @@ public final class Link implements IoUringIoHandle {
     private int opsInFlight;
     private int notificationsPending;
     private boolean closeSent;
-    private String endReason;
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
     boolean socketCommands;
@@ -154,10 +153,6 @@ public final class Link implements IoUringIoHandle {
         return export;
     }
 
-    public IoEventLoop loop() {
-        return loop;
-    }
-
     public SocketAddress address() {
         return address;
     }
@@ -165,11 +160,6 @@ public final class Link implements IoUringIoHandle {
     /** The server's address for messages and the log. */
     public String peer() {
         return peer;
-    }
-
-    /** Why the link ended, once it is DRAINING or CLOSED. */
-    public String endReason() {
-        return endReason;
     }
 
     /** Receives that took reply header bytes. Loop thread only. */
@@ -317,14 +307,13 @@ public final class Link implements IoUringIoHandle {
         }
         LinkState was = state;
         state = LinkState.DRAINING;
-        endReason = reason;
         deadlines.stop();
         sender.abandonQueued();
         replies.abandonHeld();
         if (was == LinkState.READY) {
             LOG.debug("link to {} lost: {}", peer, reason);
         }
-        if (fd >= 0 && !"disconnected".equals(reason)) {
+        if (fd >= 0) {
             // Reset rather than close gracefully: a dead peer's unacknowledged data (and the SEND_ZC pages it
             // pins) is dropped at close instead of being retransmitted by an orphaned socket for minutes.
             LinuxCalls.setLinger(fd, true, 0);
@@ -343,11 +332,10 @@ public final class Link implements IoUringIoHandle {
     public void disconnect() {
         if (state == LinkState.READY && idle()) {
             state = LinkState.DRAINING;
-            endReason = "disconnected";
             deadlines.stop();
             sender.sendDisconnect();
             shutdownSocket();
-            owner.down(this, endReason);
+            owner.down(this, "disconnected");
             drain();
         } else {
             fail("disconnected");
@@ -397,11 +385,6 @@ public final class Link implements IoUringIoHandle {
     /** Ends the link from any thread; the future completes once its resources are released. */
     public CompletableFuture<Void> closeAsync(String reason) {
         loop.execute(() -> fail(reason));
-        return closed;
-    }
-
-    /** Completes once the link is closed and its resources are released. */
-    public CompletableFuture<Void> closedFuture() {
         return closed;
     }
 
