@@ -117,6 +117,14 @@ public final class ControlDevice implements AutoCloseable {
         command("STOP_DEV", U_CMD_STOP_DEV, devId, 0, 0, 0);
     }
 
+    /**
+     * TRY_STOP_DEV (UBLK_F_SAFE_STOP_DEV, 7.0): STOP_DEV only if nobody has the block device open; EBUSY
+     * (as a {@link UringException}) leaves it running and untouched.
+     */
+    public void tryStopDevice(int devId) throws UringException {
+        command("TRY_STOP_DEV", U_CMD_TRY_STOP_DEV, devId, 0, 0, 0);
+    }
+
     /** DEL_DEV waits until every user of /dev/ublkcN has closed it. */
     public void deleteDevice(int devId) throws UringException {
         command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0, 0);

@@ -19,6 +19,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,10 +29,13 @@ import org.slf4j.LoggerFactory;
  * Netty io_uring event loops, {@link #close} (STOP_DEV, wait for the queues, DEL_DEV). A recoverable
  * device can be {@link #quiesce}d and {@link #resume}d with fresh queues without losing I/O. Every
  * device still open when the JVM exits normally or on SIGTERM is stopped and deleted by a shutdown hook.
+ * A device stopped or deleted by another process is let go of at once, and its listener told
+ * ({@link #onRemovedElsewhere}).
  */
 public final class UblkDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(UblkDevice.class);
     private static final Set<UblkDevice> OPEN = ConcurrentHashMap.newKeySet();
+    private static volatile boolean ownerCloses;
     private static final long QUEUE_TIMEOUT_MS = 15_000;
     private static final long NODE_TIMEOUT_MS = 30_000;
     private static final int S_IFMT = 0170000;
@@ -52,6 +56,7 @@ public final class UblkDevice implements AutoCloseable {
     private boolean started;
     private boolean quiesced;
     private boolean closed;
+    private volatile Consumer<String> removedElsewhere = what -> { };
     /** Counters of the queues released by {@link #quiesce}, so the device's totals never go back. */
     private volatile long requestsServedBefore;
     private volatile long eventsOffLoopBefore;
@@ -215,6 +220,49 @@ public final class UblkDevice implements AutoCloseable {
                 throw new IllegalStateException("ublk device " + id + " queue " + e.qid + ": kernel refused FETCH");
             }
         }
+        List<QueueEngine> engines = List.copyOf(queues);
+        // Off the queue loops: queuesEnded takes this device's lock, which close() holds while it waits for them.
+        CompletableFuture.allOf(engines.stream().map(q -> q.stopped).toArray(CompletableFuture[]::new))
+                .thenRun(() -> Thread.ofPlatform().daemon().name("ublk-" + id + "-ended")
+                        .start(() -> queuesEnded(engines)));
+    }
+
+    /**
+     * Called with {@code what} happened ("stopped by another process", ...) when the kernel stopped the
+     * device without this object asking: another ublk tool sent STOP_DEV or DEL_DEV. By then the queues and
+     * /dev/ublkcN are released (so the other tool's DEL_DEV can return) and the device is closed here.
+     */
+    public void onRemovedElsewhere(Consumer<String> listener) {
+        removedElsewhere = listener;
+    }
+
+    /** Every queue of one generation has stopped: by our close or quiesce, or by someone else's STOP_DEV. */
+    private synchronized void queuesEnded(List<QueueEngine> engines) {
+        if (closed || quiesced || !queues.containsAll(engines)) {
+            return;
+        }
+        String what;
+        try {
+            DeviceInfo info = control.deviceInfo(id);
+            if (info.state() != S_DEV_DEAD) {
+                return; // the event loops shutting down with the process: close() or the shutdown hook follows
+            }
+            what = "stopped by another process (STOP_DEV or DEL_DEV)";
+        } catch (UringException e) {
+            if (e.errno() != Errno.ENODEV) {
+                LOG.warn("ublk device {}: queues ended, state unknown: {}", id, e.getMessage());
+                return;
+            }
+            what = "deleted by another process";
+        }
+        closed = true;
+        releaseQueues();
+        for (Target t : targets) {
+            closeTarget(t);
+        }
+        OPEN.remove(this);
+        LOG.warn("ublk device {} ({}) was {}; released it", id, blockDevice(), what);
+        removedElsewhere.accept(what);
     }
 
     private int openCharDevice() throws UringException, InterruptedException {
@@ -394,6 +442,43 @@ public final class UblkDevice implements AutoCloseable {
         }
     }
 
+    /** Whether {@link #closeIfUnused} can ask the kernel (UBLK_F_SAFE_STOP_DEV). */
+    public boolean canStopIfUnused() {
+        try {
+            return (control.features().mask() & F_SAFE_STOP_DEV) != 0;
+        } catch (UringException e) {
+            return false;
+        }
+    }
+
+    /**
+     * {@link #close} if nobody has the block device open: TRY_STOP_DEV decides that in the kernel, atomically
+     * with blocking new opens. Returns false, the device untouched, while it is open (mounted, held by a
+     * process or a stacked device).
+     */
+    public synchronized boolean closeIfUnused() throws UringException {
+        if (closed) {
+            return true;
+        }
+        if (started && !quiesced) {
+            try {
+                control.tryStopDevice(id);
+            } catch (UringException e) {
+                if (e.errno() == Errno.EBUSY) {
+                    return false;
+                }
+                throw e;
+            }
+        }
+        close(); // its STOP_DEV finds the device stopped already
+        return true;
+    }
+
+    /** Whether the device is gone: closed here, or removed by another process. */
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
     /** STOP_DEV, wait for the queues to see their commands aborted, close, DEL_DEV. Idempotent. */
     @Override
     public synchronized void close() {
@@ -450,7 +535,18 @@ public final class UblkDevice implements AutoCloseable {
         control.deleteDeviceAsync(id);
     }
 
+    /**
+     * The process's own shutdown closes its devices, in its own order and time (a device still in use may get
+     * a while to be closed by its users): the hook that stops every open device at exit then does nothing.
+     */
+    public static void ownerClosesAtExit() {
+        ownerCloses = true;
+    }
+
     static void closeAll() {
+        if (ownerCloses) {
+            return;
+        }
         for (UblkDevice d : List.copyOf(OPEN)) {
             d.close();
         }

@@ -16,7 +16,7 @@ import java.lang.invoke.MethodHandle;
 public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
-            SYS_KILL = 62, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
+            SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
             SYS_UMASK = 95, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
@@ -98,6 +98,11 @@ public final class LinuxCalls {
 
     public static void ftruncate(int fd, long size) throws UringException {
         check("ftruncate", SYS_FTRUNCATE, fd, size, 0, 0, 0, 0);
+    }
+
+    /** sync(2): every file system's dirty data and metadata to its device (waits for it). */
+    public static void sync() {
+        raw(SYS_SYNC, 0, 0, 0, 0, 0, 0);
     }
 
     public static void fsync(int fd) throws UringException {
