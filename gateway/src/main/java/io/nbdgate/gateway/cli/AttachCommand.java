@@ -11,6 +11,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.transport.Transport;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -26,7 +27,8 @@ import picocli.CommandLine.Parameters;
             "Prints the device path once the device is live (also /dev/nbdgate/NAME; under systemd READY=1 then).",
             "'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
             "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
-            "failed (nothing is left behind), 2 on bad input."})
+            "failed (nothing is left behind), 2 on bad input, 3 when another process stopped or deleted the",
+            "device (e.g. 'ublk del'); nbdgate then let go of it and did not add it again."})
 final class AttachCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "URI",
@@ -105,6 +107,12 @@ final class AttachCommand implements Callable<Integer> {
                     + "again once the server is back. never: wait forever. Default: ${DEFAULT-VALUE}.")
     String reconnectTimeout;
 
+    @Option(names = "--shutdown-wait", paramLabel = "DURATION", defaultValue = "30s",
+            description = "On SIGINT/SIGTERM, how long a device still in use (mounted, held open) keeps serving "
+                    + "while its users finish; then file systems are synced and it is removed anyway, its users "
+                    + "getting EIO. Default: ${DEFAULT-VALUE}.")
+    String shutdownWait;
+
     @Option(names = "--keepalive-idle", paramLabel = "DURATION", defaultValue = "10s",
             description = "TCP keepalive: idle time before the first probe, so a dead link is noticed while no "
                     + "request is out. Default: ${DEFAULT-VALUE}.")
@@ -147,6 +155,14 @@ final class AttachCommand implements Callable<Integer> {
             System.err.println("nbdgate attach: " + e.getMessage());
             return 2;
         }
+        Duration wait;
+        try {
+            wait = DaemonConfig.shutdownWait(new JsonObject().put("shutdown",
+                    new JsonObject().put("wait-for-users", shutdownWait)));
+        } catch (ConfigException e) {
+            System.err.println("nbdgate attach: --shutdown-wait: " + e.getMessage().replaceFirst("^[^:]*: ", ""));
+            return 2;
+        }
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         NbdDevice device;
         try {
@@ -156,13 +172,12 @@ final class AttachCommand implements Callable<Integer> {
             vertx.close();
             return 1;
         }
-        ServingProcess serving = new ServingProcess(vertx, true);
-        serving.registry().add(device);
+        ServingProcess serving = new ServingProcess(vertx, true, wait);
+        serving.serve(device);
         serving.start(null);
         System.out.println(device.blockDevice());
         System.out.flush();
-        serving.awaitAndCleanUp();
-        return 0;
+        return serving.awaitAndCleanUp();
     }
 
     DeviceConfig toConfig() throws ConfigException {

@@ -76,14 +76,14 @@ final class DaemonCommand implements Callable<Integer> {
             return 0;
         }
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
-        ServingProcess serving = new ServingProcess(vertx, false);
+        ServingProcess serving = new ServingProcess(vertx, false, cfg.shutdownWait());
         int attached = 0;
         int n = 0;
         for (DeviceConfig d : cfg.devices()) {
             serving.attaching(d.name(), ++n, cfg.devices().size());
             try {
                 NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
-                serving.registry().add(device);
+                serving.serve(device);
                 System.out.println(d.name() + " " + device.blockDevice());
                 attached++;
             } catch (NbdConnectionException | RuntimeException e) {
@@ -99,8 +99,7 @@ final class DaemonCommand implements Callable<Integer> {
         }
         serving.start(cfg.statusListen());
         Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
-        serving.awaitAndCleanUp();
-        return 0;
+        return serving.awaitAndCleanUp();
     }
 
     /** The YAML file, or null after printing its one-line problem. */

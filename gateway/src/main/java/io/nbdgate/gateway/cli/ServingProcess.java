@@ -3,10 +3,13 @@ package io.nbdgate.gateway.cli;
 import io.nbdgate.gateway.control.ControlServer;
 import io.nbdgate.gateway.control.DeviceLinks;
 import io.nbdgate.gateway.control.DeviceRegistry;
+import io.nbdgate.gateway.device.BlockHolders;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.systemd.ServiceStatus;
 import io.nbdgate.gateway.systemd.SystemdNotifier;
+import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.uring.LinuxCalls;
 import io.netty.channel.IoEventLoop;
 import io.vertx.core.Vertx;
 import java.time.Duration;
@@ -40,16 +43,37 @@ final class ServingProcess {
     private final CountDownLatch done = new CountDownLatch(1);
     private final CountDownLatch cleanedUp = new CountDownLatch(1);
     private final boolean exitWhenEmpty;
+    private final Duration shutdownWait;
+    private volatile boolean removedElsewhere;
     private ControlServer control;
     private ScheduledExecutorService systemdTimer;
 
-    ServingProcess(Vertx vertx, boolean exitWhenEmpty) {
+    /** attach's exit code when another process stopped or deleted its device. */
+    static final int EXIT_REMOVED_ELSEWHERE = 3;
+
+    ServingProcess(Vertx vertx, boolean exitWhenEmpty, Duration shutdownWait) {
         this.vertx = vertx;
         this.exitWhenEmpty = exitWhenEmpty;
+        this.shutdownWait = shutdownWait;
+        UblkDevice.ownerClosesAtExit(); // this class stops the devices, by the policy of awaitAndCleanUp
     }
 
     DeviceRegistry registry() {
         return registry;
+    }
+
+    /** Serves {@code d}: listed, linked by name, and (attach) the process ends with it. */
+    void serve(NbdDevice d) {
+        registry.add(d);
+        d.gone().thenAccept(x -> {
+            if (x.removedElsewhere() != null) {
+                removedElsewhere = true;
+                notifier.status(statusLine());
+            }
+            if (exitWhenEmpty && !registry.anyServed()) {
+                done.countDown();
+            }
+        });
     }
 
     void attaching(String name, int n, int of) {
@@ -72,11 +96,7 @@ final class ServingProcess {
      * tells systemd the service is ready: every device has had its one attach attempt by now.
      */
     void start(String statusListen) {
-        control = new ControlServer(controlVertx, registry, d -> {
-            if (exitWhenEmpty && registry.isEmpty()) {
-                done.countDown();
-            }
-        });
+        control = new ControlServer(controlVertx, registry);
         try {
             control.start().await();
         } catch (Exception e) {
@@ -155,8 +175,16 @@ final class ServingProcess {
         return ServiceStatus.line(devices);
     }
 
-    /** Blocks until a signal or the last detach, then detaches what is left and stops. */
-    void awaitAndCleanUp() {
+    /**
+     * Blocks until a signal or the last detach, then detaches what is left and stops; returns the exit code:
+     * {@link #EXIT_REMOVED_ELSEWHERE} when another process removed a device of this run, else 0.
+     *
+     * <p>The shutdown policy for a device still in use (a file system mounted on it, a process holding it): it
+     * keeps serving for up to {@code shutdownWait} while its users finish (systemd unmounts remote-fs file
+     * systems before stopping nbdgate, so normally none is left); then every file system is synced and the
+     * device is removed anyway, its users getting EIO, with one line naming them.
+     */
+    int awaitAndCleanUp() {
         try {
             done.await();
         } catch (InterruptedException e) {
@@ -166,14 +194,50 @@ final class ServingProcess {
             systemdTimer.shutdownNow();
         }
         notifier.stopping("stopping: detaching " + registry.all().size() + " device(s)");
+        List<Thread> stopping = new ArrayList<>();
         for (NbdDevice d : registry.all()) {
-            registry.remove(d.name());
-            d.close();
+            stopping.add(Thread.ofPlatform().name(d.name() + "-stop").start(() -> stop(d)));
+        }
+        for (Thread t : stopping) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         control.stop();
         controlVertx.close().await();
         vertx.close().await();
         notifier.close();
         cleanedUp.countDown();
+        return removedElsewhere ? EXIT_REMOVED_ELSEWHERE : 0;
+    }
+
+    private void stop(NbdDevice d) {
+        if (d.removedElsewhere() != null || d.closeIfUnused()) {
+            registry.remove(d.name());
+            return;
+        }
+        String holders = BlockHolders.describe(d.blockDevice(), BlockHolders.of(d.blockDevice()));
+        LOG.warn("{}: {} at shutdown; it serves for up to {} s more while its users finish", d.name(), holders,
+                shutdownWait.toSeconds());
+        long deadline = System.nanoTime() + shutdownWait.toNanos();
+        while (System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                break;
+            }
+            if (d.closeIfUnused()) {
+                LOG.info("{}: no longer in use; detached", d.name());
+                registry.remove(d.name());
+                return;
+            }
+        }
+        LinuxCalls.sync(); // what its file system still holds goes to the server while the device serves
+        LOG.error("{}: {} after {} s; synced and removed anyway: its users now get EIO", d.name(),
+                BlockHolders.describe(d.blockDevice(), BlockHolders.of(d.blockDevice())), shutdownWait.toSeconds());
+        d.closeNow();
+        registry.remove(d.name());
     }
 }

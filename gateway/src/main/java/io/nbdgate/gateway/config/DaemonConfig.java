@@ -21,12 +21,16 @@ import java.util.regex.Pattern;
  *
  * @param devices    the devices to attach, in file order
  * @param statusListen host:port of the HTTP status endpoint, or null when off
+ * @param shutdownWait how long a device still in use at shutdown keeps serving before it is removed anyway
  */
-public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
+public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Duration shutdownWait) {
 
     static final String DEFAULT_STATUS_LISTEN = "127.0.0.1:10810";
-    private static final Set<String> TOP_KEYS = Set.of("devices", "status");
+    /** Inside systemd's TimeoutStopSec=60 of the unit, with time left to stop the devices after it. */
+    public static final Duration DEFAULT_SHUTDOWN_WAIT = Duration.ofSeconds(30);
+    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
+    private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
             "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
@@ -88,7 +92,18 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen) {
             }
             devices.add(device);
         }
-        return new DaemonConfig(devices, status);
+        return new DaemonConfig(devices, status, shutdownWait(doc));
+    }
+
+    /** Also the check of attach's --shutdown-wait. */
+    public static Duration shutdownWait(JsonObject doc) throws ConfigException {
+        if (!doc.containsKey("shutdown")) {
+            return DEFAULT_SHUTDOWN_WAIT;
+        }
+        JsonObject s = object(doc, "shutdown", "shutdown");
+        unknownKeys(s, SHUTDOWN_KEYS, "shutdown.");
+        return s.containsKey("wait-for-users") ? duration(s.getValue("wait-for-users"), "shutdown.wait-for-users")
+                : DEFAULT_SHUTDOWN_WAIT;
     }
 
     private static DeviceConfig device(JsonObject d, String at) throws ConfigException {

@@ -101,20 +101,30 @@ public final class ControlClient {
         }
     }
 
-    /** Detaches the device named {@code which} (a name or /dev/ublkbN), wherever it is served. */
+    /** Detaches the device named {@code which}, refusing when it is in use. */
     public static Device detach(String which) throws ControlException {
+        return detach(which, "refuse");
+    }
+
+    /**
+     * Detaches the device named {@code which} (a name or /dev/ublkbN), wherever it is served; {@code mode} says
+     * what happens when it is in use: refuse, force or deferred. The answer has "detached", or "pending" (a
+     * deferred detach waits for the last user); a refusal is a ControlException naming the holders.
+     */
+    public static Device detach(String which, String mode) throws ControlException {
         for (Device d : devices()) {
             if (which.equals(d.get("name")) || which.equals(d.get("device"))) {
                 Path s = runDir().resolve(d.get("pid") + ".sock");
                 Response r;
                 try {
-                    r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8));
+                    r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8)
+                            + "&mode=" + URLEncoder.encode(mode, StandardCharsets.UTF_8));
                 } catch (IOException e) {
                     throw new ControlException("the nbdgate process serving " + which + " did not answer on " + s
                             + ": " + e.getMessage());
                 }
                 List<Device> answer = parse(s, r.body());
-                if (r.status() != 200 || answer.size() != 1) {
+                if (r.status() != 200 && r.status() != 202 || answer.size() != 1) {
                     throw new ControlException(error(answer, "detaching " + which + " failed: status " + r.status()));
                 }
                 return answer.getFirst();

@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.control;
 
+import io.nbdgate.gateway.device.DetachMode;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -11,13 +12,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The control socket of one nbdgate process, {@code /run/nbdgate/<pid>.sock}: a small HTTP API that
- * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X detaches.
+ * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X[&mode=M]
+ * detaches: 200 when the device is gone, 202 when a deferred detach waits for its last user, 409 with the
+ * holders when it is in use and the mode is refuse (the default; {@link DetachMode}).
  * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
@@ -30,16 +32,14 @@ public final class ControlServer {
 
     private final Vertx vertx;
     private final DeviceRegistry registry;
-    private final Consumer<NbdDevice> onDetached;
     private final Path socket;
     private HttpServer server;
     private HttpServer status;
     private ControlSocketAccess access;
 
-    public ControlServer(Vertx vertx, DeviceRegistry registry, Consumer<NbdDevice> onDetached) {
+    public ControlServer(Vertx vertx, DeviceRegistry registry) {
         this.vertx = vertx;
         this.registry = registry;
-        this.onDetached = onDetached;
         this.socket = runDir().resolve(ProcessHandle.current().pid() + ".sock");
     }
 
@@ -110,15 +110,28 @@ public final class ControlServer {
                 return;
             }
             NbdDevice device = d.get();
-            registry.remove(device.name());
+            DetachMode mode;
+            try {
+                mode = DetachMode.of(req.params().get("mode") == null ? "refuse" : req.getParam("mode"));
+            } catch (IllegalArgumentException e) {
+                req.response().setStatusCode(400).end(new JsonObject().put("error", e.getMessage()).encode());
+                return;
+            }
             // Stopping a device waits for its queues: never on the event loop.
-            vertx.executeBlocking(() -> {
-                device.close();
-                return null;
-            }, false).onComplete(r -> {
-                req.response().setStatusCode(r.succeeded() ? 200 : 500).end(new JsonObject()
-                        .put("detached", device.blockDevice()).put("name", device.name()).encode());
-                onDetached.accept(device);
+            vertx.executeBlocking(() -> Optional.ofNullable(device.detach(mode)), false).onComplete(r -> {
+                JsonObject body = new JsonObject().put("name", device.name());
+                if (r.failed()) {
+                    req.response().setStatusCode(500).end(body.put("error", "detaching " + device.name() + ": "
+                            + r.cause().getMessage()).encode());
+                } else if (r.result().isPresent()) {
+                    req.response().setStatusCode(409).end(body.put("error", r.result().get()
+                            + " (--force removes it now, --deferred once it is closed)").encode());
+                } else if (device.gone().isDone()) {
+                    registry.remove(device.name()); // also a device another process removed: it was listed
+                    req.response().setStatusCode(200).end(body.put("detached", device.blockDevice()).encode());
+                } else {
+                    req.response().setStatusCode(202).end(body.put("pending", device.blockDevice()).encode());
+                }
             });
         } else {
             req.response().setStatusCode(404).end();

@@ -26,11 +26,28 @@ public final class DeviceRegistry {
         this(null);
     }
 
+    /**
+     * Adds a live device. Once it is gone its link goes; so does its entry, unless another process removed it:
+     * then it stays, listed as removed, until a detach takes it out (nbdgate never adds it again by itself).
+     */
     public void add(NbdDevice d) {
         devices.put(d.name(), d);
         if (links != null) {
             links.publish(d.name(), d.blockDevice());
         }
+        d.gone().thenAccept(x -> {
+            if (links != null) {
+                links.withdraw(x.name(), x.blockDevice());
+            }
+            if (x.removedElsewhere() == null) {
+                devices.remove(x.name(), x);
+            }
+        });
+    }
+
+    /** Whether some device here is still served (not removed by another process). */
+    public boolean anyServed() {
+        return devices.values().stream().anyMatch(d -> d.removedElsewhere() == null);
     }
 
     /** The device named {@code nameOrPath}, or whose block device path it is. */

@@ -31,6 +31,7 @@ import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -143,6 +144,11 @@ public final class NbdDevice implements AutoCloseable {
     private final int zeroFd;
     private final String modeReason;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final CompletableFuture<NbdDevice> gone = new CompletableFuture<>();
+    /** Set when another process stopped or deleted the device: what happened, for list and the log. */
+    private volatile String removedElsewhere;
+    /** Set while a deferred detach waits for the last user to close the device. */
+    private volatile boolean detachPending;
 
     private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
                       ControlDevice control, int zeroFd, String modeReason) {
@@ -153,6 +159,12 @@ public final class NbdDevice implements AutoCloseable {
         this.control = control;
         this.zeroFd = zeroFd;
         this.modeReason = modeReason;
+        device.onRemovedElsewhere(what -> {
+            removedElsewhere = what;
+            LOG.error("{}: {} was {}; nbdgate let go of it and will not add it again by itself", options.name(),
+                    device.blockDevice(), what);
+            close();
+        });
     }
 
     /**
@@ -361,7 +373,7 @@ public final class NbdDevice implements AutoCloseable {
 
     /** True while every queue's connection is up. */
     public boolean healthy() {
-        return sessions.stream().allMatch(QueueSession::connected);
+        return removedElsewhere == null && sessions.stream().allMatch(QueueSession::connected);
     }
 
     /** Each queue's connection: state, attempts, last error, counts. Any thread. */
@@ -374,6 +386,14 @@ public final class NbdDevice implements AutoCloseable {
      * state with its attempt, since when, and the last error.
      */
     public String stateSummary() {
+        if (removedElsewhere != null) {
+            return "removed: " + removedElsewhere;
+        }
+        String pending = detachPending ? "; detach pending until its last user closes it" : "";
+        return linkSummary() + pending;
+    }
+
+    private String linkSummary() {
         List<LinkStatus> all = linkStates();
         LinkStatus worst = all.getFirst();
         for (LinkStatus s : all) {
@@ -402,6 +422,85 @@ public final class NbdDevice implements AutoCloseable {
         return sessions.stream().mapToLong(s -> s.status().resent()).sum();
     }
 
+    /** Completes with this device once it is gone: detached, or removed by another process. */
+    public CompletableFuture<NbdDevice> gone() {
+        return gone;
+    }
+
+    /** What another process did to the device ("stopped by another process ..."), or null. */
+    public String removedElsewhere() {
+        return removedElsewhere;
+    }
+
+    public boolean detachPending() {
+        return detachPending;
+    }
+
+    /**
+     * Detaches as {@code mode} says when the device is open; at once when it is not. Returns null when the device
+     * is gone (or, DEFERRED, will go once its last user closes it), else the one line that says who holds it
+     * (REFUSE; nothing changed). Blocks; call it off the event loops.
+     */
+    public String detach(DetachMode mode) {
+        if (mode == DetachMode.FORCE) {
+            closeNow();
+            return null;
+        }
+        if (closeIfUnused()) {
+            return null;
+        }
+        if (mode == DetachMode.REFUSE) {
+            return BlockHolders.describe(blockDevice(), BlockHolders.of(blockDevice()));
+        }
+        if (!detachPending) {
+            detachPending = true;
+            LOG.info("{}: {} is in use; it will be detached when its last user closes it", name(), blockDevice());
+            Thread.ofPlatform().daemon().name(name() + "-deferred-detach").start(this::awaitUnused);
+        }
+        return null;
+    }
+
+    // The kernel has no event for a block device's last close: ask it twice a second.
+    private void awaitUnused() {
+        while (!closed.get() && !closeIfUnused()) {
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Stops and deletes the device if nobody has it open (TRY_STOP_DEV, atomic with new opens; where the kernel
+     * lacks it, no holder found in /proc and /sys); false, nothing changed, while it is in use.
+     */
+    public boolean closeIfUnused() {
+        if (closed.get()) {
+            return true;
+        }
+        try {
+            if (device.canStopIfUnused() ? !device.closeIfUnused() : !BlockHolders.of(blockDevice()).isEmpty()) {
+                return false;
+            }
+        } catch (io.nbdgate.uring.UringException e) {
+            LOG.warn("{}: TRY_STOP_DEV failed ({}); stopping it", name(), e.getMessage());
+        }
+        close();
+        return true;
+    }
+
+    /**
+     * Stops and deletes the device now, in use or not: nothing waits for the server any more, so requests in
+     * flight and later ones fail with EIO at once (a filesystem on it shuts down), even with the server gone.
+     */
+    public void closeNow() {
+        for (QueueSession s : sessions) {
+            s.stop(Duration.ZERO);
+        }
+        close();
+    }
+
     /** Stops and deletes the device (in-flight requests finish first), then disconnects. Idempotent. */
     @Override
     public void close() {
@@ -423,6 +522,10 @@ public final class NbdDevice implements AutoCloseable {
         }
         control.close();
         LinuxCalls.close(zeroFd);
-        LOG.info("{}: detached {}", options.name(), device.blockDevice());
+        detachPending = false;
+        if (removedElsewhere == null) {
+            LOG.info("{}: detached {}", options.name(), device.blockDevice());
+        }
+        gone.complete(this);
     }
 }

@@ -62,7 +62,7 @@ class ClientCommandStartTest {
         try {
             // A real serving process's control socket (with no device) in this JVM; list runs in another.
             System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
-            control = new ControlServer(vertx, new DeviceRegistry(), d -> { });
+            control = new ControlServer(vertx, new DeviceRegistry());
             Await.result(control.start());
             Run r = nbdgate("list");
             assertEquals(0, r.exit(), r.out());

@@ -53,6 +53,7 @@ class DaemonConfigTest {
     void shippedExampleIsValidAndMeansWhatItsCommentsSay() throws Exception {
         DaemonConfig c = load(Path.of(System.getProperty("nbdgate.root"), "conf", "nbdgate.yaml"));
         assertEquals("127.0.0.1:10810", c.statusListen());
+        assertEquals(DaemonConfig.DEFAULT_SHUTDOWN_WAIT, c.shutdownWait());
         assertEquals(1, c.devices().size());
         DeviceConfig d = c.devices().getFirst();
         assertEquals("data", d.name());
@@ -131,6 +132,7 @@ class DaemonConfigTest {
         assertTrue(c.devices().get(0).batchIo());
         assertFalse(c.devices().get(2).batchIo());
         assertNull(c.statusListen());
+        assertEquals(DaemonConfig.DEFAULT_SHUTDOWN_WAIT, c.shutdownWait());
         DeviceConfig a = c.devices().get(0);
         assertEquals(DeviceConfig.DEFAULT_DEPTH, a.depth());
         assertEquals(DeviceConfig.DEFAULT_SEND_ZC_MIN, a.sendZcMin());
@@ -148,10 +150,21 @@ class DaemonConfigTest {
         assertEquals(1 << 20, b.sendZcMin());
     }
 
+    @Test
+    void shutdownWaitForUsersTakesADuration() throws Exception {
+        DaemonConfig c = load("""
+                shutdown: {wait-for-users: 2m}
+                devices: [{name: a, uri: "nbd://h/e"}]
+                """);
+        assertEquals(Duration.ofMinutes(2), c.shutdownWait());
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
         "misspelt key           | devices: [{name: a, uri: 'nbd://h/e', read-olny: true}]   | devices[0].read-olny",
         "unknown top key        | device: []                                                 | device",
+        "shutdown wait no unit  | {shutdown: {wait-for-users: soon}, devices: [{name: a, uri: 'nbd://h/e'}]} | shutdown.wait-for-users",
+        "shutdown misspelt key  | {shutdown: {wait: 5s}, devices: [{name: a, uri: 'nbd://h/e'}]} | shutdown.wait",
         "no devices             | status: {listen: '127.0.0.1:1'}                            | devices",
         "empty devices          | devices: []                                                | devices",
         "devices not a list     | devices: {name: a}                                         | devices",

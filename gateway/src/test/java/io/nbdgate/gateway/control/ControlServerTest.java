@@ -53,7 +53,7 @@ class ControlServerTest {
     }
 
     private ControlServer start() {
-        server = new ControlServer(vertx, new DeviceRegistry(), d -> { });
+        server = new ControlServer(vertx, new DeviceRegistry());
         server.start().await();
         return server;
     }
@@ -111,7 +111,7 @@ class ControlServerTest {
     void aDirectoryOthersCanWriteIsRefused() throws Exception {
         Files.createDirectories(runDir);
         Files.setPosixFilePermissions(runDir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        server = new ControlServer(vertx, new DeviceRegistry(), d -> { });
+        server = new ControlServer(vertx, new DeviceRegistry());
         Throwable e = server.start().toCompletionStage().toCompletableFuture().handle((v, t) -> t).get();
         assertTrue(e != null && e.getMessage().contains("writable by group or others"), String.valueOf(e));
         assertTrue(Files.list(runDir).findAny().isEmpty(), "no socket in a directory others can write");
@@ -121,7 +121,7 @@ class ControlServerTest {
     void aSymlinkedDirectoryIsRefused() throws Exception {
         Path real = Files.createDirectories(dir.resolve("elsewhere"));
         Files.createSymbolicLink(runDir, real);
-        server = new ControlServer(vertx, new DeviceRegistry(), d -> { });
+        server = new ControlServer(vertx, new DeviceRegistry());
         Throwable e = server.start().toCompletionStage().toCompletableFuture().handle((v, t) -> t).get();
         assertTrue(e != null && e.getMessage().contains("is not a directory"), String.valueOf(e));
     }
