@@ -249,7 +249,8 @@ public final class UblkDevice implements AutoCloseable {
             }
             what = "stopped by another process (STOP_DEV or DEL_DEV)";
         } catch (UringException e) {
-            if (e.errno() != Errno.ENODEV) {
+            // ENOENT: DEL_DEV has removed /dev/ublkcN, the path GET_DEV_INFO2 names, and waits for us to let go.
+            if (e.errno() != Errno.ENODEV && e.errno() != Errno.ENOENT) {
                 LOG.warn("ublk device {}: queues ended, state unknown: {}", id, e.getMessage());
                 return;
             }
@@ -261,7 +262,7 @@ public final class UblkDevice implements AutoCloseable {
             closeTarget(t);
         }
         OPEN.remove(this);
-        LOG.warn("ublk device {} ({}) was {}; released it", id, blockDevice(), what);
+        LOG.debug("ublk device {} ({}) was {}; released it", id, blockDevice(), what); // the listener says it
         removedElsewhere.accept(what);
     }
 
@@ -486,9 +487,10 @@ public final class UblkDevice implements AutoCloseable {
             return;
         }
         closed = true;
+        boolean inUse = false;
         try {
             if (started || !queues.isEmpty()) {
-                stopQuietly();
+                inUse = stop();
             }
             boolean drained = true;
             for (QueueEngine q : queues) {
@@ -508,13 +510,16 @@ public final class UblkDevice implements AutoCloseable {
             for (Target t : targets) {
                 closeTarget(t);
             }
-            if (drained) {
+            if (drained && !inUse) {
                 control.deleteDevice(id);
                 awaitNodesGone(id);
+                LOG.info("ublk device {} deleted", id);
             } else {
                 deleteAsync();
+                awaitNodesGone(id);
+                LOG.info("ublk device {} deleted{}", id, inUse
+                        ? " while in use: the kernel frees it once its last user (a mount, an open file) lets go" : "");
             }
-            LOG.info("ublk device {} deleted", id);
         } catch (UringException e) {
             LOG.warn("ublk device {}: teardown: {}", id, e.getMessage());
         } finally {
@@ -522,16 +527,36 @@ public final class UblkDevice implements AutoCloseable {
         }
     }
 
-    private void stopQuietly() {
+    /**
+     * STOP_DEV; returns whether the block device was open then (TRY_STOP_DEV said EBUSY): its users keep the
+     * kernel's device alive after DEL_DEV, which would wait for them (a mount: until it is unmounted).
+     */
+    private boolean stop() {
+        boolean inUse = false;
+        if (canStopIfUnused()) {
+            try {
+                control.tryStopDevice(id);
+                return false;
+            } catch (UringException e) {
+                if (e.errno() == Errno.ENODEV) {
+                    return false; // stopped already (closeIfUnused, or another tool)
+                }
+                inUse = e.errno() == Errno.EBUSY;
+                if (!inUse) {
+                    LOG.warn("ublk device {}: {}", id, e.getMessage());
+                }
+            }
+        }
         try {
             control.stopDevice(id);
         } catch (UringException e) {
             LOG.warn("ublk device {}: {}", id, e.getMessage());
         }
+        return inUse;
     }
 
     private void deleteAsync() throws UringException {
-        // Commands still hold /dev/ublkcN; DEL_DEV would wait for them forever.
+        // Commands or users still hold the device; DEL_DEV would wait for them.
         control.deleteDeviceAsync(id);
     }
 

@@ -234,10 +234,22 @@ final class ServingProcess {
                 return;
             }
         }
-        LinuxCalls.sync(); // what its file system still holds goes to the server while the device serves
+        syncWithin(Duration.ofSeconds(10)); // what file systems hold goes to the server while the device serves
         LOG.error("{}: {} after {} s; synced and removed anyway: its users now get EIO", d.name(),
                 BlockHolders.describe(d.blockDevice(), BlockHolders.of(d.blockDevice())), shutdownWait.toSeconds());
         d.closeNow();
         registry.remove(d.name());
+    }
+
+    /** sync(2), but no longer than {@code limit}: with its server gone, a device's writeback would wait for it. */
+    private static void syncWithin(Duration limit) {
+        Thread sync = Thread.ofPlatform().daemon().name("nbdgate-sync").start(LinuxCalls::sync);
+        try {
+            if (!sync.join(limit)) {
+                LOG.warn("sync did not finish within {} s; stopping anyway", limit.toSeconds());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
