@@ -33,6 +33,9 @@ import picocli.CommandLine.Option;
             "Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once every device is live or has",
             "failed to attach (one attempt each), STATUS= lines with the devices' states, WATCHDOG=1 at half",
             "of WatchdogSec while its event loops answer, and STOPPING=1 on SIGTERM.",
+            "SIGHUP or 'nbdgate reload' reads the file again: added devices attach, removed ones detach (one",
+            "still in use as reload.in-use says: refuse by default, naming who holds it), changed ones are",
+            "reported; a file that does not load changes nothing. Each outcome is one line in the log.",
             "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
             "2 for an invalid file."})
 final class DaemonCommand implements Callable<Integer> {
@@ -65,7 +68,7 @@ final class DaemonCommand implements Callable<Integer> {
     boolean check;
 
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() {
         DaemonConfig cfg = source.nbdtab != null ? nbdtab(source.nbdtab) : yaml(source.config);
         if (cfg == null) {
             return 2;
@@ -77,6 +80,7 @@ final class DaemonCommand implements Callable<Integer> {
         }
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         ServingProcess serving = new ServingProcess(vertx, false, cfg.shutdownWait());
+        ConfigReload reload = new ConfigReload(this::load, vertx, serving);
         int attached = 0;
         int n = 0;
         for (DeviceConfig d : cfg.devices()) {
@@ -84,6 +88,7 @@ final class DaemonCommand implements Callable<Integer> {
             try {
                 NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
                 serving.serve(device);
+                reload.attached(d);
                 System.out.println(d.name() + " " + device.blockDevice());
                 attached++;
             } catch (NbdConnectionException | RuntimeException e) {
@@ -97,23 +102,35 @@ final class DaemonCommand implements Callable<Integer> {
             vertx.close();
             return 1;
         }
-        serving.start(cfg.statusListen());
+        serving.start(cfg.statusListen(), reload::run);
+        // SIGHUP re-reads the file, as daemons do; off the signal thread, one reload at a time (ConfigReload).
+        sun.misc.Signal.handle(new sun.misc.Signal("HUP"), sig -> Thread.ofPlatform().name("nbdgate-reload")
+                .start(reload::run));
         Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
         return serving.awaitAndCleanUp();
     }
 
     /** The YAML file, or null after printing its one-line problem. */
-    private static DaemonConfig yaml(Path config) throws InterruptedException {
+    private static DaemonConfig yaml(Path config) {
+        try {
+            return yamlOrThrow(config);
+        } catch (ConfigException e) {
+            System.err.println("nbdgate: config " + config + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    private static DaemonConfig yamlOrThrow(Path config) throws ConfigException {
         Vertx loader = Vertx.vertx();
         try {
             return ConfigLoader.load(loader, config).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
-            System.err.println("nbdgate: config " + config + ": " + (e.getCause() instanceof ConfigException c
-                    ? c.getMessage() : String.valueOf(e.getCause())));
-            return null;
+            throw e.getCause() instanceof ConfigException c ? c : new ConfigException("", String.valueOf(e.getCause()));
         } catch (java.util.concurrent.TimeoutException e) {
-            System.err.println("nbdgate: config " + config + ": reading it timed out");
-            return null;
+            throw new ConfigException("", "reading it timed out");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ConfigException("", "interrupted while reading it");
         } finally {
             loader.close();
         }
@@ -122,12 +139,21 @@ final class DaemonCommand implements Callable<Integer> {
     /** The nbdtab file, or null after printing its one-line problem. */
     private static DaemonConfig nbdtab(Path file) {
         try {
-            NbdTab.Result r = NbdTab.load(file);
-            r.notes().forEach(note -> Log.LOG.warn("nbdtab {} {}", file, note));
-            return r.config();
+            return nbdtabOrThrow(file);
         } catch (ConfigException e) {
             System.err.println("nbdgate: nbdtab " + file + ": " + e.getMessage());
             return null;
         }
+    }
+
+    private static DaemonConfig nbdtabOrThrow(Path file) throws ConfigException {
+        NbdTab.Result r = NbdTab.load(file);
+        r.notes().forEach(note -> Log.LOG.warn("nbdtab {} {}", file, note));
+        return r.config();
+    }
+
+    /** The file again, for a reload. */
+    private DaemonConfig load() throws ConfigException {
+        return source.nbdtab != null ? nbdtabOrThrow(source.nbdtab) : yamlOrThrow(source.config);
     }
 }

@@ -64,6 +64,9 @@ final class ServingProcess {
 
     /** Serves {@code d}: listed, linked by name, and (attach) the process ends with it. */
     void serve(NbdDevice d) {
+        synchronized (this) {
+            notAttached.remove(d.name()); // attached by a reload after failing at start
+        }
         registry.add(d);
         d.gone().thenAccept(x -> {
             if (x.removedElsewhere() != null) {
@@ -96,7 +99,12 @@ final class ServingProcess {
      * tells systemd the service is ready: every device has had its one attach attempt by now.
      */
     void start(String statusListen) {
-        control = new ControlServer(controlVertx, registry);
+        start(statusListen, null);
+    }
+
+    /** The same, with the daemon's reload for `nbdgate reload` (null: this process has no file to reload). */
+    void start(String statusListen, java.util.function.Supplier<List<String>> reload) {
+        control = new ControlServer(controlVertx, registry, reload);
         try {
             control.start().await();
         } catch (Exception e) {

@@ -5,6 +5,7 @@ import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.nbdgate.gateway.device.DetachMode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -22,13 +23,16 @@ import java.util.regex.Pattern;
  * @param devices    the devices to attach, in file order
  * @param statusListen host:port of the HTTP status endpoint, or null when off
  * @param shutdownWait how long a device still in use at shutdown keeps serving before it is removed anyway
+ * @param reloadInUse what a reload does to a device removed from the file that is still in use
  */
-public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Duration shutdownWait) {
+public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Duration shutdownWait,
+                           DetachMode reloadInUse) {
 
     static final String DEFAULT_STATUS_LISTEN = "127.0.0.1:10810";
     /** Inside systemd's TimeoutStopSec=60 of the unit, with time left to stop the devices after it. */
     public static final Duration DEFAULT_SHUTDOWN_WAIT = Duration.ofSeconds(30);
-    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown");
+    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown", "reload");
+    private static final Set<String> RELOAD_KEYS = Set.of("in-use");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
@@ -92,7 +96,24 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
             }
             devices.add(device);
         }
-        return new DaemonConfig(devices, status, shutdownWait(doc));
+        return new DaemonConfig(devices, status, shutdownWait(doc), reloadInUse(doc));
+    }
+
+    private static DetachMode reloadInUse(JsonObject doc) throws ConfigException {
+        if (!doc.containsKey("reload")) {
+            return DetachMode.REFUSE;
+        }
+        JsonObject r = object(doc, "reload", "reload");
+        unknownKeys(r, RELOAD_KEYS, "reload.");
+        if (!r.containsKey("in-use")) {
+            return DetachMode.REFUSE;
+        }
+        try {
+            return DetachMode.of(String.valueOf(r.getValue("in-use")));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("reload.in-use", "must be refuse, force or deferred, got '"
+                    + r.getValue("in-use") + "'");
+        }
     }
 
     /** Also the check of attach's --shutdown-wait. */

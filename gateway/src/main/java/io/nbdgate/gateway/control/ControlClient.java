@@ -133,6 +133,39 @@ public final class ControlClient {
         throw new ControlException("no nbdgate process serves a device named '" + which + "' (see nbdgate list)");
     }
 
+    /**
+     * Asks every nbdgate daemon here to read its config file again; returns their lines. Attach processes (no file)
+     * are skipped; none left to ask is an error.
+     */
+    public static List<String> reload() throws ControlException {
+        List<String> lines = new ArrayList<>();
+        boolean asked = false;
+        for (Path s : sockets()) {
+            Response r;
+            try {
+                r = call(s, "POST", "/reload");
+            } catch (IOException e) {
+                if (stale(e)) {
+                    continue;
+                }
+                throw new ControlException("control socket " + s + ": " + e.getMessage());
+            }
+            List<Device> answer = parse(s, r.body());
+            if (r.status() == 409) {
+                continue;
+            }
+            if (r.status() != 200) {
+                throw new ControlException("control socket " + s + ": " + error(answer, "status " + r.status()));
+            }
+            asked = true;
+            answer.forEach(d -> lines.add(d.get("line")));
+        }
+        if (!asked) {
+            throw new ControlException("no nbdgate daemon with a config file runs here (see nbdgate list)");
+        }
+        return lines;
+    }
+
     private static List<Path> sockets() {
         try (Stream<Path> s = Files.list(runDir())) {
             return s.filter(p -> p.getFileName().toString().endsWith(".sock")).sorted().toList();

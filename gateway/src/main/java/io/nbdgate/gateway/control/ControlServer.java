@@ -11,7 +11,10 @@ import io.vertx.core.net.SocketAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
+import io.vertx.core.json.JsonArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -19,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * The control socket of one nbdgate process, {@code /run/nbdgate/<pid>.sock}: a small HTTP API that
  * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X[&mode=M]
  * detaches: 200 when the device is gone, 202 when a deferred detach waits for its last user, 409 with the
- * holders when it is in use and the mode is refuse (the default; {@link DetachMode}).
+ * holders when it is in use and the mode is refuse (the default; {@link DetachMode}). POST /reload runs the
+ * daemon's reload (409 in an attach process) and answers its lines.
  * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
@@ -32,14 +36,21 @@ public final class ControlServer {
 
     private final Vertx vertx;
     private final DeviceRegistry registry;
+    private final Supplier<List<String>> reload;
     private final Path socket;
     private HttpServer server;
     private HttpServer status;
     private ControlSocketAccess access;
 
     public ControlServer(Vertx vertx, DeviceRegistry registry) {
+        this(vertx, registry, null);
+    }
+
+    /** @param reload the daemon's reload, one line per outcome; null where there is no file (attach) */
+    public ControlServer(Vertx vertx, DeviceRegistry registry, Supplier<List<String>> reload) {
         this.vertx = vertx;
         this.registry = registry;
+        this.reload = reload;
         this.socket = runDir().resolve(ProcessHandle.current().pid() + ".sock");
     }
 
@@ -132,6 +143,22 @@ public final class ControlServer {
                 } else {
                     req.response().setStatusCode(202).end(body.put("pending", device.blockDevice()).encode());
                 }
+            });
+        } else if (req.method().name().equals("POST") && req.path().equals("/reload")) {
+            if (reload == null) {
+                req.response().setStatusCode(409).end(new JsonObject().put("error",
+                        "this nbdgate process serves no config file (attach)").encode());
+                return;
+            }
+            vertx.executeBlocking(reload::get, false).onComplete(r -> {
+                if (r.failed()) {
+                    req.response().setStatusCode(500).end(new JsonObject().put("error", "reload: "
+                            + r.cause().getMessage()).encode());
+                    return;
+                }
+                JsonArray lines = new JsonArray();
+                r.result().forEach(l -> lines.add(new JsonObject().put("line", l)));
+                req.response().setStatusCode(200).end(lines.encode());
             });
         } else {
             req.response().setStatusCode(404).end();

@@ -75,6 +75,11 @@ class ClientCommandStartTest {
             assertEquals(1, detach.exit(), detach.out());
             assertTrue(detach.out().contains("no nbdgate process serves a device named 'nothing'"), detach.out());
             assertLight(detach);
+
+            Run reload = nbdgate("reload"); // an attach-like process: no file to reload
+            assertEquals(1, reload.exit(), reload.out());
+            assertTrue(reload.out().contains("no nbdgate daemon with a config file runs here"), reload.out());
+            assertLight(reload);
         } finally {
             if (control != null) {
                 control.stop();

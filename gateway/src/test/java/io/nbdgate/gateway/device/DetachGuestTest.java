@@ -161,6 +161,79 @@ class DetachGuestTest {
     }
 
     @Test
+    void reloadAttachesAddedDevicesAndDetachesRemovedOnesWhileFioVerifiesAnother() throws Exception {
+        Map<String, String> devs = daemon("", "a", "b");
+        String a = devs.get("a");
+        String b = devs.get("b");
+        ExternalNbdServer serverC = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s-c")), List.of(),
+                "memory", "64M");
+        servers.add(serverC);
+        Path mnt = dir.resolve("mnt");
+        run("mkfs.ext4", "-q", "-F", b);
+        Files.createDirectories(mnt);
+        run("mount", b, mnt.toString());
+        mounts.add(mnt);
+        Path fioLog = dir.resolve("fio-verify.log");
+        Process fio = new ProcessBuilder("fio", "--name=undisturbed", "--filename=" + a, "--allow_file_create=0",
+                "--thread", "--direct=1", "--ioengine=io_uring", "--iodepth=8", "--rw=randwrite", "--bs=4k",
+                "--size=24M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1").redirectErrorStream(true)
+                .redirectOutput(fioLog.toFile()).start();
+        users.add(fio);
+        FioJob.awaitWritten(id(a), 1 << 20, "fio", fio, () -> read(fioLog), Duration.ofMinutes(3));
+
+        // b out, c in, a as it was; SIGHUP as systemctl reload sends it.
+        writeConfig(List.of(servers.get(0), serverC), "", "a", "c");
+        run("kill", "-HUP", Long.toString(serving.pid()));
+        String c = awaitLog("c: attached as ", Duration.ofMinutes(3));
+        awaitLog("b: removed from the file but " + b + " is in use: mounted on " + mnt, Duration.ofMinutes(1));
+        assertTrue(Files.exists(Path.of(b)), "a refused removal leaves " + b + " attached");
+        String dev = c.substring(c.indexOf("/dev/ublkb")).strip();
+        run("dd", "if=/dev/urandom", "of=" + dev, "bs=64k", "count=16", "oflag=direct", "status=none");
+
+        run("umount", mnt.toString());
+        mounts.remove(mnt);
+        Timed again = cli("reload");
+        assertEquals(0, again.result().exit(), again.result().output());
+        assertTrue(again.result().output().contains("b: detached " + b), again.result().output());
+        assertFalse(Files.exists(Path.of(b)), b + " is still there after the second reload");
+
+        Files.writeString(dir.resolve("nbdgate.yaml"), "devices: [ {name: a\n");
+        List<String> broken = ControlClient.reload();
+        assertEquals(1, broken.size(), broken.toString());
+        assertTrue(broken.getFirst().contains("not valid, nothing changed"), broken.toString());
+        assertTrue(Files.exists(Path.of(a)) && Files.exists(Path.of(dev)), "a broken file detached something");
+
+        if (!fio.waitFor(5, TimeUnit.MINUTES)) {
+            fail("fio on a did not finish:\n" + read(fioLog));
+        }
+        assertEquals(0, fio.exitValue(), read(fioLog));
+        System.out.printf("reload: SIGHUP attached c and refused b (mounted); 'nbdgate reload' detached b in %d ms "
+                + "(CLI included); fio verify on a clean%n", again.millis());
+    }
+
+    /** Waits for a line of the daemon's log containing {@code text}; returns it. */
+    private String awaitLog(String text, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            var line = Files.readString(err).lines().filter(l -> l.contains(text)).findFirst();
+            if (line.isPresent()) {
+                return line.get();
+            }
+            Thread.sleep(200);
+        }
+        fail("the daemon did not log '" + text + "' within " + timeout + ":\n" + diagnose());
+        return "";
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (Exception e) {
+            return "(" + e + ")";
+        }
+    }
+
+    @Test
     void attachExitsThreeWhenAnotherProcessDeletesItsDevice() throws Exception {
         ExternalNbdServer server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
         servers.add(server);
@@ -232,6 +305,21 @@ class DetachGuestTest {
     }
 
     private Map<String, String> start(List<ExternalNbdServer> s, String extraYaml, String... names) throws Exception {
+        Path cfg = writeConfig(s, extraYaml, names);
+        Path out = dir.resolve("out");
+        err = dir.resolve("err");
+        serving = nbdgate(out, err, "daemon", "--config", cfg.toString());
+        System.setProperty("nbdgate.runDir", dir.resolve("run").toString()); // ControlClient in this JVM
+        Map<String, String> devs = new LinkedHashMap<>();
+        for (String line : awaitLines(out, names.length, serving, err)) {
+            String[] f = line.split(" ");
+            devs.put(f[0], f[1]);
+        }
+        return devs;
+    }
+
+    /** The daemon's file: device {@code names[i]} served by {@code s.get(i)}, one queue each. */
+    private Path writeConfig(List<ExternalNbdServer> s, String extraYaml, String... names) throws Exception {
         StringBuilder yaml = new StringBuilder("status: {listen: \"off\"}\n").append(extraYaml).append("devices:\n");
         for (int i = 0; i < names.length; i++) {
             yaml.append("  - {name: ").append(names[i]).append(", uri: \"nbd://127.0.0.1:").append(s.get(i).port())
@@ -239,15 +327,7 @@ class DetachGuestTest {
         }
         Path cfg = dir.resolve("nbdgate.yaml");
         Files.writeString(cfg, yaml);
-        Path out = dir.resolve("out");
-        err = dir.resolve("err");
-        serving = nbdgate(out, err, "daemon", "--config", cfg.toString());
-        Map<String, String> devs = new LinkedHashMap<>();
-        for (String line : awaitLines(out, names.length, serving, err)) {
-            String[] f = line.split(" ");
-            devs.put(f[0], f[1]);
-        }
-        return devs;
+        return cfg;
     }
 
     private Timed cli(String... args) throws Exception {
@@ -264,7 +344,6 @@ class DetachGuestTest {
      * minute under TCG with fio running. The CLI's own output is checked once per test with {@link #cli}.
      */
     private Timed api(String name, String mode) throws Exception {
-        System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
         long t0 = System.nanoTime();
         GuestProcesses.Result r;
         try {

@@ -1,0 +1,107 @@
+package io.nbdgate.gateway.cli;
+
+import io.nbdgate.gateway.config.ConfigChanges;
+import io.nbdgate.gateway.config.ConfigException;
+import io.nbdgate.gateway.config.DaemonConfig;
+import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.vertx.core.Vertx;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon's reload (SIGHUP, `nbdgate reload`): reads the file again and brings the devices in line with it.
+ * Added devices attach; removed ones detach, a removed device still in use as the file's {@code reload.in-use}
+ * says (refuse by default: it stays, and the line names who holds it; the next reload tries again); changed
+ * ones are reported and keep their settings until detached and attached again. A file that does not load
+ * changes nothing. Every outcome is one line, logged and returned.
+ */
+final class ConfigReload {
+    private static final Logger LOG = LoggerFactory.getLogger(ConfigReload.class);
+
+    /** Reads the file again; a ConfigException's message is the one line that says what is wrong. */
+    interface Source {
+        DaemonConfig load() throws ConfigException;
+    }
+
+    private final Source source;
+    private final Vertx vertx;
+    private final ServingProcess serving;
+    /** The devices this daemon serves from its file, as the file said when they were attached. */
+    private final Map<String, DeviceConfig> served = new LinkedHashMap<>();
+
+    ConfigReload(Source source, Vertx vertx, ServingProcess serving) {
+        this.source = source;
+        this.vertx = vertx;
+        this.serving = serving;
+    }
+
+    synchronized void attached(DeviceConfig d) {
+        served.put(d.name(), d);
+    }
+
+    synchronized List<String> run() {
+        List<String> lines = new ArrayList<>();
+        DaemonConfig file;
+        try {
+            file = source.load();
+        } catch (ConfigException e) {
+            lines.add("reload: the file is not valid, nothing changed: " + e.getMessage());
+            LOG.error(lines.getFirst());
+            return lines;
+        }
+        served.keySet().removeIf(name -> serving.registry().find(name).map(d -> d.gone().isDone()).orElse(true));
+        ConfigChanges c = ConfigChanges.between(served, file);
+        for (String name : c.removed()) {
+            lines.add(detach(name, file));
+        }
+        for (DeviceConfig d : c.added()) {
+            lines.add(attach(d));
+        }
+        c.changed().forEach((name, keys) -> lines.add(name + ": changed (" + String.join(", ", keys)
+                + "); not applied while attached: remove it from the file and reload, then add it back"));
+        if (lines.isEmpty()) {
+            lines.add("reload: nothing changed");
+        }
+        lines.forEach(LOG::info);
+        return lines;
+    }
+
+    private String detach(String name, DaemonConfig file) {
+        Optional<NbdDevice> found = serving.registry().find(name);
+        if (found.isEmpty()) {
+            served.remove(name);
+            return name + ": no longer served";
+        }
+        NbdDevice d = found.get();
+        String busy = d.detach(file.reloadInUse());
+        if (busy != null) {
+            return name + ": removed from the file but " + busy + "; left attached (reload.in-use: refuse)";
+        }
+        served.remove(name);
+        return d.gone().isDone() ? name + ": detached " + d.blockDevice()
+                : name + ": in use; " + d.blockDevice() + " will be detached when its last user closes it";
+    }
+
+    private String attach(DeviceConfig d) {
+        if (serving.registry().find(d.name()).isPresent()) {
+            return d.name() + ": a device of that name is listed already (removed by another process?); "
+                    + "'nbdgate detach " + d.name() + "' first";
+        }
+        try {
+            NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
+            serving.serve(device);
+            served.put(d.name(), d);
+            return d.name() + ": attached as " + device.blockDevice();
+        } catch (NbdConnectionException | RuntimeException e) {
+            return d.name() + ": not attached: " + e.getMessage();
+        }
+    }
+}
