@@ -5,6 +5,7 @@ import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.ublk.BufferMode;
 import io.vertx.core.Vertx;
@@ -142,9 +143,9 @@ final class AttachCommand implements Callable<Integer> {
                     .replace("--keepalive.user-timeout", "--tcp-user-timeout").replace("--keepalive.", "--keepalive-"));
             return 2;
         }
-        NbdDevice.Options options;
+        DeviceOptions options;
         try {
-            options = NbdDevice.Options.from(config);
+            options = DeviceOptions.from(config);
             if (bufferMode != null) {
                 options = options.withMode(java.util.Arrays.stream(BufferMode.values())
                         .filter(m -> m.label().equals(bufferMode)).findFirst()

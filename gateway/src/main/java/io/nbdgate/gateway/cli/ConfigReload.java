@@ -5,6 +5,7 @@ import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.vertx.core.Vertx;
@@ -96,7 +97,7 @@ final class ConfigReload {
                     + "'nbdgate detach " + d.name() + "' first";
         }
         try {
-            NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
+            NbdDevice device = NbdDevice.attach(DeviceOptions.from(d), EventLoops.of(vertx));
             serving.serve(device);
             served.put(d.name(), d);
             return d.name() + ": attached as " + device.blockDevice();

@@ -7,6 +7,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.NbdTab;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
@@ -86,7 +87,7 @@ final class DaemonCommand implements Callable<Integer> {
         for (DeviceConfig d : cfg.devices()) {
             serving.attaching(d.name(), ++n, cfg.devices().size());
             try {
-                NbdDevice device = NbdDevice.attach(NbdDevice.Options.from(d), EventLoops.of(vertx));
+                NbdDevice device = NbdDevice.attach(DeviceOptions.from(d), EventLoops.of(vertx));
                 serving.serve(device);
                 reload.attached(d);
                 System.out.println(d.name() + " " + device.blockDevice());

@@ -4,6 +4,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
@@ -85,7 +86,7 @@ final class DemoCommand implements Callable<Integer> {
                     List.of(Export.memory("demo", exportBytes, false)))).await();
             step("embedded NBD server: %s (memory export 'demo', %s, %s transport)", server.uri("demo"),
                     formatBytes(exportBytes), server.transport());
-            NbdDevice.Options o = new NbdDevice.Options("demo", new java.net.InetSocketAddress("127.0.0.1",
+            DeviceOptions o = new DeviceOptions("demo", new java.net.InetSocketAddress("127.0.0.1",
                     server.port()), "demo", queues, DeviceConfig.DEFAULT_DEPTH, policy, false, -1,
                     DeviceConfig.DEFAULT_CONNECT_TIMEOUT, DeviceConfig.DEFAULT_IO_TIMEOUT, null);
             device = NbdDevice.attach(o, EventLoops.of(vertx));

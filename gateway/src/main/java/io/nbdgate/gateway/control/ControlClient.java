@@ -63,21 +63,33 @@ public final class ControlClient {
      */
     public static List<Device> devices() throws ControlException {
         List<Device> out = new ArrayList<>();
+        for (Answer a : askEveryProcess("GET", "/devices")) {
+            if (a.status() != 200) {
+                throw new ControlException("control socket " + a.socket() + ": " + error(a.body(), "status "
+                        + a.status()));
+            }
+            out.addAll(a.body());
+        }
+        return out;
+    }
+
+    private record Answer(Path socket, int status, List<Device> body) {
+    }
+
+    /** One request to every live nbdgate process; sockets nobody listens on (a killed process's) are skipped. */
+    private static List<Answer> askEveryProcess(String method, String target) throws ControlException {
+        List<Answer> out = new ArrayList<>();
         for (Path s : sockets()) {
             Response r;
             try {
-                r = call(s, "GET", "/devices");
+                r = call(s, method, target);
             } catch (IOException e) {
                 if (stale(e)) {
                     continue;
                 }
                 throw new ControlException("control socket " + s + ": " + e.getMessage());
             }
-            List<Device> answer = parse(s, r.body());
-            if (r.status() != 200) {
-                throw new ControlException("control socket " + s + ": " + error(answer, "status " + r.status()));
-            }
-            out.addAll(answer);
+            out.add(new Answer(s, r.status(), parse(s, r.body())));
         }
         return out;
     }
@@ -140,25 +152,16 @@ public final class ControlClient {
     public static List<String> reload() throws ControlException {
         List<String> lines = new ArrayList<>();
         boolean asked = false;
-        for (Path s : sockets()) {
-            Response r;
-            try {
-                r = call(s, "POST", "/reload");
-            } catch (IOException e) {
-                if (stale(e)) {
-                    continue;
-                }
-                throw new ControlException("control socket " + s + ": " + e.getMessage());
-            }
-            List<Device> answer = parse(s, r.body());
-            if (r.status() == 409) {
+        for (Answer a : askEveryProcess("POST", "/reload")) {
+            if (a.status() == 409) {
                 continue;
             }
-            if (r.status() != 200) {
-                throw new ControlException("control socket " + s + ": " + error(answer, "status " + r.status()));
+            if (a.status() != 200) {
+                throw new ControlException("control socket " + a.socket() + ": " + error(a.body(), "status "
+                        + a.status()));
             }
             asked = true;
-            answer.forEach(d -> lines.add(d.get("line")));
+            a.body().forEach(d -> lines.add(d.get("line")));
         }
         if (!asked) {
             throw new ControlException("no nbdgate daemon with a config file runs here (see nbdgate list)");

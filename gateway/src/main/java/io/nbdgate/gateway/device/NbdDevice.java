@@ -1,18 +1,14 @@
 package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
-import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
-import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.gateway.session.ReconnectPolicy;
 import io.nbdgate.gateway.link.RecvFixedProbe;
-import io.nbdgate.gateway.link.SocketAddresses;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
@@ -23,11 +19,6 @@ import io.nbdgate.ublk.UblkAbi;
 import io.nbdgate.ublk.UblkDevice;
 import io.nbdgate.ublk.UblkFeatures;
 import io.nbdgate.uring.LinuxCalls;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.UnixDomainSocketAddress;
-import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,98 +36,7 @@ public final class NbdDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
     private static final int AUTO_QUEUE_LIMIT = 4;
 
-    /** What to attach and how; {@code queues} 0 means auto, {@code deviceId} -1 lets the kernel choose. */
-    public record Options(String name, SocketAddress address, String exportName, int queues, int depth,
-                          ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
-                          Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
-                          boolean batchIo, StructuredReplies structuredReplies, Duration reconnectTimeout,
-                          LinkOptions.Keepalive keepalive) {
-
-        public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
-                       boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
-                       BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
-            this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
-                    forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO,
-                    DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout));
-        }
-
-        public Options(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
-                       boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout, BufferMode forcedMode) {
-            this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
-                    forcedMode, DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX);
-        }
-
-        /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
-        public Options withMode(BufferMode mode) {
-            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive);
-        }
-
-        /** The same options with batch commands allowed or not (tests, benchmarks). */
-        public Options withBatchIo(boolean b) {
-            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive);
-        }
-
-        /** The same options with another structured-replies setting (tests, benchmarks). */
-        public Options withStructuredReplies(StructuredReplies s) {
-            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive);
-        }
-
-        /** The same options with another reconnect timeout; null: requests wait for a connection forever. */
-        public Options withReconnectTimeout(Duration d) {
-            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive);
-        }
-
-        /** The same options with other keepalive settings. */
-        public Options withKeepalive(LinkOptions.Keepalive k) {
-            return new Options(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                    ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k);
-        }
-
-        /**
-         * Whether the handshake asks for structured replies (and extended headers): {@code auto} only for a server
-         * on another host. On this host (loopback, one of its addresses, a unix socket) holes save no wire, and
-         * the server's extra work per read reply is work on our own CPUs.
-         */
-        public boolean asksForStructuredReplies() {
-            return switch (structuredReplies) {
-                case ON -> true;
-                case OFF -> false;
-                case AUTO -> !(address instanceof UnixDomainSocketAddress) && !SocketAddresses.onThisHost(address);
-            };
-        }
-
-        /** Parses the device's URI and resolves its host (blocking DNS: call it off the event loops). */
-        public static Options from(DeviceConfig c) throws NbdConnectionException {
-            NbdUri uri;
-            try {
-                uri = NbdUri.parse(c.uri());
-            } catch (InvalidNbdUriException e) {
-                throw new NbdConnectionException(e.getMessage());
-            }
-            if (uri.tls()) {
-                throw new NbdConnectionException("TLS (nbds) is not supported yet: " + c.uri());
-            }
-            SocketAddress address;
-            if (uri.unixSocket()) {
-                address = UnixDomainSocketAddress.of(uri.socketPath());
-            } else {
-                try {
-                    address = new InetSocketAddress(InetAddress.getByName(uri.host()), uri.port());
-                } catch (UnknownHostException e) {
-                    throw new NbdConnectionException("cannot resolve host '" + uri.host() + "'");
-                }
-            }
-            return new Options(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
-                    c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
-                    c.batchIo(), c.structuredReplies(), c.reconnectTimeout(), c.keepalive());
-        }
-    }
-
-    private final Options options;
+    private final DeviceOptions options;
     private final ExportInfo export;
     private final UblkDevice device;
     private final List<QueueSession> sessions;
@@ -150,7 +50,7 @@ public final class NbdDevice implements AutoCloseable {
     /** Set while a deferred detach waits for the last user to close the device. */
     private volatile boolean detachPending;
 
-    private NbdDevice(Options options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
+    private NbdDevice(DeviceOptions options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
                       ControlDevice control, int zeroFd, String modeReason) {
         this.options = options;
         this.export = export;
@@ -171,7 +71,7 @@ public final class NbdDevice implements AutoCloseable {
      * Connects, decides queues and buffer mode, creates and starts the ublk device. Blocks; call it off
      * the given loops. On failure everything made so far is closed and the cause is one line.
      */
-    public static NbdDevice attach(Options o, List<IoEventLoop> loops) throws NbdConnectionException {
+    public static NbdDevice attach(DeviceOptions o, List<IoEventLoop> loops) throws NbdConnectionException {
         List<QueueSession> conns = new ArrayList<>();
         ControlDevice control = null;
         UblkDevice device = null;
@@ -219,7 +119,7 @@ public final class NbdDevice implements AutoCloseable {
         }
     }
 
-    private static QueueSession connect(Options o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
+    private static QueueSession connect(DeviceOptions o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
                                         QueueSession.Listener listener) throws NbdConnectionException {
         try {
             HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
@@ -237,7 +137,7 @@ public final class NbdDevice implements AutoCloseable {
         }
     }
 
-    static int queueCount(Options o, ExportInfo e) {
+    static int queueCount(DeviceOptions o, ExportInfo e) {
         int wanted = o.queues() > 0 ? o.queues() : Math.min(AUTO_QUEUE_LIMIT, Runtime.getRuntime().availableProcessors());
         if (wanted > 1 && !e.canMultiConn()) {
             if (o.queues() > 1) {
@@ -315,7 +215,7 @@ public final class NbdDevice implements AutoCloseable {
     }
 
     /** The reply format the handshake settled on, and why, for the log. */
-    static String replies(ExportInfo export, Options o) {
+    static String replies(ExportInfo export, DeviceOptions o) {
         String what = switch (export.mode()) {
             case SIMPLE -> "simple replies";
             case STRUCTURED -> "structured replies";
@@ -325,7 +225,7 @@ public final class NbdDevice implements AutoCloseable {
                 ? " (server on this host)" : "");
     }
 
-    static String describe(Options o) {
+    static String describe(DeviceOptions o) {
         return "export '" + o.exportName() + "' at " + o.address();
     }
 
@@ -367,7 +267,7 @@ public final class NbdDevice implements AutoCloseable {
         return export;
     }
 
-    public Options options() {
+    public DeviceOptions options() {
         return options;
     }
 

@@ -70,7 +70,7 @@ class AttachGuestTest extends DeviceGuestTestBase {
                 : ExternalNbdServer.nbdkitUnix(dir, List.of(), "memory", String.valueOf(EXPORT_SIZE));
         SocketAddress address = tcp ? new InetSocketAddress("127.0.0.1", server.port())
                 : UnixDomainSocketAddress.of(server.uri().socketPath());
-        NbdDevice.Options o = new NbdDevice.Options("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1,
+        DeviceOptions o = new DeviceOptions("guest-test", address, "", queues, 32, ZeroCopy.AUTO, false, -1,
                 Duration.ofSeconds(10), Duration.ofSeconds(60), mode, sendZcMin, stageReadsMax).withBatchIo(batchIo)
                 .withStructuredReplies(structuredReplies);
         attach(o);

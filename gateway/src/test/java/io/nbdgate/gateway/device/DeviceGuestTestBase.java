@@ -37,7 +37,7 @@ abstract class DeviceGuestTestBase {
     protected void afterDeviceClosed() throws Exception {
     }
 
-    protected NbdDevice attach(NbdDevice.Options options) throws Exception {
+    protected NbdDevice attach(DeviceOptions options) throws Exception {
         device = NbdDevice.attach(options, EventLoops.of(vertx));
         return device;
     }

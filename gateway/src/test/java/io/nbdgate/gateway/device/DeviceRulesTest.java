@@ -37,19 +37,19 @@ class DeviceRulesTest {
         return new ExportInfo("e", "", size, flags, min, preferred, maxPayload, true, TransmissionMode.STRUCTURED);
     }
 
-    private static NbdDevice.Options options(int queues) {
-        return new NbdDevice.Options("t", new InetSocketAddress("127.0.0.1", 1), "e", queues, 32, ZeroCopy.AUTO, false,
+    private static DeviceOptions options(int queues) {
+        return new DeviceOptions("t", new InetSocketAddress("127.0.0.1", 1), "e", queues, 32, ZeroCopy.AUTO, false,
                 -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
     }
 
     /** auto: structured replies from a server on another host only; on and off are taken as they are. */
     @Test
     void structuredRepliesAreAskedForOnlyAcrossTheNetworkByDefault() {
-        NbdDevice.Options loopback = options(1);
-        NbdDevice.Options unix = new NbdDevice.Options("t", UnixDomainSocketAddress.of("/run/nbd.sock"), "e", 1, 32,
+        DeviceOptions loopback = options(1);
+        DeviceOptions unix = new DeviceOptions("t", UnixDomainSocketAddress.of("/run/nbd.sock"), "e", 1, 32,
                 ZeroCopy.AUTO, false, -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
         // TEST-NET-1 (RFC 5737): an address of no interface here; nothing is sent to it.
-        NbdDevice.Options remote = new NbdDevice.Options("t", new InetSocketAddress("192.0.2.1", 10809), "e", 1, 32,
+        DeviceOptions remote = new DeviceOptions("t", new InetSocketAddress("192.0.2.1", 10809), "e", 1, 32,
                 ZeroCopy.AUTO, false, -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
         assertEquals(StructuredReplies.AUTO, loopback.structuredReplies());
         assertFalse(loopback.asksForStructuredReplies(), "loopback server");

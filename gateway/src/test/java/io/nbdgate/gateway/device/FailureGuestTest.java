@@ -28,7 +28,7 @@ class FailureGuestTest extends DeviceGuestTestBase {
 
 
     private NbdDevice attach(ExternalNbdServer server, Duration ioTimeout, Duration reconnectTimeout) throws Exception {
-        NbdDevice.Options o = new NbdDevice.Options("failure", new InetSocketAddress("127.0.0.1", server.port()), "", 1,
+        DeviceOptions o = new DeviceOptions("failure", new InetSocketAddress("127.0.0.1", server.port()), "", 1,
                 16, ZeroCopy.AUTO, false, -1, Duration.ofSeconds(10), ioTimeout, null);
         attach(o.withReconnectTimeout(reconnectTimeout));
         return device;

@@ -43,8 +43,8 @@ abstract class FaultGuestTestBase extends DeviceGuestTestBase {
     }
 
     /** Options for {@code server} with depth 32 and the buffer mode the kernel allows best. */
-    NbdDevice.Options options(ExternalNbdServer s, int queues, Duration ioTimeout, Duration reconnectTimeout) {
-        return new NbdDevice.Options("fault", s.socketAddress(), s.uri().exportName(), queues, 32, ZeroCopy.AUTO,
+    DeviceOptions options(ExternalNbdServer s, int queues, Duration ioTimeout, Duration reconnectTimeout) {
+        return new DeviceOptions("fault", s.socketAddress(), s.uri().exportName(), queues, 32, ZeroCopy.AUTO,
                 false, -1, CONNECT_TIMEOUT, ioTimeout, null).withReconnectTimeout(reconnectTimeout);
     }
 

@@ -68,7 +68,7 @@ class NetworkFaultGuestTest extends FaultGuestTestBase {
         startRemoteServer(8 * MIB);
         ns.partition();
         Duration connectTimeout = Duration.ofSeconds(5);
-        NbdDevice.Options o = new NbdDevice.Options("unreachable", server.socketAddress(), "", 1, 32,
+        DeviceOptions o = new DeviceOptions("unreachable", server.socketAddress(), "", 1, 32,
                 io.nbdgate.gateway.config.ZeroCopy.AUTO, false, -1, connectTimeout, IO_TIMEOUT, null)
                 .withReconnectTimeout(RECONNECT_TIMEOUT);
         long t0 = System.nanoTime();

@@ -26,7 +26,7 @@ class ServersGuestTest extends DeviceGuestTestBase {
     private NbdDevice attach(int port, String export, int queues) throws Exception {
         // Connect timeout 60 s: two full guest runs (one with a second guest on the host) saw nbd-server take
         // more than 10 s to answer its first client under TCG; the product's default stays 10 s.
-        NbdDevice.Options o = new NbdDevice.Options("servers", new InetSocketAddress("127.0.0.1", port), export, queues, 32,
+        DeviceOptions o = new DeviceOptions("servers", new InetSocketAddress("127.0.0.1", port), export, queues, 32,
                 ZeroCopy.ON, false, -1, Duration.ofSeconds(60), Duration.ofSeconds(60), null);
         attach(o);
         assertEquals(BufferMode.ZERO_COPY, device.mode());
