@@ -55,7 +55,6 @@ final class ServingProcess {
         this.vertx = vertx;
         this.exitWhenEmpty = exitWhenEmpty;
         this.shutdownWait = shutdownWait;
-        UblkDevice.ownerClosesAtExit(); // this class stops the devices, by the policy of awaitAndCleanUp
     }
 
     DeviceRegistry registry() {
@@ -67,8 +66,7 @@ final class ServingProcess {
         synchronized (this) {
             notAttached.remove(d.name()); // attached by a reload after failing at start
         }
-        registry.add(d);
-        d.gone().thenAccept(x -> {
+        registry.add(d).thenAccept(x -> {
             if (x.removedElsewhere() != null) {
                 removedElsewhere = true;
                 notifier.status(statusLine());
@@ -127,6 +125,9 @@ final class ServingProcess {
                 Thread.currentThread().interrupt();
             }
         }, "nbdgate-shutdown"));
+        // From here this class stops the devices at exit, by the policy of awaitAndCleanUp; a signal before
+        // this point (devices still attaching) leaves them to the ublk layer's own hook, which stops them at once.
+        UblkDevice.ownerClosesAtExit();
         notifier.ready(statusLine());
         if (notifier.enabled()) {
             startSystemdTimer();

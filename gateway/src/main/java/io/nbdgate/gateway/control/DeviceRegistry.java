@@ -7,6 +7,7 @@ import io.vertx.core.json.JsonObject;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -29,19 +30,22 @@ public final class DeviceRegistry {
     /**
      * Adds a live device. Once it is gone its link goes; so does its entry, unless another process removed it:
      * then it stays, listed as removed, until a detach takes it out (nbdgate never adds it again by itself).
+     * Returns a future that completes once that is done: what depends on the registry's state after the device
+     * went must hang on it, not on {@link NbdDevice#gone} (whose dependents run in no promised order).
      */
-    public void add(NbdDevice d) {
+    public CompletableFuture<NbdDevice> add(NbdDevice d) {
         devices.put(d.name(), d);
         if (links != null) {
             links.publish(d.name(), d.blockDevice());
         }
-        d.gone().thenAccept(x -> {
+        return d.gone().thenApply(x -> {
             if (links != null) {
                 links.withdraw(x.name(), x.blockDevice());
             }
             if (x.removedElsewhere() == null) {
                 devices.remove(x.name(), x);
             }
+            return x;
         });
     }
 

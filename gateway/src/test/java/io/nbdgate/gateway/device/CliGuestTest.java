@@ -62,7 +62,11 @@ class CliGuestTest {
             GuestProcesses.Result detach = nbdgateRun("detach", "disk");
             assertEquals(0, detach.exit(), detach.output());
             assertTrue(detach.output().contains("detached " + dev), detach.output());
-            assertTrue(process.waitFor(30, TimeUnit.SECONDS), "attach must exit once its device is detached");
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                org.junit.jupiter.api.Assertions.fail("attach must exit once its device is detached:\n"
+                        + Files.readString(err) + "\n" + exec("timeout", "60", "jcmd", Long.toString(process.pid()),
+                        "Thread.print").output());
+            }
             assertEquals(0, process.exitValue(), Files.readString(err));
             assertTrue(!Files.exists(Path.of(dev)), dev + " still exists");
         }
