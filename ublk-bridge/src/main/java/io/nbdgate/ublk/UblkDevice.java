@@ -57,6 +57,9 @@ public final class UblkDevice implements AutoCloseable {
     private boolean quiesced;
     private boolean closed;
     private volatile Consumer<String> removedElsewhere = what -> { };
+    private volatile Boolean safeStop;
+    /** TRY_STOP_DEV stopped it (closeIfUnused): close() need not stop it again. */
+    private boolean stoppedAlready;
     /** Counters of the queues released by {@link #quiesce}, so the device's totals never go back. */
     private volatile long requestsServedBefore;
     private volatile long eventsOffLoopBefore;
@@ -443,13 +446,18 @@ public final class UblkDevice implements AutoCloseable {
         }
     }
 
-    /** Whether {@link #closeIfUnused} can ask the kernel (UBLK_F_SAFE_STOP_DEV). */
+    /** Whether {@link #closeIfUnused} can ask the kernel (UBLK_F_SAFE_STOP_DEV); asked once, it does not change. */
     public boolean canStopIfUnused() {
-        try {
-            return (control.features().mask() & F_SAFE_STOP_DEV) != 0;
-        } catch (UringException e) {
-            return false;
+        Boolean can = safeStop;
+        if (can == null) {
+            try {
+                can = (control.features().mask() & F_SAFE_STOP_DEV) != 0;
+            } catch (UringException e) {
+                can = false;
+            }
+            safeStop = can;
         }
+        return can;
     }
 
     /**
@@ -464,6 +472,7 @@ public final class UblkDevice implements AutoCloseable {
         if (started && !quiesced) {
             try {
                 control.tryStopDevice(id);
+                stoppedAlready = true;
             } catch (UringException e) {
                 if (e.errno() == Errno.EBUSY) {
                     return false;
@@ -471,7 +480,7 @@ public final class UblkDevice implements AutoCloseable {
                 throw e;
             }
         }
-        close(); // its STOP_DEV finds the device stopped already
+        close();
         return true;
     }
 
@@ -489,7 +498,7 @@ public final class UblkDevice implements AutoCloseable {
         closed = true;
         boolean inUse = false;
         try {
-            if (started || !queues.isEmpty()) {
+            if ((started || !queues.isEmpty()) && !stoppedAlready) {
                 inUse = stop();
             }
             boolean drained = true;

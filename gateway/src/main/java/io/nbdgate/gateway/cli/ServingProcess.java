@@ -230,18 +230,10 @@ final class ServingProcess {
         String holders = BlockHolders.describe(d.blockDevice(), BlockHolders.of(d.blockDevice()));
         LOG.warn("{}: {} at shutdown; it serves for up to {} s more while its users finish", d.name(), holders,
                 shutdownWait.toSeconds());
-        long deadline = System.nanoTime() + shutdownWait.toNanos();
-        while (System.nanoTime() < deadline) {
-            try {
-                Thread.sleep(500);
-            } catch (InterruptedException e) {
-                break;
-            }
-            if (d.closeIfUnused()) {
-                LOG.info("{}: no longer in use; detached", d.name());
-                registry.remove(d.name());
-                return;
-            }
+        if (d.closeWhenUnused(shutdownWait)) {
+            LOG.info("{}: no longer in use; detached", d.name());
+            registry.remove(d.name());
+            return;
         }
         syncWithin(Duration.ofSeconds(10)); // what file systems hold goes to the server while the device serves
         LOG.error("{}: {} after {} s; synced and removed anyway: its users now get EIO", d.name(),

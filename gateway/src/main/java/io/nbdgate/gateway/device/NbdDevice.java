@@ -355,20 +355,29 @@ public final class NbdDevice implements AutoCloseable {
         if (!detachPending) {
             detachPending = true;
             LOG.info("{}: {} is in use; it will be detached when its last user closes it", name(), blockDevice());
-            Thread.ofPlatform().daemon().name(name() + "-deferred-detach").start(this::awaitUnused);
+            Thread.ofPlatform().daemon().name(name() + "-deferred-detach").start(() -> closeWhenUnused(null));
         }
         return null;
     }
 
-    // The kernel has no event for a block device's last close: ask it twice a second.
-    private void awaitUnused() {
-        while (!closed.get() && !closeIfUnused()) {
+    /**
+     * {@link #closeIfUnused} until it succeeds or {@code limit} (null: no limit) has passed; true once the device
+     * is gone. The kernel has no event for a block device's last close, so it asks twice a second. Blocks.
+     */
+    public boolean closeWhenUnused(Duration limit) {
+        long deadline = limit == null ? Long.MAX_VALUE : System.nanoTime() + limit.toNanos();
+        while (!closeIfUnused()) {
+            if (System.nanoTime() - deadline >= 0) {
+                return false;
+            }
             try {
                 Thread.sleep(500);
             } catch (InterruptedException e) {
-                return;
+                Thread.currentThread().interrupt();
+                return false;
             }
         }
+        return true;
     }
 
     /**
