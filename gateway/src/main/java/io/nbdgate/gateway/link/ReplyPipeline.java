@@ -3,6 +3,7 @@ package io.nbdgate.gateway.link;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.NbdError;
+import io.nbdgate.protocol.wire.Completion;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.FixedResources;
@@ -96,7 +97,7 @@ final class ReplyPipeline {
             r.directRead = true;
             directReads++;
         }
-        r.cookie = reassembler.register(r.command(), r.flags(), r.offset(), r.length(), r);
+        r.cookie = reassembler.register(r);
         link.sender.enqueue(r);
     }
 
@@ -157,8 +158,9 @@ final class ReplyPipeline {
 
     /** A reply is complete; false if the link ended (the server is shutting down). */
     private boolean completed() {
-        Request r = reassembler.completedAttachment();
-        NbdError e = reassembler.completedError();
+        Completion<Request> done = reassembler.completed();
+        Request r = done.request();
+        NbdError e = done.error();
         if (r.directRead) {
             r.directRead = false;
             directReads--;
@@ -174,8 +176,7 @@ final class ReplyPipeline {
         r.replied = true;
         r.result = e == null ? r.successResult() : -e.errno();
         if (e != null && LOG.isDebugEnabled()) {
-            LOG.debug("{}: {} failed: {} {}", link.peer, reassembler.completedCommand(), e,
-                    reassembler.completedMessage());
+            LOG.debug("{}: {} failed: {} {}", link.peer, r.command(), e, done.message());
         }
         link.finishIfDone(r);
         if (reassembler.shutdownRequested() && reassembler.inFlight() == 0) {

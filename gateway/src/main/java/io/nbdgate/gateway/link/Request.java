@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.link;
 
 import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.wire.SentRequest;
 
 /**
  * One block request of a queue: what it asks (command, range, flags), where its data lives, and where it is
@@ -10,7 +11,7 @@ import io.nbdgate.protocol.Command;
  * <p>A request is done when the reply is in and the kernel has let go of its pages: its header and payload
  * sends completed, and every SEND_ZC notification arrived ({@link #pendingOps}).
  */
-public final class Request {
+public final class Request implements SentRequest {
     /** Where the request is: with the session or on a link. */
     public enum Phase { FREE, WAITING, ON_LINK }
 
@@ -57,18 +58,22 @@ public final class Request {
         return buffer;
     }
 
+    @Override
     public Command command() {
         return command;
     }
 
+    @Override
     public int flags() {
         return flags;
     }
 
+    @Override
     public long offset() {
         return offset;
     }
 
+    @Override
     public long length() {
         return length;
     }

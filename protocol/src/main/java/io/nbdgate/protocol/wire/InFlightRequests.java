@@ -1,15 +1,16 @@
 package io.nbdgate.protocol.wire;
 
-import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.NbdError;
+import io.nbdgate.protocol.ProtocolViolation;
 import java.util.function.Consumer;
 
 /**
- * The requests a connection has sent and not yet seen answered, by cookie: what each asked for (to check its
- * reply chunks against) and what its reply has said so far. A cookie is the slot index in its low 32 bits and
+ * The requests a connection has sent and not yet seen answered, by cookie, and what each one's reply has said
+ * so far. A cookie is the slot index in its low 32 bits and
  * the slot's generation in the high 32, so a late reply to a reused slot is an unknown cookie.
  */
-final class InFlightRequests<T> {
+final class InFlightRequests<T extends SentRequest> {
     private final Slot<T>[] slots;
     private final int[] free;
     private int freeCount;
@@ -37,18 +38,14 @@ final class InFlightRequests<T> {
         return inFlight;
     }
 
-    long register(Command command, int flags, long offset, long length, T attachment) {
+    long register(T request) {
         if (freeCount == 0) {
             throw new IllegalStateException("no free request slot; check hasCapacity() first");
         }
         Slot<T> s = slots[free[--freeCount]];
         s.generation++;
         s.inUse = true;
-        s.command = command;
-        s.flags = flags;
-        s.offset = offset;
-        s.length = length;
-        s.attachment = attachment;
+        s.request = request;
         s.error = null;
         s.message = null;
         s.errorOffset = -1;
@@ -70,7 +67,7 @@ final class InFlightRequests<T> {
 
     void release(Slot<T> s) {
         s.inUse = false;
-        s.attachment = null;
+        s.request = null;
         free[freeCount++] = s.index;
         inFlight--;
     }
@@ -79,7 +76,7 @@ final class InFlightRequests<T> {
     void drain(Consumer<T> sink) {
         for (Slot<T> s : slots) {
             if (s.inUse) {
-                T a = s.attachment;
+                T a = s.request;
                 release(s);
                 sink.accept(a);
             }
@@ -87,15 +84,11 @@ final class InFlightRequests<T> {
     }
 
     /** One request in flight and the state of its reply. */
-    static final class Slot<T> {
+    static final class Slot<T extends SentRequest> {
         final int index;
         int generation;
         boolean inUse;
-        Command command;
-        int flags;
-        long offset;
-        long length;
-        T attachment;
+        T request;
         NbdError error;
         String message;
         long errorOffset;
@@ -108,6 +101,29 @@ final class InFlightRequests<T> {
 
         long cookie() {
             return ((long) generation << 32) | index;
+        }
+
+        /** True if the {@code length} bytes at absolute {@code offset} lie inside the request's range. */
+        boolean contains(long offset, long length) {
+            long start = request.offset();
+            long rel = offset - start;
+            return offset >= start && rel <= request.length() && length >= 0 && length <= request.length() - rel;
+        }
+
+        /** Checks a data or hole chunk against the request and the chunks before it, and records it; null if fine. */
+        ProtocolViolation claim(long offset, long length) {
+            if (!contains(offset, length)) {
+                return new ProtocolViolation.ChunkOutsideRequest(cookie(), offset, length, request.offset(),
+                        request.length());
+            }
+            if ((request.flags() & CommandFlag.DF) != 0 && contentChunks > 0) {
+                return new ProtocolViolation.UnexpectedReply("second content chunk for a READ with DF");
+            }
+            if (!coverage.add(offset - request.offset(), length)) {
+                return new ProtocolViolation.OverlappingChunk(cookie(), offset, length);
+            }
+            contentChunks++;
+            return null;
         }
     }
 }

@@ -1,15 +1,12 @@
 package io.nbdgate.protocol.wire;
 
 import io.nbdgate.protocol.Command;
-import io.nbdgate.protocol.CommandFlag;
 import io.nbdgate.protocol.NbdError;
-import io.nbdgate.protocol.NbdMagic;
 import io.nbdgate.protocol.NbdSizes;
 import io.nbdgate.protocol.ProtocolViolation;
 import io.nbdgate.protocol.ReplyType;
 import io.nbdgate.protocol.TransmissionMode;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.function.Consumer;
 
 /**
@@ -26,9 +23,9 @@ import java.util.function.Consumer;
  * <p>Every malformed input ends in {@link Step#VIOLATION}; after that the reassembler only answers
  * VIOLATION and the connection must be dropped. Not thread-safe: one connection, one thread.
  *
- * @param <T> what the caller attaches to a request (a promise, a ublk tag, ...)
+ * @param <T> the caller's request record; the reassembler hands it back with each step
  */
-public final class ReplyReassembler<T> {
+public final class ReplyReassembler<T extends SentRequest> {
 
     /** What the caller must do next. */
     public enum Step {
@@ -40,22 +37,20 @@ public final class ReplyReassembler<T> {
         ZEROES,
         /** One block status descriptor: {@link #extentContextId()}, {@link #extentLength()}, {@link #extentFlags()}. */
         EXTENT,
-        /** A request finished: {@link #completedAttachment()}, {@link #completedError()}. */
+        /** A request finished: {@link #completed()}. */
         COMPLETED,
         /** The stream broke the protocol: {@link #violation()}. The connection must be dropped. */
         VIOLATION
     }
 
-    // Largest error chunk we accept: the spec caps messages at 4096 bytes; fixed fields are small.
-    private static final long MAX_ERROR_CHUNK = NbdSizes.MAX_STRING + 64L;
-    // Block status replies SHOULD hold at most 2^20 descriptors; they are streamed, this only bounds a lie.
-    private static final long MAX_STATUS_CHUNK = 8 + 16L * (1 << 20);
-
-    private enum State { HEADER, SIMPLE_DATA, CHUNK_DATA, OFFSET_DATA_PREFIX, HOLE, STATUS_PREFIX, EXTENTS,
-        ERROR_HEAD, ERROR_MESSAGE, ERROR_OFFSET, SKIP, DEAD }
+    private enum State { HEADER, SIMPLE_DATA, CHUNK_DATA, OFFSET_DATA_PREFIX, HOLE, BLOCK_STATUS, ERROR, SKIP, DEAD }
 
     private final TransmissionMode mode;
     private final InFlightRequests<T> requests;
+    private final ReplyHeader header = new ReplyHeader();
+    private final ErrorChunk errorChunk = new ErrorChunk();
+    private final BlockStatusChunk statusChunk = new BlockStatusChunk();
+    private final Completion<T> completion = new Completion<>();
 
     private State state = State.HEADER;
     private int needed;
@@ -65,24 +60,11 @@ public final class ReplyReassembler<T> {
     // The chunk being decoded.
     private InFlightRequests.Slot<T> current;
     private int chunkFlags;
-    private int chunkType;
     private long chunkRemaining;
-    private int errorCode;
-    private int messageLength;
     private long dataOffset;
     private long dataRemaining;
     private long holeLength;
     private boolean holeStep;
-    private int contextId;
-    private long extentLength;
-    private long extentFlags;
-
-    // The request just completed.
-    private T completedAttachment;
-    private NbdError completedError;
-    private String completedMessage;
-    private long completedErrorOffset;
-    private Command completedCommand;
 
     public ReplyReassembler(TransmissionMode mode, int maxInFlight) {
         this.mode = mode;
@@ -104,10 +86,10 @@ public final class ReplyReassembler<T> {
     /**
      * Records a request about to be sent and returns its cookie, unique among the requests in flight
      * (slot index in the low 32 bits, a generation in the high 32 so a late reply to a reused slot is
-     * an unknown cookie).
+     * an unknown cookie). The request must not change until it completes or is drained.
      */
-    public long register(Command command, int flags, long offset, long length, T attachment) {
-        return requests.register(command, flags, offset, length, attachment);
+    public long register(T request) {
+        return requests.register(request);
     }
 
     /**
@@ -119,7 +101,7 @@ public final class ReplyReassembler<T> {
         if (s == null || s == current) {
             return null;
         }
-        T a = s.attachment;
+        T a = s.request;
         requests.release(s);
         return a;
     }
@@ -153,16 +135,9 @@ public final class ReplyReassembler<T> {
     /**
      * {@link #safeReadAhead()} at a reply or chunk boundary, which is where the stream stands after a
      * {@link Step#DATA} range: a caller can post the receive of the next header before the data arrived.
-     * Simple replies: only the 16-byte header is safe (data may follow it). Structured: 20-byte chunk
-     * header + 8-byte offset; a shorter reply is followed by another header, and a simple reply carries
-     * no data once structured replies are on. Extended: 32-byte header + 8-byte offset.
      */
     public int boundaryReadAhead() {
-        return switch (mode) {
-            case SIMPLE -> NbdSizes.SIMPLE_REPLY_HEADER;
-            case STRUCTURED -> NbdSizes.STRUCTURED_REPLY_HEADER + 8;
-            case EXTENDED -> NbdSizes.EXTENDED_REPLY_HEADER + 8;
-        };
+        return ReplyHeader.boundaryReadAhead(mode);
     }
 
     public ProtocolViolation violation() {
@@ -170,7 +145,7 @@ public final class ReplyReassembler<T> {
     }
 
     public T dataAttachment() {
-        return current == null ? null : current.attachment;
+        return current == null ? null : current.request;
     }
 
     /** Offset of the current data or hole range inside the request's buffer (0 = the request's first byte). */
@@ -184,38 +159,20 @@ public final class ReplyReassembler<T> {
     }
 
     public int extentContextId() {
-        return contextId;
+        return statusChunk.contextId();
     }
 
     public long extentLength() {
-        return extentLength;
+        return statusChunk.extentLength();
     }
 
     public long extentFlags() {
-        return extentFlags;
+        return statusChunk.extentFlags();
     }
 
-    public T completedAttachment() {
-        return completedAttachment;
-    }
-
-    public Command completedCommand() {
-        return completedCommand;
-    }
-
-    /** Null on success; otherwise the first error the server reported for the request. */
-    public NbdError completedError() {
-        return completedError;
-    }
-
-    /** The server's human-readable message for the error, or null. */
-    public String completedMessage() {
-        return completedMessage;
-    }
-
-    /** Offset of an ERROR_OFFSET chunk, or -1. */
-    public long completedErrorOffset() {
-        return completedErrorOffset;
+    /** What the last {@link Step#COMPLETED} finished, and how. */
+    public Completion<T> completed() {
+        return completion;
     }
 
     /**
@@ -254,271 +211,139 @@ public final class ReplyReassembler<T> {
     public Step next(ByteBuffer in) {
         holeStep = false;
         while (true) {
-            switch (state) {
-                case DEAD:
-                    return Step.VIOLATION;
-                case HEADER: {
-                    Step s = readHeader(in);
-                    if (s != null) {
-                        return s;
-                    }
-                    break;
-                }
-                case SIMPLE_DATA:
-                    if (dataRemaining > 0) {
-                        return Step.DATA;
-                    }
-                    return complete();
-                case CHUNK_DATA:
-                    if (dataRemaining > 0) {
-                        return Step.DATA;
-                    }
-                    {
-                        Step s = endChunk();
-                        if (s != null) {
-                            return s;
-                        }
-                    }
-                    break;
-                case OFFSET_DATA_PREFIX: {
-                    if (!have(in, 8)) {
-                        return Step.NEED_MORE;
-                    }
-                    long off = in.getLong();
-                    long len = chunkRemaining - 8;
-                    Step bad = claimRange(off, len);
-                    if (bad != null) {
-                        return bad;
-                    }
-                    chunkRemaining = 0;
-                    state = State.CHUNK_DATA;
-                    dataOffset = off - current.offset;
-                    dataRemaining = len;
-                    return Step.DATA;
-                }
-                case HOLE: {
-                    if (!have(in, 12)) {
-                        return Step.NEED_MORE;
-                    }
-                    long off = in.getLong();
-                    long size = Integer.toUnsignedLong(in.getInt());
-                    if (size == 0) {
-                        return fail(new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "hole size is 0"));
-                    }
-                    Step bad = claimRange(off, size);
-                    if (bad != null) {
-                        return bad;
-                    }
-                    chunkRemaining = 0;
-                    dataOffset = off - current.offset;
-                    holeLength = size;
-                    holeStep = true;
-                    state = State.CHUNK_DATA;
-                    dataRemaining = 0;
-                    return Step.ZEROES;
-                }
-                case STATUS_PREFIX: {
-                    boolean ext = chunkType == ReplyType.BLOCK_STATUS_EXT.code();
-                    if (!have(in, ext ? 8 : 4)) {
-                        return Step.NEED_MORE;
-                    }
-                    contextId = in.getInt();
-                    chunkRemaining -= 4;
-                    if (ext) {
-                        long count = Integer.toUnsignedLong(in.getInt());
-                        chunkRemaining -= 4;
-                        if (count == 0 || count * 16 != chunkRemaining) {
-                            return fail(new ProtocolViolation.MalformedMessage("BLOCK_STATUS_EXT chunk",
-                                    "descriptor count " + count + " does not match length"));
-                        }
-                    }
-                    current.contentChunks++;
-                    state = State.EXTENTS;
-                    break;
-                }
-                case EXTENTS: {
-                    if (chunkRemaining == 0) {
-                        Step s = endChunk();
-                        if (s != null) {
-                            return s;
-                        }
-                        break;
-                    }
-                    boolean ext = chunkType == ReplyType.BLOCK_STATUS_EXT.code();
-                    if (!have(in, ext ? 16 : 8)) {
-                        return Step.NEED_MORE;
-                    }
-                    if (ext) {
-                        extentLength = in.getLong();
-                        extentFlags = in.getLong();
-                        chunkRemaining -= 16;
-                    } else {
-                        extentLength = Integer.toUnsignedLong(in.getInt());
-                        extentFlags = Integer.toUnsignedLong(in.getInt());
-                        chunkRemaining -= 8;
-                    }
-                    if (extentLength == 0) {
-                        return fail(new ProtocolViolation.MalformedMessage("block status descriptor", "extent length 0"));
-                    }
-                    return Step.EXTENT;
-                }
-                case ERROR_HEAD: {
-                    if (!have(in, 6)) {
-                        return Step.NEED_MORE;
-                    }
-                    errorCode = in.getInt();
-                    messageLength = Short.toUnsignedInt(in.getShort());
-                    chunkRemaining -= 6;
-                    long fixedTail = chunkType == ReplyType.ERROR_OFFSET.code() ? 8 : 0;
-                    if (messageLength > chunkRemaining - fixedTail) {
-                        return fail(new ProtocolViolation.MalformedMessage("error chunk",
-                                "message length " + messageLength + " exceeds chunk length"));
-                    }
-                    if (messageLength > NbdSizes.MAX_STRING) {
-                        return fail(new ProtocolViolation.OversizeLength("error message", messageLength, NbdSizes.MAX_STRING));
-                    }
-                    if (errorCode == 0) {
-                        return fail(new ProtocolViolation.MalformedMessage("error chunk", "error value is 0"));
-                    }
-                    state = State.ERROR_MESSAGE;
-                    break;
-                }
-                case ERROR_MESSAGE: {
-                    if (!have(in, messageLength)) {
-                        return Step.NEED_MORE;
-                    }
-                    String msg = null;
-                    if (messageLength > 0) {
-                        byte[] b = new byte[messageLength];
-                        in.get(b);
-                        msg = new String(b, StandardCharsets.UTF_8);
-                    }
-                    chunkRemaining -= messageLength;
-                    recordError(NbdError.fromWire(errorCode), msg);
-                    state = chunkType == ReplyType.ERROR_OFFSET.code() ? State.ERROR_OFFSET : State.SKIP;
-                    break;
-                }
-                case ERROR_OFFSET: {
-                    if (!have(in, 8)) {
-                        return Step.NEED_MORE;
-                    }
-                    long off = in.getLong();
-                    chunkRemaining -= 8;
-                    if (!within(off, 1)) {
-                        return fail(new ProtocolViolation.ChunkOutsideRequest(current.cookie(), off, 1,
-                                current.offset, current.length));
-                    }
-                    if (current.errorOffset < 0) {
-                        current.errorOffset = off;
-                    }
-                    state = State.SKIP;
-                    break;
-                }
-                case SKIP: {
-                    if (chunkRemaining > 0) {
-                        int n = (int) Math.min(in.remaining(), chunkRemaining);
-                        in.position(in.position() + n);
-                        chunkRemaining -= n;
-                        if (chunkRemaining > 0) {
-                            needed = 1;
-                            return Step.NEED_MORE;
-                        }
-                    }
-                    Step s = endChunk();
-                    if (s != null) {
-                        return s;
-                    }
-                    break;
-                }
-                default:
-                    throw new AssertionError(state);
+            // Each state's handler returns the caller's next step, or null to go on decoding.
+            Step step = switch (state) {
+                case DEAD -> Step.VIOLATION;
+                case HEADER -> readHeader(in);
+                case SIMPLE_DATA -> dataRemaining > 0 ? Step.DATA : complete();
+                case CHUNK_DATA -> dataRemaining > 0 ? Step.DATA : endChunk();
+                case OFFSET_DATA_PREFIX -> readDataOffset(in);
+                case HOLE -> readHole(in);
+                case BLOCK_STATUS -> decodeBlockStatus(in);
+                case ERROR -> decodeError(in);
+                case SKIP -> skip(in);
+            };
+            if (step != null) {
+                return step;
             }
         }
     }
 
-    private Step readHeader(ByteBuffer in) {
-        int p = in.position();
-        long cookie;
-        if (mode == TransmissionMode.EXTENDED) {
-            if (!peek(in, NbdSizes.EXTENDED_REPLY_HEADER)) {
-                return Step.NEED_MORE;
-            }
-            int magic = in.getInt(p);
-            if (magic != NbdMagic.EXTENDED_REPLY) {
-                return fail(new ProtocolViolation.BadMagic("extended reply header", NbdMagic.EXTENDED_REPLY, magic));
-            }
-            cookie = in.getLong(p + 8);
-            InFlightRequests.Slot<T> s = requests.lookup(cookie);
-            if (s == null) {
-                return fail(new ProtocolViolation.UnknownCookie(cookie));
-            }
-            long requestOffset = in.getLong(p + 16);
-            if (requestOffset != s.offset) {
-                return fail(new ProtocolViolation.MalformedMessage("extended reply header",
-                        "offset " + requestOffset + " does not match the request's " + s.offset));
-            }
-            in.position(p + NbdSizes.EXTENDED_REPLY_HEADER);
-            return beginChunk(s, Short.toUnsignedInt(in.getShort(p + 4)), Short.toUnsignedInt(in.getShort(p + 6)),
-                    in.getLong(p + 24));
-        }
-        if (!peek(in, 4)) {
+    private Step readDataOffset(ByteBuffer in) {
+        if (!have(in, 8)) {
             return Step.NEED_MORE;
         }
-        int magic = in.getInt(p);
-        if (magic == NbdMagic.SIMPLE_REPLY) {
-            if (!peek(in, NbdSizes.SIMPLE_REPLY_HEADER)) {
+        long off = in.getLong();
+        long len = chunkRemaining - 8;
+        ProtocolViolation bad = current.claim(off, len);
+        if (bad != null) {
+            return fail(bad);
+        }
+        chunkRemaining = 0;
+        state = State.CHUNK_DATA;
+        dataOffset = off - current.request.offset();
+        dataRemaining = len;
+        return Step.DATA;
+    }
+
+    private Step readHole(ByteBuffer in) {
+        if (!have(in, 12)) {
+            return Step.NEED_MORE;
+        }
+        long off = in.getLong();
+        long size = Integer.toUnsignedLong(in.getInt());
+        if (size == 0) {
+            return fail(new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "hole size is 0"));
+        }
+        ProtocolViolation bad = current.claim(off, size);
+        if (bad != null) {
+            return fail(bad);
+        }
+        chunkRemaining = 0;
+        dataOffset = off - current.request.offset();
+        holeLength = size;
+        holeStep = true;
+        state = State.CHUNK_DATA;
+        dataRemaining = 0;
+        return Step.ZEROES;
+    }
+
+    private Step decodeBlockStatus(ByteBuffer in) {
+        return switch (statusChunk.decode(in)) {
+            case NEED_MORE -> {
+                needed = statusChunk.needed();
+                yield Step.NEED_MORE;
+            }
+            case EXTENT -> Step.EXTENT;
+            case VIOLATION -> fail(statusChunk.violation());
+            case DONE -> {
+                chunkRemaining = 0;
+                yield endChunk();
+            }
+        };
+    }
+
+    /** The rest of a chunk this client reads no further (an error chunk's unknown tail). */
+    private Step skip(ByteBuffer in) {
+        if (chunkRemaining > 0) {
+            int n = (int) Math.min(in.remaining(), chunkRemaining);
+            in.position(in.position() + n);
+            chunkRemaining -= n;
+            if (chunkRemaining > 0) {
+                needed = 1;
                 return Step.NEED_MORE;
             }
-            cookie = in.getLong(p + 8);
-            InFlightRequests.Slot<T> s = requests.lookup(cookie);
-            if (s == null) {
-                return fail(new ProtocolViolation.UnknownCookie(cookie));
+        }
+        return endChunk();
+    }
+
+    private Step readHeader(ByteBuffer in) {
+        switch (header.read(in, mode)) {
+            case NEED_MORE -> {
+                needed = header.needed();
+                return Step.NEED_MORE;
             }
-            int error = in.getInt(p + 4);
-            in.position(p + NbdSizes.SIMPLE_REPLY_HEADER);
-            current = s;
-            // With structured replies a READ must not get a simple reply; an error one carries no payload,
-            // so it is unambiguous and accepted, a success one would leave the stream undecodable.
-            if (s.command == Command.READ && mode == TransmissionMode.STRUCTURED && error == 0) {
-                return fail(new ProtocolViolation.UnexpectedReply("simple reply to READ after structured replies were negotiated"));
+            case VIOLATION -> {
+                return fail(header.violation());
             }
-            if (error != 0) {
-                recordError(NbdError.fromWire(error), null);
-                return complete();
+            default -> { }
+        }
+        InFlightRequests.Slot<T> s = requests.lookup(header.cookie());
+        if (s == null) {
+            return fail(new ProtocolViolation.UnknownCookie(header.cookie()));
+        }
+        if (!header.simple()) {
+            if (mode == TransmissionMode.EXTENDED && header.requestOffset() != s.request.offset()) {
+                return fail(new ProtocolViolation.MalformedMessage("extended reply header",
+                        "offset " + header.requestOffset() + " does not match the request's " + s.request.offset()));
             }
-            if (s.command == Command.READ) {
-                state = State.SIMPLE_DATA;
-                dataOffset = 0;
-                dataRemaining = s.length;
-                s.coverage.add(0, s.length);
-                return null;
-            }
+            return beginChunk(s, header.flags(), header.type(), header.length());
+        }
+        current = s;
+        int error = header.error();
+        Command command = s.request.command();
+        // With structured replies a READ must not get a simple reply; an error one carries no payload,
+        // so it is unambiguous and accepted, a success one would leave the stream undecodable.
+        if (command == Command.READ && mode == TransmissionMode.STRUCTURED && error == 0) {
+            return fail(new ProtocolViolation.UnexpectedReply("simple reply to READ after structured replies were negotiated"));
+        }
+        if (error != 0) {
+            recordError(NbdError.fromWire(error), null);
             return complete();
         }
-        if (magic == NbdMagic.STRUCTURED_REPLY) {
-            if (mode != TransmissionMode.STRUCTURED) {
-                return fail(new ProtocolViolation.UnexpectedReply("structured reply chunk but structured replies were not negotiated"));
-            }
-            if (!peek(in, NbdSizes.STRUCTURED_REPLY_HEADER)) {
-                return Step.NEED_MORE;
-            }
-            cookie = in.getLong(p + 8);
-            InFlightRequests.Slot<T> s = requests.lookup(cookie);
-            if (s == null) {
-                return fail(new ProtocolViolation.UnknownCookie(cookie));
-            }
-            in.position(p + NbdSizes.STRUCTURED_REPLY_HEADER);
-            return beginChunk(s, Short.toUnsignedInt(in.getShort(p + 4)), Short.toUnsignedInt(in.getShort(p + 6)),
-                    Integer.toUnsignedLong(in.getInt(p + 16)));
+        if (command != Command.READ) {
+            return complete();
         }
-        return fail(new ProtocolViolation.BadMagic("reply header",
-                mode == TransmissionMode.SIMPLE ? NbdMagic.SIMPLE_REPLY : NbdMagic.STRUCTURED_REPLY, magic));
+        state = State.SIMPLE_DATA;
+        dataOffset = 0;
+        dataRemaining = s.request.length();
+        s.coverage.add(0, dataRemaining);
+        return null;
     }
 
     private Step beginChunk(InFlightRequests.Slot<T> s, int flags, int type, long length) {
         current = s;
         chunkFlags = flags;
-        chunkType = type;
         chunkRemaining = length;
         if (length < 0) {
             return fail(new ProtocolViolation.OversizeLength("reply chunk", length, Long.MAX_VALUE));
@@ -528,8 +353,9 @@ public final class ReplyReassembler<T> {
             if (!ReplyType.isError(type)) {
                 return fail(new ProtocolViolation.UnknownChunkType(type));
             }
-            return beginError(6);
+            return beginError(type);
         }
+        Command command = s.request.command();
         switch (known) {
             case NONE:
                 if (length != 0) {
@@ -540,20 +366,20 @@ public final class ReplyReassembler<T> {
                 }
                 return endChunk();
             case OFFSET_DATA:
-                if (s.command != Command.READ) {
-                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_DATA chunk for " + s.command));
+                if (command != Command.READ) {
+                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_DATA chunk for " + command));
                 }
                 if (length < 9) {
                     return fail(new ProtocolViolation.MalformedMessage("OFFSET_DATA chunk", "length " + length + " < 9"));
                 }
-                if (length - 8 > s.length) {
-                    return fail(new ProtocolViolation.OversizeLength("OFFSET_DATA chunk", length - 8, s.length));
+                if (length - 8 > s.request.length()) {
+                    return fail(new ProtocolViolation.OversizeLength("OFFSET_DATA chunk", length - 8, s.request.length()));
                 }
                 state = State.OFFSET_DATA_PREFIX;
                 return null;
             case OFFSET_HOLE:
-                if (s.command != Command.READ) {
-                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_HOLE chunk for " + s.command));
+                if (command != Command.READ) {
+                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_HOLE chunk for " + command));
                 }
                 if (length != 12) {
                     return fail(new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "length " + length + " is not 12"));
@@ -562,65 +388,63 @@ public final class ReplyReassembler<T> {
                 return null;
             case BLOCK_STATUS:
             case BLOCK_STATUS_EXT: {
-                boolean ext = known == ReplyType.BLOCK_STATUS_EXT;
-                if (s.command != Command.BLOCK_STATUS) {
-                    return fail(new ProtocolViolation.UnexpectedReply(known + " chunk for " + s.command));
+                if (command != Command.BLOCK_STATUS) {
+                    return fail(new ProtocolViolation.UnexpectedReply(known + " chunk for " + command));
                 }
-                if (ext != (mode == TransmissionMode.EXTENDED)) {
+                if ((known == ReplyType.BLOCK_STATUS_EXT) != (mode == TransmissionMode.EXTENDED)) {
                     return fail(new ProtocolViolation.UnexpectedReply(known + " chunk in " + mode + " mode"));
                 }
-                long prefix = ext ? 8 : 4;
-                long unit = ext ? 16 : 8;
-                if (length > MAX_STATUS_CHUNK) {
-                    return fail(new ProtocolViolation.OversizeLength(known + " chunk", length, MAX_STATUS_CHUNK));
+                ProtocolViolation bad = statusChunk.begin(known, length);
+                if (bad != null) {
+                    return fail(bad);
                 }
-                if (length < prefix + unit || (length - prefix) % unit != 0) {
-                    return fail(new ProtocolViolation.MalformedMessage(known + " chunk", "length " + length));
-                }
-                state = State.STATUS_PREFIX;
+                s.contentChunks++;
+                state = State.BLOCK_STATUS;
                 return null;
             }
             case ERROR:
-                return beginError(6);
             case ERROR_OFFSET:
-                return beginError(14);
+                return beginError(type);
             default:
                 throw new AssertionError(known);
         }
     }
 
-    private Step beginError(int minLength) {
-        if (chunkRemaining < minLength) {
-            return fail(new ProtocolViolation.MalformedMessage("error chunk type " + chunkType,
-                    "length " + chunkRemaining + " < " + minLength));
+    private Step beginError(int type) {
+        ProtocolViolation bad = errorChunk.begin(type, chunkRemaining);
+        if (bad != null) {
+            return fail(bad);
         }
-        if (chunkRemaining > MAX_ERROR_CHUNK) {
-            return fail(new ProtocolViolation.OversizeLength("error chunk", chunkRemaining, MAX_ERROR_CHUNK));
-        }
-        state = State.ERROR_HEAD;
+        state = State.ERROR;
         return null;
     }
 
-    /** Validates a content range against its request and earlier chunks, and claims it. */
-    private Step claimRange(long chunkOffset, long length) {
-        InFlightRequests.Slot<T> s = current;
-        if (!within(chunkOffset, length)) {
-            return fail(new ProtocolViolation.ChunkOutsideRequest(s.cookie(), chunkOffset, length, s.offset, s.length));
+    /** Decodes an error chunk's payload into the request's outcome, then skips the rest of the chunk. */
+    private Step decodeError(ByteBuffer in) {
+        switch (errorChunk.decode(in)) {
+            case NEED_MORE -> {
+                needed = errorChunk.needed();
+                return Step.NEED_MORE;
+            }
+            case VIOLATION -> {
+                return fail(errorChunk.violation());
+            }
+            default -> { }
         }
-        if ((s.flags & CommandFlag.DF) != 0 && s.contentChunks > 0) {
-            return fail(new ProtocolViolation.UnexpectedReply("second content chunk for a READ with DF"));
+        recordError(errorChunk.error(), errorChunk.message());
+        if (errorChunk.hasOffset()) {
+            long off = errorChunk.offset();
+            if (!current.contains(off, 1)) {
+                return fail(new ProtocolViolation.ChunkOutsideRequest(current.cookie(), off, 1,
+                        current.request.offset(), current.request.length()));
+            }
+            if (current.errorOffset < 0) {
+                current.errorOffset = off;
+            }
         }
-        if (!s.coverage.add(chunkOffset - s.offset, length)) {
-            return fail(new ProtocolViolation.OverlappingChunk(s.cookie(), chunkOffset, length));
-        }
-        s.contentChunks++;
+        chunkRemaining = errorChunk.remaining();
+        state = State.SKIP;
         return null;
-    }
-
-    private boolean within(long chunkOffset, long length) {
-        InFlightRequests.Slot<T> s = current;
-        long rel = chunkOffset - s.offset;
-        return chunkOffset >= s.offset && rel <= s.length && length >= 0 && length <= s.length - rel;
     }
 
     private Step endChunk() {
@@ -644,15 +468,15 @@ public final class ReplyReassembler<T> {
 
     private Step complete() {
         InFlightRequests.Slot<T> s = current;
-        if (s.error == null && s.command == Command.READ && s.coverage.covered() != s.length) {
-            return fail(new ProtocolViolation.UnexpectedReply("READ of " + s.length + " bytes completed with only "
+        long length = s.request.length();
+        if (s.error == null && s.request.command() == Command.READ && s.coverage.covered() != length) {
+            return fail(new ProtocolViolation.UnexpectedReply("READ of " + length + " bytes completed with only "
                     + s.coverage.covered() + " bytes of data and holes and no error"));
         }
-        completedAttachment = s.attachment;
-        completedCommand = s.command;
-        completedError = s.error;
-        completedMessage = s.message;
-        completedErrorOffset = s.errorOffset;
+        completion.request = s.request;
+        completion.error = s.error;
+        completion.message = s.message;
+        completion.errorOffset = s.errorOffset;
         requests.release(s);
         current = null;
         state = State.HEADER;
@@ -673,7 +497,4 @@ public final class ReplyReassembler<T> {
         return false;
     }
 
-    private boolean peek(ByteBuffer in, int n) {
-        return have(in, n);
-    }
 }

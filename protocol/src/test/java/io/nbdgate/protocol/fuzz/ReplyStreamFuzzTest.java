@@ -9,6 +9,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.wire.ReplyReassembler;
+import io.nbdgate.protocol.wire.SentRequest;
 import java.nio.ByteBuffer;
 
 /**
@@ -22,20 +23,42 @@ class ReplyStreamFuzzTest {
     static final int GUARD = 16;
     static final byte GUARD_BYTE = (byte) 0xA5;
 
-    static final class Request {
+    static final class Request implements SentRequest {
         final Command command;
+        final int flags;
         final long offset;
         final int length;
         final byte[] backing;
         final ByteBuffer buffer;
 
-        Request(Command command, long offset, int length) {
+        Request(Command command, int flags, long offset, int length) {
             this.command = command;
+            this.flags = flags;
             this.offset = offset;
             this.length = length;
             this.backing = new byte[length + 2 * GUARD];
             java.util.Arrays.fill(backing, GUARD_BYTE);
             this.buffer = ByteBuffer.wrap(backing).slice(GUARD, length);
+        }
+
+        @Override
+        public Command command() {
+            return command;
+        }
+
+        @Override
+        public int flags() {
+            return flags;
+        }
+
+        @Override
+        public long offset() {
+            return offset;
+        }
+
+        @Override
+        public long length() {
+            return length;
         }
     }
 
@@ -57,8 +80,8 @@ class ReplyStreamFuzzTest {
             int flags = Short.toUnsignedInt(in.getShort());
             long offset = Integer.toUnsignedLong(in.getInt()) << 9;
             int length = Math.floorMod(in.getInt(), 1 << 16);
-            requests[i] = new Request(c, offset, length);
-            r.register(c, flags, offset, length, requests[i]);
+            requests[i] = new Request(c, flags, offset, length);
+            r.register(requests[i]);
         }
         drive(r, in.slice(), 7);
         for (Request q : requests) {
@@ -107,7 +130,7 @@ class ReplyStreamFuzzTest {
                     }
                 }
                 case EXTENT -> assertTrue(r.extentLength() != 0);
-                case COMPLETED -> assertNotNull(r.completedAttachment());
+                case COMPLETED -> assertNotNull(r.completed().request());
                 case VIOLATION -> {
                     assertNotNull(r.violation().message());
                     assertEquals(ReplyReassembler.Step.VIOLATION, r.next(acc));

@@ -1,5 +1,6 @@
 package io.nbdgate.protocol.wire;
 
+import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.NbdError;
 import io.nbdgate.protocol.ProtocolViolation;
 import java.nio.ByteBuffer;
@@ -13,10 +14,14 @@ import java.util.List;
  */
 final class ReplyDriver {
 
-    /** A request's buffer; the reassembler's attachment. */
-    static final class Target {
+    /** A request and its buffer, as the reassembler sees it. */
+    static final class Target implements SentRequest {
         final String name;
         final ByteBuffer buffer;
+        Command command;
+        int flags;
+        long offset;
+        long length;
 
         Target(String name, int length, byte fill) {
             this.name = name;
@@ -28,6 +33,35 @@ final class ReplyDriver {
         byte[] bytes() {
             return buffer.array();
         }
+
+        @Override
+        public Command command() {
+            return command;
+        }
+
+        @Override
+        public int flags() {
+            return flags;
+        }
+
+        @Override
+        public long offset() {
+            return offset;
+        }
+
+        @Override
+        public long length() {
+            return length;
+        }
+    }
+
+    /** Gives {@code t} the request's fields and registers it; returns the cookie. */
+    static long register(ReplyReassembler<Target> r, Command command, int flags, long offset, long length, Target t) {
+        t.command = command;
+        t.flags = flags;
+        t.offset = offset;
+        t.length = length;
+        return r.register(t);
     }
 
     record Completion(String name, NbdError error, String message, long errorOffset) {}
@@ -148,8 +182,8 @@ final class ReplyDriver {
                 }
             }
             case EXTENT -> extents.add(new Extent(r.extentContextId(), r.extentLength(), r.extentFlags()));
-            case COMPLETED -> completions.add(new Completion(r.completedAttachment().name, r.completedError(),
-                    r.completedMessage(), r.completedErrorOffset()));
+            case COMPLETED -> completions.add(new Completion(r.completed().request().name, r.completed().error(),
+                    r.completed().message(), r.completed().errorOffset()));
             case VIOLATION -> {
                 violation = r.violation();
                 return false;

@@ -50,7 +50,7 @@ class ReplyReassemblerTest {
     void simpleReadReplyDeliversDataIntoTheRequestBuffer(int piece) {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
         Target t = new Target("read", 512, (byte) 0x55);
-        long cookie = r.register(Command.READ, 0, 4096, 512, t);
+        long cookie = ReplyDriver.register(r, Command.READ, 0, 4096, 512, t);
         byte[] data = pattern(512, 1);
         ReplyCodec.simpleReply(out, 0, cookie);
         out.put(data);
@@ -66,8 +66,8 @@ class ReplyReassemblerTest {
     @Test
     void simpleErrorReplyCarriesErrnoAndNoPayload() {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
-        long read = r.register(Command.READ, 0, 0, 512, new Target("read", 512, (byte) 0));
-        long write = r.register(Command.WRITE, 0, 0, 512, new Target("write", 0, (byte) 0));
+        long read = ReplyDriver.register(r, Command.READ, 0, 0, 512, new Target("read", 512, (byte) 0));
+        long write = ReplyDriver.register(r, Command.WRITE, 0, 0, 512, new Target("write", 0, (byte) 0));
         ReplyCodec.simpleReply(out, NbdError.EIO.code(), read);
         ReplyCodec.simpleReply(out, 0, write);
 
@@ -84,7 +84,7 @@ class ReplyReassemblerTest {
     void structuredReadReassemblesOutOfOrderChunksAndHoles(int piece) {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
         Target t = new Target("read", 3000, (byte) 0x7f);
-        long c = r.register(Command.READ, 0, 10_000, 3000, t);
+        long c = ReplyDriver.register(r, Command.READ, 0, 10_000, 3000, t);
         byte[] tail = pattern(1000, 2);
         byte[] head = pattern(1000, 3);
         ReplyCodec.offsetDataHeader(out, STRUCTURED, 0, c, 10_000, 12_000, 1000);
@@ -109,9 +109,9 @@ class ReplyReassemblerTest {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
         Target a = new Target("a", 100, (byte) 1);
         Target b = new Target("b", 100, (byte) 1);
-        long ca = r.register(Command.READ, 0, 0, 100, a);
-        long cb = r.register(Command.READ, 0, 100, 100, b);
-        long cf = r.register(Command.FLUSH, 0, 0, 0, new Target("flush", 0, (byte) 0));
+        long ca = ReplyDriver.register(r, Command.READ, 0, 0, 100, a);
+        long cb = ReplyDriver.register(r, Command.READ, 0, 100, 100, b);
+        long cf = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("flush", 0, (byte) 0));
         assertTrue(ca != cb && cb != cf && ca != cf);
         ReplyCodec.offsetDataHeader(out, STRUCTURED, 0, ca, 0, 0, 50);
         out.put(pattern(50, 9));
@@ -133,7 +133,7 @@ class ReplyReassemblerTest {
     @Test
     void errorChunkReportsErrnoAndMessage() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.WRITE, 0, 0, 512, new Target("w", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.WRITE, 0, 0, 512, new Target("w", 0, (byte) 0));
         ReplyCodec.error(out, STRUCTURED, c, 0, NbdError.EPERM, "read-only export");
 
         var d = new ReplyDriver().run(r, stream(), 4);
@@ -145,7 +145,7 @@ class ReplyReassemblerTest {
     void errorOffsetChunkReportsWhereItFailedAndReadMayStayPartial() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
         Target t = new Target("r", 1024, (byte) 0);
-        long c = r.register(Command.READ, 0, 4096, 1024, t);
+        long c = ReplyDriver.register(r, Command.READ, 0, 4096, 1024, t);
         ReplyCodec.offsetDataHeader(out, STRUCTURED, 0, c, 4096, 4096, 512);
         out.put(pattern(512, 4));
         ReplyCodec.errorOffset(out, STRUCTURED, ReplyType.FLAG_DONE, c, 4096, NbdError.EIO, "bad sector", 4608);
@@ -159,8 +159,8 @@ class ReplyReassemblerTest {
     @Test
     void unknownErrorChunkTypeFailsTheRequestButKeepsTheConnection() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c1 = r.register(Command.TRIM, 0, 0, 512, new Target("t", 0, (byte) 0));
-        long c2 = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c1 = ReplyDriver.register(r, Command.TRIM, 0, 0, 512, new Target("t", 0, (byte) 0));
+        long c2 = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, ReplyType.FLAG_DONE, 0x8123, c1, 0, 6 + 2 + 10);
         out.putInt(NbdError.ENOSPC.code()).putShort((short) 2).put("no".getBytes()).put(new byte[10]);
         ReplyCodec.none(out, STRUCTURED, c2, 0);
@@ -175,7 +175,7 @@ class ReplyReassemblerTest {
     @Test
     void unknownErrorValueIsTreatedAsEinval() {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.simpleReply(out, 4242, c);
 
         var d = new ReplyDriver().run(r, stream(), 16);
@@ -186,7 +186,7 @@ class ReplyReassemblerTest {
     @Test
     void eshutdownAsksForSoftDisconnect() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.WRITE, 0, 0, 512, new Target("w", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.WRITE, 0, 0, 512, new Target("w", 0, (byte) 0));
         ReplyCodec.error(out, STRUCTURED, c, 0, NbdError.ESHUTDOWN, "");
         assertFalse(r.shutdownRequested());
 
@@ -200,8 +200,8 @@ class ReplyReassemblerTest {
     void extendedHeadersReadAndBlockStatus() {
         var r = new ReplyReassembler<Target>(EXTENDED, 4);
         Target t = new Target("r", 4096, (byte) 9);
-        long cr = r.register(Command.READ, 0, 1L << 40, 4096, t);
-        long cs = r.register(Command.BLOCK_STATUS, 0, 0, 1L << 33, new Target("bs", 0, (byte) 0));
+        long cr = ReplyDriver.register(r, Command.READ, 0, 1L << 40, 4096, t);
+        long cs = ReplyDriver.register(r, Command.BLOCK_STATUS, 0, 0, 1L << 33, new Target("bs", 0, (byte) 0));
         ReplyCodec.offsetDataHeader(out, EXTENDED, 0, cr, 1L << 40, (1L << 40) + 2048, 2048);
         out.put(pattern(2048, 5));
         ReplyCodec.offsetHole(out, EXTENDED, ReplyType.FLAG_DONE, cr, 1L << 40, 1L << 40, 2048);
@@ -220,7 +220,7 @@ class ReplyReassemblerTest {
     @Test
     void structuredBlockStatus() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.BLOCK_STATUS, 0, 0, 8192, new Target("bs", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.BLOCK_STATUS, 0, 0, 8192, new Target("bs", 0, (byte) 0));
         ReplyCodec.blockStatus(out, STRUCTURED, ReplyType.FLAG_DONE, c, 0, 7, new long[] {4096, 4096}, new long[] {0, 3});
 
         var d = new ReplyDriver().run(r, stream(), 5);
@@ -233,7 +233,7 @@ class ReplyReassemblerTest {
     void zeroCopyCallerReceivesPayloadOutsideTheHeaderBuffer() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
         Target t = new Target("r", 1024, (byte) 0);
-        long c = r.register(Command.READ, 0, 0, 1024, t);
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 1024, t);
         ByteBuffer header = ByteBuffer.allocate(64);
         ReplyCodec.offsetDataHeader(header, STRUCTURED, ReplyType.FLAG_DONE, c, 0, 256, 768);
         header.flip();
@@ -266,10 +266,10 @@ class ReplyReassemblerTest {
     @Test
     void lateReplyToAReusedSlotIsAnUnknownCookie() {
         var r = new ReplyReassembler<Target>(SIMPLE, 1);
-        long first = r.register(Command.FLUSH, 0, 0, 0, new Target("1", 0, (byte) 0));
+        long first = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("1", 0, (byte) 0));
         ReplyCodec.simpleReply(out, 0, first);
         assertEquals(1, new ReplyDriver().run(r, stream(), 16).completions.size());
-        long second = r.register(Command.FLUSH, 0, 0, 0, new Target("2", 0, (byte) 0));
+        long second = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("2", 0, (byte) 0));
         assertTrue(first != second);
 
         var d = new ReplyDriver().run(r, stream(), 16); // the same bytes again: the old cookie
@@ -280,8 +280,8 @@ class ReplyReassemblerTest {
     @Test
     void drainHandsBackEveryRequestInFlight() {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
-        r.register(Command.FLUSH, 0, 0, 0, new Target("1", 0, (byte) 0));
-        r.register(Command.FLUSH, 0, 0, 0, new Target("2", 0, (byte) 0));
+        ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("1", 0, (byte) 0));
+        ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("2", 0, (byte) 0));
         var names = new java.util.ArrayList<String>();
         r.drainInFlight(t -> names.add(t.name));
         assertEquals(List.of("1", "2"), names.stream().sorted().toList());
@@ -312,7 +312,7 @@ class ReplyReassemblerTest {
                 if (kind == 0) {
                     int len = 1 + random.nextInt(3000);
                     Target t = new Target("r" + i, len, (byte) 0x77);
-                    long cookie = r.register(Command.READ, 0, 4096L * i, len, t);
+                    long cookie = ReplyDriver.register(r, Command.READ, 0, 4096L * i, len, t);
                     byte[] data = pattern(len, seed + i);
                     reads.add(t);
                     expected.add(data);
@@ -340,7 +340,7 @@ class ReplyReassemblerTest {
                         ReplyCodec.none(stream, mode, cookie, 4096L * i);
                     }
                 } else {
-                    long cookie = r.register(kind == 1 ? Command.WRITE : Command.FLUSH, 0, kind == 1 ? 512L * i : 0,
+                    long cookie = ReplyDriver.register(r, kind == 1 ? Command.WRITE : Command.FLUSH, 0, kind == 1 ? 512L * i : 0,
                             kind == 1 ? 512 : 0, new Target("w" + i, 0, (byte) 0));
                     if (mode == EXTENDED || (mode == STRUCTURED && random.nextBoolean())) {
                         if (random.nextInt(4) == 0) {
@@ -385,7 +385,7 @@ class ReplyReassemblerTest {
     @Test
     void badMagicIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         out.putInt(0x12345678).putLong(0).putInt(0).putInt(0);
         assertEquals(new ProtocolViolation.BadMagic("reply header", NbdMagic.STRUCTURED_REPLY, 0x12345678), violationOf(r));
     }
@@ -393,7 +393,7 @@ class ReplyReassemblerTest {
     @Test
     void unknownCookieIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.none(out, STRUCTURED, 0xdead_0000_0000L, 0);
         assertInstanceOf(ProtocolViolation.UnknownCookie.class, violationOf(r));
     }
@@ -402,7 +402,7 @@ class ReplyReassemblerTest {
     void dataChunkOutsideItsRequestIsAViolationAndNothingIsWritten() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
         Target t = new Target("r", 512, (byte) 0x11);
-        long c = r.register(Command.READ, 0, 4096, 512, t);
+        long c = ReplyDriver.register(r, Command.READ, 0, 4096, 512, t);
         ReplyCodec.offsetDataHeader(out, STRUCTURED, ReplyType.FLAG_DONE, c, 4096, 4096 + 256, 512);
         out.put(pattern(512, 1));
         assertInstanceOf(ProtocolViolation.ChunkOutsideRequest.class, violationOf(r));
@@ -414,7 +414,7 @@ class ReplyReassemblerTest {
     @Test
     void holeBeforeTheRequestIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 4096, 512, new Target("r", 512, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 4096, 512, new Target("r", 512, (byte) 0));
         ReplyCodec.offsetHole(out, STRUCTURED, ReplyType.FLAG_DONE, c, 4096, 4000, 512);
         assertInstanceOf(ProtocolViolation.ChunkOutsideRequest.class, violationOf(r));
     }
@@ -422,7 +422,7 @@ class ReplyReassemblerTest {
     @Test
     void overlappingChunksAreAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
         ReplyCodec.offsetHole(out, STRUCTURED, 0, c, 0, 0, 600);
         ReplyCodec.offsetDataHeader(out, STRUCTURED, ReplyType.FLAG_DONE, c, 0, 512, 512);
         out.put(new byte[512]);
@@ -432,7 +432,7 @@ class ReplyReassemblerTest {
     @Test
     void unknownChunkTypeWithoutErrorBitIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, ReplyType.FLAG_DONE, 3, c, 0, 0);
         assertEquals(new ProtocolViolation.UnknownChunkType(3), violationOf(r));
     }
@@ -440,7 +440,7 @@ class ReplyReassemblerTest {
     @Test
     void oversizeErrorChunkIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, ReplyType.FLAG_DONE, ReplyType.ERROR, c, 0, 0x7fff_0000L);
         assertInstanceOf(ProtocolViolation.OversizeLength.class, violationOf(r));
     }
@@ -448,7 +448,7 @@ class ReplyReassemblerTest {
     @Test
     void oversizeDataChunkIsRejectedBeforeAnyPayload() {
         var r = new ReplyReassembler<Target>(EXTENDED, 4);
-        long c = r.register(Command.READ, 0, 0, 4096, new Target("r", 4096, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 4096, new Target("r", 4096, (byte) 0));
         ReplyCodec.chunkHeader(out, EXTENDED, ReplyType.FLAG_DONE, ReplyType.OFFSET_DATA, c, 0, 1L << 40);
         assertInstanceOf(ProtocolViolation.OversizeLength.class, violationOf(r));
     }
@@ -456,7 +456,7 @@ class ReplyReassemblerTest {
     @Test
     void errorMessageLongerThanItsChunkIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, ReplyType.FLAG_DONE, ReplyType.ERROR, c, 0, 8);
         out.putInt(5).putShort((short) 100).putShort((short) 0);
         assertInstanceOf(ProtocolViolation.MalformedMessage.class, violationOf(r));
@@ -465,7 +465,7 @@ class ReplyReassemblerTest {
     @Test
     void simpleReplyToReadAfterStructuredNegotiationIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 0, 16, new Target("r", 16, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 16, new Target("r", 16, (byte) 0));
         ReplyCodec.simpleReply(out, 0, c);
         out.put(new byte[16]);
         assertInstanceOf(ProtocolViolation.UnexpectedReply.class, violationOf(r));
@@ -474,7 +474,7 @@ class ReplyReassemblerTest {
     @Test
     void simpleErrorReplyToReadAfterStructuredNegotiationIsTolerated() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 0, 16, new Target("r", 16, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 16, new Target("r", 16, (byte) 0));
         ReplyCodec.simpleReply(out, NbdError.EINVAL.code(), c);
         var d = new ReplyDriver().run(r, stream(), 16);
         assertNull(d.violation);
@@ -484,7 +484,7 @@ class ReplyReassemblerTest {
     @Test
     void structuredChunkWithoutNegotiationIsAViolation() {
         var r = new ReplyReassembler<Target>(SIMPLE, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.none(out, STRUCTURED, c, 0);
         assertInstanceOf(ProtocolViolation.UnexpectedReply.class, violationOf(r));
     }
@@ -492,7 +492,7 @@ class ReplyReassemblerTest {
     @Test
     void simpleReplyInExtendedModeIsBadMagic() {
         var r = new ReplyReassembler<Target>(EXTENDED, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.simpleReply(out, 0, c);
         out.put(new byte[16]);
         assertInstanceOf(ProtocolViolation.BadMagic.class, violationOf(r));
@@ -501,7 +501,7 @@ class ReplyReassemblerTest {
     @Test
     void extendedReplyWithAnotherOffsetIsAViolation() {
         var r = new ReplyReassembler<Target>(EXTENDED, 4);
-        long c = r.register(Command.FLUSH, 0, 4096, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 4096, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.none(out, EXTENDED, c, 0);
         assertInstanceOf(ProtocolViolation.MalformedMessage.class, violationOf(r));
     }
@@ -509,7 +509,7 @@ class ReplyReassemblerTest {
     @Test
     void readDoneWithoutAllDataIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
         ReplyCodec.offsetHole(out, STRUCTURED, 0, c, 0, 0, 512);
         ReplyCodec.none(out, STRUCTURED, c, 0);
         assertInstanceOf(ProtocolViolation.UnexpectedReply.class, violationOf(r));
@@ -518,7 +518,7 @@ class ReplyReassemblerTest {
     @Test
     void noneChunkWithoutDoneIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.FLUSH, 0, 0, 0, new Target("f", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, 0, ReplyType.NONE, c, 0, 0);
         assertInstanceOf(ProtocolViolation.MalformedMessage.class, violationOf(r));
     }
@@ -526,7 +526,7 @@ class ReplyReassemblerTest {
     @Test
     void dataChunkForAWriteIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.WRITE, 0, 0, 512, new Target("w", 512, (byte) 0));
+        long c = ReplyDriver.register(r, Command.WRITE, 0, 0, 512, new Target("w", 512, (byte) 0));
         ReplyCodec.offsetDataHeader(out, STRUCTURED, ReplyType.FLAG_DONE, c, 0, 0, 512);
         out.put(new byte[512]);
         assertInstanceOf(ProtocolViolation.UnexpectedReply.class, violationOf(r));
@@ -535,7 +535,7 @@ class ReplyReassemblerTest {
     @Test
     void secondContentChunkWithDontFragmentIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, CommandFlag.DF, 0, 1024, new Target("r", 1024, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, CommandFlag.DF, 0, 1024, new Target("r", 1024, (byte) 0));
         ReplyCodec.offsetHole(out, STRUCTURED, 0, c, 0, 0, 512);
         ReplyCodec.offsetHole(out, STRUCTURED, ReplyType.FLAG_DONE, c, 0, 512, 512);
         assertInstanceOf(ProtocolViolation.UnexpectedReply.class, violationOf(r));
@@ -544,7 +544,7 @@ class ReplyReassemblerTest {
     @Test
     void zeroSizedHoleIsAViolation() {
         var r = new ReplyReassembler<Target>(STRUCTURED, 4);
-        long c = r.register(Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
+        long c = ReplyDriver.register(r, Command.READ, 0, 0, 1024, new Target("r", 1024, (byte) 0));
         ReplyCodec.chunkHeader(out, STRUCTURED, ReplyType.FLAG_DONE, ReplyType.OFFSET_HOLE, c, 0, 12);
         out.putLong(0).putInt(0);
         assertInstanceOf(ProtocolViolation.MalformedMessage.class, violationOf(r));
@@ -553,7 +553,7 @@ class ReplyReassemblerTest {
     @Test
     void blockStatusExtCountMismatchIsAViolation() {
         var r = new ReplyReassembler<Target>(EXTENDED, 4);
-        long c = r.register(Command.BLOCK_STATUS, 0, 0, 4096, new Target("bs", 0, (byte) 0));
+        long c = ReplyDriver.register(r, Command.BLOCK_STATUS, 0, 0, 4096, new Target("bs", 0, (byte) 0));
         ReplyCodec.chunkHeader(out, EXTENDED, ReplyType.FLAG_DONE, ReplyType.BLOCK_STATUS_EXT, c, 0, 8 + 16);
         out.putInt(1).putInt(2).putLong(4096).putLong(0);
         assertInstanceOf(ProtocolViolation.MalformedMessage.class, violationOf(r));

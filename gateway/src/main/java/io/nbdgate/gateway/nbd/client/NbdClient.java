@@ -11,6 +11,7 @@ import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.protocol.wire.RequestCodec;
+import io.nbdgate.protocol.wire.SentRequest;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -295,7 +296,7 @@ public final class NbdClient {
     }
 
     /** One request on the wire (or waiting for a free slot). */
-    private static final class Pending {
+    private static final class Pending implements SentRequest {
         final Command command;
         final int flags;
         final long offset;
@@ -314,6 +315,26 @@ public final class NbdClient {
             this.payload = payload;
             this.target = target;
             this.promise = promise;
+        }
+
+        @Override
+        public Command command() {
+            return command;
+        }
+
+        @Override
+        public int flags() {
+            return flags;
+        }
+
+        @Override
+        public long offset() {
+            return offset;
+        }
+
+        @Override
+        public long length() {
+            return length;
         }
     }
 
@@ -336,7 +357,7 @@ public final class NbdClient {
     }
 
     private void send(Pending p) {
-        long cookie = replies.register(p.command, p.flags, p.offset, p.length, p);
+        long cookie = replies.register(p);
         p.sentAt = System.nanoTime();
         onWire.add(p);
         header.clear();
@@ -387,13 +408,13 @@ public final class NbdClient {
                 case EXTENT:
                     break; // no block status API yet; extents are parsed and dropped
                 case COMPLETED: {
-                    Pending p = replies.completedAttachment();
+                    Pending p = replies.completed().request();
                     onWire.remove(p);
-                    NbdError e = replies.completedError();
+                    NbdError e = replies.completed().error();
                     if (e == null) {
                         p.promise.tryComplete();
                     } else {
-                        String msg = replies.completedMessage();
+                        String msg = replies.completed().message();
                         p.promise.tryFail(new NbdCommandException(e, p.command + " at " + p.offset + " failed: " + e
                                 + (msg == null || msg.isEmpty() ? "" : " (" + msg + ")"), false));
                     }
