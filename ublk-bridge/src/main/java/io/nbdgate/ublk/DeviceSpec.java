@@ -2,10 +2,11 @@ package io.nbdgate.ublk;
 
 /**
  * What ADD_DEV needs. {@code id} -1 lets the kernel pick; {@code mode} null picks the best the
- * kernel offers; {@code recoverable} adds USER_RECOVERY_REISSUE so a restarted server can take over,
- * and QUIESCE where the kernel has it, for {@link UblkDevice#quiesce}. {@code batchIo} asks for
- * UBLK_F_BATCH_IO (tags fetched and committed many per command) where the kernel has it; recoverable
- * devices never get it, since take-over and quiesce are built on the per-tag commands.
+ * kernel offers; {@code recoverable} adds USER_RECOVERY_REISSUE so a restarted server can take over
+ * (requests the dead server held are sent again to the next one). {@code batchIo} asks for
+ * UBLK_F_BATCH_IO (tags fetched and committed many per command) where the kernel has it. A recoverable
+ * device without batch commands also gets QUIESCE, for {@link UblkDevice#quiesce}: on a batch device
+ * QUIESCE_DEV would fail new I/O until the next server is ready.
  */
 public record DeviceSpec(int id, int queues, int depth, int maxIoBytes, BufferMode mode, boolean recoverable,
         boolean batchIo) {

@@ -38,6 +38,7 @@ public final class UblkDevice implements AutoCloseable {
     private static volatile boolean ownerCloses;
     private static final long QUEUE_TIMEOUT_MS = 15_000;
     private static final long NODE_TIMEOUT_MS = 30_000;
+    private static final long RELEASE_TIMEOUT_MS = 30_000;
     private static final int S_IFMT = 0170000;
     private static final int S_IFBLK = 0060000;
 
@@ -81,9 +82,12 @@ public final class UblkDevice implements AutoCloseable {
         // A zero-copy device also takes USER_COPY where the kernel has it: a target may then write data it
         // holds in memory (e.g. read replies that arrived with their headers) into the request's pages.
         long userCopy = mode == BufferMode.ZERO_COPY ? features.mask() & F_USER_COPY : 0;
+        long batch = spec.batchIo() ? features.mask() & F_BATCH_IO : 0;
+        // QUIESCE_DEV on a batch device fails new I/O with EIO until the next server has prepped every tag
+        // (force_abort), so batch devices hand over by releasing /dev/ublkcN instead and do not ask for it.
+        long quiesce = spec.recoverable() && batch == 0 ? F_QUIESCE : 0;
         long flags = mode.deviceFlags() | userCopy | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
-                | (features.mask() & (F_UPDATE_SIZE | (spec.recoverable() ? F_QUIESCE : 0)))
-                | (spec.batchIo() && !spec.recoverable() ? features.mask() & F_BATCH_IO : 0);
+                | (features.mask() & (F_UPDATE_SIZE | quiesce)) | batch;
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
@@ -106,14 +110,61 @@ public final class UblkDevice implements AutoCloseable {
     public static UblkDevice recover(ControlDevice control, int devId, List<IoEventLoop> loops,
             IntFunction<Target> targetForQueue) throws UringException, InterruptedException {
         DeviceInfo info = control.deviceInfo(devId);
-        BufferMode mode = info.has(F_AUTO_BUF_REG) ? BufferMode.ZERO_COPY
-                : info.has(F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
-        control.startUserRecovery(devId);
-        UblkDevice dev = new UblkDevice(control, info, mode);
+        startRecovery(control, devId);
+        UblkDevice dev = new UblkDevice(control, info, modeOf(info));
         OPEN.add(dev);
-        dev.runQueuesAndEndRecovery(loops, targetForQueue);
-        LOG.info("ublk device {} recovered, buffer mode {}", devId, mode.label());
+        try {
+            dev.runQueuesAndEndRecovery(loops, targetForQueue);
+        } catch (UringException | InterruptedException | RuntimeException e) {
+            dev.letGo();
+            throw e;
+        }
+        LOG.info("ublk device {} recovered, buffer mode {}", devId, dev.mode.label());
         return dev;
+    }
+
+    /** The buffer mode a device was created with, from its flags. */
+    public static BufferMode modeOf(DeviceInfo info) {
+        return info.has(F_AUTO_BUF_REG) ? BufferMode.ZERO_COPY
+                : info.has(F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
+    }
+
+    /**
+     * START_USER_RECOVERY, retried while the kernel answers EBUSY: the dead server's /dev/ublkcN is released
+     * by a work item after its last reference goes (its rings freed, its registered buffers dropped).
+     */
+    private static void startRecovery(ControlDevice control, int devId) throws UringException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RELEASE_TIMEOUT_MS);
+        while (true) {
+            try {
+                control.startUserRecovery(devId);
+                return;
+            } catch (UringException e) {
+                if (e.errno() != Errno.EBUSY || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    /**
+     * A take-over that failed half way: the device is not stopped, so the kernel keeps holding its I/O. The
+     * queues' commands already given to the kernel keep /dev/ublkcN referenced (and their memory in use) until
+     * their rings go, at the latest when this process exits; then the device is QUIESCED for the next server.
+     */
+    private synchronized void letGo() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (queues.isEmpty() && charFd >= 0) {
+            LinuxCalls.close(charFd);
+            charFd = -1;
+        }
+        OPEN.remove(this);
+        LOG.warn("ublk device {} left to the kernel, which holds its I/O for the next server{}", id,
+                queues.isEmpty() ? "" : " (once this process has exited)");
     }
 
     /** The second half of a take-over, after START_USER_RECOVERY: fresh queues FETCH, END_USER_RECOVERY. */

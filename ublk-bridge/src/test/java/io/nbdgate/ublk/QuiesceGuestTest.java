@@ -55,7 +55,7 @@ class QuiesceGuestTest {
         }
         try (ControlDevice ctl = ControlDevice.open();
              FileTarget file = FileTarget.open(backing.toString());
-             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(2, 32).withMode(mode).withRecovery(true),
+             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(2, 32).withMode(mode).withRecovery(true).withBatchIo(false),
                      DeviceParams.disk(SIZE, 512 * 1024))) {
             assertTrue(dev.info().has(UblkAbi.F_QUIESCE), "the kernel did not accept UBLK_F_QUIESCE");
             dev.start(Guest.list(group), q -> file);
@@ -114,7 +114,7 @@ class QuiesceGuestTest {
         long size = 8L << 20;
         try (ControlDevice ctl = ControlDevice.open();
              MemoryTarget ram = MemoryTarget.create(size);
-             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 8).withRecovery(true),
+             UblkDevice dev = UblkDevice.create(ctl, DeviceSpec.of(1, 8).withRecovery(true).withBatchIo(false),
                      DeviceParams.disk(size, 128 * 1024))) {
             dev.start(Guest.list(group), q -> ram);
             dev.quiesce(1000);

@@ -75,6 +75,13 @@ final class AttachCommand implements Callable<Integer> {
                     + "Linux 7.0+) where it can; --no-batch-io keeps one command per request. Default: on.")
     boolean batchIo;
 
+    @Option(names = "--recovery", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Create the device recoverable: if this process dies (kill -9, out of memory, a crash), "
+                    + "the kernel keeps the device and holds its I/O until `nbdgate attach --name NAME` or a daemon "
+                    + "with NAME in its config takes it over; nothing fails, mounts stay. --no-recovery: the device "
+                    + "goes with the process, its I/O failing. Default: on.")
+    boolean recovery;
+
     @Option(names = "--structured-replies", paramLabel = "auto|on|off", defaultValue = "auto",
             description = "Ask the server for structured replies (and extended headers): holes in READ replies "
                     + "instead of zeroes on the wire, and error messages. They cost the server more work per read "
@@ -190,7 +197,7 @@ final class AttachCommand implements Callable<Integer> {
                 .put("keepalive", new JsonObject().put("idle", keepaliveIdle).put("interval", keepaliveInterval)
                         .put("count", number(keepaliveCount)))
                 .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
-                .put("batch-io", batchIo).put("structured-replies", structuredReplies);
+                .put("batch-io", batchIo).put("structured-replies", structuredReplies).put("recovery", recovery);
         if (tcpUserTimeout != null) {
             d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
         }

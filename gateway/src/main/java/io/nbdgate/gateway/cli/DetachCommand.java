@@ -1,6 +1,12 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlClient;
+import io.nbdgate.gateway.device.DetachMode;
+import io.nbdgate.gateway.device.DeviceRecord;
+import io.nbdgate.gateway.device.DeviceRecords;
+import io.nbdgate.gateway.device.Orphans;
+import io.nbdgate.uring.UringException;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -21,7 +27,9 @@ import picocli.CommandLine.Spec;
             "Only root (or the user the nbdgate process runs as) may: the control socket",
             "/run/nbdgate/PID.sock is mode 0600 and checks each caller's credentials.",
             "Exit code 1 when the device is in use (without --force/--deferred), when no nbdgate process serves",
-            "that device, or this user may not ask."})
+            "that device, or this user may not ask.",
+            "An orphan (a device whose process died; see 'nbdgate list') is removed here, no process needed:",
+            "unused at once, in use only with --force (its held I/O then fails with EIO)."})
 final class DetachCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -43,6 +51,24 @@ final class DetachCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         String mode = inUse.force ? "force" : inUse.deferred ? "deferred" : "refuse";
+        DeviceRecords records = DeviceRecords.standard();
+        Optional<DeviceRecord> orphan = Orphans.find(records, which);
+        if (orphan.isPresent()) {
+            try {
+                String refused = Orphans.remove(records, orphan.get(), DetachMode.of(mode));
+                if (refused != null) {
+                    spec.commandLine().getErr().println("nbdgate: " + refused);
+                    return 1;
+                }
+            } catch (UringException e) {
+                spec.commandLine().getErr().println("nbdgate: removing the orphan " + orphan.get().blockDevice() + ": "
+                        + e.getMessage());
+                return 1;
+            }
+            spec.commandLine().getOut().println("detached " + orphan.get().blockDevice() + " (" + orphan.get().name()
+                    + ", an orphan of pid " + orphan.get().owner().pid() + ")");
+            return 0;
+        }
         try {
             ControlClient.Device d = ControlClient.detach(which, mode);
             String pending = d.get("pending");

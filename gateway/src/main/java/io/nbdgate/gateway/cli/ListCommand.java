@@ -1,6 +1,9 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlClient;
+import io.nbdgate.gateway.device.DeviceRecord;
+import io.nbdgate.gateway.device.DeviceRecords;
+import io.nbdgate.gateway.device.Orphans;
 import io.nbdgate.gateway.nbd.client.NbdConnectionException;
 import io.nbdgate.gateway.nbd.client.NbdQuery;
 import io.nbdgate.gateway.nbd.client.NbdUri;
@@ -20,7 +23,8 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "list", mixinStandardHelpOptions = true,
         description = {"Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
-            "mode, queues, state); root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
+            "mode, queues, state), and orphans: devices whose process died, held by the kernel for a take-over;",
+            "root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
             "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
             "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments."})
 final class ListCommand implements Callable<Integer> {
@@ -51,6 +55,11 @@ final class ListCommand implements Callable<Integer> {
             for (ControlClient.Device d : devices) {
                 out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", d.get("name"), d.get("device"),
                         d.get("server") + "/" + d.get("export"), d.get("mode"), d.get("queues"), d.get("state"));
+            }
+            for (DeviceRecord r : Orphans.list(DeviceRecords.standard())) {
+                out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", r.name(), r.blockDevice(), r.export(), "-", "-",
+                        "orphan: pid " + r.owner().pid() + " died, I/O held until taken over (attach --name "
+                                + r.name() + ", or a daemon with it) or detached");
             }
             out.flush();
             return 0;

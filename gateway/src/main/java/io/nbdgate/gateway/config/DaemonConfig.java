@@ -36,7 +36,8 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
-            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive");
+            "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive",
+            "recovery");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
     private static final Set<String> KEEPALIVE_KEYS = Set.of("idle", "interval", "count", "user-timeout");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
@@ -149,13 +150,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         int depth = d.containsKey("depth") ? wholeNumber(d, "depth", at, 1, DeviceConfig.MAX_DEPTH, "")
                 : DeviceConfig.DEFAULT_DEPTH;
         ZeroCopy zeroCopy = autoOnOff(d, "zero-copy", at, ZeroCopy.class, ZeroCopy.AUTO);
-        boolean readOnly = false;
-        if (d.containsKey("read-only")) {
-            if (!(d.getValue("read-only") instanceof Boolean b)) {
-                throw new ConfigException(at + ".read-only", "must be true or false, got '" + d.getValue("read-only") + "'");
-            }
-            readOnly = b;
-        }
+        boolean readOnly = flag(d, "read-only", at, false);
         int deviceId = -1;
         if (d.containsKey("device-id") && !"auto".equals(d.getValue("device-id"))) {
             deviceId = wholeNumber(d, "device-id", at, 0, (1 << 20) - 1, " or auto");
@@ -185,17 +180,12 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         if (d.containsKey("stage-reads-max")) {
             stageReadsMax = size(d.getValue("stage-reads-max"), at + ".stage-reads-max");
         }
-        boolean batchIo = true;
-        if (d.containsKey("batch-io")) {
-            if (!(d.getValue("batch-io") instanceof Boolean b)) {
-                throw new ConfigException(at + ".batch-io", "must be true or false, got '" + d.getValue("batch-io") + "'");
-            }
-            batchIo = b;
-        }
+        boolean batchIo = flag(d, "batch-io", at, true);
+        boolean recovery = flag(d, "recovery", at, true);
         StructuredReplies structuredReplies = autoOnOff(d, "structured-replies", at, StructuredReplies.class,
                 StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive);
+                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive, recovery);
     }
 
     /** A duration, or {@code never}: null. */
@@ -224,6 +214,17 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         Duration user = o.containsKey("user-timeout")
                 ? duration(o.getValue("user-timeout"), at + ".keepalive.user-timeout") : k.userTimeout();
         return new LinkOptions.Keepalive(idle, interval, count, user);
+    }
+
+    /** A true/false key of a device; {@code absent} when it is not there. */
+    private static boolean flag(JsonObject d, String key, String at, boolean absent) throws ConfigException {
+        if (!d.containsKey(key)) {
+            return absent;
+        }
+        if (!(d.getValue(key) instanceof Boolean b)) {
+            throw new ConfigException(at + "." + key, "must be true or false, got '" + d.getValue(key) + "'");
+        }
+        return b;
     }
 
     /** An auto / on / off setting ({@code true} and {@code false} name on and off), {@code absent} if not given. */

@@ -26,18 +26,20 @@ import java.time.Duration;
  * @param structuredReplies whether to ask the server for structured replies (and extended headers);
  *                  {@code auto}: only from a server on another host
  * @param keepalive TCP keepalive and TCP_USER_TIMEOUT, so that a dead link is noticed while idle
+ * @param recovery  create the device recoverable: if its process dies, the kernel keeps the device and holds
+ *                  its I/O until a new process takes it over
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
                            int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies,
-                           Duration reconnectTimeout, LinkOptions.Keepalive keepalive) {
+                           Duration reconnectTimeout, LinkOptions.Keepalive keepalive, boolean recovery) {
 
     /** Without reconnect settings: the defaults. */
     public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                         int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin, int stageReadsMax,
                         boolean batchIo, StructuredReplies structuredReplies) {
         this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout));
+                stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout), true);
     }
 
     public static final int AUTO_QUEUES = 0;

@@ -3,6 +3,7 @@ package io.nbdgate.gateway.control;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import io.nbdgate.gateway.config.RunDir;
 import io.nbdgate.gateway.net.BlockingSocket;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -48,13 +49,9 @@ public final class ControlClient {
     private ControlClient() {
     }
 
-    /**
-     * Where every serving nbdgate process puts its socket; NBDGATE_RUN_DIR (or -Dnbdgate.runDir) overrides it.
-     * Defined here rather than in ControlServer, whose loading would start the daemon's logging in the CLI.
-     */
+    /** Where every serving nbdgate process puts its socket: {@link RunDir}. */
     public static Path runDir() {
-        String dir = System.getProperty("nbdgate.runDir", System.getenv("NBDGATE_RUN_DIR"));
-        return Path.of(dir != null ? dir : "/run/nbdgate");
+        return RunDir.path();
     }
 
     /**

@@ -1,29 +1,17 @@
 package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
-import io.nbdgate.gateway.config.StructuredReplies;
-import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.session.QueueSession;
-import io.nbdgate.gateway.session.ReconnectPolicy;
-import io.nbdgate.gateway.link.RecvFixedProbe;
 import io.nbdgate.protocol.ExportInfo;
-import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
 import io.nbdgate.ublk.ControlDevice;
-import io.nbdgate.ublk.DeviceParams;
-import io.nbdgate.ublk.DeviceSpec;
-import io.nbdgate.ublk.UblkAbi;
 import io.nbdgate.ublk.UblkDevice;
-import io.nbdgate.ublk.UblkFeatures;
 import io.nbdgate.uring.LinuxCalls;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,7 +22,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class NbdDevice implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
-    private static final int AUTO_QUEUE_LIMIT = 4;
 
     private final DeviceOptions options;
     private final ExportInfo export;
@@ -49,9 +36,12 @@ public final class NbdDevice implements AutoCloseable {
     private volatile String removedElsewhere;
     /** Set while a deferred detach waits for the last user to close the device. */
     private volatile boolean detachPending;
+    /** Where the device's state record is kept while it is served here; null: it has none (not recoverable). */
+    private final DeviceRecords records;
 
-    private NbdDevice(DeviceOptions options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
-                      ControlDevice control, int zeroFd, String modeReason) {
+    NbdDevice(DeviceOptions options, ExportInfo export, UblkDevice device, List<QueueSession> sessions,
+              ControlDevice control, int zeroFd, String modeReason, DeviceRecords records) {
+        this.records = records;
         this.options = options;
         this.export = export;
         this.device = device;
@@ -68,168 +58,19 @@ public final class NbdDevice implements AutoCloseable {
     }
 
     /**
-     * Connects, decides queues and buffer mode, creates and starts the ublk device. Blocks; call it off
-     * the given loops. On failure everything made so far is closed and the cause is one line.
+     * Connects, decides queues and buffer mode, creates and starts the ublk device; or takes over the device of
+     * the same name that a dead process left. Blocks; call it off the given loops. On failure everything made
+     * so far is closed (an orphan stays as it was) and the cause is one line.
      */
     public static NbdDevice attach(DeviceOptions o, List<IoEventLoop> loops) throws NbdConnectionException {
-        List<QueueSession> conns = new ArrayList<>();
-        ControlDevice control = null;
-        UblkDevice device = null;
-        int zeroFd = -1;
-        try {
-            zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
-            NbdTarget firstTarget = new NbdTarget(o.depth());
-            QueueSession first = connect(o, loops.get(0), 0, false, zeroFd, firstTarget);
-            conns.add(first);
-            firstTarget.attach(first);
-            ExportInfo export = first.export();
-            int queues = queueCount(o, export);
-            control = ControlDevice.open();
-            UblkFeatures features = control.features();
-            boolean recvFixed = RecvFixedProbe.run(loops.get(0)).get(10, TimeUnit.SECONDS);
-            BufferMode mode = o.forcedMode() != null ? requireMode(o.forcedMode(), features, recvFixed)
-                    : chooseMode(o.zeroCopy(), features, recvFixed);
-            String reason = modeReason(mode, features, recvFixed);
-            NbdTarget[] targets = new NbdTarget[queues];
-            targets[0] = firstTarget;
-            for (int q = 1; q < queues; q++) {
-                targets[q] = new NbdTarget(o.depth());
-                QueueSession c = connect(o, loops.get(q % loops.size()), q, true, zeroFd, targets[q]);
-                conns.add(c);
-                targets[q].attach(c);
-            }
-            int maxIo = DeviceGeometry.maxIoBytes(export, mode);
-            DeviceParams params = DeviceGeometry.params(export, mode, o.readOnly());
-            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, false, o.batchIo());
-            device = UblkDevice.create(control, spec, params);
-            final NbdTarget[] ts = targets;
-            device.start(loops, q -> ts[q]);
-            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {}; {})", o.name(),
-                    describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(),
-                    reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"),
-                    replies(export, o));
-            return new NbdDevice(o, export, device, conns, control, zeroFd, reason);
-        } catch (NbdConnectionException e) {
-            cleanUp(conns, device, control, zeroFd);
-            throw e;
-        } catch (Exception e) {
-            cleanUp(conns, device, control, zeroFd);
-            Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
-            throw new NbdConnectionException("attaching " + describe(o) + " failed: " + oneLine(c));
-        }
-    }
-
-    private static QueueSession connect(DeviceOptions o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
-                                        QueueSession.Listener listener) throws NbdConnectionException {
-        try {
-            HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
-                    : HandshakeConfig.goSimple(o.exportName());
-            LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
-                    o.stageReadsMax(), o.keepalive());
-            return QueueSession.open(o.name() + " queue " + queue, loop, o::address, handshake, links, o.depth(),
-                            ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
-                    .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof NbdConnectionException n ? n
-                    : new NbdConnectionException(oneLine(e.getCause()));
-        } catch (Exception e) {
-            throw new NbdConnectionException("connecting to " + describe(o) + ": " + oneLine(e));
-        }
-    }
-
-    static int queueCount(DeviceOptions o, ExportInfo e) {
-        int wanted = o.queues() > 0 ? o.queues() : Math.min(AUTO_QUEUE_LIMIT, Runtime.getRuntime().availableProcessors());
-        if (wanted > 1 && !e.canMultiConn()) {
-            if (o.queues() > 1) {
-                LOG.warn("{}: the server does not advertise CAN_MULTI_CONN, so {} connections could see each "
-                        + "other's writes out of order; using 1 queue instead of {}", o.name(), o.queues(), o.queues());
-            } else {
-                LOG.info("{}: one queue, because the server does not advertise CAN_MULTI_CONN", o.name());
-            }
-            return 1;
-        }
-        return wanted;
-    }
-
-    static BufferMode chooseMode(ZeroCopy policy, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
-        boolean zeroCopy = f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
-        BufferMode fallback = f.has(UblkAbi.F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
-        return switch (policy) {
-            case AUTO -> zeroCopy ? BufferMode.ZERO_COPY : fallback;
-            case OFF -> fallback;
-            case ON -> {
-                if (!zeroCopy) {
-                    throw new NbdConnectionException("zero copy is impossible here: " + modeReason(fallback, f, recvFixed));
-                }
-                yield BufferMode.ZERO_COPY;
-            }
-        };
-    }
-
-    static BufferMode requireMode(BufferMode mode, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
-        boolean ok = switch (mode) {
-            case ZERO_COPY -> f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
-            case USER_COPY -> f.has(UblkAbi.F_USER_COPY);
-            case COPY -> true;
-        };
-        if (!ok) {
-            throw new NbdConnectionException("buffer mode " + mode.label() + " is impossible here: "
-                    + modeReason(BufferMode.COPY, f, recvFixed));
-        }
-        return mode;
-    }
-
-    static String modeReason(BufferMode mode, UblkFeatures f, boolean recvFixed) {
-        if (mode == BufferMode.ZERO_COPY) {
-            return "ublk AUTO_BUF_REG with io_uring SEND_ZC and RECV on fixed buffers";
-        }
-        if (mode == BufferMode.USER_COPY && f.has(UblkAbi.F_AUTO_BUF_REG) && recvFixed) {
-            return "zero copy turned off";
-        }
-        if (!f.has(UblkAbi.F_AUTO_BUF_REG)) {
-            return "the kernel's ublk lacks AUTO_BUF_REG (Linux 6.16+)";
-        }
-        if (!recvFixed) {
-            return "io_uring RECV cannot target fixed buffers before Linux 7.2";
-        }
-        return "zero copy turned off";
-    }
-
-    private static void cleanUp(List<QueueSession> conns, UblkDevice device, ControlDevice control, int zeroFd) {
-        if (device != null) {
-            device.close();
-        }
-        for (QueueSession c : conns) {
-            try {
-                c.stop(Duration.ZERO).get(5, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                LOG.debug("closing connection: {}", e.toString());
-            }
-        }
-        if (control != null) {
-            control.close();
-        }
-        if (zeroFd >= 0) {
-            LinuxCalls.close(zeroFd);
-        }
-    }
-
-    /** The reply format the handshake settled on, and why, for the log. */
-    static String replies(ExportInfo export, DeviceOptions o) {
-        String what = switch (export.mode()) {
-            case SIMPLE -> "simple replies";
-            case STRUCTURED -> "structured replies";
-            case EXTENDED -> "extended headers";
-        };
-        return what + (o.structuredReplies() == StructuredReplies.AUTO && !o.asksForStructuredReplies()
-                ? " (server on this host)" : "");
+        return Attacher.attach(o, loops);
     }
 
     static String describe(DeviceOptions o) {
         return "export '" + o.exportName() + "' at " + o.address();
     }
 
-    private static String oneLine(Throwable t) {
+    static String oneLine(Throwable t) {
         String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
         return m.lines().findFirst().orElse(m);
     }
@@ -422,6 +263,9 @@ public final class NbdDevice implements AutoCloseable {
             s.detaching();
         }
         device.close(); // closes the targets, which disconnect their connections
+        if (records != null) {
+            records.delete(options.name(), device.id());
+        }
         for (QueueSession c : sessions) {
             try {
                 c.stop(Duration.ofSeconds(5)).get(10, TimeUnit.SECONDS);

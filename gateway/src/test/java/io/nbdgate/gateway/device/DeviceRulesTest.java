@@ -100,16 +100,16 @@ class DeviceRulesTest {
 
     @Test
     void zeroCopyNeedsAutoBufRegAndRecvOnFixedBuffers() throws Exception {
-        assertEquals(BufferMode.ZERO_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, true));
-        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, false));
-        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, NO_AUTO_BUF_REG, true));
-        assertEquals(BufferMode.USER_COPY, NbdDevice.chooseMode(ZeroCopy.OFF, KERNEL_7_2, true));
-        assertEquals(BufferMode.COPY, NbdDevice.chooseMode(ZeroCopy.AUTO, new UblkFeatures(UblkAbi.F_CMD_IOCTL_ENCODE),
+        assertEquals(BufferMode.ZERO_COPY, Attacher.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, true));
+        assertEquals(BufferMode.USER_COPY, Attacher.chooseMode(ZeroCopy.AUTO, KERNEL_7_2, false));
+        assertEquals(BufferMode.USER_COPY, Attacher.chooseMode(ZeroCopy.AUTO, NO_AUTO_BUF_REG, true));
+        assertEquals(BufferMode.USER_COPY, Attacher.chooseMode(ZeroCopy.OFF, KERNEL_7_2, true));
+        assertEquals(BufferMode.COPY, Attacher.chooseMode(ZeroCopy.AUTO, new UblkFeatures(UblkAbi.F_CMD_IOCTL_ENCODE),
                 false));
         NbdConnectionException e = assertThrows(NbdConnectionException.class,
-                () -> NbdDevice.chooseMode(ZeroCopy.ON, KERNEL_7_2, false));
+                () -> Attacher.chooseMode(ZeroCopy.ON, KERNEL_7_2, false));
         assertTrue(e.getMessage().contains("before Linux 7.2"), e.getMessage());
-        e = assertThrows(NbdConnectionException.class, () -> NbdDevice.chooseMode(ZeroCopy.ON, NO_AUTO_BUF_REG, true));
+        e = assertThrows(NbdConnectionException.class, () -> Attacher.chooseMode(ZeroCopy.ON, NO_AUTO_BUF_REG, true));
         assertTrue(e.getMessage().contains("AUTO_BUF_REG"), e.getMessage());
     }
 
@@ -117,9 +117,9 @@ class DeviceRulesTest {
     void severalQueuesOnlyWithMultiConn() {
         ExportInfo multi = export(1L << 30, flags(TransmissionFlag.CAN_MULTI_CONN), 512, 4096, 1 << 20);
         ExportInfo single = export(1L << 30, flags(), 512, 4096, 1 << 20);
-        assertEquals(4, NbdDevice.queueCount(options(4), multi));
-        assertEquals(1, NbdDevice.queueCount(options(4), single));
-        assertEquals(1, NbdDevice.queueCount(options(0), single));
-        assertEquals(Math.min(4, Runtime.getRuntime().availableProcessors()), NbdDevice.queueCount(options(0), multi));
+        assertEquals(4, Attacher.queueCount(options(4), multi));
+        assertEquals(1, Attacher.queueCount(options(4), single));
+        assertEquals(1, Attacher.queueCount(options(0), single));
+        assertEquals(Math.min(4, Runtime.getRuntime().availableProcessors()), Attacher.queueCount(options(0), multi));
     }
 }

@@ -34,14 +34,19 @@ final class FioJob implements AutoCloseable {
 
     /** Starts fio on the device with {@code args} (rw, bs, size, ...) after the fixed verification options. */
     static FioJob start(Path dir, NbdDevice device, String... args) throws Exception {
+        return start(dir, device.blockDevice(), args);
+    }
+
+    /** The same on {@code blockDevice} (/dev/ublkbN), served by whatever process. */
+    static FioJob start(Path dir, String blockDevice, String... args) throws Exception {
         Path json = Files.createTempFile(dir, "fio", ".json");
         Path log = Files.createTempFile(dir, "fio", ".log");
-        List<String> cmd = new ArrayList<>(List.of("fio", "--name=fault", "--filename=" + device.blockDevice(),
+        List<String> cmd = new ArrayList<>(List.of("fio", "--name=fault", "--filename=" + blockDevice,
                 "--allow_file_create=0", "--direct=1", "--ioengine=io_uring", "--iodepth=16", "--verify=crc32c",
                 "--verify_fatal=1", "--verify_state_save=0", "--output-format=json", "--output=" + json));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        return new FioJob(p, json, log, device.id());
+        return new FioJob(p, json, log, Integer.parseInt(blockDevice.substring("/dev/ublkb".length())));
     }
 
     /** Bytes written to /dev/ublkbN since it was created (write sectors in /sys/block/ublkbN/stat). */

@@ -1,0 +1,272 @@
+package io.nbdgate.gateway.device;
+
+import io.netty.channel.IoEventLoop;
+import io.nbdgate.gateway.config.StructuredReplies;
+import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.link.RecvFixedProbe;
+import io.nbdgate.gateway.session.QueueSession;
+import io.nbdgate.gateway.session.ReconnectPolicy;
+import io.nbdgate.protocol.ExportInfo;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.ublk.BufferMode;
+import io.nbdgate.ublk.ControlDevice;
+import io.nbdgate.ublk.DeviceParams;
+import io.nbdgate.ublk.DeviceSpec;
+import io.nbdgate.ublk.UblkAbi;
+import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.UblkFeatures;
+import io.nbdgate.uring.LinuxCalls;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * How an {@link NbdDevice} comes to be: connections first (one per queue, each on its queue's loop), then the
+ * buffer mode and geometry, then the ublk device, created new or taken over from a dead process. Either a live
+ * device comes out or nothing is left behind.
+ */
+final class Attacher {
+    private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
+    private static final int AUTO_QUEUE_LIMIT = 4;
+
+    private Attacher() {
+    }
+
+    /** {@link NbdDevice#attach}: a take-over if the state directory names an orphan of this name, else a new device. */
+    static NbdDevice attach(DeviceOptions o, List<IoEventLoop> loops) throws NbdConnectionException {
+        DeviceRecords records = DeviceRecords.standard();
+        ControlDevice control;
+        try {
+            control = ControlDevice.open();
+        } catch (Exception e) {
+            throw new NbdConnectionException("attaching " + NbdDevice.describe(o) + " failed: " + NbdDevice.oneLine(e));
+        }
+        try {
+            Optional<Takeover.Orphan> orphan = Takeover.find(records, control, o.name(), NbdDevice.describe(o));
+            if (orphan.isPresent()) {
+                return takeOver(o, loops, orphan.get(), control, records);
+            }
+        } catch (NbdConnectionException | RuntimeException e) {
+            control.close();
+            throw e;
+        }
+        return create(o, loops, control, o.recovery() ? records : null);
+    }
+
+    private static NbdDevice create(DeviceOptions o, List<IoEventLoop> loops, ControlDevice control,
+                                    DeviceRecords records) throws NbdConnectionException {
+        List<QueueSession> conns = new ArrayList<>();
+        UblkDevice device = null;
+        int zeroFd = -1;
+        try {
+            zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+            NbdTarget firstTarget = new NbdTarget(o.depth());
+            QueueSession first = connect(o, loops.get(0), 0, false, zeroFd, firstTarget);
+            conns.add(first);
+            firstTarget.attach(first);
+            ExportInfo export = first.export();
+            int queues = queueCount(o, export);
+            UblkFeatures features = control.features();
+            boolean recvFixed = RecvFixedProbe.run(loops.get(0)).get(10, TimeUnit.SECONDS);
+            BufferMode mode = o.forcedMode() != null ? requireMode(o.forcedMode(), features, recvFixed)
+                    : chooseMode(o.zeroCopy(), features, recvFixed);
+            String reason = modeReason(mode, features, recvFixed);
+            NbdTarget[] targets = new NbdTarget[queues];
+            targets[0] = firstTarget;
+            for (int q = 1; q < queues; q++) {
+                targets[q] = new NbdTarget(o.depth());
+                QueueSession c = connect(o, loops.get(q % loops.size()), q, true, zeroFd, targets[q]);
+                conns.add(c);
+                targets[q].attach(c);
+            }
+            int maxIo = DeviceGeometry.maxIoBytes(export, mode);
+            DeviceParams params = DeviceGeometry.params(export, mode, o.readOnly());
+            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, o.recovery(), o.batchIo());
+            device = UblkDevice.create(control, spec, params);
+            if (records != null) {
+                // Before START_DEV: a process that dies from here on leaves a device the record names.
+                records.write(new DeviceRecord(o.name(), device.id(), NbdDevice.describe(o), ProcessIdentity.current(),
+                        Instant.now()));
+            }
+            final NbdTarget[] ts = targets;
+            device.start(loops, q -> ts[q]);
+            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {}; {}{})", o.name(),
+                    NbdDevice.describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(),
+                    reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"),
+                    replies(export, o), o.recovery() ? "; recoverable" : "");
+            return new NbdDevice(o, export, device, conns, control, zeroFd, reason, records);
+        } catch (NbdConnectionException e) {
+            cleanUp(conns, device, control, zeroFd, records, o.name());
+            throw e;
+        } catch (Exception e) {
+            cleanUp(conns, device, control, zeroFd, records, o.name());
+            Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new NbdConnectionException("attaching " + NbdDevice.describe(o) + " failed: " + NbdDevice.oneLine(c));
+        }
+    }
+
+    /**
+     * Serves an orphan again: a connection per queue of the existing device (its queue count and depth), the
+     * export checked against what the device promised, then START/END_USER_RECOVERY with fresh queues. The
+     * requests the kernel held, and those the dead process had not answered, reach the new connections.
+     */
+    private static NbdDevice takeOver(DeviceOptions options, List<IoEventLoop> loops, Takeover.Orphan orphan,
+                                      ControlDevice control, DeviceRecords records) throws NbdConnectionException {
+        DeviceRecord was = orphan.record();
+        DeviceOptions o = options.withGeometry(orphan.info().nrHwQueues(), orphan.info().queueDepth());
+        List<QueueSession> conns = new ArrayList<>();
+        int zeroFd = -1;
+        try {
+            zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
+            NbdTarget[] targets = new NbdTarget[o.queues()];
+            for (int q = 0; q < targets.length; q++) {
+                targets[q] = new NbdTarget(o.depth());
+                QueueSession c = connect(o, loops.get(q % loops.size()), q, q > 0, zeroFd, targets[q]);
+                conns.add(c);
+                targets[q].attach(c);
+            }
+            ExportInfo export = conns.get(0).export();
+            BufferMode mode = orphan.mode();
+            String why = Takeover.mismatch(orphan, export,
+                    DeviceGeometry.params(export, mode, o.readOnly() || orphan.params().readOnly()));
+            if (why != null) {
+                throw new NbdConnectionException("'" + o.name() + "' (" + was.blockDevice() + ") cannot be taken over: "
+                        + why + "; it stays as it was, its I/O held");
+            }
+            long start = System.nanoTime();
+            UblkDevice device = UblkDevice.recover(control, was.devId(), loops, q -> targets[q]);
+            records.write(new DeviceRecord(o.name(), device.id(), NbdDevice.describe(o), ProcessIdentity.current(), Instant.now()));
+            LOG.info("{}: took over {} from pid {} (gone) in {} ms: {}, {} queue(s) x depth {}, buffer mode {}", o.name(),
+                    device.blockDevice(), was.owner().pid(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
+                    NbdDevice.describe(o), o.queues(), o.depth(), mode.label());
+            return new NbdDevice(o, export, device, conns, control, zeroFd,
+                    "as created by pid " + was.owner().pid(), records);
+        } catch (NbdConnectionException e) {
+            cleanUp(conns, null, control, zeroFd, null, o.name());
+            throw e;
+        } catch (Exception e) {
+            cleanUp(conns, null, control, zeroFd, null, o.name());
+            Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            throw new NbdConnectionException("taking over '" + o.name() + "' (" + was.blockDevice() + ") failed: "
+                    + NbdDevice.oneLine(c) + "; it stays as it was, its I/O held");
+        }
+    }
+
+    private static QueueSession connect(DeviceOptions o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
+                                        QueueSession.Listener listener) throws NbdConnectionException {
+        try {
+            HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
+                    : HandshakeConfig.goSimple(o.exportName());
+            LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
+                    o.stageReadsMax(), o.keepalive());
+            return QueueSession.open(o.name() + " queue " + queue, loop, o::address, handshake, links, o.depth(),
+                            ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
+                    .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof NbdConnectionException n ? n
+                    : new NbdConnectionException(NbdDevice.oneLine(e.getCause()));
+        } catch (Exception e) {
+            throw new NbdConnectionException("connecting to " + NbdDevice.describe(o) + ": " + NbdDevice.oneLine(e));
+        }
+    }
+
+    static int queueCount(DeviceOptions o, ExportInfo e) {
+        int wanted = o.queues() > 0 ? o.queues() : Math.min(AUTO_QUEUE_LIMIT, Runtime.getRuntime().availableProcessors());
+        if (wanted > 1 && !e.canMultiConn()) {
+            if (o.queues() > 1) {
+                LOG.warn("{}: the server does not advertise CAN_MULTI_CONN, so {} connections could see each "
+                        + "other's writes out of order; using 1 queue instead of {}", o.name(), o.queues(), o.queues());
+            } else {
+                LOG.info("{}: one queue, because the server does not advertise CAN_MULTI_CONN", o.name());
+            }
+            return 1;
+        }
+        return wanted;
+    }
+
+    static BufferMode chooseMode(ZeroCopy policy, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
+        boolean zeroCopy = f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
+        BufferMode fallback = f.has(UblkAbi.F_USER_COPY) ? BufferMode.USER_COPY : BufferMode.COPY;
+        return switch (policy) {
+            case AUTO -> zeroCopy ? BufferMode.ZERO_COPY : fallback;
+            case OFF -> fallback;
+            case ON -> {
+                if (!zeroCopy) {
+                    throw new NbdConnectionException("zero copy is impossible here: " + modeReason(fallback, f, recvFixed));
+                }
+                yield BufferMode.ZERO_COPY;
+            }
+        };
+    }
+
+    static BufferMode requireMode(BufferMode mode, UblkFeatures f, boolean recvFixed) throws NbdConnectionException {
+        boolean ok = switch (mode) {
+            case ZERO_COPY -> f.has(UblkAbi.F_AUTO_BUF_REG) && f.has(UblkAbi.F_SUPPORT_ZERO_COPY) && recvFixed;
+            case USER_COPY -> f.has(UblkAbi.F_USER_COPY);
+            case COPY -> true;
+        };
+        if (!ok) {
+            throw new NbdConnectionException("buffer mode " + mode.label() + " is impossible here: "
+                    + modeReason(BufferMode.COPY, f, recvFixed));
+        }
+        return mode;
+    }
+
+    static String modeReason(BufferMode mode, UblkFeatures f, boolean recvFixed) {
+        if (mode == BufferMode.ZERO_COPY) {
+            return "ublk AUTO_BUF_REG with io_uring SEND_ZC and RECV on fixed buffers";
+        }
+        if (mode == BufferMode.USER_COPY && f.has(UblkAbi.F_AUTO_BUF_REG) && recvFixed) {
+            return "zero copy turned off";
+        }
+        if (!f.has(UblkAbi.F_AUTO_BUF_REG)) {
+            return "the kernel's ublk lacks AUTO_BUF_REG (Linux 6.16+)";
+        }
+        if (!recvFixed) {
+            return "io_uring RECV cannot target fixed buffers before Linux 7.2";
+        }
+        return "zero copy turned off";
+    }
+
+    private static void cleanUp(List<QueueSession> conns, UblkDevice device, ControlDevice control, int zeroFd,
+                                DeviceRecords records, String name) {
+        if (device != null) {
+            device.close();
+            if (records != null) {
+                records.delete(name, device.id());
+            }
+        }
+        for (QueueSession c : conns) {
+            try {
+                c.stop(Duration.ZERO).get(5, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.debug("closing connection: {}", e.toString());
+            }
+        }
+        if (control != null) {
+            control.close();
+        }
+        if (zeroFd >= 0) {
+            LinuxCalls.close(zeroFd);
+        }
+    }
+
+    /** The reply format the handshake settled on, and why, for the log. */
+    static String replies(ExportInfo export, DeviceOptions o) {
+        String what = switch (export.mode()) {
+            case SIMPLE -> "simple replies";
+            case STRUCTURED -> "structured replies";
+            case EXTENDED -> "extended headers";
+        };
+        return what + (o.structuredReplies() == StructuredReplies.AUTO && !o.asksForStructuredReplies()
+                ? " (server on this host)" : "");
+    }
+}

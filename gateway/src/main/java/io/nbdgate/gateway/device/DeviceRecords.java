@@ -1,0 +1,106 @@
+package io.nbdgate.gateway.device;
+
+import io.nbdgate.gateway.config.RunDir;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The state directory: one {@link DeviceRecord} per served device, NAME.json, written atomically (a temporary
+ * file renamed over the old one) so that a crash at any moment leaves the old record or the new one, never half.
+ * A record outlives its process only when the process dies without detaching: that is what makes an orphan.
+ */
+public final class DeviceRecords {
+    private final Path dir;
+
+    public DeviceRecords(Path dir) {
+        this.dir = dir;
+    }
+
+    /** {@code devices/} under the run directory (/run/nbdgate, or NBDGATE_RUN_DIR). */
+    public static DeviceRecords standard() {
+        return new DeviceRecords(RunDir.path().resolve("devices"));
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public void write(DeviceRecord r) {
+        try {
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, "." + r.name(), ".tmp");
+            Files.writeString(tmp, r.toJson().encodePrettily() + "\n", StandardCharsets.UTF_8);
+            try {
+                Files.move(tmp, file(r.name()), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file(r.name()), StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("writing the state record of '" + r.name() + "' in " + dir, e);
+        }
+    }
+
+    public Optional<DeviceRecord> read(String name) {
+        return parse(file(name));
+    }
+
+    /** Every readable record; an unreadable one is logged and skipped. */
+    public List<DeviceRecord> all() {
+        List<DeviceRecord> out = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            files.filter(f -> f.getFileName().toString().endsWith(".json")).sorted()
+                    .forEach(f -> parse(f).ifPresent(out::add));
+        } catch (NoSuchFileException e) {
+            return out;
+        } catch (IOException e) {
+            log().warn("listing {}: {}", dir, e.toString());
+        }
+        return out;
+    }
+
+    /** Removes the record of {@code name} if it still names {@code devId} (a successor may have replaced it). */
+    public void delete(String name, int devId) {
+        Optional<DeviceRecord> r = read(name);
+        if (r.isPresent() && r.get().devId() == devId) {
+            try {
+                Files.deleteIfExists(file(name));
+            } catch (IOException e) {
+                log().warn("removing the state record of '{}': {}", name, e.toString());
+            }
+        }
+    }
+
+    // Only on trouble: `nbdgate list` reads records, and a logger would start logging in a command that prints a table.
+    private static Logger log() {
+        return LoggerFactory.getLogger(DeviceRecords.class);
+    }
+
+    private Path file(String name) {
+        return dir.resolve(name + ".json");
+    }
+
+    private static Optional<DeviceRecord> parse(Path f) {
+        try {
+            return Optional.of(DeviceRecord.fromJson(new JsonObject(Files.readString(f))));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException | DecodeException | IllegalArgumentException e) {
+            log().warn("ignoring the unreadable state record {}: {}", f, e.getMessage());
+            return Optional.empty();
+        }
+    }
+}

@@ -1,0 +1,189 @@
+package io.nbdgate.gateway.device;
+
+import static io.nbdgate.gateway.device.GuestProcesses.awaitLines;
+import static io.nbdgate.gateway.device.GuestProcesses.exec;
+import static io.nbdgate.gateway.device.GuestProcesses.nbdgate;
+import static io.nbdgate.gateway.device.GuestProcesses.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.ublk.UblkDevice;
+import io.vertx.core.Vertx;
+import io.vertx.core.transport.Transport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The process serving a device dies (SIGKILL: as an OOM kill or a JVM crash would) while fio or a filesystem
+ * writes to it. The kernel holds the I/O; the next nbdgate with the same name takes the device over, same
+ * /dev/ublkbN, and nothing fails: fio verifies every block, ext4 stays mounted and clean.
+ */
+@Tag("ublk")
+class RecoveryGuestTest {
+    static final long MIB = 1L << 20;
+
+    @TempDir
+    Path dir;
+
+    private final List<Process> processes = new ArrayList<>();
+    private final List<Path> mounts = new ArrayList<>();
+    private ExternalNbdServer server;
+    private int started;
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (Path m : mounts) {
+            exec("umount", "-l", m.toString());
+        }
+        for (Process p : processes) {
+            if (p.isAlive()) {
+                p.destroy(); // SIGTERM: a clean detach
+                p.waitFor(90, TimeUnit.SECONDS);
+            }
+        }
+        for (DeviceRecord r : Orphans.list(records())) {
+            Orphans.remove(records(), r, DetachMode.FORCE);
+        }
+        if (server != null) {
+            server.close();
+        }
+        for (int i = 0; i < 300 && !UblkDevice.presentDevices().isEmpty(); i++) {
+            Thread.sleep(20);
+        }
+        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+    }
+
+    @Test
+    void daemonKilledThreeTimesDuringFioOnTwoQueuesIsTakenOverEachTime() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        Path cfg = dir.resolve("nbdgate.yaml");
+        Files.writeString(cfg, """
+                status: {listen: "off"}
+                devices:
+                  - {name: disk, uri: "nbd://127.0.0.1:%d/", queues: 2}
+                """.formatted(server.port()));
+        String dev = startAndAwait("daemon", "--config", cfg.toString());
+        KernelLog log = KernelLog.mark("daemon killed three times");
+        try (FioJob fio = FioJob.start(dir, dev, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
+                "--numjobs=2", "--offset_increment=24M", "--size=24M", "--do_verify=1")) {
+            for (int i = 1; i <= 3; i++) {
+                fio.awaitWritten(i * 6 * MIB, Duration.ofMinutes(3));
+                killServing();
+                assertTrue(fio.isAlive(), () -> "fio must wait for the next daemon, not fail:\n" + fio.output());
+                assertEquals(List.of("disk"), Orphans.list(records()).stream().map(DeviceRecord::name).toList());
+                assertEquals(dev, startAndAwait("daemon", "--config", cfg.toString()), "the same device, taken over");
+            }
+            fio.assertClean(Duration.ofMinutes(5));
+        }
+        log.assertNoUblkIoErrors();
+        assertTrue(Files.readString(dir.resolve("err" + started)).contains("took over " + dev),
+                () -> "the last daemon took the device over: " + errOf(started));
+    }
+
+    @Test
+    void attachKilledUnderMountedExt4WithAWriterIsTakenOverAndTheFilesystemStaysClean() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        String uri = "nbd://127.0.0.1:" + server.port() + "/";
+        String dev = startAndAwait("attach", uri, "--name", "fs");
+        Path mnt = dir.resolve("mnt");
+        run("mkfs.ext4", "-q", "-F", dev);
+        Files.createDirectories(mnt);
+        run("mount", dev, mnt.toString());
+        mounts.add(mnt);
+        Path source = dir.resolve("source");
+        run("sh", "-c", "mkdir " + source + " && for i in 1 2 3 4 5 6; do head -c $((i * 1048576 + 4321)) /dev/urandom"
+                + " > " + source + "/f$i; done");
+        KernelLog log = KernelLog.mark("attach killed under ext4");
+        Process writer = new ProcessBuilder("sh", "-c", "for i in 1 2 3 4 5 6; do cp " + source + "/f$i " + mnt
+                + "/; sync; done").redirectErrorStream(true).start();
+        int id = Integer.parseInt(dev.substring("/dev/ublkb".length()));
+        FioJob.awaitWritten(id, 4 * MIB, "the writer", writer, () -> "", Duration.ofMinutes(3));
+        killServing();
+        assertEquals(List.of("fs"), Orphans.list(records()).stream().map(DeviceRecord::name).toList());
+        assertEquals(dev, startAndAwait("attach", uri, "--name", "fs"), "the same device, taken over");
+        assertTrue(writer.waitFor(5, TimeUnit.MINUTES), "the writer did not finish after the take-over");
+        assertEquals(0, writer.exitValue(), new String(writer.getInputStream().readAllBytes()));
+        String want = run("sh", "-c", "cd " + source + " && sha256sum f*");
+        run("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
+        assertEquals(want, run("sh", "-c", "cd " + mnt + " && sha256sum f*"), "files differ after the take-over");
+        run("umount", mnt.toString());
+        mounts.remove(mnt);
+        run("e2fsck", "-f", "-n", dev);
+        log.assertNoUblkIoErrors();
+    }
+
+    @Test
+    void aLiveOwnerIsNeverTakenOverAndAnOrphanDetachesWithoutAProcess() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "16M");
+        String uri = "nbd://127.0.0.1:" + server.port() + "/";
+        String dev = startAndAwait("attach", uri, "--name", "one");
+        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        String previous = System.getProperty("nbdgate.runDir");
+        System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
+        try {
+            DeviceOptions o = new DeviceOptions("one", server.socketAddress(), "", 1, 32, io.nbdgate.gateway.config.ZeroCopy.AUTO,
+                    false, -1, Duration.ofSeconds(30), Duration.ofSeconds(30), null);
+            NbdConnectionException refused = assertThrows(NbdConnectionException.class,
+                    () -> NbdDevice.attach(o, EventLoops.of(vertx)));
+            assertTrue(refused.getMessage().contains("is served by pid " + processes.getLast().pid()), refused.getMessage());
+        } finally {
+            if (previous == null) {
+                System.clearProperty("nbdgate.runDir");
+            } else {
+                System.setProperty("nbdgate.runDir", previous);
+            }
+            vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+        }
+        run("dd", "if=" + dev, "of=/dev/null", "bs=64k", "count=16", "iflag=direct", "status=none");
+
+        killServing();
+        DeviceRecord orphan = Orphans.find(records(), dev).orElseThrow();
+        assertEquals("one", orphan.name());
+        assertNull(Orphans.remove(records(), orphan, DetachMode.REFUSE), "an unused orphan goes at once");
+        assertTrue(Orphans.list(records()).isEmpty());
+        assertFalse(records().read("one").isPresent(), "its record goes with it");
+    }
+
+    private DeviceRecords records() {
+        return new DeviceRecords(dir.resolve("run").resolve("devices"));
+    }
+
+    /** Starts bin/nbdgate with {@code args} (run dir under the test's directory) and returns the device it prints. */
+    private String startAndAwait(String... args) throws Exception {
+        started++;
+        Path out = dir.resolve("out" + started);
+        Path err = dir.resolve("err" + started);
+        Process p = nbdgate(out, err, args);
+        processes.add(p);
+        String line = awaitLines(out, 1, p, err).getFirst();
+        return line.substring(line.indexOf("/dev/ublkb")).split("\\s")[0];
+    }
+
+    /** SIGKILL the process serving the device: no hook runs, the kernel keeps the device and holds its I/O. */
+    private void killServing() throws Exception {
+        Process p = processes.getLast();
+        p.destroyForcibly();
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "nbdgate outlived SIGKILL");
+    }
+
+    private String errOf(int n) {
+        try {
+            return Files.readString(dir.resolve("err" + n));
+        } catch (Exception e) {
+            return e.toString();
+        }
+    }
+}
