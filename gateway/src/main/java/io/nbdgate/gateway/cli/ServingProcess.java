@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.control.ControlServer;
+import io.nbdgate.gateway.control.DaemonHooks;
 import io.nbdgate.gateway.control.DeviceLinks;
 import io.nbdgate.gateway.control.DeviceRegistry;
 import io.nbdgate.gateway.device.BlockHolders;
@@ -50,6 +51,8 @@ final class ServingProcess {
 
     /** attach's exit code when another process stopped or deleted its device. */
     static final int EXIT_REMOVED_ELSEWHERE = 3;
+    /** The daemon's exit code after a hand-over (EX_TEMPFAIL): the unit's RestartForceExitStatus starts the next. */
+    static final int EXIT_HANDOVER = 75;
 
     ServingProcess(Vertx vertx, boolean exitWhenEmpty, Duration shutdownWait) {
         this.vertx = vertx;
@@ -77,6 +80,30 @@ final class ServingProcess {
         });
     }
 
+    /**
+     * A planned hand-over to the next daemon (an upgrade): every device must be recoverable, or nothing happens
+     * and the exception says which would be lost. The devices stay as they are; {@link #exitForHandover} then
+     * ends the process without detaching them, the kernel holds their I/O, and the next daemon takes them over.
+     */
+    List<String> handover() {
+        List<String> lost = registry.all().stream().filter(d -> !d.recoverable() && !d.gone().isDone())
+                .map(NbdDevice::name).toList();
+        if (!lost.isEmpty()) {
+            throw new IllegalStateException("not handed over: " + String.join(", ", lost)
+                    + " would go with this process (recovery: false); detach them first, or restart instead");
+        }
+        return registry.all().stream().filter(d -> !d.gone().isDone())
+                .map(d -> d.name() + " " + d.blockDevice() + " left to the next daemon").toList();
+    }
+
+    /** Ends the process without a shutdown hook: its devices stay, held by the kernel for the next daemon. */
+    private void exitForHandover() {
+        LOG.info("handing {} device(s) over to the next daemon; exiting with {} (systemd restarts the daemon)",
+                registry.all().size(), EXIT_HANDOVER);
+        notifier.status("handing over to the next daemon");
+        Runtime.getRuntime().halt(EXIT_HANDOVER);
+    }
+
     void attaching(String name, int n, int of) {
         notifier.status("attaching " + name + " (" + n + " of " + of + ")");
     }
@@ -97,12 +124,16 @@ final class ServingProcess {
      * tells systemd the service is ready: every device has had its one attach attempt by now.
      */
     void start(String statusListen) {
-        start(statusListen, null);
+        start(statusListen, (DaemonHooks) null);
     }
 
-    /** The same, with the daemon's reload for `nbdgate reload` (null: this process has no file to reload). */
+    /** The same for a daemon: `nbdgate reload` runs {@code reload}, `nbdgate handover` {@link #handover}. */
     void start(String statusListen, java.util.function.Supplier<List<String>> reload) {
-        control = new ControlServer(controlVertx, registry, reload);
+        start(statusListen, new DaemonHooks(reload, this::handover, this::exitForHandover));
+    }
+
+    private void start(String statusListen, DaemonHooks daemon) {
+        control = new ControlServer(controlVertx, registry, daemon);
         try {
             control.start().await();
         } catch (Exception e) {

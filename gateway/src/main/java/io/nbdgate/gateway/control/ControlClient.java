@@ -143,6 +143,29 @@ public final class ControlClient {
     }
 
     /**
+     * Asks every nbdgate daemon here to leave its devices to the next daemon and exit; returns their lines. A
+     * daemon that refuses (a device would be lost) fails the call with its reason; none left to ask is an error.
+     */
+    public static List<String> handover() throws ControlException {
+        List<String> lines = new ArrayList<>();
+        boolean asked = false;
+        for (Answer a : askEveryProcess("POST", "/handover")) {
+            if (a.status() == 409) {
+                continue; // an attach process
+            }
+            if (a.status() != 200) {
+                throw new ControlException(error(a.body(), "control socket " + a.socket() + ": status " + a.status()));
+            }
+            asked = true;
+            a.body().forEach(d -> lines.add(d.get("line")));
+        }
+        if (!asked) {
+            throw new ControlException("no nbdgate daemon runs here (attach processes are not handed over)");
+        }
+        return lines;
+    }
+
+    /**
      * Asks every nbdgate daemon here to read its config file again; returns their lines. Attach processes (no file)
      * are skipped; none left to ask is an error.
      */

@@ -6,6 +6,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.SocketAddress;
 import java.io.IOException;
@@ -13,8 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-import java.util.function.Supplier;
-import io.vertx.core.json.JsonArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * {@code nbdgate list} and {@code nbdgate detach} use. GET /devices lists; POST /detach?device=X[&mode=M]
  * detaches: 200 when the device is gone, 202 when a deferred detach waits for its last user, 409 with the
  * holders when it is in use and the mode is refuse (the default; {@link DetachMode}). POST /reload runs the
- * daemon's reload (409 in an attach process) and answers its lines.
+ * daemon's reload (409 in an attach process) and answers its lines; POST /handover leaves every device to the
+ * next daemon and ends the process (412, nothing changed, when a device could not be taken over).
  * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
@@ -36,7 +36,7 @@ public final class ControlServer {
 
     private final Vertx vertx;
     private final DeviceRegistry registry;
-    private final Supplier<List<String>> reload;
+    private final DaemonHooks daemon;
     private final Path socket;
     private HttpServer server;
     private HttpServer status;
@@ -46,11 +46,11 @@ public final class ControlServer {
         this(vertx, registry, null);
     }
 
-    /** @param reload the daemon's reload, one line per outcome; null where there is no file (attach) */
-    public ControlServer(Vertx vertx, DeviceRegistry registry, Supplier<List<String>> reload) {
+    /** @param daemon what only a daemon does (reload, handover); null in an attach process */
+    public ControlServer(Vertx vertx, DeviceRegistry registry, DaemonHooks daemon) {
         this.vertx = vertx;
         this.registry = registry;
-        this.reload = reload;
+        this.daemon = daemon;
         this.socket = runDir().resolve(ProcessHandle.current().pid() + ".sock");
     }
 
@@ -145,24 +145,48 @@ public final class ControlServer {
                 }
             });
         } else if (req.method().name().equals("POST") && req.path().equals("/reload")) {
-            if (reload == null) {
-                req.response().setStatusCode(409).end(new JsonObject().put("error",
-                        "this nbdgate process serves no config file (attach)").encode());
+            if (daemon == null) {
+                notADaemon(req);
                 return;
             }
-            vertx.executeBlocking(reload::get, false).onComplete(r -> {
+            vertx.executeBlocking(daemon.reload()::get, false).onComplete(r -> {
                 if (r.failed()) {
                     req.response().setStatusCode(500).end(new JsonObject().put("error", "reload: "
                             + r.cause().getMessage()).encode());
                     return;
                 }
-                JsonArray lines = new JsonArray();
-                r.result().forEach(l -> lines.add(new JsonObject().put("line", l)));
-                req.response().setStatusCode(200).end(lines.encode());
+                req.response().setStatusCode(200).end(lines(r.result()).encode());
+            });
+        } else if (req.method().name().equals("POST") && req.path().equals("/handover")) {
+            if (daemon == null) {
+                notADaemon(req);
+                return;
+            }
+            vertx.executeBlocking(daemon.handover()::get, false).onComplete(r -> {
+                if (r.failed()) {
+                    // 412, not 409: 409 is "not a daemon", which a client skips.
+                    req.response().setStatusCode(412).end(new JsonObject().put("error", r.cause().getMessage())
+                            .encode());
+                    return;
+                }
+                // The answer first: the process ends right after it.
+                req.response().setStatusCode(200).end(lines(r.result()).encode())
+                        .onComplete(x -> daemon.exitAfterHandover().run());
             });
         } else {
             req.response().setStatusCode(404).end();
         }
+    }
+
+    private static void notADaemon(HttpServerRequest req) {
+        req.response().setStatusCode(409).end(new JsonObject().put("error",
+                "this nbdgate process serves no config file (attach)").encode());
+    }
+
+    private static JsonArray lines(List<String> lines) {
+        JsonArray a = new JsonArray();
+        lines.forEach(l -> a.add(new JsonObject().put("line", l)));
+        return a;
     }
 
     public void stop() {

@@ -1,7 +1,7 @@
 package io.nbdgate.gateway.device;
 
-import io.vertx.core.json.JsonObject;
 import java.time.Instant;
+import java.util.Properties;
 
 /**
  * What the state directory keeps of a device while a process serves it: enough for the next process to find it
@@ -24,20 +24,27 @@ public record DeviceRecord(String name, int devId, String export, ProcessIdentit
         return "/dev/ublkc" + devId;
     }
 
-    JsonObject toJson() {
-        return new JsonObject().put("name", name).put("device-id", devId).put("export", export)
-                .put("owner-pid", owner.pid()).put("owner-start", owner.startTicks()).put("since", since.toString());
+    Properties toProperties() {
+        Properties p = new Properties();
+        p.setProperty("name", name);
+        p.setProperty("device-id", Integer.toString(devId));
+        p.setProperty("export", export);
+        p.setProperty("owner-pid", Long.toString(owner.pid()));
+        p.setProperty("owner-start", Long.toString(owner.startTicks()));
+        p.setProperty("since", since.toString());
+        return p;
     }
 
-    /** The record in {@code json}; IllegalArgumentException names what is missing or wrong. */
-    static DeviceRecord fromJson(JsonObject json) {
+    /** The record in {@code p}; IllegalArgumentException names what is missing or wrong. */
+    static DeviceRecord fromProperties(Properties p) {
         try {
-            return new DeviceRecord(require(json.getString("name"), "name"), require(json.getInteger("device-id"), "device-id"),
-                    require(json.getString("export"), "export"),
-                    new ProcessIdentity(require(json.getLong("owner-pid"), "owner-pid"),
-                            require(json.getLong("owner-start"), "owner-start")),
-                    Instant.parse(require(json.getString("since"), "since")));
-        } catch (ClassCastException | java.time.format.DateTimeParseException e) {
+            return new DeviceRecord(require(p.getProperty("name"), "name"),
+                    Integer.parseInt(require(p.getProperty("device-id"), "device-id")),
+                    require(p.getProperty("export"), "export"),
+                    new ProcessIdentity(Long.parseLong(require(p.getProperty("owner-pid"), "owner-pid")),
+                            Long.parseLong(require(p.getProperty("owner-start"), "owner-start"))),
+                    Instant.parse(require(p.getProperty("since"), "since")));
+        } catch (NumberFormatException | java.time.format.DateTimeParseException e) {
             throw new IllegalArgumentException(e.getMessage());
         }
     }

@@ -1,8 +1,6 @@
 package io.nbdgate.gateway.device;
 
 import io.nbdgate.gateway.config.RunDir;
-import io.vertx.core.json.DecodeException;
-import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -14,16 +12,19 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Properties;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The state directory: one {@link DeviceRecord} per served device, NAME.json, written atomically (a temporary
+ * The state directory: one {@link DeviceRecord} per served device, NAME.state (a properties file), written atomically (a temporary
  * file renamed over the old one) so that a crash at any moment leaves the old record or the new one, never half.
  * A record outlives its process only when the process dies without detaching: that is what makes an orphan.
  */
 public final class DeviceRecords {
+    private static final String SUFFIX = ".state";
+
     private final Path dir;
 
     public DeviceRecords(Path dir) {
@@ -43,7 +44,9 @@ public final class DeviceRecords {
         try {
             Files.createDirectories(dir);
             Path tmp = Files.createTempFile(dir, "." + r.name(), ".tmp");
-            Files.writeString(tmp, r.toJson().encodePrettily() + "\n", StandardCharsets.UTF_8);
+            try (var w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                r.toProperties().store(w, "nbdgate device state: a take-over reads it after its owner died");
+            }
             try {
                 Files.move(tmp, file(r.name()), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -62,7 +65,7 @@ public final class DeviceRecords {
     public List<DeviceRecord> all() {
         List<DeviceRecord> out = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
-            files.filter(f -> f.getFileName().toString().endsWith(".json")).sorted()
+            files.filter(f -> f.getFileName().toString().endsWith(SUFFIX)).sorted()
                     .forEach(f -> parse(f).ifPresent(out::add));
         } catch (NoSuchFileException e) {
             return out;
@@ -90,15 +93,19 @@ public final class DeviceRecords {
     }
 
     private Path file(String name) {
-        return dir.resolve(name + ".json");
+        return dir.resolve(name + SUFFIX);
     }
 
     private static Optional<DeviceRecord> parse(Path f) {
         try {
-            return Optional.of(DeviceRecord.fromJson(new JsonObject(Files.readString(f))));
+            Properties p = new Properties();
+            try (var r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+                p.load(r);
+            }
+            return Optional.of(DeviceRecord.fromProperties(p));
         } catch (NoSuchFileException e) {
             return Optional.empty();
-        } catch (IOException | DecodeException | IllegalArgumentException e) {
+        } catch (IOException | IllegalArgumentException e) {
             log().warn("ignoring the unreadable state record {}: {}", f, e.getMessage());
             return Optional.empty();
         }

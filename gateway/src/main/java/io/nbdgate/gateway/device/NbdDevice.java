@@ -96,6 +96,11 @@ public final class NbdDevice implements AutoCloseable {
         return device.batchIo();
     }
 
+    /** Created recoverable: a take-over can serve it after this process is gone. */
+    public boolean recoverable() {
+        return records != null;
+    }
+
     public String modeReason() {
         return modeReason;
     }

@@ -80,6 +80,11 @@ class ClientCommandStartTest {
             assertEquals(1, reload.exit(), reload.out());
             assertTrue(reload.out().contains("no nbdgate daemon with a config file runs here"), reload.out());
             assertLight(reload);
+
+            Run handover = nbdgate("handover"); // the same: an attach process is never handed over
+            assertEquals(1, handover.exit(), handover.out());
+            assertTrue(handover.out().contains("no nbdgate daemon runs here"), handover.out());
+            assertLight(handover);
         } finally {
             if (control != null) {
                 control.stop();

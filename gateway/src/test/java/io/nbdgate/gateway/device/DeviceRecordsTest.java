@@ -28,7 +28,7 @@ class DeviceRecordsTest {
         DeviceRecord b = new DeviceRecord("disk", 4, a.export(), new ProcessIdentity(1, 2), a.since());
         records.write(b);
         assertEquals(List.of(b), records.all());
-        assertEquals(List.of("disk.json"), names(dir.resolve("devices")), "no temporary file is left");
+        assertEquals(List.of("disk.state"), names(dir.resolve("devices")), "no temporary file is left");
     }
 
     @Test
@@ -46,8 +46,8 @@ class DeviceRecordsTest {
     void anUnreadableRecordIsSkippedAndAMissingDirectoryIsEmpty() throws Exception {
         DeviceRecords records = new DeviceRecords(dir);
         assertEquals(List.of(), new DeviceRecords(dir.resolve("none")).all());
-        Files.writeString(dir.resolve("broken.json"), "{\"name\": \"broken\"");
-        Files.writeString(dir.resolve("partial.json"), "{\"name\": \"partial\", \"device-id\": 1}");
+        Files.writeString(dir.resolve("broken.state"), "name=broken\ndevice-id=x\n");
+        Files.writeString(dir.resolve("partial.state"), "name=partial\ndevice-id=1\n");
         DeviceRecord ok = new DeviceRecord("ok", 1, "x", ProcessIdentity.current(), Instant.now());
         records.write(ok);
         assertEquals(List.of(ok), records.all());
