@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -37,11 +38,21 @@ final class ConfigReload {
     private final ServingProcess serving;
     /** The devices this daemon serves from its file, as the file said when they were attached. */
     private final Map<String, DeviceConfig> served = new LinkedHashMap<>();
+    private volatile Set<String> inFile = Set.of();
 
     ConfigReload(Source source, Vertx vertx, ServingProcess serving) {
         this.source = source;
         this.vertx = vertx;
         this.serving = serving;
+    }
+
+    /** Names of the devices of the file as last loaded: orphans so named are the daemon's to take over, not to sweep. */
+    Set<String> inFile() {
+        return inFile;
+    }
+
+    void loaded(DaemonConfig file) {
+        inFile = file.devices().stream().map(DeviceConfig::name).collect(java.util.stream.Collectors.toUnmodifiableSet());
     }
 
     synchronized void attached(DeviceConfig d) {
@@ -53,6 +64,7 @@ final class ConfigReload {
         DaemonConfig file;
         try {
             file = source.load();
+            loaded(file);
         } catch (ConfigException e) {
             lines.add("reload: the file is not valid, nothing changed: " + e.getMessage());
             LOG.error(lines.getFirst());

@@ -8,10 +8,13 @@ import io.nbdgate.gateway.config.NbdTab;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
+import io.nbdgate.gateway.device.DeviceRecords;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.device.OrphanSweep;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -82,6 +85,7 @@ final class DaemonCommand implements Callable<Integer> {
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         ServingProcess serving = new ServingProcess(vertx, false, cfg.shutdownWait());
         ConfigReload reload = new ConfigReload(this::load, vertx, serving);
+        reload.loaded(cfg);
         int attached = 0;
         int n = 0;
         for (DeviceConfig d : cfg.devices()) {
@@ -107,6 +111,9 @@ final class DaemonCommand implements Callable<Integer> {
         // SIGHUP re-reads the file, as daemons do; off the signal thread, one reload at a time (ConfigReload).
         sun.misc.Signal.handle(new sun.misc.Signal("HUP"), sig -> Thread.ofPlatform().name("nbdgate-reload")
                 .start(reload::run));
+        OrphanSweep orphans = new OrphanSweep(OrphanSweep.of(DeviceRecords.standard()), cfg.orphanTimeout(),
+                reload::inFile);
+        serving.every(orphans.period(), () -> orphans.sweep(Instant.now()));
         Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
         return serving.awaitAndCleanUp();
     }

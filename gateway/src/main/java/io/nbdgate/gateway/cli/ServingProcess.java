@@ -47,7 +47,7 @@ final class ServingProcess {
     private final Duration shutdownWait;
     private volatile boolean removedElsewhere;
     private ControlServer control;
-    private ScheduledExecutorService systemdTimer;
+    private ScheduledExecutorService timer;
 
     /** attach's exit code when another process stopped or deleted its device. */
     static final int EXIT_REMOVED_ELSEWHERE = 3;
@@ -165,12 +165,30 @@ final class ServingProcess {
         }
     }
 
+    /** Runs {@code task} every {@code period} on the process's timer thread while it serves. */
+    void every(Duration period, Runnable task) {
+        timer().scheduleWithFixedDelay(() -> {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                LOG.warn("periodic task: {}", e.toString());
+            }
+        }, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private synchronized ScheduledExecutorService timer() {
+        if (timer == null) {
+            timer = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "nbdgate-timer");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        return timer;
+    }
+
     private void startSystemdTimer() {
-        systemdTimer = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "nbdgate-systemd");
-            t.setDaemon(true);
-            return t;
-        });
+        ScheduledExecutorService systemdTimer = timer();
         long statusMs = STATUS_PERIOD.toMillis();
         systemdTimer.scheduleAtFixedRate(() -> notifier.status(statusLine()), statusMs, statusMs, TimeUnit.MILLISECONDS);
         Duration watchdog = notifier.watchdog();
@@ -230,8 +248,8 @@ final class ServingProcess {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        if (systemdTimer != null) {
-            systemdTimer.shutdownNow();
+        if (timer != null) {
+            timer.shutdownNow();
         }
         notifier.stopping("stopping: detaching " + registry.all().size() + " device(s)");
         List<Thread> stopping = new ArrayList<>();

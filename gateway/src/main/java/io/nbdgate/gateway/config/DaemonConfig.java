@@ -24,14 +24,18 @@ import java.util.regex.Pattern;
  * @param statusListen host:port of the HTTP status endpoint, or null when off
  * @param shutdownWait how long a device still in use at shutdown keeps serving before it is removed anyway
  * @param reloadInUse what a reload does to a device removed from the file that is still in use
+ * @param orphanTimeout how long a device left by a dead process, which no device of this file claims, is kept
+ *                  (its I/O held) for a take-over before the daemon deletes it
  */
 public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Duration shutdownWait,
-                           DetachMode reloadInUse) {
+                           DetachMode reloadInUse, Duration orphanTimeout) {
+
+    public static final Duration DEFAULT_ORPHAN_TIMEOUT = Duration.ofMinutes(10);
 
     static final String DEFAULT_STATUS_LISTEN = "127.0.0.1:10810";
     /** Inside systemd's TimeoutStopSec=60 of the unit, with time left to stop the devices after it. */
     public static final Duration DEFAULT_SHUTDOWN_WAIT = Duration.ofSeconds(30);
-    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown", "reload");
+    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown", "reload", "orphan-timeout");
     private static final Set<String> RELOAD_KEYS = Set.of("in-use");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
@@ -97,7 +101,9 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
             }
             devices.add(device);
         }
-        return new DaemonConfig(devices, status, shutdownWait(doc), reloadInUse(doc));
+        Duration orphanTimeout = doc.containsKey("orphan-timeout")
+                ? duration(doc.getValue("orphan-timeout"), "orphan-timeout") : DEFAULT_ORPHAN_TIMEOUT;
+        return new DaemonConfig(devices, status, shutdownWait(doc), reloadInUse(doc), orphanTimeout);
     }
 
     private static DetachMode reloadInUse(JsonObject doc) throws ConfigException {

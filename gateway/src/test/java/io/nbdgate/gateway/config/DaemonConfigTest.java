@@ -159,8 +159,24 @@ class DaemonConfigTest {
         assertEquals(Duration.ofMinutes(2), c.shutdownWait());
     }
 
+    @Test
+    void devicesAreRecoverableUnlessSaidAndOrphansWaitTenMinutesUnlessSaid() throws Exception {
+        DaemonConfig c = load("""
+                devices: [{name: a, uri: "nbd://h/e"}, {name: b, uri: "nbd://h/f", recovery: false}]
+                """);
+        assertTrue(c.devices().get(0).recovery());
+        assertFalse(c.devices().get(1).recovery());
+        assertEquals(Duration.ofMinutes(10), c.orphanTimeout());
+        assertEquals(Duration.ofSeconds(90), load("""
+                orphan-timeout: 90s
+                devices: [{name: a, uri: "nbd://h/e"}]
+                """).orphanTimeout());
+    }
+
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
+        "recovery not a boolean | devices: [{name: a, uri: 'nbd://h/e', recovery: maybe}]  | devices[0].recovery",
+        "orphan timeout no unit | {orphan-timeout: later, devices: [{name: a, uri: 'nbd://h/e'}]} | orphan-timeout",
         "misspelt key           | devices: [{name: a, uri: 'nbd://h/e', read-olny: true}]   | devices[0].read-olny",
         "unknown top key        | device: []                                                 | device",
         "shutdown wait no unit  | {shutdown: {wait-for-users: soon}, devices: [{name: a, uri: 'nbd://h/e'}]} | shutdown.wait-for-users",

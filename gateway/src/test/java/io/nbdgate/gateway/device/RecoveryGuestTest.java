@@ -10,8 +10,12 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.control.ControlClient;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.ublk.ControlDevice;
+import io.nbdgate.ublk.DeviceInfo;
 import io.nbdgate.ublk.UblkDevice;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
@@ -94,6 +98,34 @@ class RecoveryGuestTest {
     }
 
     @Test
+    void handoverLeavesTheDevicesToTheNextDaemonDuringFio() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        Path cfg = dir.resolve("nbdgate.yaml");
+        Files.writeString(cfg, """
+                status: {listen: "off"}
+                devices:
+                  - {name: up, uri: "nbd://127.0.0.1:%d/", queues: 2}
+                """.formatted(server.port()));
+        String dev = startAndAwait("daemon", "--config", cfg.toString());
+        KernelLog log = KernelLog.mark("handover");
+        try (FioJob fio = FioJob.start(dir, dev, "--rw=randwrite", "--bs=4k", "--size=16M", "--do_verify=1")) {
+            fio.awaitWritten(2 * MIB, Duration.ofMinutes(3));
+            long start = System.nanoTime();
+            List<String> lines = withRunDir(ControlClient::handover);
+            assertEquals(List.of("up " + dev + " left to the next daemon"), lines);
+            Process old = processes.getLast();
+            assertTrue(old.waitFor(60, TimeUnit.SECONDS), "the daemon did not exit after the hand-over");
+            assertEquals(75, old.exitValue(), () -> errOf(started));
+            assertTrue(Files.exists(Path.of(dev)), "the device stays after the hand-over");
+            assertEquals(dev, startAndAwait("daemon", "--config", cfg.toString()), "the same device, taken over");
+            System.out.printf("hand-over: I/O paused %d ms (the next daemon's start and take-over)%n",
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+            fio.assertClean(Duration.ofMinutes(5));
+        }
+        log.assertNoUblkIoErrors();
+    }
+
+    @Test
     void attachKilledUnderMountedExt4WithAWriterIsTakenOverAndTheFilesystemStaysClean() throws Exception {
         server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
         String uri = "nbd://127.0.0.1:" + server.port() + "/";
@@ -131,20 +163,13 @@ class RecoveryGuestTest {
         String uri = "nbd://127.0.0.1:" + server.port() + "/";
         String dev = startAndAwait("attach", uri, "--name", "one");
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
-        String previous = System.getProperty("nbdgate.runDir");
-        System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
         try {
-            DeviceOptions o = new DeviceOptions("one", server.socketAddress(), "", 1, 32, io.nbdgate.gateway.config.ZeroCopy.AUTO,
-                    false, -1, Duration.ofSeconds(30), Duration.ofSeconds(30), null);
-            NbdConnectionException refused = assertThrows(NbdConnectionException.class,
-                    () -> NbdDevice.attach(o, EventLoops.of(vertx)));
+            DeviceOptions o = new DeviceOptions("one", server.socketAddress(), "", 1, 32, ZeroCopy.AUTO, false, -1,
+                    Duration.ofSeconds(30), Duration.ofSeconds(30), null);
+            NbdConnectionException refused = withRunDir(() -> assertThrows(NbdConnectionException.class,
+                    () -> NbdDevice.attach(o, EventLoops.of(vertx))));
             assertTrue(refused.getMessage().contains("is served by pid " + processes.getLast().pid()), refused.getMessage());
         } finally {
-            if (previous == null) {
-                System.clearProperty("nbdgate.runDir");
-            } else {
-                System.setProperty("nbdgate.runDir", previous);
-            }
             vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         }
         run("dd", "if=" + dev, "of=/dev/null", "bs=64k", "count=16", "iflag=direct", "status=none");
@@ -155,6 +180,57 @@ class RecoveryGuestTest {
         assertNull(Orphans.remove(records(), orphan, DetachMode.REFUSE), "an unused orphan goes at once");
         assertTrue(Orphans.list(records()).isEmpty());
         assertFalse(records().read("one").isPresent(), "its record goes with it");
+    }
+
+    @Test
+    void anUnclaimedOrphanIsDeletedAfterTheOrphanTimeoutAndAForeignDeviceIsNeverTouched() throws Exception {
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "16M");
+        String uri = "nbd://127.0.0.1:" + server.port() + "/";
+        String stray = startAndAwait("attach", uri, "--name", "stray");
+        killServing();
+        assertEquals(List.of("stray"), Orphans.list(records()).stream().map(DeviceRecord::name).toList());
+        try (ControlDevice control = ControlDevice.open()) {
+            // Another program's device: added, never started, no record of ours.
+            DeviceInfo foreign = control.addDevice(-1, 1, 8, 128 << 10, 0);
+            try {
+                Path cfg = dir.resolve("nbdgate.yaml");
+                Files.writeString(cfg, """
+                        status: {listen: "off"}
+                        orphan-timeout: 5s
+                        devices:
+                          - {name: kept, uri: "%s", queues: 1}
+                        """.formatted(uri));
+                startAndAwait("daemon", "--config", cfg.toString());
+                for (int i = 0; i < 600 && Files.exists(Path.of(stray)); i++) {
+                    Thread.sleep(100);
+                }
+                assertFalse(Files.exists(Path.of(stray)), () -> "the orphan outlived its timeout: " + errOf(started));
+                assertTrue(errOf(started).contains("deleted the orphan " + stray), () -> errOf(started));
+                assertTrue(Orphans.list(records()).isEmpty());
+                assertEquals(foreign.devId(), control.deviceInfo(foreign.devId()).devId(), "the foreign device stays");
+            } finally {
+                control.deleteDevice(foreign.devId());
+            }
+        }
+    }
+
+    interface Call<T> {
+        T call() throws Exception;
+    }
+
+    /** Runs {@code c} in this JVM as a process using the test's run directory would (control sockets, records). */
+    private <T> T withRunDir(Call<T> c) throws Exception {
+        String previous = System.getProperty("nbdgate.runDir");
+        System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
+        try {
+            return c.call();
+        } finally {
+            if (previous == null) {
+                System.clearProperty("nbdgate.runDir");
+            } else {
+                System.setProperty("nbdgate.runDir", previous);
+            }
+        }
     }
 
     private DeviceRecords records() {
