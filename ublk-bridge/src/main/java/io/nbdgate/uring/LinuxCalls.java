@@ -17,7 +17,7 @@ public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
             SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
-            SYS_UMASK = 95, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
+            SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
     public static final int SOL_SOCKET = 1, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVLOWAT = 18, IPPROTO_TCP = 6,
@@ -165,6 +165,18 @@ public final class LinuxCalls {
     /** Sends a signal; returns false when the process does not exist (ESRCH). */
     public static boolean kill(long pid, int signal) {
         return raw(SYS_KILL, pid, signal, 0, 0, 0, 0) == 0;
+    }
+
+    public static final int PR_SET_IO_FLUSHER = 57, MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
+
+    /** prctl(2) with one argument, for the calling thread; 0, or minus errno. */
+    public static int prctl(int option, long arg) {
+        return (int) raw(SYS_PRCTL, option, arg, 0, 0, 0, 0);
+    }
+
+    /** mlockall(2); 0, or minus errno. */
+    public static int mlockall(int flags) {
+        return (int) raw(SYS_MLOCKALL, flags, 0, 0, 0, 0, 0);
     }
 
     /** umask(2): sets the file mode creation mask and returns the previous one. */

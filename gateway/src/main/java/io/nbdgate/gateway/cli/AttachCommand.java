@@ -2,6 +2,7 @@ package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.DaemonConfig;
+import io.nbdgate.gateway.config.MemorySettings;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
@@ -174,6 +175,7 @@ final class AttachCommand implements Callable<Integer> {
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         NbdDevice device;
         try {
+            ServingProcess.guardMemory(vertx, MemorySettings.DEFAULT);
             device = NbdDevice.attach(options, EventLoops.of(vertx));
         } catch (NbdConnectionException | RuntimeException e) {
             System.err.println("nbdgate attach: " + e.getMessage());

@@ -84,6 +84,7 @@ final class DaemonCommand implements Callable<Integer> {
         }
         Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
         ServingProcess serving = new ServingProcess(vertx, false, cfg.shutdownWait());
+        ServingProcess.guardMemory(vertx, cfg.memory());
         ConfigReload reload = new ConfigReload(this::load, vertx, serving);
         reload.loaded(cfg);
         int attached = 0;

@@ -1,11 +1,13 @@
 package io.nbdgate.gateway.cli;
 
+import io.nbdgate.gateway.config.MemorySettings;
 import io.nbdgate.gateway.control.ControlServer;
 import io.nbdgate.gateway.control.DaemonHooks;
 import io.nbdgate.gateway.control.DeviceLinks;
 import io.nbdgate.gateway.control.DeviceRegistry;
 import io.nbdgate.gateway.device.BlockHolders;
 import io.nbdgate.gateway.device.EventLoops;
+import io.nbdgate.gateway.device.MemoryGuard;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.systemd.ServiceStatus;
 import io.nbdgate.gateway.systemd.SystemdNotifier;
@@ -62,6 +64,14 @@ final class ServingProcess {
 
     DeviceRegistry registry() {
         return registry;
+    }
+
+    /** Before the first device: the queue threads become IO flushers, the OOM killer passes by, memory stays. */
+    static void guardMemory(Vertx vertx, MemorySettings m) {
+        List<String> done = MemoryGuard.apply(EventLoops.of(vertx), m.oomScoreAdj(), m.lock());
+        if (!done.isEmpty()) {
+            LOG.info("memory pressure: {}", String.join(", ", done));
+        }
     }
 
     /** Serves {@code d}: listed, linked by name, and (attach) the process ends with it. */

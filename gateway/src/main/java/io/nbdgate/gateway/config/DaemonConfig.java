@@ -26,16 +26,19 @@ import java.util.regex.Pattern;
  * @param reloadInUse what a reload does to a device removed from the file that is still in use
  * @param orphanTimeout how long a device left by a dead process, which no device of this file claims, is kept
  *                  (its I/O held) for a take-over before the daemon deletes it
+ * @param memory    how the daemon guards itself against memory pressure
  */
 public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Duration shutdownWait,
-                           DetachMode reloadInUse, Duration orphanTimeout) {
+                           DetachMode reloadInUse, Duration orphanTimeout, MemorySettings memory) {
 
     public static final Duration DEFAULT_ORPHAN_TIMEOUT = Duration.ofMinutes(10);
 
     static final String DEFAULT_STATUS_LISTEN = "127.0.0.1:10810";
     /** Inside systemd's TimeoutStopSec=60 of the unit, with time left to stop the devices after it. */
     public static final Duration DEFAULT_SHUTDOWN_WAIT = Duration.ofSeconds(30);
-    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown", "reload", "orphan-timeout");
+    private static final Set<String> TOP_KEYS = Set.of("devices", "status", "shutdown", "reload", "orphan-timeout",
+            "memory");
+    private static final Set<String> MEMORY_KEYS = Set.of("oom-score-adj", "lock");
     private static final Set<String> RELOAD_KEYS = Set.of("in-use");
     private static final Set<String> STATUS_KEYS = Set.of("listen");
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
@@ -103,7 +106,18 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         }
         Duration orphanTimeout = doc.containsKey("orphan-timeout")
                 ? duration(doc.getValue("orphan-timeout"), "orphan-timeout") : DEFAULT_ORPHAN_TIMEOUT;
-        return new DaemonConfig(devices, status, shutdownWait(doc), reloadInUse(doc), orphanTimeout);
+        return new DaemonConfig(devices, status, shutdownWait(doc), reloadInUse(doc), orphanTimeout, memory(doc));
+    }
+
+    private static MemorySettings memory(JsonObject doc) throws ConfigException {
+        if (!doc.containsKey("memory")) {
+            return MemorySettings.DEFAULT;
+        }
+        JsonObject m = object(doc, "memory", "memory");
+        unknownKeys(m, MEMORY_KEYS, "memory.");
+        int adj = m.containsKey("oom-score-adj") ? wholeNumber(m, "oom-score-adj", "memory", -1000, 1000, "")
+                : MemorySettings.DEFAULT.oomScoreAdj();
+        return new MemorySettings(adj, flag(m, "lock", "memory", MemorySettings.DEFAULT.lock()));
     }
 
     private static DetachMode reloadInUse(JsonObject doc) throws ConfigException {

@@ -173,6 +173,7 @@ class RecoveryGuestTest {
             vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
         }
         run("dd", "if=" + dev, "of=/dev/null", "bs=64k", "count=16", "iflag=direct", "status=none");
+        assertGuardedAgainstMemoryPressure(processes.getLast().pid());
 
         killServing();
         DeviceRecord orphan = Orphans.find(records(), dev).orElseThrow();
@@ -212,6 +213,36 @@ class RecoveryGuestTest {
                 control.deleteDevice(foreign.devId());
             }
         }
+    }
+
+    /**
+     * The serving process as {@link MemoryGuard} leaves it: never the OOM killer's choice, its memory locked, and
+     * its event-loop threads IO flushers (PF_MEMALLOC_NOIO | PF_LOCAL_THROTTLE in /proc/PID/task/TID/stat).
+     */
+    private static void assertGuardedAgainstMemoryPressure(long pid) throws Exception {
+        Path proc = Path.of("/proc", Long.toString(pid));
+        assertEquals("-1000", Files.readString(proc.resolve("oom_score_adj")).strip());
+        String locked = Files.readAllLines(proc.resolve("status")).stream().filter(l -> l.startsWith("VmLck:"))
+                .findFirst().orElse("VmLck: 0 kB");
+        assertTrue(Long.parseLong(locked.replaceAll("\\D", "")) > 0, locked);
+        long ioFlusher = 0x00080000L | 0x00100000L;
+        List<String> loops = new ArrayList<>();
+        List<String> flushers = new ArrayList<>();
+        try (var tasks = Files.list(proc.resolve("task"))) {
+            for (Path t : tasks.toList()) {
+                String comm = Files.readString(t.resolve("comm")).strip();
+                if (!comm.startsWith("vert.x-eventloo")) {
+                    continue;
+                }
+                loops.add(t.getFileName().toString());
+                String stat = Files.readString(t.resolve("stat"));
+                long flags = Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[6]);
+                if ((flags & ioFlusher) == ioFlusher) {
+                    flushers.add(t.getFileName().toString());
+                }
+            }
+        }
+        assertTrue(!loops.isEmpty() && flushers.equals(loops), "event-loop threads " + loops + ", IO flushers " + flushers);
     }
 
     interface Call<T> {

@@ -1,0 +1,72 @@
+package io.nbdgate.gateway.device;
+
+import io.nbdgate.uring.Errno;
+import io.nbdgate.uring.LinuxCalls;
+import io.netty.channel.IoEventLoop;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What keeps a block device served from user space alive when memory runs out, which is exactly when the kernel
+ * writes pages out through it (swap, dirty page cache): the queue threads are IO flushers (PR_SET_IO_FLUSHER:
+ * their own allocations never wait for I/O, and writeback does not throttle them for the device they serve),
+ * the OOM killer passes the process by (oom_score_adj), and its memory stays resident (mlockall, pages locked
+ * as they are first touched). Each step that the process may not take (not root) is logged once and skipped.
+ */
+public final class MemoryGuard {
+    private static final Logger LOG = LoggerFactory.getLogger(MemoryGuard.class);
+
+    private MemoryGuard() {
+    }
+
+    /**
+     * Applies the guard to this process and to {@code loops}' threads; {@code oomScoreAdj} in -1000..1000
+     * (-1000: never chosen by the OOM killer), {@code lock} whether to mlockall. Returns what it did, for the log.
+     */
+    public static List<String> apply(List<IoEventLoop> loops, int oomScoreAdj, boolean lock) {
+        List<String> done = new ArrayList<>();
+        int flushers = 0;
+        int refused = 0;
+        for (IoEventLoop loop : loops) {
+            try {
+                int r = loop.submit(() -> LinuxCalls.prctl(LinuxCalls.PR_SET_IO_FLUSHER, 1)).get(10, TimeUnit.SECONDS);
+                if (r == 0) {
+                    flushers++;
+                } else {
+                    refused = r;
+                }
+            } catch (Exception e) {
+                LOG.warn("PR_SET_IO_FLUSHER on {}: {}", loop, e.toString());
+            }
+        }
+        if (flushers > 0) {
+            done.add(flushers + " queue thread(s) are IO flushers");
+        }
+        if (refused != 0) {
+            LOG.warn("PR_SET_IO_FLUSHER refused ({}; it needs CAP_SYS_RESOURCE): under memory pressure the queue "
+                    + "threads may wait for writeback through their own devices", Errno.name(-refused));
+        }
+        try {
+            Files.writeString(Path.of("/proc/self/oom_score_adj"), Integer.toString(oomScoreAdj));
+            done.add("oom_score_adj " + oomScoreAdj);
+        } catch (IOException e) {
+            LOG.warn("oom_score_adj {}: {} (lowering it needs CAP_SYS_RESOURCE)", oomScoreAdj, e.getMessage());
+        }
+        if (lock) {
+            int r = LinuxCalls.mlockall(LinuxCalls.MCL_CURRENT | LinuxCalls.MCL_FUTURE | LinuxCalls.MCL_ONFAULT);
+            if (r == 0) {
+                done.add("memory locked");
+            } else {
+                LOG.warn("mlockall: {} (it needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK): memory may be swapped out",
+                        Errno.name(-r));
+            }
+        }
+        return done;
+    }
+}
