@@ -7,6 +7,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
+import io.nbdgate.gateway.device.DeviceRecords;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.ublk.BufferMode;
 import io.vertx.core.Vertx;
@@ -94,7 +95,9 @@ final class AttachCommand implements Callable<Integer> {
 
     @Option(names = "--name", paramLabel = "NAME",
             description = "Name for logs, 'nbdgate list' and 'nbdgate detach', and the stable path /dev/nbdgate/NAME "
-                    + "while attached (default: the export name, or 'nbd').")
+                    + "while attached (default: the export name, or 'nbd'; -2, -3, ... appended when another device "
+                    + "has it). A device of this name left by a process that died is taken over: same /dev/ublkbN, "
+                    + "its held I/O served.")
     String name;
 
     @Option(names = "--device-id", paramLabel = "N|auto", defaultValue = "auto",
@@ -154,6 +157,10 @@ final class AttachCommand implements Callable<Integer> {
         DeviceOptions options;
         try {
             options = DeviceOptions.from(config);
+            if (name == null) {
+                // Two attaches of unnamed exports must not collide on the default name.
+                options = options.withName(DeviceRecords.standard().unusedName(options.name(), NbdDevice.describe(options)));
+            }
             if (bufferMode != null) {
                 options = options.withMode(java.util.Arrays.stream(BufferMode.values())
                         .filter(m -> m.label().equals(bufferMode)).findFirst()

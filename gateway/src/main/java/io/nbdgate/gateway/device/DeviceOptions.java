@@ -55,6 +55,13 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive, recovery);
     }
 
+    /** The same options under another name. */
+    public DeviceOptions withName(String n) {
+        return new DeviceOptions(n, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
+                recovery);
+    }
+
     /** The same options with the queue count and depth of an existing device (a take-over). */
     public DeviceOptions withGeometry(int q, int d) {
         return new DeviceOptions(name, address, exportName, q, d, zeroCopy, readOnly, deviceId, connectTimeout,

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,9 +27,21 @@ public final class DeviceRecords {
     private static final String SUFFIX = ".state";
 
     private final Path dir;
+    private final Predicate<DeviceRecord> present;
 
     public DeviceRecords(Path dir) {
+        this(dir, r -> Files.exists(Path.of(r.charDevice())));
+    }
+
+    /** With another idea of which recorded devices the kernel still has (tests without ublk). */
+    DeviceRecords(Path dir, Predicate<DeviceRecord> present) {
         this.dir = dir;
+        this.present = present;
+    }
+
+    /** Whether the kernel still has the device {@code r} names (/dev/ublkcN exists). */
+    boolean present(DeviceRecord r) {
+        return present.test(r);
     }
 
     /** {@code devices/} under the run directory (/run/nbdgate, or NBDGATE_RUN_DIR). */
@@ -73,6 +86,23 @@ public final class DeviceRecords {
             log().warn("listing {}: {}", dir, e.toString());
         }
         return out;
+    }
+
+    /**
+     * {@code base}, or the first of base-2, base-3, ... that no live process serves and no orphan of another
+     * export holds: a name given by default must not refuse the attach, while an orphan of the same export,
+     * left by the same command, is taken over.
+     */
+    public String unusedName(String base, String export) {
+        for (int i = 1; i < 1000; i++) {
+            String name = i == 1 ? base : base.substring(0, Math.min(base.length(), 28)) + "-" + i;
+            Optional<DeviceRecord> r = read(name);
+            if (r.isEmpty() || !present(r.get())
+                    || (!r.get().owner().alive() && r.get().export().equals(export))) {
+                return name;
+            }
+        }
+        return base;
     }
 
     /** Removes the record of {@code name} if it still names {@code devId} (a successor may have replaced it). */

@@ -66,7 +66,8 @@ public final class NbdDevice implements AutoCloseable {
         return Attacher.attach(o, loops);
     }
 
-    static String describe(DeviceOptions o) {
+    /** The export a device serves, as logs, errors and state records name it. */
+    public static String describe(DeviceOptions o) {
         return "export '" + o.exportName() + "' at " + o.address();
     }
 

@@ -2,8 +2,6 @@ package io.nbdgate.gateway.device;
 
 import io.nbdgate.ublk.ControlDevice;
 import io.nbdgate.uring.UringException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
@@ -17,7 +15,7 @@ public final class Orphans {
 
     /** Every orphan of the state directory. */
     public static List<DeviceRecord> list(DeviceRecords records) {
-        return records.all().stream().filter(Orphans::isOrphan).toList();
+        return records.all().stream().filter(r -> !r.owner().alive() && records.present(r)).toList();
     }
 
     /** The orphan named {@code which} (its name or /dev/ublkbN), if there is one. */
@@ -43,9 +41,5 @@ public final class Orphans {
         }
         records.delete(orphan.name(), orphan.devId());
         return null;
-    }
-
-    private static boolean isOrphan(DeviceRecord r) {
-        return !r.owner().alive() && Files.exists(Path.of(r.charDevice()));
     }
 }

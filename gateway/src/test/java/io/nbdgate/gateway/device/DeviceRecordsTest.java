@@ -54,6 +54,22 @@ class DeviceRecordsTest {
     }
 
     @Test
+    void aDefaultNameSkipsNamesThatALiveProcessServesOrAnOrphanOfAnotherExportHolds() {
+        List<Integer> present = new java.util.ArrayList<>(List.of(0, 1, 2));
+        DeviceRecords records = new DeviceRecords(dir, r -> present.contains(r.devId()));
+        assertEquals("nbd", records.unusedName("nbd", "x"));
+        ProcessIdentity dead = new ProcessIdentity(ProcessIdentity.current().pid(), -5);
+        records.write(new DeviceRecord("nbd", 0, "x", ProcessIdentity.current(), Instant.now()));
+        records.write(new DeviceRecord("nbd-2", 1, "y", dead, Instant.now()));
+        records.write(new DeviceRecord("nbd-3", 2, "x", dead, Instant.now()));
+        assertEquals("nbd-3", records.unusedName("nbd", "x"), "served, orphan of another export, then ours");
+        assertEquals("nbd-4", records.unusedName("nbd", "z"));
+        assertEquals(List.of("nbd-2", "nbd-3"), Orphans.list(records).stream().map(DeviceRecord::name).toList());
+        present.remove(Integer.valueOf(0));
+        assertEquals("nbd", records.unusedName("nbd", "z"), "a record whose device is gone holds nothing");
+    }
+
+    @Test
     void aProcessIsAliveOnlyWithItsOwnStartTime() throws Exception {
         ProcessIdentity me = ProcessIdentity.current();
         assertTrue(me.alive());
