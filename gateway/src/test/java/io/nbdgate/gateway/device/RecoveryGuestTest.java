@@ -85,10 +85,13 @@ class RecoveryGuestTest {
                 "--numjobs=2", "--offset_increment=24M", "--size=24M", "--do_verify=1")) {
             for (int i = 1; i <= 3; i++) {
                 fio.awaitWritten(i * 6 * MIB, Duration.ofMinutes(3));
+                long killed = System.nanoTime();
                 killServing();
                 assertTrue(fio.isAlive(), () -> "fio must wait for the next daemon, not fail:\n" + fio.output());
                 assertEquals(List.of("disk"), Orphans.list(records()).stream().map(DeviceRecord::name).toList());
                 assertEquals(dev, startAndAwait("daemon", "--config", cfg.toString()), "the same device, taken over");
+                System.out.printf("crash %d: I/O held %d ms (the next daemon's start and take-over)%n", i,
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed));
             }
             fio.assertClean(Duration.ofMinutes(5));
         }

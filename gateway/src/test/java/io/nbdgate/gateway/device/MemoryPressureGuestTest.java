@@ -1,0 +1,138 @@
+package io.nbdgate.gateway.device;
+
+import static io.nbdgate.gateway.device.GuestProcesses.awaitLines;
+import static io.nbdgate.gateway.device.GuestProcesses.exec;
+import static io.nbdgate.gateway.device.GuestProcesses.nbdgate;
+import static io.nbdgate.gateway.device.GuestProcesses.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Swap on an nbdgate device, and a file system on another one being written, while a memory hog takes more
+ * memory than the guest has: the kernel must write pages out through the daemon, which needs memory itself to
+ * do so. Nothing may hang or fail. The backing files live on the host's disk (the results share), not in the
+ * guest's memory, or swapping would only move pages from one part of the guest's memory to another.
+ */
+@Tag("ublk")
+class MemoryPressureGuestTest {
+    private static final long MIB = 1L << 20;
+
+    @TempDir
+    Path dir;
+
+    private final List<ExternalNbdServer> servers = new ArrayList<>();
+    private final List<String> swaps = new ArrayList<>();
+    private final List<Path> mounts = new ArrayList<>();
+    private Process daemon;
+    private Path scratch;
+
+    @AfterEach
+    void cleanUp() throws Exception {
+        for (String s : swaps) {
+            exec("swapoff", s);
+        }
+        for (Path m : mounts) {
+            exec("umount", "-l", m.toString());
+        }
+        if (daemon != null && daemon.isAlive()) {
+            daemon.destroy();
+            daemon.waitFor(120, TimeUnit.SECONDS);
+        }
+        servers.forEach(ExternalNbdServer::close);
+        if (scratch != null) {
+            exec("rm", "-rf", scratch.toString());
+        }
+    }
+
+    @Test
+    void swapAndAFileSystemOnNbdgateSurviveAMemoryHogLargerThanTheMachine() throws Exception {
+        scratch = Files.createTempDirectory(Path.of(System.getProperty("nbdgate.scratch")), "pressure");
+        Path swapImage = scratch.resolve("swap.img");
+        Path fsImage = scratch.resolve("fs.img");
+        run("truncate", "-s", "1536M", swapImage.toString());
+        run("truncate", "-s", "256M", fsImage.toString());
+        ExternalNbdServer swapServer = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s")), List.of(),
+                "file", swapImage.toString());
+        servers.add(swapServer);
+        ExternalNbdServer fsServer = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("f")), List.of(),
+                "file", fsImage.toString());
+        servers.add(fsServer);
+        Path cfg = dir.resolve("nbdgate.yaml");
+        Files.writeString(cfg, """
+                status: {listen: "off"}
+                devices:
+                  - {name: swap, uri: "nbd://127.0.0.1:%d/", queues: 1}
+                  - {name: fs, uri: "nbd://127.0.0.1:%d/", queues: 1}
+                """.formatted(swapServer.port(), fsServer.port()));
+        Path out = dir.resolve("out");
+        Path err = dir.resolve("err");
+        daemon = nbdgate(out, err, "daemon", "--config", cfg.toString());
+        List<String> lines = awaitLines(out, 2, daemon, err);
+        String swapDev = lines.get(0).split(" ")[1];
+        String fsDev = lines.get(1).split(" ")[1];
+
+        run("mkswap", "-q", swapDev);
+        run("swapon", "-p", "10", swapDev);
+        swaps.add(swapDev);
+        run("mkfs.ext4", "-q", "-F", fsDev);
+        Path mnt = Files.createDirectories(dir.resolve("mnt"));
+        run("mount", fsDev, mnt.toString());
+        mounts.add(mnt);
+        Path source = Files.createDirectories(scratch.resolve("source"));
+        run("sh", "-c", "for i in 1 2 3 4 5 6 7 8; do head -c $((i * 2097152 + 777)) /dev/urandom > " + source
+                + "/f$i; done");
+
+        KernelLog log = KernelLog.mark("memory pressure");
+        long swappedBefore = written(swapDev);
+        Process writer = new ProcessBuilder("sh", "-c", "for r in 1 2 3; do for i in 1 2 3 4 5 6 7 8; do cp "
+                + source + "/f$i " + mnt + "/f$i; sync; done; done").redirectErrorStream(true).start();
+        // More than the guest's memory, less than memory and swap: the kernel must swap, not kill.
+        long hogMib = memTotalKib() / 1024 + 512;
+        Process hog = new ProcessBuilder("stress-ng", "--vm", "1", "--vm-bytes", hogMib + "M", "--vm-keep",
+                "--timeout", "60s", "--metrics-brief").redirectErrorStream(true).start();
+        assertTrue(hog.waitFor(15, TimeUnit.MINUTES), "the memory hog did not finish in 15 minutes (a hang?)");
+        String hogOut = new String(hog.getInputStream().readAllBytes());
+        assertEquals(0, hog.exitValue(), hogOut);
+        assertTrue(writer.waitFor(10, TimeUnit.MINUTES), "the writer did not finish in 10 minutes");
+        assertEquals(0, writer.exitValue(), new String(writer.getInputStream().readAllBytes()));
+        long swapped = written(swapDev) - swappedBefore;
+        System.out.printf("memory pressure: %d MiB swapped out through %s; the hog said:%n%s%n", swapped / MIB,
+                swapDev, hogOut);
+        assertTrue(swapped > 64 * MIB, "only " + swapped / MIB + " MiB went to swap: no real pressure");
+        assertTrue(daemon.isAlive(), "the daemon died under memory pressure: " + Files.readString(err));
+
+        run("swapoff", swapDev); // reads every swapped page back through the daemon
+        swaps.remove(swapDev);
+        String want = run("sh", "-c", "cd " + source + " && sha256sum f*");
+        run("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
+        assertEquals(want, run("sh", "-c", "cd " + mnt + " && sha256sum f*"));
+        run("umount", mnt.toString());
+        mounts.remove(mnt);
+        run("e2fsck", "-f", "-n", fsDev);
+        log.assertNoUblkIoErrors();
+        List<String> hung = log.linesSince().stream().filter(l -> l.contains("blocked for more than")).toList();
+        assertEquals(List.of(), hung, "tasks hung under memory pressure");
+    }
+
+    private static long written(String dev) throws Exception {
+        String[] f = Files.readString(Path.of("/sys/block", Path.of(dev).getFileName().toString(), "stat")).trim()
+                .split("\\s+");
+        return Long.parseLong(f[6]) * 512;
+    }
+
+    private static long memTotalKib() throws Exception {
+        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal:"))
+                .map(l -> Long.parseLong(l.replaceAll("\\D", ""))).findFirst().orElseThrow();
+    }
+}
