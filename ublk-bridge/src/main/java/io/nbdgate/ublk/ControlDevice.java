@@ -28,6 +28,7 @@ public final class ControlDevice implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment buffer = arena.allocate(4096, 4096);
     private final int[] result = new int[1];
+    private boolean closed;
 
     private ControlDevice(int fd, IoUring ring) {
         this.fd = fd;
@@ -164,8 +165,13 @@ public final class ControlDevice implements AutoCloseable {
         return BLOCK_DEVICE_PREFIX + devId;
     }
 
+    /** Idempotent: a second close must not close a descriptor number someone else may hold by then. */
     @Override
     public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         ring.close();
         LinuxCalls.close(fd);
         arena.close();

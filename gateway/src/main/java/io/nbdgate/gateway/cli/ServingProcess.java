@@ -57,6 +57,7 @@ final class ServingProcess {
     static final int EXIT_HANDOVER = 75;
 
     ServingProcess(Vertx vertx, boolean exitWhenEmpty, Duration shutdownWait) {
+        MemoryGuard.ioFlushers(controlVertx); // detach and list must not wait for writeback through our devices either
         this.vertx = vertx;
         this.exitWhenEmpty = exitWhenEmpty;
         this.shutdownWait = shutdownWait;
@@ -68,7 +69,7 @@ final class ServingProcess {
 
     /** Before the first device: the queue threads become IO flushers, the OOM killer passes by, memory stays. */
     static void guardMemory(Vertx vertx, MemorySettings m) {
-        List<String> done = MemoryGuard.apply(EventLoops.of(vertx), m.oomScoreAdj(), m.lock());
+        List<String> done = MemoryGuard.apply(vertx, m.oomScoreAdj(), m.lock());
         if (!done.isEmpty()) {
             LOG.info("memory pressure: {}", String.join(", ", done));
         }

@@ -49,16 +49,16 @@ final class Attacher {
         } catch (Exception e) {
             throw new NbdConnectionException("attaching " + NbdDevice.describe(o) + " failed: " + NbdDevice.oneLine(e));
         }
+        Optional<Takeover.Orphan> orphan;
         try {
-            Optional<Takeover.Orphan> orphan = Takeover.find(records, control, o.name(), NbdDevice.describe(o));
-            if (orphan.isPresent()) {
-                return takeOver(o, loops, orphan.get(), control, records);
-            }
+            orphan = Takeover.find(records, control, o.name(), NbdDevice.describe(o));
         } catch (NbdConnectionException | RuntimeException e) {
             control.close();
             throw e;
         }
-        return create(o, loops, control, o.recovery() ? records : null);
+        // Each closes the control device itself when it fails.
+        return orphan.isPresent() ? takeOver(o, loops, orphan.get(), control, records)
+                : create(o, loops, control, o.recovery() ? records : null);
     }
 
     private static NbdDevice create(DeviceOptions o, List<IoEventLoop> loops, ControlDevice control,

@@ -2,7 +2,9 @@ package io.nbdgate.gateway.device;
 
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
-import io.netty.channel.IoEventLoop;
+import io.netty.util.concurrent.EventExecutor;
+import io.vertx.core.Vertx;
+import io.vertx.core.internal.VertxInternal;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,31 +28,15 @@ public final class MemoryGuard {
     }
 
     /**
-     * Applies the guard to this process and to {@code loops}' threads; {@code oomScoreAdj} in -1000..1000
-     * (-1000: never chosen by the OOM killer), {@code lock} whether to mlockall. Returns what it did, for the log.
+     * Applies the guard to this process and makes the event-loop threads of {@code vertx} IO flushers;
+     * {@code oomScoreAdj} in -1000..1000 (-1000: never chosen by the OOM killer), {@code lock} whether to
+     * mlockall. Returns what it did, for the log.
      */
-    public static List<String> apply(List<IoEventLoop> loops, int oomScoreAdj, boolean lock) {
+    public static List<String> apply(Vertx vertx, int oomScoreAdj, boolean lock) {
         List<String> done = new ArrayList<>();
-        int flushers = 0;
-        int refused = 0;
-        for (IoEventLoop loop : loops) {
-            try {
-                int r = loop.submit(() -> LinuxCalls.prctl(LinuxCalls.PR_SET_IO_FLUSHER, 1)).get(10, TimeUnit.SECONDS);
-                if (r == 0) {
-                    flushers++;
-                } else {
-                    refused = r;
-                }
-            } catch (Exception e) {
-                LOG.warn("PR_SET_IO_FLUSHER on {}: {}", loop, e.toString());
-            }
-        }
+        int flushers = ioFlushers(vertx);
         if (flushers > 0) {
-            done.add(flushers + " queue thread(s) are IO flushers");
-        }
-        if (refused != 0) {
-            LOG.warn("PR_SET_IO_FLUSHER refused ({}; it needs CAP_SYS_RESOURCE): under memory pressure the queue "
-                    + "threads may wait for writeback through their own devices", Errno.name(-refused));
+            done.add(flushers + " event-loop thread(s) are IO flushers");
         }
         try {
             Files.writeString(Path.of("/proc/self/oom_score_adj"), Integer.toString(oomScoreAdj));
@@ -68,5 +54,31 @@ public final class MemoryGuard {
             }
         }
         return done;
+    }
+
+    /**
+     * PR_SET_IO_FLUSHER on every event-loop thread of {@code vertx} (it is per thread); returns how many took it.
+     * A refusal (not root) is logged once.
+     */
+    public static int ioFlushers(Vertx vertx) {
+        int flushers = 0;
+        int refused = 0;
+        for (EventExecutor loop : ((VertxInternal) vertx).nettyEventLoopGroup()) {
+            try {
+                int r = loop.submit(() -> LinuxCalls.prctl(LinuxCalls.PR_SET_IO_FLUSHER, 1)).get(10, TimeUnit.SECONDS);
+                if (r == 0) {
+                    flushers++;
+                } else {
+                    refused = r;
+                }
+            } catch (Exception e) {
+                LOG.warn("PR_SET_IO_FLUSHER on {}: {}", loop, e.toString());
+            }
+        }
+        if (refused != 0) {
+            LOG.warn("PR_SET_IO_FLUSHER refused ({}; it needs CAP_SYS_RESOURCE): under memory pressure the event "
+                    + "loops may wait for writeback through their own devices", Errno.name(-refused));
+        }
+        return flushers;
     }
 }
