@@ -95,7 +95,7 @@ final class Guest {
         long end = System.nanoTime() + millis * 1_000_000;
         String problem;
         do {
-            problem = UblkDevice.nodeProblem(devId);
+            problem = DeviceNodes.nodeProblem(devId);
             if (problem != null) {
                 System.out.println("node check: " + problem + "; /dev has " + ublkNodes());
                 runAllowingFailure(10, "dmesg"); // printed

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.DeviceNodes;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -31,7 +31,7 @@ class CliGuestTest {
             process.destroy();
             process.waitFor(30, TimeUnit.SECONDS);
         }
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+        assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
 
     private GuestProcesses.Result nbdgateRun(String... args) throws Exception {

@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import io.nbdgate.gateway.control.ControlClient;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.DeviceNodes;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -62,7 +62,7 @@ class DetachGuestTest {
         for (ExternalNbdServer s : servers) {
             s.close();
         }
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+        assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
 
     @Test

@@ -2,7 +2,7 @@ package io.nbdgate.gateway.device;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.DeviceNodes;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
 import java.util.concurrent.TimeUnit;
@@ -30,7 +30,7 @@ abstract class DeviceGuestTestBase {
         afterDeviceClosed();
         // Event loops shut down gracefully; under TCG that alone can take several seconds.
         vertx.close().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+        assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
 
     /** Runs once the device is gone, e.g. to stop the server it used. */

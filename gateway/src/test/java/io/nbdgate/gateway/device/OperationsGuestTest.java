@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
-import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.DeviceNodes;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import java.net.ServerSocket;
@@ -53,7 +53,7 @@ class OperationsGuestTest {
         if (notifySocket >= 0) {
             LinuxCalls.close(notifySocket);
         }
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+        assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
 
     /** Reads datagrams until one matches; everything read is kept in {@link #notifications}. */

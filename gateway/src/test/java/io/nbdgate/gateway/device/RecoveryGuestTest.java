@@ -16,7 +16,7 @@ import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.ublk.ControlDevice;
 import io.nbdgate.ublk.DeviceInfo;
-import io.nbdgate.ublk.UblkDevice;
+import io.nbdgate.ublk.DeviceNodes;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
 import java.nio.file.Files;
@@ -64,10 +64,10 @@ class RecoveryGuestTest {
         if (server != null) {
             server.close();
         }
-        for (int i = 0; i < 300 && !UblkDevice.presentDevices().isEmpty(); i++) {
+        for (int i = 0; i < 300 && !DeviceNodes.presentDevices().isEmpty(); i++) {
             Thread.sleep(20);
         }
-        assertTrue(UblkDevice.presentDevices().isEmpty(), "ublk devices left behind: " + UblkDevice.presentDevices());
+        assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
 
     @Test
