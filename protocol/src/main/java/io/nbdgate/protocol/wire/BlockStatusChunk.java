@@ -9,7 +9,7 @@ import java.nio.ByteBuffer;
  * and descriptor count, then 16-byte descriptors), handed out one descriptor at a time: a reply may hold a
  * million of them, so they are never collected.
  */
-final class BlockStatusChunk {
+final class BlockStatusChunk extends PartDecoder {
     // Replies SHOULD hold at most 2^20 descriptors; this only bounds a lie.
     private static final long MAX_LENGTH = 8 + 16L * (1 << 20);
 
@@ -17,11 +17,9 @@ final class BlockStatusChunk {
     private boolean extended;
     private boolean prefixRead;
     private long remaining;
-    private int needed;
     private int contextId;
     private long extentLength;
     private long extentFlags;
-    private ProtocolViolation violation;
 
     /** Starts a chunk of {@code type} with {@code length} payload bytes; a violation if that length cannot be right. */
     ProtocolViolation begin(ReplyType type, long length) {
@@ -91,25 +89,7 @@ final class BlockStatusChunk {
         return extentFlags;
     }
 
-    int needed() {
-        return needed;
-    }
-
-    ProtocolViolation violation() {
-        return violation;
-    }
-
     private int descriptorSize() {
         return extended ? 16 : 8;
-    }
-
-    private ChunkProgress needMore(int n) {
-        needed = n;
-        return ChunkProgress.NEED_MORE;
-    }
-
-    private ChunkProgress fail(ProtocolViolation v) {
-        violation = v;
-        return ChunkProgress.VIOLATION;
     }
 }

@@ -12,7 +12,7 @@ import java.nio.charset.StandardCharsets;
  * error value, the server's message and, for ERROR_OFFSET, the offset the error is about. Bytes after the
  * part this client understands are left for the caller to skip ({@link #remaining()}).
  */
-final class ErrorChunk {
+final class ErrorChunk extends PartDecoder {
     // The spec caps messages at 4096 bytes; the fixed fields are small.
     private static final long MAX_LENGTH = NbdSizes.MAX_STRING + 64L;
 
@@ -21,12 +21,10 @@ final class ErrorChunk {
     private Part part;
     private boolean withOffset;
     private long remaining;
-    private int needed;
     private int code;
     private int messageLength;
     private String message;
     private long offset;
-    private ProtocolViolation violation;
 
     /** Starts a chunk of {@code type} with {@code length} payload bytes; a violation if that length cannot be right. */
     ProtocolViolation begin(int type, long length) {
@@ -115,23 +113,5 @@ final class ErrorChunk {
     /** Payload bytes after the decoded part. */
     long remaining() {
         return remaining;
-    }
-
-    int needed() {
-        return needed;
-    }
-
-    ProtocolViolation violation() {
-        return violation;
-    }
-
-    private ChunkProgress needMore(int n) {
-        needed = n;
-        return ChunkProgress.NEED_MORE;
-    }
-
-    private ChunkProgress fail(ProtocolViolation v) {
-        violation = v;
-        return ChunkProgress.VIOLATION;
     }
 }

@@ -10,7 +10,7 @@ import java.nio.ByteBuffer;
  * One reply header in any of the three formats: a simple reply (16 bytes), a structured reply chunk (20)
  * or an extended one (32, repeating the request's offset). Reused for every header of a connection.
  */
-final class ReplyHeader {
+final class ReplyHeader extends PartDecoder {
     private boolean simple;
     private long cookie;
     private int error;
@@ -18,8 +18,6 @@ final class ReplyHeader {
     private int type;
     private long length;
     private long requestOffset;
-    private int needed;
-    private ProtocolViolation violation;
 
     /**
      * Reads the header at {@code in}'s position, consuming it only when it is whole: DONE, NEED_MORE (nothing
@@ -115,29 +113,11 @@ final class ReplyHeader {
         return requestOffset;
     }
 
-    int needed() {
-        return needed;
-    }
-
-    ProtocolViolation violation() {
-        return violation;
-    }
-
     private void chunk(ByteBuffer in, int p, long payloadLength) {
         simple = false;
         flags = Short.toUnsignedInt(in.getShort(p + 4));
         type = Short.toUnsignedInt(in.getShort(p + 6));
         cookie = in.getLong(p + 8);
         length = payloadLength;
-    }
-
-    private ChunkProgress needMore(int n) {
-        needed = n;
-        return ChunkProgress.NEED_MORE;
-    }
-
-    private ChunkProgress fail(ProtocolViolation v) {
-        violation = v;
-        return ChunkProgress.VIOLATION;
     }
 }
