@@ -65,7 +65,7 @@ public final class QueueCounters {
 
     /** The bucket that counts a latency of {@code nanos}: the first whose bound is at least it. */
     static int bucket(long nanos) {
-        long units = Math.max(1, (nanos + FIRST_BOUND_NANOS - 1) / FIRST_BOUND_NANOS); // ceil, in 10 µs
+        long units = Math.max(1, (nanos - 1) / FIRST_BOUND_NANOS + 1); // ceil, in 10 µs, without overflow
         int b = 64 - Long.numberOfLeadingZeros(units - 1);                          // ceil(log2(units))
         return Math.min(b, BOUNDS);
     }
@@ -118,8 +118,17 @@ public final class QueueCounters {
 
     /** Requests that arrived and have not been answered yet. */
     public long inFlight() {
-        long finished = flow.getOpaque(1); // first: a request that finishes between the two reads is still in
-        return Math.max(0, flow.getOpaque(0) - finished);
+        // Finished is read again: a reader paused between the two reads would count what finished meanwhile.
+        long started = 0;
+        long finished = 0;
+        for (int i = 0; i < 100; i++) {
+            finished = flow.getOpaque(1);
+            started = flow.getOpaque(0);
+            if (flow.getOpaque(1) == finished) {
+                break;
+            }
+        }
+        return Math.clamp(started - finished, 0, arrivedNanos.length);
     }
 
     /** Sum of the operation's latencies, in nanoseconds. */
