@@ -153,7 +153,7 @@ final class ServingProcess {
         if (statusListen != null) {
             try {
                 control.listenStatus(statusListen).await();
-                LOG.info("status on http://{}/devices", statusListen);
+                LOG.info("status on http://{}/devices, /health and /metrics", statusListen);
             } catch (Exception e) {
                 LOG.warn("status endpoint {} unavailable: {}", statusListen, e.getMessage());
             }
