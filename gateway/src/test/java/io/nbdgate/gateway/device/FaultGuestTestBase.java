@@ -1,10 +1,14 @@
 package io.nbdgate.gateway.device;
 
 import static io.nbdgate.gateway.device.GuestProcesses.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.link.DataPathStats;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.NetNamespace;
+import io.nbdgate.ublk.BufferMode;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,8 +48,37 @@ abstract class FaultGuestTestBase extends DeviceGuestTestBase {
 
     /** Options for {@code server} with depth 32 and the buffer mode the kernel allows best. */
     DeviceOptions options(ExternalNbdServer s, int queues, Duration ioTimeout, Duration reconnectTimeout) {
-        return new DeviceOptions("fault", s.socketAddress(), s.uri().exportName(), queues, 32, ZeroCopy.AUTO,
+        return options(s, queues, ioTimeout, reconnectTimeout, ZeroCopy.AUTO);
+    }
+
+    /**
+     * The same with the buffer mode {@code zeroCopy} asks for: ON is zero copy (attach fails where the kernel
+     * cannot), OFF is ublk user copy, whose payload the links send from and receive into user memory.
+     */
+    DeviceOptions options(ExternalNbdServer s, int queues, Duration ioTimeout, Duration reconnectTimeout,
+                          ZeroCopy zeroCopy) {
+        return new DeviceOptions("fault", s.socketAddress(), s.uri().exportName(), queues, 32, zeroCopy,
                 false, -1, CONNECT_TIMEOUT, ioTimeout, null).withReconnectTimeout(reconnectTimeout);
+    }
+
+    /** The process-wide payload counters now: {@link #assertPayloadMovedAs} compares against them. */
+    record PayloadBytes(long fixed, long memory) {
+        static PayloadBytes now() {
+            return new PayloadBytes(DataPathStats.fixedBufferBytes(), DataPathStats.userMemoryBytes());
+        }
+    }
+
+    /**
+     * The device runs in the buffer mode {@code zeroCopy} asked for, and every payload byte since {@code before}
+     * took that mode's path: a fault test that silently ran the other mode would prove nothing about this one.
+     */
+    void assertPayloadMovedAs(ZeroCopy zeroCopy, PayloadBytes before) {
+        boolean copy = zeroCopy == ZeroCopy.OFF;
+        assertEquals(copy ? BufferMode.USER_COPY : BufferMode.ZERO_COPY, device.mode(), "the device's buffer mode");
+        long fixed = DataPathStats.fixedBufferBytes() - before.fixed();
+        long memory = DataPathStats.userMemoryBytes() - before.memory();
+        String moved = fixed + " payload bytes through fixed buffers, " + memory + " through user memory";
+        assertTrue(copy ? fixed == 0 && memory > 0 : fixed > 0 && memory == 0, moved);
     }
 
     /** The device's per-queue link states, for assertion messages. */

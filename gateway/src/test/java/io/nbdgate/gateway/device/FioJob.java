@@ -80,6 +80,28 @@ final class FioJob implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits until fio has written {@code bytes} and has a read in flight, so that a fault then cuts off reads
+     * too (fio's verify_backlog reads alternate with its writes).
+     */
+    void awaitWrittenWithReadsInFlight(long bytes, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        awaitWritten(bytes, timeout);
+        while (readsInFlight() == 0) {
+            if (!process.isAlive() || System.nanoTime() > deadline) {
+                fail("fio never had a read in flight after " + bytesWritten(deviceId) / 1024 + " KiB written:\n"
+                        + output());
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    /** Reads the block layer has handed to the device and not yet seen completed (/sys/block/ublkbN/inflight). */
+    private int readsInFlight() throws Exception {
+        return Integer.parseInt(Files.readString(Path.of("/sys/block/ublkb" + deviceId + "/inflight")).trim()
+                .split("\\s+")[0]);
+    }
+
     boolean isAlive() {
         return process.isAlive();
     }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
@@ -13,6 +14,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A real network between device and server: nbdkit in its own namespace behind a veth pair, with netem
@@ -31,13 +34,21 @@ class NetworkFaultGuestTest extends FaultGuestTestBase {
                 backingFile("export.img", size).toString());
     }
 
-    @Test
-    void aPartitionLongerThanTheIoTimeoutAndShorterThanTheReconnectTimeoutFailsNothing() throws Exception {
+    /**
+     * In both buffer modes (see ReconnectGuestTest): the partition falls while verifying reads are in flight, so
+     * reply data stops mid-stream and the link ends by io-timeout, not by an error from the socket.
+     */
+    @ParameterizedTest
+    @EnumSource(value = ZeroCopy.class, names = {"ON", "OFF"})
+    void aPartitionLongerThanTheIoTimeoutAndShorterThanTheReconnectTimeoutFailsNothing(ZeroCopy zeroCopy)
+            throws Exception {
         startRemoteServer(32 * MIB);
-        attach(options(server, 1, IO_TIMEOUT, RECONNECT_TIMEOUT));
-        KernelLog log = KernelLog.mark("partition");
-        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bs=4k", "--size=16M", "--do_verify=1")) {
-            fio.awaitWritten(2 * MIB, Duration.ofMinutes(3));
+        attach(options(server, 1, IO_TIMEOUT, RECONNECT_TIMEOUT, zeroCopy));
+        KernelLog log = KernelLog.mark("partition, zero-copy " + zeroCopy);
+        PayloadBytes before = PayloadBytes.now();
+        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
+                "--size=16M", "--verify_backlog=16", "--do_verify=1")) {
+            fio.awaitWrittenWithReadsInFlight(2 * MIB, Duration.ofMinutes(3));
             ns.partition();
             Thread.sleep(IO_TIMEOUT.multipliedBy(3).toMillis());
             assertTrue(fio.isAlive(), () -> "fio must wait out the partition:\n" + fio.output());
@@ -47,6 +58,8 @@ class NetworkFaultGuestTest extends FaultGuestTestBase {
         log.assertNoUblkIoErrors();
         // Requests unanswered for io-timeout end the connection; the next one carries them.
         assertTrue(device.reconnects() >= 1, this::links);
+        assertTrue(device.resentRequests() > 0, () -> "nothing was in flight across the partition: " + links());
+        assertPayloadMovedAs(zeroCopy, before);
     }
 
     @Test
@@ -69,7 +82,7 @@ class NetworkFaultGuestTest extends FaultGuestTestBase {
         ns.partition();
         Duration connectTimeout = Duration.ofSeconds(5);
         DeviceOptions o = new DeviceOptions("unreachable", server.socketAddress(), "", 1, 32,
-                io.nbdgate.gateway.config.ZeroCopy.AUTO, false, -1, connectTimeout, IO_TIMEOUT, null)
+                ZeroCopy.AUTO, false, -1, connectTimeout, IO_TIMEOUT, null)
                 .withReconnectTimeout(RECONNECT_TIMEOUT);
         long t0 = System.nanoTime();
         try {

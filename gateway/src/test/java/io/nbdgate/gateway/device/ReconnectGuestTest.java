@@ -5,6 +5,7 @@ import static io.nbdgate.gateway.device.GuestProcesses.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.ServerHost;
@@ -73,14 +74,22 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         assertTrue(device.reconnects() >= 5, () -> "5 restarts, " + device.reconnects() + " reconnects: " + links());
     }
 
-    @Test
-    void serverGoneLongerThanTheIoTimeoutThenBackMeansIoWaitsAndCompletes() throws Exception {
+    /**
+     * In both buffer modes: zero copy, and ublk user copy, whose links send writes from user memory and land
+     * read replies there (staged from the receive buffer or received straight in). Mixed sizes with verify_backlog,
+     * so verifying reads are in flight when the server dies and must come back right from the next connection.
+     */
+    @ParameterizedTest
+    @EnumSource(value = ZeroCopy.class, names = {"ON", "OFF"})
+    void serverGoneLongerThanTheIoTimeoutThenBackMeansIoWaitsAndCompletes(ZeroCopy zeroCopy) throws Exception {
         server = FileServer.NBDKIT.start(dir, backingFile("export.img", 32 * MIB));
         Duration ioTimeout = Duration.ofSeconds(3);
-        attach(options(server, 1, ioTimeout, LONG_RECONNECT));
-        KernelLog log = KernelLog.mark("server gone");
-        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bs=4k", "--size=16M", "--do_verify=1")) {
-            fio.awaitWritten(2 * MIB, Duration.ofMinutes(3));
+        attach(options(server, 1, ioTimeout, LONG_RECONNECT, zeroCopy));
+        KernelLog log = KernelLog.mark("server gone, zero-copy " + zeroCopy);
+        PayloadBytes before = PayloadBytes.now();
+        try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
+                "--size=16M", "--verify_backlog=16", "--do_verify=1")) {
+            fio.awaitWrittenWithReadsInFlight(2 * MIB, Duration.ofMinutes(3));
             server.kill();
             Thread.sleep(ioTimeout.multipliedBy(3).toMillis());
             assertTrue(fio.isAlive(), () -> "fio must wait for the server, not fail:\n" + fio.output());
@@ -91,6 +100,8 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         }
         log.assertNoUblkIoErrors();
         assertTrue(device.linkStates().stream().allMatch(s -> s.state() == LinkStatus.State.CONNECTED), this::links);
+        assertTrue(device.resentRequests() > 0, () -> "nothing was in flight when the server died: " + links());
+        assertPayloadMovedAs(zeroCopy, before);
     }
 
     @Test

@@ -276,7 +276,8 @@ class RecoveryGuestTest {
         started++;
         Path out = dir.resolve("out" + started);
         Path err = dir.resolve("err" + started);
-        Process p = nbdgate(out, err, args);
+        // Debug logging: a failure's message carries the whole log of the process.
+        Process p = nbdgate(out, err, java.util.Map.of("NBDGATE_LOG_LEVEL", "debug"), args);
         processes.add(p);
         String line = awaitLines(out, 1, p, err).getFirst();
         return line.substring(line.indexOf("/dev/ublkb")).split("\\s")[0];
