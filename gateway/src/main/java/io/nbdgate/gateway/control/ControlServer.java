@@ -106,7 +106,14 @@ public final class ControlServer {
                 boolean ok = registry.all().stream().allMatch(NbdDevice::healthy);
                 req.response().setStatusCode(ok ? 200 : 503).end(ok ? "ok\n" : "degraded\n");
             } else if (req.path().equals("/metrics")) {
-                req.response().putHeader("content-type", Metrics.CONTENT_TYPE).end(metrics.scrape());
+                // Off the event loop: the JVM binders' MXBean calls (all threads' states) take a while.
+                vertx.executeBlocking(metrics::scrape, false).onComplete(r -> {
+                    if (r.failed()) {
+                        req.response().setStatusCode(500).end("scrape failed: " + r.cause() + "\n");
+                    } else {
+                        req.response().putHeader("content-type", Metrics.CONTENT_TYPE).end(r.result());
+                    }
+                });
             } else {
                 handle(req);
             }
