@@ -12,6 +12,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.Collection;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntSupplier;
 
 /**
  * What GET /metrics answers, in Prometheus text format: each bound device's series ({@link DeviceMeters}, the
@@ -28,6 +29,7 @@ public final class Metrics implements AutoCloseable {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final Map<String, DeviceMeters> devices = new ConcurrentHashMap<>();
     private final JvmGcMetrics gc = new JvmGcMetrics();
+    private volatile IntSupplier notAttached = () -> 0;
 
     public Metrics() {
         new JvmMemoryMetrics().bindTo(registry);
@@ -41,11 +43,19 @@ public final class Metrics implements AutoCloseable {
                     .description("Devices served by this process, by state").tag("state", state)
                     .strongReference(true).register(registry);
         }
+        Gauge.builder("nbdgate.devices", this, m -> m.notAttached.getAsInt())
+                .description("Devices served by this process, by state").tag("state", "not_attached")
+                .strongReference(true).register(registry);
         registry.getPrometheusRegistry().register(new LatencyCollector(devices.values()));
     }
 
     private static double count(Collection<DeviceMeters> all, String state) {
         return all.stream().filter(d -> d.source().state().equals(state)).count();
+    }
+
+    /** Where the count of devices of the config file that could not be attached comes from (a daemon's). */
+    public void notAttached(IntSupplier count) {
+        notAttached = count;
     }
 
     /** Reports {@code source} from now on, in place of an earlier device of the same name. */
