@@ -12,7 +12,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  */
 public final class QueueCounters {
     /** The operations counted, by index; the label values of the {@code op} tag. */
-    public static final String[] OPS = {"read", "write", "flush", "trim", "write_zeroes"};
+    static final String[] OPS = {"read", "write", "flush", "trim", "write_zeroes"};
     public static final int READ = 0, WRITE = 1, FLUSH = 2, TRIM = 3, WRITE_ZEROES = 4;
     /** Errno numbers above this are counted together in slot 0 (Linux's are all below it). */
     public static final int MAX_ERRNO = 133;
