@@ -123,6 +123,10 @@ final class ServingProcess {
         notAttached.add(name);
     }
 
+    private synchronized int notAttachedCount() {
+        return notAttached.size();
+    }
+
     /** Nothing to serve: the reason goes to STATUS=, and no READY=1 is ever sent. */
     void failed(String reason) {
         notifier.status(reason);
@@ -154,7 +158,8 @@ final class ServingProcess {
         if (statusListen != null) {
             try {
                 control.listenStatus(statusListen).await();
-                LOG.info("status on http://{}/devices", statusListen);
+                registry.metrics().notAttached(this::notAttachedCount);
+                LOG.info("status on http://{}/devices, /health and /metrics", statusListen);
             } catch (Exception e) {
                 LOG.warn("status endpoint {} unavailable: {}", statusListen, e.getMessage());
             }

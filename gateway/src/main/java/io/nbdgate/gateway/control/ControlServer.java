@@ -2,6 +2,7 @@ package io.nbdgate.gateway.control;
 
 import io.nbdgate.gateway.device.DetachMode;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.metrics.Metrics;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -90,24 +91,39 @@ public final class ControlServer {
     }
 
     /**
-     * Also answers GET /devices (and GET /health) on HOST:PORT, for monitoring. Read-only: detaching
-     * stays on the unix socket, which only root can reach.
+     * Also answers GET /devices, GET /health and GET /metrics (Prometheus text) on HOST:PORT, for monitoring.
+     * Read-only: detaching stays on the unix socket, which only root can reach.
      */
     public Future<Void> listenStatus(String hostPort) {
         int colon = hostPort.lastIndexOf(':');
         String host = hostPort.substring(0, colon);
         int port = Integer.parseInt(hostPort.substring(colon + 1));
+        Metrics metrics = registry.metrics(); // now: the JVM binders count GC pauses from when they are bound
         status = vertx.createHttpServer().requestHandler(req -> {
             if (!req.method().name().equals("GET")) {
                 req.response().setStatusCode(405).end();
             } else if (req.path().equals("/health")) {
                 boolean ok = registry.all().stream().allMatch(NbdDevice::healthy);
                 req.response().setStatusCode(ok ? 200 : 503).end(ok ? "ok\n" : "degraded\n");
+            } else if (req.path().equals("/metrics")) {
+                // Off the event loop: the JVM binders' MXBean calls (all threads' states) take a while.
+                vertx.executeBlocking(metrics::scrape, false).onComplete(r -> {
+                    if (r.failed()) {
+                        req.response().setStatusCode(500).end("scrape failed: " + r.cause() + "\n");
+                    } else {
+                        req.response().putHeader("content-type", Metrics.CONTENT_TYPE).end(r.result());
+                    }
+                });
             } else {
                 handle(req);
             }
         });
         return status.listen(port, host).mapEmpty();
+    }
+
+    /** The status listener's port (the one chosen when asked for port 0); -1 without one. */
+    public int statusPort() {
+        return status == null ? -1 : status.actualPort();
     }
 
     private void handle(HttpServerRequest req) {
@@ -195,6 +211,7 @@ public final class ControlServer {
         }
         if (status != null) {
             status.close();
+            registry.closeMetrics();
         }
         try {
             Files.deleteIfExists(socket);

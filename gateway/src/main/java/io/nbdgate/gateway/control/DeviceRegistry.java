@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.control;
 
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.metrics.Metrics;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -17,6 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class DeviceRegistry {
     private final Map<String, NbdDevice> devices = new ConcurrentHashMap<>();
     private final DeviceLinks links;
+    /** Created by the first {@link #metrics()} call: a process without a status listener has none. */
+    private Metrics metrics;
 
     /** @param links the by-name links to keep, or null for none */
     public DeviceRegistry(DeviceLinks links) {
@@ -34,7 +37,12 @@ public final class DeviceRegistry {
      * went must hang on it, not on {@link NbdDevice#gone} (whose dependents run in no promised order).
      */
     public CompletableFuture<NbdDevice> add(NbdDevice d) {
-        devices.put(d.name(), d);
+        synchronized (this) {
+            devices.put(d.name(), d);
+            if (metrics != null) {
+                metrics.bind(d);
+            }
+        }
         if (links != null) {
             links.publish(d.name(), d.blockDevice());
         }
@@ -43,10 +51,33 @@ public final class DeviceRegistry {
                 links.withdraw(x.name(), x.blockDevice());
             }
             if (x.removedElsewhere() == null) {
-                devices.remove(x.name(), x);
+                forget(x);
             }
             return x;
         });
+    }
+
+    private synchronized void forget(NbdDevice d) {
+        if (devices.remove(d.name(), d) && metrics != null) {
+            metrics.unbind(d);
+        }
+    }
+
+    /** What GET /metrics reports: every device here from now on (the first call binds those already here). */
+    public synchronized Metrics metrics() {
+        if (metrics == null) {
+            metrics = new Metrics();
+            devices.values().forEach(metrics::bind);
+        }
+        return metrics;
+    }
+
+    /** Ends the metrics (their JVM listeners), if any were made. */
+    public synchronized void closeMetrics() {
+        if (metrics != null) {
+            metrics.close();
+            metrics = null;
+        }
     }
 
     /** Whether some device here is still served (not removed by another process). */
@@ -65,7 +96,13 @@ public final class DeviceRegistry {
 
     /** Takes the device out (its by-name link first); the caller closes it. */
     public Optional<NbdDevice> remove(String name) {
-        NbdDevice d = devices.remove(name);
+        NbdDevice d;
+        synchronized (this) {
+            d = devices.remove(name);
+            if (d != null && metrics != null) {
+                metrics.unbind(d);
+            }
+        }
         if (d != null && links != null) {
             links.withdraw(d.name(), d.blockDevice());
         }

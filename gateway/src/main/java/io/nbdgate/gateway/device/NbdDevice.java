@@ -2,6 +2,8 @@ package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
 import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.metrics.DeviceMetricsSource;
+import io.nbdgate.gateway.metrics.QueueCounters;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.protocol.ExportInfo;
@@ -20,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * An NBD export served as /dev/ublkbN: one NBD connection per ublk queue, each on that queue's event
  * loop. {@link #attach} either returns a live device or leaves nothing behind.
  */
-public final class NbdDevice implements AutoCloseable {
+public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
     private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
 
     private final DeviceOptions options;
@@ -76,6 +78,7 @@ public final class NbdDevice implements AutoCloseable {
         return m.lines().findFirst().orElse(m);
     }
 
+    @Override
     public String name() {
         return options.name();
     }
@@ -102,6 +105,21 @@ public final class NbdDevice implements AutoCloseable {
         return records != null;
     }
 
+    @Override
+    public String bufferMode() {
+        return mode().label();
+    }
+
+    @Override
+    public int queueDepth() {
+        return options.depth();
+    }
+
+    @Override
+    public List<QueueCounters> queueCounters() {
+        return sessions.stream().map(QueueSession::counters).toList();
+    }
+
     public String modeReason() {
         return modeReason;
     }
@@ -124,6 +142,7 @@ public final class NbdDevice implements AutoCloseable {
     }
 
     /** Each queue's connection: state, attempts, last error, counts. Any thread. */
+    @Override
     public List<LinkStatus> linkStates() {
         return sessions.stream().map(QueueSession::status).toList();
     }
@@ -140,7 +159,13 @@ public final class NbdDevice implements AutoCloseable {
         return linkSummary() + pending;
     }
 
-    private String linkSummary() {
+    /** The device for /metrics: "removed", or its worst queue's connection state. */
+    @Override
+    public String state() {
+        return removedElsewhere != null ? "removed" : worstLink().label();
+    }
+
+    private LinkStatus worstLink() {
         List<LinkStatus> all = linkStates();
         LinkStatus worst = all.getFirst();
         for (LinkStatus s : all) {
@@ -149,6 +174,11 @@ public final class NbdDevice implements AutoCloseable {
                 worst = s;
             }
         }
+        return worst;
+    }
+
+    private String linkSummary() {
+        LinkStatus worst = worstLink();
         return switch (worst.state()) {
             case CONNECTED -> "connected";
             case RECONNECTING -> "reconnecting (attempt " + worst.attempt() + ", since "

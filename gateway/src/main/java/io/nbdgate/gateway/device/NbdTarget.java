@@ -9,6 +9,7 @@ import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE;
 import static io.nbdgate.ublk.UblkAbi.IO_OP_WRITE_ZEROES;
 
 import io.nbdgate.gateway.link.Request;
+import io.nbdgate.gateway.metrics.QueueCounters;
 import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.CommandFlag;
@@ -57,17 +58,17 @@ final class NbdTarget implements Target, QueueSession.Listener {
                 if (export.canTrim()) {
                     send(req, Command.TRIM, 0, false);
                 } else {
-                    req.complete(-EOPNOTSUPP);
+                    answer(req, QueueCounters.TRIM, -EOPNOTSUPP);
                 }
             }
             case IO_OP_WRITE_ZEROES -> {
                 if (export.canWriteZeroes()) {
                     send(req, Command.WRITE_ZEROES, (flags & IO_F_NOUNMAP) != 0 ? CommandFlag.NO_HOLE : 0, false);
                 } else {
-                    req.complete(-EOPNOTSUPP);
+                    answer(req, QueueCounters.WRITE_ZEROES, -EOPNOTSUPP);
                 }
             }
-            default -> req.complete(-EOPNOTSUPP);
+            default -> answer(req, -1, -EOPNOTSUPP);
         }
     }
 
@@ -75,8 +76,17 @@ final class NbdTarget implements Target, QueueSession.Listener {
         if (export.canFlush()) {
             send(req, Command.FLUSH, 0, false);
         } else {
-            req.complete(0); // the server has no write cache to flush
+            answer(req, QueueCounters.FLUSH, 0); // the server has no write cache to flush
         }
+    }
+
+    /** Answers here, without the server; counted like the requests the session carries, with no wait. */
+    private void answer(IoRequest req, int op, int result) {
+        QueueCounters c = session.counters();
+        long now = System.nanoTime();
+        c.started(req.tag(), op, now);
+        c.finished(req.tag(), req.length(), result, now);
+        req.complete(result);
     }
 
     private void send(IoRequest req, Command command, int nbdFlags, boolean data) {

@@ -8,6 +8,7 @@ import io.nbdgate.gateway.link.LinkState;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.link.Request;
 import io.nbdgate.gateway.link.TimeoutTicker;
+import io.nbdgate.gateway.metrics.QueueCounters;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
@@ -49,6 +50,7 @@ public final class QueueSession implements LinkOwner {
     private final ReconnectPolicy policy;
     private final boolean needsMultiConn;
     private final Request[] requests;
+    private final QueueCounters counters;
     private final List<Request> waiting = new ArrayList<>();
     private final CompletableFuture<QueueSession> opened = new CompletableFuture<>();
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
@@ -81,6 +83,7 @@ public final class QueueSession implements LinkOwner {
         this.policy = policy;
         this.needsMultiConn = needsMultiConn;
         this.requests = new Request[depth];
+        this.counters = new QueueCounters(depth);
         for (int t = 0; t < depth; t++) {
             requests[t] = new Request(t);
         }
@@ -124,6 +127,11 @@ public final class QueueSession implements LinkOwner {
         return status;
     }
 
+    /** What /metrics reports of this queue: written here, on the loop thread, read by a scrape. */
+    public QueueCounters counters() {
+        return counters;
+    }
+
     /** The link carrying requests now, or null. Loop thread only (tests). */
     public Link link() {
         return link;
@@ -133,6 +141,7 @@ public final class QueueSession implements LinkOwner {
 
     /** Sends {@code r} now, keeps it until a link is back, or fails it with EIO past the reconnect timeout. */
     public void submit(Request r) {
+        counters.started(r.tag(), QueueCounters.op(r.command()), System.nanoTime());
         r.seq(nextSeq++);
         switch (state) {
             case CONNECTED -> link.submit(r);
@@ -147,6 +156,12 @@ public final class QueueSession implements LinkOwner {
     private void fail(Request r) {
         r.phase(Request.Phase.FREE);
         r.result(-Errno.EIO);
+        finish(r);
+    }
+
+    /** Every request submitted ends here, once: answered, or failed without a link. */
+    private void finish(Request r) {
+        counters.finished(r.tag(), r.length(), r.result(), System.nanoTime());
         listener.completed(r);
     }
 
@@ -225,7 +240,7 @@ public final class QueueSession implements LinkOwner {
         if (recovering) {
             recovered();
         }
-        listener.completed(r);
+        finish(r);
     }
 
     private void recovered() {
