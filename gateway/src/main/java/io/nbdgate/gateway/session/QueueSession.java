@@ -14,7 +14,6 @@ import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
 import java.net.SocketAddress;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -58,16 +57,10 @@ public final class QueueSession implements LinkOwner {
     private ExportInfo export;
     private Link link;       // READY, carrying requests
     private Link attempt;    // connecting
-    private LinkStatus.State state = LinkStatus.State.RECONNECTING;
-    private int attempts;
-    private Instant since = Instant.now();
-    private String lastError;
-    private long reconnects;
-    private long resent;
+    private final SessionStatus status = new SessionStatus();
     private long nextSeq;
     private Future<?> retryTimer;
     private Future<?> giveUpTimer;
-    private volatile LinkStatus status;
     private boolean detaching;
     // Since a link was lost and until a new one answers something: the reconnect timeout runs on, so a server that
     // accepts connections but never answers cannot make requests wait forever.
@@ -87,7 +80,6 @@ public final class QueueSession implements LinkOwner {
         for (int t = 0; t < depth; t++) {
             requests[t] = new Request(t);
         }
-        publish();
     }
 
     /**
@@ -124,7 +116,7 @@ public final class QueueSession implements LinkOwner {
 
     /** The connection's state, counts and last error; any thread. */
     public LinkStatus status() {
-        return status;
+        return status.published();
     }
 
     /** What /metrics reports of this queue: written here, on the loop thread, read by a scrape. */
@@ -143,7 +135,7 @@ public final class QueueSession implements LinkOwner {
     public void submit(Request r) {
         counters.started(r.tag(), QueueCounters.op(r.command()), System.nanoTime());
         r.seq(nextSeq++);
-        switch (state) {
+        switch (status.state()) {
             case CONNECTED -> link.submit(r);
             case RECONNECTING -> {
                 r.phase(Request.Phase.WAITING);
@@ -177,7 +169,7 @@ public final class QueueSession implements LinkOwner {
 
     private void connect() {
         retryTimer = null;
-        if (state == LinkStatus.State.CLOSED || attempt != null) {
+        if (status.state() == LinkStatus.State.CLOSED || attempt != null) {
             return;
         }
         attempt = Link.open(loop, address.get(), handshake, linkOptions, requests, this);
@@ -189,31 +181,31 @@ public final class QueueSession implements LinkOwner {
             return;
         }
         attempt = null;
-        if (state == LinkStatus.State.CLOSED) {
+        if (status.state() == LinkStatus.State.CLOSED) {
             l.disconnect();
             return;
         }
         if (export == null) {
             export = info;
-            become(LinkStatus.State.CONNECTED, null);
+            status.become(LinkStatus.State.CONNECTED, null);
             link = l;
             opened.complete(this);
             return;
         }
         String problem = ExportCheck.incompatibility(export, info);
         if (problem != null) {
-            lastError = problem;
-            if (state != LinkStatus.State.FAILED) {
+            status.error(problem);
+            if (status.state() != LinkStatus.State.FAILED) {
                 LOG.error("{}: {}; I/O fails with EIO until the server offers the export the device was made from",
                         name, problem);
-                become(LinkStatus.State.FAILED, problem);
+                status.become(LinkStatus.State.FAILED, problem);
                 failWaiting();
             }
             l.disconnect();
             return;
         }
         if (needsMultiConn && !info.canMultiConn()) {
-            lastError = "the server no longer advertises CAN_MULTI_CONN; this queue waits for it";
+            status.error("the server no longer advertises CAN_MULTI_CONN; this queue waits for it");
             l.disconnect();
             return;
         }
@@ -224,8 +216,8 @@ public final class QueueSession implements LinkOwner {
             recovered();
         }
         LOG.info("{}: connected again to {} after {} attempt(s); resending {} request(s)", name,
-                l.peer(), attempts, n);
-        become(LinkStatus.State.CONNECTED, null);
+                l.peer(), status.attempts(), n);
+        status.become(LinkStatus.State.CONNECTED, null);
         List<Request> again = new ArrayList<>(waiting);
         waiting.clear();
         for (Request r : again) {
@@ -256,37 +248,33 @@ public final class QueueSession implements LinkOwner {
         if (l == attempt) {
             if (export == null) {
                 // The first link: attach fails with the reason.
-                state = LinkStatus.State.CLOSED;
-                publish();
+                status.become(LinkStatus.State.CLOSED, reason);
                 opened.completeExceptionally(new NbdConnectionException(reason));
                 return;
             }
-            lastError = reason;
-            LOG.debug("{}: attempt {} failed: {}", name, attempts, reason);
-            publish();
+            status.error(reason);
+            LOG.debug("{}: attempt {} failed: {}", name, status.attempts(), reason);
             return; // closed() schedules the next attempt
         }
         if (l != link) {
             return;
         }
         link = null;
-        if (state == LinkStatus.State.CLOSED) {
+        if (status.state() == LinkStatus.State.CLOSED) {
             return;
         }
         if (detaching) {
-            become(LinkStatus.State.CLOSED, reason); // its unanswered requests fail when it has closed
+            status.become(LinkStatus.State.CLOSED, reason); // its unanswered requests fail when it has closed
             return;
         }
-        reconnects++;
-        attempts = 0;
+        status.linkLost();
         recovering = true;
-        if (state == LinkStatus.State.FAILED) {
-            lastError = reason;
-            publish();
+        if (status.state() == LinkStatus.State.FAILED) {
+            status.error(reason);
             return; // its requests fail when it has closed; attempts go on
         }
         LOG.warn("{}: connection to {} lost: {}; reconnecting", name, l.peer(), reason);
-        become(LinkStatus.State.RECONNECTING, reason);
+        status.become(LinkStatus.State.RECONNECTING, reason);
         Duration limit = policy.reconnectTimeout();
         if (limit != null && giveUpTimer == null) {
             giveUpTimer = TimeoutTicker.after(loop, limit, this::giveUp);
@@ -299,23 +287,22 @@ public final class QueueSession implements LinkOwner {
             attempt = null;
         }
         if (!unanswered.isEmpty()) {
-            resent += unanswered.size();
+            status.resent(unanswered.size());
             waiting.addAll(unanswered);
             waiting.sort(Comparator.comparingLong(Request::seq));
         }
-        switch (state) {
+        switch (status.state()) {
             case FAILED, CLOSED -> failWaiting();
             default -> { }
         }
-        if (state == LinkStatus.State.CLOSED) {
+        if (status.state() == LinkStatus.State.CLOSED) {
             if (attempt == null && link == null) {
                 stopped.complete(null);
             }
             return;
         }
         if (link == null && attempt == null && retryTimer == null) {
-            Duration d = policy.delay(attempts++);
-            publish();
+            Duration d = policy.delay(status.nextAttempt());
             if (d.isZero()) {
                 connect();
             } else {
@@ -330,31 +317,17 @@ public final class QueueSession implements LinkOwner {
      */
     private void giveUp() {
         giveUpTimer = null;
-        if (state == LinkStatus.State.RECONNECTING) {
+        if (status.state() == LinkStatus.State.RECONNECTING) {
             LOG.error("{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
-                    policy.reconnectTimeout().toSeconds(), lastError);
-            become(LinkStatus.State.FAILED, lastError);
+                    policy.reconnectTimeout().toSeconds(), status.lastError());
+            status.become(LinkStatus.State.FAILED, status.lastError());
             failWaiting();
-        } else if (state == LinkStatus.State.CONNECTED && recovering && link != null) {
+        } else if (status.state() == LinkStatus.State.CONNECTED && recovering && link != null) {
             LOG.error("{}: the server answered nothing for {} s after reconnecting; I/O fails with EIO", name,
                     policy.reconnectTimeout().toSeconds());
-            become(LinkStatus.State.FAILED, "no reply within the reconnect timeout");
+            status.become(LinkStatus.State.FAILED, "no reply within the reconnect timeout");
             link.abandon("no reply within the reconnect timeout");
         }
-    }
-
-    private void become(LinkStatus.State s, String error) {
-        if (s != state) {
-            since = Instant.now();
-        }
-        state = s;
-        if (error != null) {
-            lastError = error;
-        }
-        if (s == LinkStatus.State.CONNECTED) {
-            attempts = 0;
-        }
-        publish();
     }
 
     private void cancelRetry() {
@@ -362,10 +335,6 @@ public final class QueueSession implements LinkOwner {
             retryTimer.cancel(false);
             retryTimer = null;
         }
-    }
-
-    private void publish() {
-        status = new LinkStatus(state, attempts, since, lastError, reconnects, resent);
     }
 
     private void cancelTimers() {
@@ -385,8 +354,8 @@ public final class QueueSession implements LinkOwner {
     public void detaching() {
         loop.execute(() -> {
             detaching = true;
-            if (state == LinkStatus.State.RECONNECTING || state == LinkStatus.State.FAILED) {
-                become(LinkStatus.State.CLOSED, null);
+            if (status.state() == LinkStatus.State.RECONNECTING || status.state() == LinkStatus.State.FAILED) {
+                status.become(LinkStatus.State.CLOSED, null);
                 cancelTimers();
                 failWaiting();
                 if (attempt != null) {
@@ -403,13 +372,13 @@ public final class QueueSession implements LinkOwner {
      */
     public CompletableFuture<Void> stop(Duration grace) {
         loop.execute(() -> {
-            if (state == LinkStatus.State.CLOSED && opened.isDone()) {
+            if (status.state() == LinkStatus.State.CLOSED && opened.isDone()) {
                 if (link == null && attempt == null) {
                     stopped.complete(null);
                 }
                 return;
             }
-            become(LinkStatus.State.CLOSED, null);
+            status.become(LinkStatus.State.CLOSED, null);
             cancelTimers();
             failWaiting();
             if (attempt != null) {
@@ -454,6 +423,6 @@ public final class QueueSession implements LinkOwner {
 
     /** True while a link carries the queue's requests. */
     public boolean connected() {
-        return status.state() == LinkStatus.State.CONNECTED;
+        return status.published().state() == LinkStatus.State.CONNECTED;
     }
 }
