@@ -99,8 +99,10 @@ class MemoryPressureGuestTest {
                 + source + "/f$i " + mnt + "/f$i; sync; done; done").redirectErrorStream(true).start();
         // More than the guest's memory, less than memory and swap: the kernel must swap, not kill.
         long hogMib = memTotalKib() / 1024 + 512;
-        Process hog = new ProcessBuilder("stress-ng", "--vm", "1", "--vm-bytes", hogMib + "M", "--vm-keep",
-                "--timeout", "60s", "--metrics-brief").redirectErrorStream(true).start();
+        // stress-ng wants a writable working directory; the guest's root is read-only.
+        Process hog = new ProcessBuilder("stress-ng", "--temp-path", dir.toString(), "--vm", "1", "--vm-bytes",
+                hogMib + "M", "--vm-keep", "--timeout", "60s", "--metrics-brief").directory(dir.toFile())
+                .redirectErrorStream(true).start();
         assertTrue(hog.waitFor(15, TimeUnit.MINUTES), "the memory hog did not finish in 15 minutes (a hang?)");
         String hogOut = new String(hog.getInputStream().readAllBytes());
         assertEquals(0, hog.exitValue(), hogOut);
