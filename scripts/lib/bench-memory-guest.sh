@@ -1,5 +1,5 @@
 # Runs inside the guest (or natively on a ublk kernel), started by scripts/bench-memory.
-# Writes $NBDGATE_RESULTS/bench.csv: row,phase,VmRSS,VmHWM,RssAnon,RssFile,VmLck,threads,iops
+# Writes $NBDGATE_RESULTS/bench.csv: row,phase,VmRSS,VmHWM,RssAnon,RssFile,VmLck,Locked,threads,iops
 # (memory in kB from /proc/PID/status; iops only on the after-fio rows) and $NBDGATE_RESULTS/jvm.txt
 # (the GC and heap sizes the JVM picks on this machine), plus each daemon's log as daemon-N.log.
 #
@@ -18,11 +18,13 @@ daemon=""
 trap 'kill $daemon $server 2>/dev/null' EXIT
 for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/ >/dev/null 2>&1 && break; sleep 0.2; done
 
-status_row() { # row phase pid iops: one csv line from /proc/PID/status
+status_row() { # row phase pid iops: one csv line from /proc/PID/status and smaps_rollup
+  # VmLck is the size of the locked mappings: under mlockall(MCL_ONFAULT) that is nearly all the address
+  # space, resident or not. smaps_rollup's Locked is what of it is resident.
   awk -v row="$1" -v phase="$2" -v iops="$4" '
     { v[$1] = $2 }
-    END { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", row, phase, v["VmRSS:"], v["VmHWM:"], v["RssAnon:"], v["RssFile:"],
-            v["VmLck:"], v["Threads:"], iops }' "/proc/$3/status" >> "$csv"
+    END { printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", row, phase, v["VmRSS:"], v["VmHWM:"], v["RssAnon:"], v["RssFile:"],
+            v["VmLck:"], v["Locked:"], v["Threads:"], iops }' "/proc/$3/status" "/proc/$3/smaps_rollup" >> "$csv"
 }
 
 # What this JVM picks here (it decides how much the heap may grow: ergonomics follow CPUs and memory).
@@ -35,7 +37,7 @@ status_row() { # row phase pid iops: one csv line from /proc/PID/status
 # Baseline 1: `java -version`, its peak resident set by GNU time (a JVM that starts and exits).
 # shellcheck disable=SC2086
 if hwm=$(/usr/bin/time -f %M "$java" $jvm_opts -version 2>&1 >/dev/null | tail -n1) && [ -n "$hwm" ]; then
-  echo "java -version,-,,$hwm,,,,," >> "$csv"
+  echo "java -version,-,,$hwm,,,,,," >> "$csv"
 fi
 # Baseline 2: a JVM that loads one class and sleeps, read like the daemon (scripts/bench-memory compiled it).
 # shellcheck disable=SC2086
