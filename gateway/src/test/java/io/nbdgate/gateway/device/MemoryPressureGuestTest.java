@@ -100,9 +100,11 @@ class MemoryPressureGuestTest {
         // More than the guest's memory, less than memory and swap: the kernel must swap, not kill.
         long hogMib = memTotalKib() / 1024 + 512;
         // stress-ng wants a writable working directory; the guest's root is read-only.
+        // --vm-populate maps it all at once (under TCG a first pass of touches would take longer than the run);
+        // write64 then writes it over and over for a minute, so pages go out to swap and come back.
         Process hog = new ProcessBuilder("stress-ng", "--temp-path", dir.toString(), "--vm", "1", "--vm-bytes",
-                hogMib + "M", "--vm-keep", "--timeout", "60s", "--metrics-brief").directory(dir.toFile())
-                .redirectErrorStream(true).start();
+                hogMib + "M", "--vm-keep", "--vm-populate", "--vm-method", "write64", "--timeout", "60s",
+                "--metrics-brief").directory(dir.toFile()).redirectErrorStream(true).start();
         assertTrue(hog.waitFor(15, TimeUnit.MINUTES), "the memory hog did not finish in 15 minutes (a hang?)");
         String hogOut = new String(hog.getInputStream().readAllBytes());
         assertEquals(0, hog.exitValue(), hogOut);
