@@ -149,4 +149,4 @@ PIN
 GUEST_HOST_PACKAGES=(qemu-system-x86 qemu-system-common busybox-static cpio gzip xz-utils iproute2)
 # Packages the tests use (on the host and, through the shared root, in the guest); iproute2's ip, tc
 # and ss build the guest tests' networks (namespaces, veth, netem) and reset connections.
-TEST_PACKAGES=(fio e2fsprogs nbdkit nbd-server nbd-client libnbd-bin qemu-utils util-linux procps iproute2 stress-ng)
+TEST_PACKAGES=(fio e2fsprogs nbdkit nbd-server nbd-client libnbd-bin qemu-utils util-linux procps iproute2)
