@@ -99,12 +99,13 @@ class MemoryPressureGuestTest {
                 + source + "/f$i " + mnt + "/f$i; sync; done; done").redirectErrorStream(true).start();
         // More than the guest's memory, less than memory and swap: the kernel must swap, not kill. The hog is a
         // tmpfs filled with dd and read back (swapped out, then in): C-speed even under TCG, and no overcommit
-        // check can refuse it the way it refuses one huge allocation.
+        // check can refuse it the way it refuses one huge allocation. Random data: the kernel never writes a
+        // zero-filled page to swap (it only notes it), and zswap would keep any page of one repeated word.
         long hogMib = memTotalKib() / 1024 + 256;
         Path hogDir = Files.createDirectories(dir.resolve("hog"));
         mounts.add(0, hogDir); // unmounted first if the test ends early
-        Process hog = new ProcessBuilder("sh", "-c", "mount -t tmpfs -o size=8G hog " + hogDir + " && dd if=/dev/zero of="
-                + hogDir + "/fill bs=1M count=" + hogMib + " status=none && cat " + hogDir + "/fill > /dev/null; rc=$?; "
+        Process hog = new ProcessBuilder("sh", "-c", "mount -t tmpfs -o size=8G hog " + hogDir + " && dd if=/dev/urandom of="
+                + hogDir + "/fill bs=1M iflag=fullblock count=" + hogMib + " status=none && cat " + hogDir + "/fill > /dev/null; rc=$?; "
                 + "rm -f " + hogDir + "/fill; umount " + hogDir + "; exit $rc").redirectErrorStream(true).start();
         assertTrue(hog.waitFor(15, TimeUnit.MINUTES), "the memory hog did not finish in 15 minutes (a hang?)");
         String hogOut = new String(hog.getInputStream().readAllBytes());
