@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -49,6 +50,31 @@ class UblkTestSharesTest {
         }
         assertTrue(found >= 10, "only " + found + " ublk test classes found: the scan is broken");
         assertEquals(List.of(), misnamed, "ublk test classes that test-ublk's shares would leave out");
+    }
+
+    /** A guest test the host layer runs fails there (no /dev/ublk-control), so its tag must be excluded. */
+    @Test
+    void theHostLayerExcludesEveryGuestTestsTag() throws IOException {
+        Matcher excluded = Pattern.compile("<test.excludedGroups>([^<]*)</test.excludedGroups>")
+                .matcher(Files.readString(ROOT.resolve("pom.xml")));
+        assertTrue(excluded.find(), "pom.xml has no test.excludedGroups");
+        Set<String> hostSkips = Set.of(excluded.group(1).split(","));
+        Pattern tag = Pattern.compile("@Tag\\(\"([^\"]+)\"\\)");
+        List<String> runOnHost = new ArrayList<>();
+        for (Path p : testSources()) {
+            String text = Files.readString(p);
+            if (!p.getFileName().toString().endsWith("GuestTest.java") || text.contains("abstract class")) {
+                continue;
+            }
+            boolean skipped = text.matches("(?s).*extends \\w+GuestTestBase\\b.*");
+            for (Matcher m = tag.matcher(text); m.find(); ) {
+                skipped |= hostSkips.contains(m.group(1));
+            }
+            if (!skipped) {
+                runOnHost.add(ROOT.relativize(p).toString());
+            }
+        }
+        assertEquals(List.of(), runOnHost, "guest tests the host layer would run (tags not in " + hostSkips + ")");
     }
 
     @Test
