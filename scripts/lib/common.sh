@@ -96,8 +96,9 @@ java_home() {
 # comes after the ones it needs (tcp_diag after inet_diag; vsock_loopback after vsock and
 # vmw_vsock_virtio_transport_common). veth and sch_netem give tests a network of their own (namespaces,
 # partitions, loss); inet_diag and tcp_diag let `ss -K` reset one TCP connection; tls and vsock are for
-# kernel TLS and AF_VSOCK exports.
-GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag tls vsock vmw_vsock_virtio_transport_common vsock_loopback)
+# kernel TLS and AF_VSOCK exports; virtio_net (after failover and net_failover) reaches the host's exports.
+GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag tls vsock vmw_vsock_virtio_transport_common vsock_loopback
+  failover net_failover virtio_net)
 
 # guest_kernel_dir: fetches (once) the trixie-backports kernel + modules with apt-get download and
 # unpacks vmlinuz and GUEST_MODULES (decompressed, with their load order in modules/order) into the
@@ -146,7 +147,7 @@ PIN
 }
 
 # Packages the guest runner needs on the host (bookworm): QEMU 7.2 ships the C virtiofsd.
-GUEST_HOST_PACKAGES=(qemu-system-x86 qemu-system-common busybox-static cpio gzip xz-utils iproute2)
+GUEST_HOST_PACKAGES=(qemu-system-x86 qemu-system-common busybox-static cpio gzip xz-utils iproute2 nbdkit)
 # Packages the tests use (on the host and, through the shared root, in the guest); iproute2's ip, tc
 # and ss build the guest tests' networks (namespaces, veth, netem) and reset connections.
 TEST_PACKAGES=(fio e2fsprogs nbdkit nbd-server nbd-client libnbd-bin qemu-utils util-linux procps iproute2)

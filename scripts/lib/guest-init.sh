@@ -46,6 +46,8 @@ mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t tmpfs tmpfs /newroot/sys/fs/cgroup 2>/dev/null && mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
 ip link set lo up || fail "loopback did not come up"
+# QEMU's user network (restricted: only the host's NBD exports at 10.0.2.100 answer; see guest-run).
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || fail "eth0 did not come up"
 
 chroot /newroot /bin/sh "$results/.guest/cmd.sh"
 echo $? > "/newroot$results/.guest/exit-code"

@@ -7,7 +7,6 @@ import static io.nbdgate.gateway.device.GuestProcesses.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,8 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Swap on an nbdgate device, and a file system on another one being written, while a memory hog takes more
  * memory than the guest has: the kernel must write pages out through the daemon, which needs memory itself to
- * do so. Nothing may hang or fail. The backing files live on the host's disk (the results share), not in the
- * guest's memory, or swapping would only move pages from one part of the guest's memory to another.
+ * do so. Nothing may hang or fail. The servers are nbdkits on the host (scripts/guest-run's host exports), their
+ * files on the host's disk: a server inside the guest would have its own pages swapped out to the device it
+ * serves, and swapping into the guest's memory would only move pages from one part of it to another.
  *
  * <p>Not in the default suite (tag {@code ublk-pressure}): today the guest hangs under this load (tasks,
  * a JIT compiler thread among them, blocked in I/O wait for minutes while the hog is swapped out), so it
@@ -36,11 +36,11 @@ class MemoryPressureGuestTest {
     @TempDir
     Path dir;
 
-    private final List<ExternalNbdServer> servers = new ArrayList<>();
     private final List<String> swaps = new ArrayList<>();
     private final List<Path> mounts = new ArrayList<>();
     private Process daemon;
     private Path scratch;
+    private final List<Path> images = new ArrayList<>();
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -54,7 +54,9 @@ class MemoryPressureGuestTest {
             daemon.destroy();
             daemon.waitFor(120, TimeUnit.SECONDS);
         }
-        servers.forEach(ExternalNbdServer::close);
+        for (Path image : images) {
+            Files.deleteIfExists(image);
+        }
         if (scratch != null) {
             exec("rm", "-rf", scratch.toString());
         }
@@ -62,24 +64,25 @@ class MemoryPressureGuestTest {
 
     @Test
     void swapAndAFileSystemOnNbdgateSurviveAMemoryHogLargerThanTheMachine() throws Exception {
+        // The servers run on the host (guest-run's user network), as a remote server would: an nbdkit inside
+        // the guest has its own pages swapped out to the device it serves, and stops.
+        Path exports = Path.of(System.getenv("NBDGATE_RESULTS"), "host-exports");
+        assertTrue(Files.isDirectory(exports), exports + " missing: the guest has no host exports (scripts/guest-run)");
         scratch = Files.createTempDirectory(Path.of(System.getProperty("nbdgate.scratch")), "pressure");
-        Path swapImage = scratch.resolve("swap.img");
-        Path fsImage = scratch.resolve("fs.img");
+        String prefix = "pressure-" + ProcessHandle.current().pid();
+        Path swapImage = exports.resolve(prefix + "-swap.img");
+        Path fsImage = exports.resolve(prefix + "-fs.img");
+        images.add(swapImage);
+        images.add(fsImage);
         run("truncate", "-s", "2048M", swapImage.toString());
         run("truncate", "-s", "256M", fsImage.toString());
-        ExternalNbdServer swapServer = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s")), List.of(),
-                "file", swapImage.toString());
-        servers.add(swapServer);
-        ExternalNbdServer fsServer = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("f")), List.of(),
-                "file", fsImage.toString());
-        servers.add(fsServer);
         Path cfg = dir.resolve("nbdgate.yaml");
         Files.writeString(cfg, """
                 status: {listen: "off"}
                 devices:
-                  - {name: swap, uri: "nbd://127.0.0.1:%d/", queues: 1}
-                  - {name: fs, uri: "nbd://127.0.0.1:%d/", queues: 1}
-                """.formatted(swapServer.port(), fsServer.port()));
+                  - {name: swap, uri: "nbd://10.0.2.100:10809/%s", queues: 1}
+                  - {name: fs, uri: "nbd://10.0.2.100:10809/%s", queues: 1}
+                """.formatted(swapImage.getFileName(), fsImage.getFileName()));
         Path out = dir.resolve("out");
         Path err = dir.resolve("err");
         daemon = nbdgate(out, err, "daemon", "--config", cfg.toString());
