@@ -35,6 +35,7 @@ cat > "$work/expected" <<'EOF'
 ./lib/udev/rules.d/60-nbdgate.rules
 ./usr/bin/nbdgate -> ../lib/nbdgate/bin/nbdgate
 ./usr/lib/nbdgate/bin/client.jvmargs
+./usr/lib/nbdgate/bin/daemon.jvmargs
 ./usr/lib/nbdgate/bin/nbdgate
 ./usr/lib/nbdgate/lib/nbdgate.aot
 ./usr/lib/nbdgate/lib/nbdgate.jar

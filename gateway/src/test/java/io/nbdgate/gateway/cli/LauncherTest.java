@@ -67,7 +67,9 @@ class LauncherTest {
         Files.createDirectories(tree.resolve("bin"));
         Files.createDirectories(tree.resolve("gateway/target"));
         Files.copy(root.resolve("bin/nbdgate"), tree.resolve("bin/nbdgate"), StandardCopyOption.REPLACE_EXISTING);
-        Files.copy(root.resolve("bin/client.jvmargs"), tree.resolve("bin/client.jvmargs"), StandardCopyOption.REPLACE_EXISTING);
+        for (String options : List.of("client.jvmargs", "daemon.jvmargs")) {
+            Files.copy(root.resolve("bin").resolve(options), tree.resolve("bin").resolve(options), StandardCopyOption.REPLACE_EXISTING);
+        }
         Path jar = Files.writeString(tree.resolve("gateway/target/nbdgate.jar"), "not a jar");
         Path cache = Files.writeString(tree.resolve("gateway/target/nbdgate-25.0.1+9-LTS.aot"), "not a cache");
         long now = System.currentTimeMillis();
@@ -94,9 +96,11 @@ class LauncherTest {
         Run stale = launchFromTree(jdk, false, "list");
         assertTrue(stale.output().contains("client.jvmargs -jar "), stale.output());
         assertFalse(stale.output().contains("AOTCache"), stale.output());
-        // Serving commands keep the JVM's defaults.
+        // The commands that own devices get a fixed, pre-touched heap; the embedded server the JVM's defaults.
         Run attach = launchFromTree(jdk, true, "attach", "nbd://h/e");
-        assertTrue(attach.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), attach.output());
+        assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " -jar "), attach.output());
+        Run serve = launchFromTree(jdk, true, "serve", "--export", "e=memory:1M");
+        assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), serve.output());
     }
 
     @Test
