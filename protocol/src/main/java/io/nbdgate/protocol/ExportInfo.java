@@ -59,4 +59,10 @@ public record ExportInfo(String name, String description, long size, int transmi
     public boolean extendedHeaders() {
         return mode == TransmissionMode.EXTENDED;
     }
+
+    /** The same export with another size (an export that grew or shrank on the server). */
+    public ExportInfo withSize(long bytes) {
+        return new ExportInfo(name, description, bytes, transmissionFlags, minimumBlock, preferredBlock, maximumPayload,
+                blockSizeAdvertised, mode);
+    }
 }

@@ -266,8 +266,15 @@ public final class UblkDevice implements AutoCloseable {
     public BufferMode mode() { return mode; }
     /** The device runs with UBLK_F_BATCH_IO: its queues fetch and commit many tags per command. */
     public boolean batchIo() { return added.has(F_BATCH_IO); }
+    /** Whether {@link #resize} can work: the device was made with UBLK_F_UPDATE_SIZE (the kernel has it). */
+    public boolean resizable() { return added.has(F_UPDATE_SIZE); }
     public String blockDevice() { return ControlDevice.blockDevice(id); }
     public String charDevice() { return ControlDevice.charDevice(id); }
+
+    /** UPDATE_SIZE: the block device's capacity becomes {@code bytes}, live; the kernel tells udev. */
+    public synchronized void resize(long bytes) throws UringException {
+        control.updateSize(id, bytes);
+    }
 
     /** Current kernel view (state LIVE/DEAD/QUIESCED/FAIL_IO, server pid, flags). */
     public DeviceInfo info() throws UringException {

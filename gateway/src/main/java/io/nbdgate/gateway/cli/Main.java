@@ -16,7 +16,7 @@ public final class Main implements Runnable {
 
     /** The subcommands, in the order --help lists them. */
     private static final List<Class<?>> SUBCOMMANDS = List.of(AttachCommand.class, DetachCommand.class,
-            ReloadCommand.class, HandoverCommand.class,
+            ReloadCommand.class, HandoverCommand.class, ResizeCommand.class,
             DaemonCommand.class, DemoCommand.class, ServeCommand.class, InfoCommand.class, ListCommand.class,
             FeaturesCommand.class, CommandLine.HelpCommand.class);
 

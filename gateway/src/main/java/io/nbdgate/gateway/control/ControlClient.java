@@ -121,20 +121,32 @@ public final class ControlClient {
      * deferred detach waits for the last user); a refusal is a ControlException naming the holders.
      */
     public static Device detach(String which, String mode) throws ControlException {
+        return askServing(which, "/detach", "&mode=" + URLEncoder.encode(mode, StandardCharsets.UTF_8), "detaching");
+    }
+
+    /**
+     * Gives the device named {@code which} its export's current size (the server is asked again); a smaller export
+     * only with {@code shrink}. The answer's "line" says what happened; a refusal is a ControlException.
+     */
+    public static Device resize(String which, boolean shrink) throws ControlException {
+        return askServing(which, "/resize", shrink ? "&shrink=true" : "", "resizing");
+    }
+
+    /** POST {@code path}?device=WHICH{@code more} to the process serving {@code which}; 200 or 202 is an answer. */
+    private static Device askServing(String which, String path, String more, String doing) throws ControlException {
         for (Device d : devices()) {
             if (which.equals(d.get("name")) || which.equals(d.get("device"))) {
                 Path s = runDir().resolve(d.get("pid") + ".sock");
                 Response r;
                 try {
-                    r = call(s, "POST", "/detach?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8)
-                            + "&mode=" + URLEncoder.encode(mode, StandardCharsets.UTF_8));
+                    r = call(s, "POST", path + "?device=" + URLEncoder.encode(which, StandardCharsets.UTF_8) + more);
                 } catch (IOException e) {
                     throw new ControlException("the nbdgate process serving " + which + " did not answer on " + s
                             + ": " + e.getMessage());
                 }
                 List<Device> answer = parse(s, r.body());
                 if (r.status() != 200 && r.status() != 202 || answer.size() != 1) {
-                    throw new ControlException(error(answer, "detaching " + which + " failed: status " + r.status()));
+                    throw new ControlException(error(answer, doing + " " + which + " failed: status " + r.status()));
                 }
                 return answer.getFirst();
             }

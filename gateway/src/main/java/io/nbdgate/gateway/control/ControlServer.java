@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * detaches: 200 when the device is gone, 202 when a deferred detach waits for its last user, 409 with the
  * holders when it is in use and the mode is refuse (the default; {@link DetachMode}). POST /reload runs the
  * daemon's reload (409 in an attach process) and answers its lines; POST /handover leaves every device to the
- * next daemon and ends the process (412, nothing changed, when a device could not be taken over).
+ * next daemon and ends the process (412, nothing changed, when a device could not be taken over). POST
+ * /resize?device=X[&shrink=true] gives a device its export's current size (409 with the reason when refused).
  * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
@@ -158,6 +159,24 @@ public final class ControlServer {
                     req.response().setStatusCode(200).end(body.put("detached", device.blockDevice()).encode());
                 } else {
                     req.response().setStatusCode(202).end(body.put("pending", device.blockDevice()).encode());
+                }
+            });
+        } else if (req.method().name().equals("POST") && req.path().equals("/resize")) {
+            String which = req.getParam("device");
+            Optional<NbdDevice> d = which == null ? Optional.empty() : registry.find(which);
+            if (d.isEmpty()) {
+                req.response().setStatusCode(404).end(new JsonObject().put("error", "no device " + which).encode());
+                return;
+            }
+            boolean shrink = "true".equals(req.getParam("shrink"));
+            // A handshake with the server and a control command: never on the event loop.
+            vertx.executeBlocking(() -> d.get().resize(shrink), false).onComplete(r -> {
+                JsonObject body = new JsonObject().put("name", d.get().name());
+                if (r.succeeded()) {
+                    req.response().setStatusCode(200).end(body.put("line", r.result()).encode());
+                } else {
+                    req.response().setStatusCode(r.cause() instanceof NbdDevice.ResizeException ? 409 : 500)
+                            .end(body.put("error", r.cause().getMessage()).encode());
                 }
             });
         } else if (req.method().name().equals("POST") && req.path().equals("/reload")) {

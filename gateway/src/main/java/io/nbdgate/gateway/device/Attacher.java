@@ -163,8 +163,7 @@ final class Attacher {
     private static QueueSession connect(DeviceOptions o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
                                         QueueSession.Listener listener) throws NbdConnectionException {
         try {
-            HandshakeConfig handshake = o.asksForStructuredReplies() ? HandshakeConfig.go(o.exportName())
-                    : HandshakeConfig.goSimple(o.exportName());
+            HandshakeConfig handshake = o.handshake();
             LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
                     o.stageReadsMax(), o.keepalive());
             return QueueSession.open(o.name() + " queue " + queue, loop, o::address, handshake, links, o.depth(),

@@ -8,6 +8,7 @@ import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.link.SocketAddresses;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -85,6 +86,11 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
     public DeviceOptions withKeepalive(LinkOptions.Keepalive k) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k, recovery);
+    }
+
+    /** The handshake every connection of the device makes (and {@code resize} makes to ask the size again). */
+    public HandshakeConfig handshake() {
+        return asksForStructuredReplies() ? HandshakeConfig.go(exportName) : HandshakeConfig.goSimple(exportName);
     }
 
     /**

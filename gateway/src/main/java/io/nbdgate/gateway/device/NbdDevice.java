@@ -26,7 +26,7 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
     private static final Logger LOG = LoggerFactory.getLogger(NbdDevice.class);
 
     private final DeviceOptions options;
-    private final ExportInfo export;
+    private volatile ExportInfo export;
     private final UblkDevice device;
     private final List<QueueSession> sessions;
     private final ControlDevice control;
@@ -211,6 +211,63 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
 
     public boolean detachPending() {
         return detachPending;
+    }
+
+    /**
+     * Asks the server for the export's size again (a connection of its own) and gives the device that size, live
+     * (UPDATE_SIZE): a file system on it can then grow (resize2fs, xfs_growfs). A smaller export is refused unless
+     * {@code shrink}: what lies past the new end is gone for whatever uses the device. Returns the line to print;
+     * a refusal or failure is a {@link ResizeException} with the reason, nothing changed. Blocks.
+     */
+    public synchronized String resize(boolean shrink) {
+        if (!device.resizable()) {
+            throw new ResizeException(name() + ": this kernel cannot resize a ublk device (no UBLK_F_UPDATE_SIZE); "
+                    + "detach and attach it again");
+        }
+        ExportInfo now;
+        try {
+            now = io.nbdgate.gateway.nbd.client.NbdQuery.info(options.address(), options.handshake(),
+                    (int) options.connectTimeout().toMillis(), describe(options));
+        } catch (RuntimeException e) {
+            throw new ResizeException(name() + ": asking the server for the export's size: " + oneLine(e));
+        }
+        long was;
+        try {
+            was = device.params().sizeBytes(); // the kernel's: a device taken over may be smaller than its export
+        } catch (io.nbdgate.uring.UringException e) {
+            throw new ResizeException(name() + ": GET_PARAMS failed: " + e.getMessage());
+        }
+        long bytes = DeviceGeometry.params(now, device.mode(), options.readOnly()).sizeBytes();
+        if (bytes == was) {
+            return name() + ": " + blockDevice() + " unchanged at " + bytes + " bytes (the export's size)";
+        }
+        if (bytes < was && !shrink) {
+            throw new ResizeException(name() + ": the export shrank from " + was + " to " + bytes + " bytes; "
+                    + blockDevice() + " keeps its size (--shrink cuts it: what lies past the new end is gone)");
+        }
+        try {
+            // Growing: the queues accept the new size before the kernel sends requests there; shrinking: after.
+            if (bytes > was) {
+                sessions.forEach(s -> s.resized(bytes));
+            }
+            device.resize(bytes);
+            if (bytes < was) {
+                sessions.forEach(s -> s.resized(bytes));
+            }
+        } catch (io.nbdgate.uring.UringException e) {
+            sessions.forEach(s -> s.resized(was));
+            throw new ResizeException(name() + ": UPDATE_SIZE failed: " + e.getMessage());
+        }
+        export = export.withSize(now.size());
+        LOG.info("{}: {} resized from {} to {} bytes", name(), blockDevice(), was, bytes);
+        return name() + ": " + blockDevice() + " resized from " + was + " to " + bytes + " bytes";
+    }
+
+    /** A resize refused or failed; the message is the one line to show. */
+    public static final class ResizeException extends RuntimeException {
+        ResizeException(String message) {
+            super(message);
+        }
     }
 
     /**

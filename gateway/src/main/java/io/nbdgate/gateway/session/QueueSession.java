@@ -100,9 +100,14 @@ public final class QueueSession implements LinkOwner {
         return s.opened;
     }
 
-    /** The export as the first link found it: what the device was made from. */
+    /** The export as the first link found it (with the size of the last resize): what the device is made from. */
     public ExportInfo export() {
         return export;
+    }
+
+    /** The device now has {@code bytes}: a reconnect checks the export against that size from here on. */
+    public void resized(long bytes) {
+        loop.execute(() -> export = export.withSize(bytes));
     }
 
     public IoEventLoop loop() {

@@ -76,6 +76,11 @@ class ClientCommandStartTest {
             assertTrue(detach.out().contains("no nbdgate process serves a device named 'nothing'"), detach.out());
             assertLight(detach);
 
+            Run resize = nbdgate("resize", "nothing");
+            assertEquals(1, resize.exit(), resize.out());
+            assertTrue(resize.out().contains("no nbdgate process serves a device named 'nothing'"), resize.out());
+            assertLight(resize);
+
             Run reload = nbdgate("reload"); // an attach-like process: no file to reload
             assertEquals(1, reload.exit(), reload.out());
             assertTrue(reload.out().contains("no nbdgate daemon with a config file runs here"), reload.out());

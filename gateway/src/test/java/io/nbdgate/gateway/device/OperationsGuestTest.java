@@ -162,6 +162,72 @@ class OperationsGuestTest {
         }
     }
 
+    /** {@code nbdgate resize}: the export grows on the server, the device follows, ext4 grows online; no shrink. */
+    @Test
+    void resizeGrowsTheDeviceUnderAMountedFileSystemAndRefusesToShrinkIt() throws Exception {
+        Path image = dir.resolve("grow.img");
+        run("truncate", "-s", "64M", image.toString());
+        try (ExternalNbdServer server = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s")), List.of(),
+                "file", image.toString())) {
+            String dev = attachNamed("nbd://127.0.0.1:" + server.port() + "/", "out");
+            Path mnt = Files.createDirectories(dir.resolve("mnt"));
+            run("mkfs.ext4", "-q", "-F", dev);
+            run("mount", dev, mnt.toString());
+            try {
+                run("dd", "if=/dev/urandom", "of=" + mnt.resolve("data"), "bs=1M", "count=8", "status=none");
+                run("sync");
+                String sum = run("sha256sum", mnt.resolve("data").toString());
+                long fsBefore = Long.parseLong(run("df", "-B1", "--output=size", mnt.toString()).lines().skip(1)
+                        .findFirst().orElseThrow().strip());
+
+                run("truncate", "-s", "128M", image.toString());
+                GuestProcesses.Result grown = nbdgateClient("resize", "named");
+                assertEquals(0, grown.exit(), grown.output());
+                assertTrue(grown.output().contains("named: " + dev + " resized from 67108864 to 134217728 bytes"),
+                        grown.output());
+                assertEquals(134217728L, deviceBytes(dev));
+                run("resize2fs", dev); // online: the file system is mounted
+                long fsAfter = Long.parseLong(run("df", "-B1", "--output=size", mnt.toString()).lines().skip(1)
+                        .findFirst().orElseThrow().strip());
+                assertTrue(fsAfter > fsBefore + 50 * (1L << 20), "ext4 grew from " + fsBefore + " to " + fsAfter);
+                // The new end is really there: write past the old size, read it back from the server's file.
+                run("dd", "if=/dev/urandom", "of=" + mnt.resolve("more"), "bs=1M", "count=70", "status=none");
+                run("sync");
+
+                GuestProcesses.Result again = nbdgateClient("resize", dev);
+                assertEquals(0, again.exit(), again.output());
+                assertTrue(again.output().contains("unchanged at 134217728 bytes"), again.output());
+
+                run("truncate", "-s", "96M", image.toString());
+                GuestProcesses.Result shrink = nbdgateClient("resize", "named");
+                assertEquals(1, shrink.exit(), shrink.output());
+                assertTrue(shrink.output().contains("the export shrank from 134217728 to 100663296 bytes"),
+                        shrink.output());
+                assertEquals(134217728L, deviceBytes(dev), "a refused shrink changes nothing");
+                run("truncate", "-s", "128M", image.toString());
+
+                run("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
+                assertEquals(sum, run("sha256sum", mnt.resolve("data").toString()));
+            } finally {
+                exec("umount", mnt.toString());
+            }
+            run("e2fsck", "-f", "-n", dev);
+            assertTrue(process.isAlive(), "the attach process must still serve the device");
+        }
+    }
+
+    private GuestProcesses.Result nbdgateClient(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("env", "NBDGATE_RUN_DIR=" + dir.resolve("run"),
+                GuestProcesses.ROOT.resolve("bin/nbdgate").toString()));
+        cmd.addAll(List.of(args));
+        return exec(cmd.toArray(String[]::new));
+    }
+
+    private static long deviceBytes(String dev) throws Exception {
+        return Long.parseLong(Files.readString(Path.of("/sys/block", Path.of(dev).getFileName().toString(), "size"))
+                .strip()) * 512;
+    }
+
     private String attachNamed(String uri, String outName) throws Exception {
         Path out = dir.resolve(outName);
         Path err = dir.resolve(outName + ".err");

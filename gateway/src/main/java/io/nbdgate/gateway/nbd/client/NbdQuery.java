@@ -31,13 +31,23 @@ public final class NbdQuery {
     /** The export {@code uri} names, as the handshake describes it; then a clean disconnect. */
     public static ExportInfo info(NbdUri uri, NbdClient.Options options) {
         HandshakeConfig config = options.handshakeConfig(uri);
-        return withSocket(uri, options, socket -> {
-            ExportInfo export = ((HandshakeAction.Ready) handshake(socket, config)).export();
-            ByteBuffer disc = ByteBuffer.allocate(32);
-            RequestCodec.encode(disc, export.mode(), Command.DISC, 0, 0, 0, 0);
-            socket.writeFully(disc.flip());
-            return export;
-        });
+        return withSocket(uri, options, socket -> goThenDisconnect(socket, config));
+    }
+
+    private static ExportInfo goThenDisconnect(BlockingSocket socket, HandshakeConfig config) throws IOException {
+        ExportInfo export = ((HandshakeAction.Ready) handshake(socket, config)).export();
+        ByteBuffer disc = ByteBuffer.allocate(32);
+        RequestCodec.encode(disc, export.mode(), Command.DISC, 0, 0, 0, 0);
+        socket.writeFully(disc.flip());
+        return export;
+    }
+
+    /**
+     * The export as a device's handshake sees it now, on a connection of its own ({@code nbdgate resize} asks
+     * again for the size); then a clean disconnect. {@code what} names the server in errors.
+     */
+    public static ExportInfo info(SocketAddress address, HandshakeConfig config, int connectTimeoutMillis, String what) {
+        return withSocket(address, connectTimeoutMillis, what, socket -> goThenDisconnect(socket, config));
     }
 
     /** The server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */
@@ -56,17 +66,21 @@ public final class NbdQuery {
         }
         SocketAddress address = uri.unixSocket() ? UnixDomainSocketAddress.of(uri.socketPath())
                 : new InetSocketAddress(uri.host(), uri.port());
+        return withSocket(address, options.connectTimeoutMillis(), uri.toString(), exchange);
+    }
+
+    private static <T> T withSocket(SocketAddress address, int connectTimeoutMillis, String what, Exchange<T> exchange) {
         BlockingSocket socket;
         try {
-            socket = BlockingSocket.connect(address, options.connectTimeoutMillis());
+            socket = BlockingSocket.connect(address, connectTimeoutMillis);
         } catch (IOException e) {
-            throw new NbdConnectionException("cannot connect to " + uri + ": " + describe(e), e);
+            throw new NbdConnectionException("cannot connect to " + what + ": " + describe(e), e);
         }
         try (socket) {
             socket.deadlineIn(ANSWER_TIMEOUT_MILLIS);
             return exchange.run(socket);
         } catch (IOException e) {
-            throw new NbdConnectionException("connection to " + uri + " failed: " + describe(e), e);
+            throw new NbdConnectionException("connection to " + what + " failed: " + describe(e), e);
         }
     }
 
