@@ -131,10 +131,8 @@ public final class ControlServer {
         if (req.method().name().equals("GET") && req.path().equals("/devices")) {
             req.response().putHeader("content-type", "application/json").end(registry.toJson().encode());
         } else if (req.method().name().equals("POST") && req.path().equals("/detach")) {
-            String which = req.getParam("device");
-            Optional<NbdDevice> d = which == null ? Optional.empty() : registry.find(which);
+            Optional<NbdDevice> d = device(req);
             if (d.isEmpty()) {
-                req.response().setStatusCode(404).end(new JsonObject().put("error", "no device " + which).encode());
                 return;
             }
             NbdDevice device = d.get();
@@ -162,10 +160,8 @@ public final class ControlServer {
                 }
             });
         } else if (req.method().name().equals("POST") && req.path().equals("/resize")) {
-            String which = req.getParam("device");
-            Optional<NbdDevice> d = which == null ? Optional.empty() : registry.find(which);
+            Optional<NbdDevice> d = device(req);
             if (d.isEmpty()) {
-                req.response().setStatusCode(404).end(new JsonObject().put("error", "no device " + which).encode());
                 return;
             }
             boolean shrink = "true".equals(req.getParam("shrink"));
@@ -211,6 +207,16 @@ public final class ControlServer {
         } else {
             req.response().setStatusCode(404).end();
         }
+    }
+
+    /** The device the request's {@code device} parameter names; empty once a 404 has answered. */
+    private Optional<NbdDevice> device(HttpServerRequest req) {
+        String which = req.getParam("device");
+        Optional<NbdDevice> d = which == null ? Optional.empty() : registry.find(which);
+        if (d.isEmpty()) {
+            req.response().setStatusCode(404).end(new JsonObject().put("error", "no device " + which).encode());
+        }
+        return d;
     }
 
     private static void notADaemon(HttpServerRequest req) {
