@@ -84,6 +84,12 @@ final class AttachCommand implements Callable<Integer> {
                     + "goes with the process, its I/O failing. Default: on.")
     boolean recovery;
 
+    @Option(names = "--auto-resize", negatable = true, defaultValue = "false", fallbackValue = "true",
+            description = "When a reconnect finds the export larger than the device, grow the device to its size, "
+                    + "live, as `nbdgate resize` does (a file system on it then grows with resize2fs or xfs_growfs). "
+                    + "A smaller export is never followed. Default: off.")
+    boolean autoResize;
+
     @Option(names = "--structured-replies", paramLabel = "auto|on|off", defaultValue = "auto",
             description = "Ask the server for structured replies (and extended headers): holes in READ replies "
                     + "instead of zeroes on the wire, and error messages. They cost the server more work per read "
@@ -206,7 +212,8 @@ final class AttachCommand implements Callable<Integer> {
                 .put("keepalive", new JsonObject().put("idle", keepaliveIdle).put("interval", keepaliveInterval)
                         .put("count", number(keepaliveCount)))
                 .put("send-zc-min", number(sendZcMin)).put("stage-reads-max", number(stageReadsMax))
-                .put("batch-io", batchIo).put("structured-replies", structuredReplies).put("recovery", recovery);
+                .put("batch-io", batchIo).put("structured-replies", structuredReplies).put("recovery", recovery)
+                .put("auto-resize", autoResize);
         if (tcpUserTimeout != null) {
             d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
         }

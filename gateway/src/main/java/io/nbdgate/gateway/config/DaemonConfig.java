@@ -44,7 +44,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
             "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive",
-            "recovery");
+            "recovery", "auto-resize");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
     private static final Set<String> KEEPALIVE_KEYS = Set.of("idle", "interval", "count", "user-timeout");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
@@ -202,10 +202,11 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         }
         boolean batchIo = flag(d, "batch-io", at, true);
         boolean recovery = flag(d, "recovery", at, true);
+        boolean autoResize = flag(d, "auto-resize", at, false);
         StructuredReplies structuredReplies = autoOnOff(d, "structured-replies", at, StructuredReplies.class,
                 StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive, recovery);
+                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive, recovery, autoResize);
     }
 
     /** A duration, or {@code never}: null. */

@@ -28,18 +28,22 @@ import java.time.Duration;
  * @param keepalive TCP keepalive and TCP_USER_TIMEOUT, so that a dead link is noticed while idle
  * @param recovery  create the device recoverable: if its process dies, the kernel keeps the device and holds
  *                  its I/O until a new process takes it over
+ * @param autoResize when a reconnect finds the export larger, the device grows to its size (as {@code nbdgate
+ *                  resize} does); a smaller export is never followed
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
                            int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies,
-                           Duration reconnectTimeout, LinkOptions.Keepalive keepalive, boolean recovery) {
+                           Duration reconnectTimeout, LinkOptions.Keepalive keepalive, boolean recovery,
+                           boolean autoResize) {
 
     /** Without reconnect settings: the defaults. */
     public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                         int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin, int stageReadsMax,
                         boolean batchIo, StructuredReplies structuredReplies) {
         this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout), true);
+                stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout), true,
+                false);
     }
 
     public static final int AUTO_QUEUES = 0;

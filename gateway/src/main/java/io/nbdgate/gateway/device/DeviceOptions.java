@@ -22,14 +22,15 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
                             ZeroCopy zeroCopy, boolean readOnly, int deviceId, Duration connectTimeout,
                             Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
                             boolean batchIo, StructuredReplies structuredReplies, Duration reconnectTimeout,
-                            LinkOptions.Keepalive keepalive, boolean recovery) {
+                            LinkOptions.Keepalive keepalive, boolean recovery,
+                            boolean autoResize) {
 
     public DeviceOptions(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                          boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
                          BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
         this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
                 forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO,
-                DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout), true);
+                DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout), true, false);
     }
 
     public DeviceOptions(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
@@ -41,51 +42,51 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
     /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
     public DeviceOptions withMode(BufferMode mode) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, recovery);
+                ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize);
     }
 
     /** The same options with batch commands allowed or not (tests, benchmarks). */
     public DeviceOptions withBatchIo(boolean b) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive, recovery);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize);
     }
 
     /** The same options with another structured-replies setting (tests, benchmarks). */
     public DeviceOptions withStructuredReplies(StructuredReplies s) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive, recovery);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive, recovery, autoResize);
     }
 
     /** The same options under another name. */
     public DeviceOptions withName(String n) {
         return new DeviceOptions(n, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
-                recovery);
+                recovery, autoResize);
     }
 
     /** The same options with the queue count and depth of an existing device (a take-over). */
     public DeviceOptions withGeometry(int q, int d) {
         return new DeviceOptions(name, address, exportName, q, d, zeroCopy, readOnly, deviceId, connectTimeout,
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
-                recovery);
+                recovery, autoResize);
     }
 
     /** The same options with devices created recoverable or not. */
     public DeviceOptions withRecovery(boolean r) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, r);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, r, autoResize);
     }
 
     /** The same options with another reconnect timeout; null: requests wait for a connection forever. */
     public DeviceOptions withReconnectTimeout(Duration d) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive, recovery);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive, recovery, autoResize);
     }
 
     /** The same options with other keepalive settings. */
     public DeviceOptions withKeepalive(LinkOptions.Keepalive k) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k, recovery);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k, recovery, autoResize);
     }
 
     /** The handshake every connection of the device makes (and {@code resize} makes to ask the size again). */
@@ -129,6 +130,7 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
         }
         return new DeviceOptions(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
                 c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
-                c.batchIo(), c.structuredReplies(), c.reconnectTimeout(), c.keepalive(), c.recovery());
+                c.batchIo(), c.structuredReplies(), c.reconnectTimeout(), c.keepalive(), c.recovery(),
+                c.autoResize());
     }
 }

@@ -51,6 +51,9 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
         this.control = control;
         this.zeroFd = zeroFd;
         this.modeReason = modeReason;
+        if (options.autoResize()) {
+            sessions.forEach(s -> s.onExportGrowth(bytes -> autoResize(bytes)));
+        }
         device.onRemovedElsewhere(what -> {
             removedElsewhere = what;
             LOG.error("{}: {} was {}; nbdgate let go of it and will not add it again by itself", options.name(),
@@ -261,6 +264,18 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
         export = export.withSize(now.size());
         LOG.info("{}: {} resized from {} to {} bytes", name(), blockDevice(), was, bytes);
         return name() + ": " + blockDevice() + " resized from " + was + " to " + bytes + " bytes";
+    }
+
+    /** auto-resize: a reconnect found the export at {@code bytes}, more than the device has. Off the loop. */
+    private void autoResize(long bytes) {
+        LOG.info("{}: the export has grown to {} bytes; resizing {} (auto-resize)", name(), bytes, blockDevice());
+        Thread.ofVirtual().name(name() + "-auto-resize").start(() -> {
+            try {
+                resize(false);
+            } catch (ResizeException e) {
+                LOG.warn("{} (auto-resize)", e.getMessage());
+            }
+        });
     }
 
     /** A resize refused or failed; the message is the one line to show. */

@@ -54,6 +54,7 @@ public final class QueueSession implements LinkOwner {
     private final CompletableFuture<QueueSession> opened = new CompletableFuture<>();
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private Listener listener;
+    private volatile java.util.function.LongConsumer onGrowth;
     private ExportInfo export;
     private Link link;       // READY, carrying requests
     private Link attempt;    // connecting
@@ -103,6 +104,11 @@ public final class QueueSession implements LinkOwner {
     /** The export as the first link found it (with the size of the last resize): what the device is made from. */
     public ExportInfo export() {
         return export;
+    }
+
+    /** Told (on the loop) the export's size when a reconnect finds it larger than the device. */
+    public void onExportGrowth(java.util.function.LongConsumer c) {
+        onGrowth = c;
     }
 
     /** The device now has {@code bytes}: a reconnect checks the export against that size from here on. */
@@ -213,6 +219,10 @@ public final class QueueSession implements LinkOwner {
             status.error("the server no longer advertises CAN_MULTI_CONN; this queue waits for it");
             l.disconnect();
             return;
+        }
+        java.util.function.LongConsumer grew = onGrowth;
+        if (grew != null && info.size() > export.size()) {
+            grew.accept(info.size());
         }
         cancelRetry();
         link = l;

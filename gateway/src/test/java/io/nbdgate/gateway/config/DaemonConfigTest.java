@@ -162,10 +162,12 @@ class DaemonConfigTest {
     @Test
     void devicesAreRecoverableUnlessSaidAndOrphansWaitTenMinutesUnlessSaid() throws Exception {
         DaemonConfig c = load("""
-                devices: [{name: a, uri: "nbd://h/e"}, {name: b, uri: "nbd://h/f", recovery: false}]
+                devices: [{name: a, uri: "nbd://h/e"}, {name: b, uri: "nbd://h/f", recovery: false, auto-resize: true}]
                 """);
         assertTrue(c.devices().get(0).recovery());
         assertFalse(c.devices().get(1).recovery());
+        assertFalse(c.devices().get(0).autoResize(), "auto-resize is off unless said");
+        assertTrue(c.devices().get(1).autoResize());
         assertEquals(Duration.ofMinutes(10), c.orphanTimeout());
         assertEquals(Duration.ofSeconds(90), load("""
                 orphan-timeout: 90s
@@ -176,6 +178,7 @@ class DaemonConfigTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', value = {
         "recovery not a boolean | devices: [{name: a, uri: 'nbd://h/e', recovery: maybe}]  | devices[0].recovery",
+        "auto-resize no boolean | devices: [{name: a, uri: 'nbd://h/e', auto-resize: 1}]  | devices[0].auto-resize",
         "orphan timeout no unit | {orphan-timeout: later, devices: [{name: a, uri: 'nbd://h/e'}]} | orphan-timeout",
         "misspelt key           | devices: [{name: a, uri: 'nbd://h/e', read-olny: true}]   | devices[0].read-olny",
         "unknown top key        | device: []                                                 | device",

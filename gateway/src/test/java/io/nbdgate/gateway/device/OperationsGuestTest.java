@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.gateway.testsupport.TcpConnections;
 import io.nbdgate.ublk.DeviceNodes;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
@@ -162,14 +163,17 @@ class OperationsGuestTest {
         }
     }
 
-    /** {@code nbdgate resize}: the export grows on the server, the device follows, ext4 grows online; no shrink. */
+    /**
+     * {@code nbdgate resize}: the export grows on the server, the device follows, ext4 grows online; no shrink.
+     * With --auto-resize a reconnect that finds the export larger grows the device by itself.
+     */
     @Test
     void resizeGrowsTheDeviceUnderAMountedFileSystemAndRefusesToShrinkIt() throws Exception {
         Path image = dir.resolve("grow.img");
         run("truncate", "-s", "64M", image.toString());
         try (ExternalNbdServer server = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s")), List.of(),
                 "file", image.toString())) {
-            String dev = attachNamed("nbd://127.0.0.1:" + server.port() + "/", "out");
+            String dev = attachNamed("nbd://127.0.0.1:" + server.port() + "/", "out", "--auto-resize");
             Path mnt = Files.createDirectories(dir.resolve("mnt"));
             run("mkfs.ext4", "-q", "-F", dev);
             run("mount", dev, mnt.toString());
@@ -206,6 +210,16 @@ class OperationsGuestTest {
                 assertEquals(134217728L, deviceBytes(dev), "a refused shrink changes nothing");
                 run("truncate", "-s", "128M", image.toString());
 
+                // --auto-resize: a reconnect that finds the export larger grows the device by itself.
+                run("truncate", "-s", "160M", image.toString());
+                List<Integer> ports = TcpConnections.clientPorts("127.0.0.1", server.port());
+                assertEquals(1, ports.size(), "the device's one connection: " + ports);
+                TcpConnections.reset("127.0.0.1", server.port(), ports.getFirst());
+                for (int i = 0; i < 600 && deviceBytes(dev) != 167772160L; i++) {
+                    Thread.sleep(100);
+                }
+                assertEquals(167772160L, deviceBytes(dev), "auto-resize after the reconnect");
+
                 run("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches");
                 assertEquals(sum, run("sha256sum", mnt.resolve("data").toString()));
             } finally {
@@ -228,10 +242,12 @@ class OperationsGuestTest {
                 .strip()) * 512;
     }
 
-    private String attachNamed(String uri, String outName) throws Exception {
+    private String attachNamed(String uri, String outName, String... more) throws Exception {
         Path out = dir.resolve(outName);
         Path err = dir.resolve(outName + ".err");
-        process = nbdgate(out, err, "attach", uri, "--name", "named", "--queues", "1");
+        List<String> args = new ArrayList<>(List.of("attach", uri, "--name", "named", "--queues", "1"));
+        args.addAll(List.of(more));
+        process = nbdgate(out, err, args.toArray(String[]::new));
         String dev = awaitLines(out, 1, process, err).getFirst();
         assertTrue(dev.matches("/dev/ublkb\\d+"), dev);
         return dev;
