@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.config.ConfigException;
+import io.nbdgate.gateway.control.ControlClient;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.MemorySettings;
 import io.nbdgate.gateway.config.DeviceConfig;
@@ -96,6 +97,13 @@ final class AttachCommand implements Callable<Integer> {
                     + "reply. auto: only from a server on another host. Default: ${DEFAULT-VALUE}.")
     String structuredReplies;
 
+    @Option(names = "--daemon", description = "Attach the device in the nbdgate daemon running here instead of "
+            + "serving it from this process: print its path once live and exit. It stays until 'nbdgate detach' "
+            + "or the daemon stops; a reload leaves it alone (the daemon's file does not name it). After a "
+            + "daemon crash it waits as an orphan: the same command with --name NAME takes it over (list it in "
+            + "the file to have that done by itself). --shutdown-wait is then the daemon's.")
+    boolean inDaemon;
+
     @Option(names = "--read-only", description = "Expose the device read-only even if the export is writable.")
     boolean readOnly;
 
@@ -177,6 +185,9 @@ final class AttachCommand implements Callable<Integer> {
             System.err.println("nbdgate attach: " + e.getMessage());
             return 2;
         }
+        if (inDaemon) {
+            return attachInDaemon(options.name());
+        }
         Duration wait;
         try {
             wait = DaemonConfig.shutdownWait(new JsonObject().put("shutdown",
@@ -204,7 +215,14 @@ final class AttachCommand implements Callable<Integer> {
     }
 
     DeviceConfig toConfig() throws ConfigException {
-        JsonObject d = new JsonObject().put("name", name != null ? name : defaultName()).put("uri", uri)
+        return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(deviceJson(null)))).devices()
+                .getFirst();
+    }
+
+    /** The flags as one device of the YAML ({@code name} if not null, else --name or the default name). */
+    private JsonObject deviceJson(String chosenName) {
+        JsonObject d = new JsonObject().put("name", chosenName != null ? chosenName : name != null ? name : defaultName())
+                .put("uri", uri)
                 .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
                 .put("read-only", readOnly).put("device-id", number(deviceId))
                 .put("timeouts", new JsonObject().put("connect", connectTimeout).put("io", ioTimeout)
@@ -217,7 +235,23 @@ final class AttachCommand implements Callable<Integer> {
         if (tcpUserTimeout != null) {
             d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
         }
-        return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(d))).devices().getFirst();
+        return d;
+    }
+
+    /** --daemon: the running daemon attaches the device; this process prints its path and exits. */
+    private int attachInDaemon(String chosenName) {
+        if (bufferMode != null) {
+            System.err.println("nbdgate attach: --buffer-mode is for tests and benchmarks; a daemon picks the mode "
+                    + "itself (--zero-copy sets its policy)");
+            return 2;
+        }
+        try {
+            System.out.println(ControlClient.attach(deviceJson(chosenName).encode()).get("device"));
+            return 0;
+        } catch (ControlClient.ControlException e) {
+            System.err.println("nbdgate attach: " + e.getMessage());
+            return 1;
+        }
     }
 
     // Numbers as numbers, so the schema's range checks apply; anything else as text (e.g. "auto").

@@ -103,6 +103,28 @@ final class ConfigReload {
                 : name + ": in use; " + d.blockDevice() + " will be detached when its last user closes it";
     }
 
+    /**
+     * `nbdgate attach --daemon`: one more device, not from the file. A reload leaves it alone (the file does not
+     * name it) and it lives until detached or the daemon stops; its /dev/ublkbN is returned. Blocks.
+     */
+    synchronized String attachAtRuntime(DeviceConfig d) {
+        if (serving.registry().find(d.name()).isPresent()) {
+            throw new IllegalStateException("a device named '" + d.name() + "' is served already; choose another --name");
+        }
+        if (inFile.contains(d.name())) {
+            throw new IllegalStateException("'" + d.name() + "' is a device of the daemon's file (not attached now: "
+                    + "see the daemon's log); choose another --name, or fix the file and reload");
+        }
+        try {
+            NbdDevice device = NbdDevice.attach(DeviceOptions.from(d), EventLoops.of(vertx));
+            serving.serve(device);
+            LOG.info("{}: attached as {} (nbdgate attach --daemon; not in the file)", d.name(), device.blockDevice());
+            return device.blockDevice();
+        } catch (NbdConnectionException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+    }
+
     private String attach(DeviceConfig d) {
         if (serving.registry().find(d.name()).isPresent()) {
             return d.name() + ": a device of that name is listed already (removed by another process?); "

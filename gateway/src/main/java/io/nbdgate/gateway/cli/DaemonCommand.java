@@ -108,7 +108,7 @@ final class DaemonCommand implements Callable<Integer> {
             vertx.close();
             return 1;
         }
-        serving.start(cfg.statusListen(), reload::run);
+        serving.start(cfg.statusListen(), reload::run, reload::attachAtRuntime);
         // SIGHUP re-reads the file, as daemons do; off the signal thread, one reload at a time (ConfigReload).
         sun.misc.Signal.handle(new sun.misc.Signal("HUP"), sig -> Thread.ofPlatform().name("nbdgate-reload")
                 .start(reload::run));

@@ -142,9 +142,13 @@ final class ServingProcess {
         start(statusListen, (DaemonHooks) null);
     }
 
-    /** The same for a daemon: `nbdgate reload` runs {@code reload}, `nbdgate handover` {@link #handover}. */
-    void start(String statusListen, java.util.function.Supplier<List<String>> reload) {
-        start(statusListen, new DaemonHooks(reload, this::handover, this::exitForHandover));
+    /**
+     * The same for a daemon: `nbdgate reload` runs {@code reload}, `nbdgate handover` {@link #handover}, `nbdgate
+     * attach --daemon` {@code attach}.
+     */
+    void start(String statusListen, java.util.function.Supplier<List<String>> reload,
+               java.util.function.Function<io.nbdgate.gateway.config.DeviceConfig, String> attach) {
+        start(statusListen, new DaemonHooks(reload, this::handover, this::exitForHandover, attach));
     }
 
     private void start(String statusListen, DaemonHooks daemon) {

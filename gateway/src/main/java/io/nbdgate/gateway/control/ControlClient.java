@@ -201,6 +201,34 @@ public final class ControlClient {
         return lines;
     }
 
+    /**
+     * Attaches one more device in the nbdgate daemon here: {@code deviceJson} holds its settings with the YAML's
+     * keys. Returns the answer ("name", "device"); no daemon, or one that could not attach it, is a ControlException.
+     */
+    public static Device attach(String deviceJson) throws ControlException {
+        byte[] body = deviceJson.getBytes(StandardCharsets.UTF_8);
+        for (Path s : sockets()) {
+            Response r;
+            try {
+                r = call(s, "POST", "/attach", body);
+            } catch (IOException e) {
+                if (stale(e)) {
+                    continue;
+                }
+                throw new ControlException("control socket " + s + ": " + e.getMessage());
+            }
+            if (r.status() == 409) {
+                continue; // an attach process
+            }
+            List<Device> answer = parse(s, r.body());
+            if (r.status() != 200 || answer.size() != 1) {
+                throw new ControlException(error(answer, "control socket " + s + ": status " + r.status()));
+            }
+            return answer.getFirst();
+        }
+        throw new ControlException("no nbdgate daemon runs here to attach to (start one: nbdgate daemon --config FILE)");
+    }
+
     private static List<Path> sockets() {
         try (Stream<Path> s = Files.list(runDir())) {
             return s.filter(p -> p.getFileName().toString().endsWith(".sock")).sorted().toList();
@@ -210,9 +238,15 @@ public final class ControlClient {
     }
 
     private static Response call(Path socket, String method, String target) throws IOException {
+        return call(socket, method, target, new byte[0]);
+    }
+
+    private static Response call(Path socket, String method, String target, byte[] body) throws IOException {
         try (BlockingSocket s = BlockingSocket.connect(UnixDomainSocketAddress.of(socket), TIMEOUT_MS)) {
             s.writeFully(StandardCharsets.US_ASCII.encode(method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n"
-                    + "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+                    + "Content-Type: application/json\r\nContent-Length: " + body.length
+                    + "\r\nConnection: close\r\n\r\n"));
+            s.writeFully(ByteBuffer.wrap(body));
             ByteArrayOutputStream all = new ByteArrayOutputStream();
             ByteBuffer b = ByteBuffer.allocate(8192);
             while (s.read(b.clear()) >= 0) {

@@ -1,5 +1,8 @@
 package io.nbdgate.gateway.control;
 
+import io.nbdgate.gateway.config.ConfigException;
+import io.nbdgate.gateway.config.DaemonConfig;
+import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.device.DetachMode;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.metrics.Metrics;
@@ -26,6 +29,8 @@ import org.slf4j.LoggerFactory;
  * daemon's reload (409 in an attach process) and answers its lines; POST /handover leaves every device to the
  * next daemon and ends the process (412, nothing changed, when a device could not be taken over). POST
  * /resize?device=X[&shrink=true] gives a device its export's current size (409 with the reason when refused).
+ * POST /attach with one device's settings as JSON (the YAML's keys) attaches it in a daemon: 200 with its
+ * device, 400 for bad settings, 422 when it could not be attached.
  * Only root and the daemon's own user may use it ({@link ControlSocketAccess}); anyone else gets 403.
  */
 public final class ControlServer {
@@ -174,6 +179,32 @@ public final class ControlServer {
                     req.response().setStatusCode(r.cause() instanceof NbdDevice.ResizeException ? 409 : 500)
                             .end(body.put("error", r.cause().getMessage()).encode());
                 }
+            });
+        } else if (req.method().name().equals("POST") && req.path().equals("/attach")) {
+            if (daemon == null) {
+                notADaemon(req);
+                return;
+            }
+            req.body().onComplete(b -> {
+                DeviceConfig config;
+                try {
+                    JsonObject device = b.result().toJsonObject();
+                    config = DaemonConfig.from(new JsonObject()
+                            .put("devices", new JsonArray().add(device))).devices().getFirst();
+                } catch (RuntimeException | ConfigException e) {
+                    req.response().setStatusCode(400).end(new JsonObject().put("error", "attach: "
+                            + (b.failed() ? b.cause().getMessage() : e.getMessage())).encode());
+                    return;
+                }
+                // Connecting and creating the device block: never on the event loop.
+                vertx.executeBlocking(() -> daemon.attach().apply(config), false).onComplete(r -> {
+                    JsonObject body = new JsonObject().put("name", config.name());
+                    if (r.succeeded()) {
+                        req.response().setStatusCode(200).end(body.put("device", r.result()).encode());
+                    } else {
+                        req.response().setStatusCode(422).end(body.put("error", r.cause().getMessage()).encode());
+                    }
+                });
             });
         } else if (req.method().name().equals("POST") && req.path().equals("/reload")) {
             if (daemon == null) {

@@ -1,6 +1,8 @@
 package io.nbdgate.gateway.control;
 
+import io.nbdgate.gateway.config.DeviceConfig;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -11,6 +13,9 @@ import java.util.function.Supplier;
  * @param handover          prepares to leave every device to the next daemon; one line per device, or an
  *                          exception whose message says why not (nothing changed then)
  * @param exitAfterHandover ends the process once the answer to the handover is out
+ * @param attach            attaches one more device, not from the file (`nbdgate attach --daemon`); returns its
+ *                          /dev/ublkbN, or throws with the one-line reason
  */
-public record DaemonHooks(Supplier<List<String>> reload, Supplier<List<String>> handover, Runnable exitAfterHandover) {
+public record DaemonHooks(Supplier<List<String>> reload, Supplier<List<String>> handover, Runnable exitAfterHandover,
+                          Function<DeviceConfig, String> attach) {
 }

@@ -174,4 +174,52 @@ class ControlServerTest {
         int nl = out.lastIndexOf('\n');
         return new Run(p.exitValue(), nl < 0 ? out : out.substring(nl + 1).strip(), nl < 0 ? out : out.substring(0, nl));
     }
+
+    @Test
+    void attachInDaemonReachesTheDaemonWithTheSettingsAsTheYamlSchemaReadsThemAndSkipsAttachProcesses()
+            throws Exception {
+        // An attach process's socket first (409: not a daemon), then a daemon's: the client must go on to the daemon.
+        // Its own Vert.x: one instance would share the listening server of the same socket path.
+        Vertx other = Vertx.vertx();
+        ControlServer attachProcess = new ControlServer(other, new DeviceRegistry());
+        attachProcess.start().await();
+        List<io.nbdgate.gateway.config.DeviceConfig> asked = new ArrayList<>();
+        DaemonHooks hooks = new DaemonHooks(List::of, List::of, () -> { }, d -> {
+            asked.add(d);
+            if (d.name().equals("taken")) {
+                throw new IllegalStateException("a device named 'taken' is served already; choose another --name");
+            }
+            return "/dev/ublkb7";
+        });
+        // The daemon's socket is named after this pid too: give the attach process's a lower name.
+        Files.move(attachProcess.socket(), runDir.resolve("1.sock"));
+        server = new ControlServer(vertx, new DeviceRegistry(), hooks);
+        server.start().await();
+        try {
+            ControlClient.Device d = ControlClient.attach("""
+                    {"name": "rt", "uri": "nbd://h/e", "queues": 2, "timeouts": {"reconnect": "never"}, "auto-resize": true}
+                    """);
+            assertEquals("/dev/ublkb7", d.get("device"));
+            assertEquals("rt", d.get("name"));
+            assertEquals(1, asked.size());
+            assertEquals(2, asked.getFirst().queues());
+            assertEquals(null, asked.getFirst().reconnectTimeout());
+            assertTrue(asked.getFirst().autoResize());
+
+            Throwable refused = assertThrows(ControlClient.ControlException.class,
+                    () -> ControlClient.attach("{\"name\": \"taken\", \"uri\": \"nbd://h/e\"}"));
+            assertEquals("a device named 'taken' is served already; choose another --name", refused.getMessage());
+            Throwable bad = assertThrows(ControlClient.ControlException.class,
+                    () -> ControlClient.attach("{\"name\": \"x\", \"uri\": \"nbd://h/e\", \"queues\": -1}"));
+            assertTrue(bad.getMessage().startsWith("attach: devices[0].queues"), bad.getMessage());
+        } finally {
+            attachProcess.stop();
+            other.close().await();
+        }
+        server.stop();
+        server = null;
+        Throwable none = assertThrows(ControlClient.ControlException.class,
+                () -> ControlClient.attach("{\"name\": \"x\", \"uri\": \"nbd://h/e\"}"));
+        assertTrue(none.getMessage().startsWith("no nbdgate daemon runs here to attach to"), none.getMessage());
+    }
 }

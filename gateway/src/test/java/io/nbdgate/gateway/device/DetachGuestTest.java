@@ -163,7 +163,7 @@ class DetachGuestTest {
     }
 
     @Test
-    void reloadAttachesAddedDevicesAndDetachesRemovedOnesWhileFioVerifiesAnother() throws Exception {
+    void reloadAndAttachDaemonAddAndRemoveDevicesWhileFioVerifiesAnother() throws Exception {
         Map<String, String> devs = daemon("", "a", "b");
         String a = devs.get("a");
         String b = devs.get("b");
@@ -192,6 +192,23 @@ class DetachGuestTest {
         String dev = c.substring(c.indexOf("/dev/ublkb")).strip();
         run("dd", "if=/dev/urandom", "of=" + dev, "bs=64k", "count=16", "oflag=direct", "status=none");
 
+        // `nbdgate attach --daemon`: one more device in the running daemon, not from its file.
+        ExternalNbdServer serverR = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("s-r")), List.of(),
+                "memory", "64M");
+        servers.add(serverR);
+        String rUri = "nbd://127.0.0.1:" + serverR.port() + "/";
+        Timed runtime = cli("attach", rUri, "--daemon", "--name", "rt", "--queues", "1");
+        assertEquals(0, runtime.result().exit(), runtime.result().output());
+        String rt = runtime.result().output().strip();
+        assertTrue(rt.matches("/dev/ublkb\\d+"), rt);
+        Path data = dir.resolve("rt-data");
+        run("dd", "if=/dev/urandom", "of=" + data, "bs=1M", "count=2", "status=none");
+        run("dd", "if=" + data, "of=" + rt, "bs=1M", "oflag=direct", "status=none");
+        run("cmp", "-n", "2097152", data.toString(), rt);
+        Timed clash = cli("attach", rUri, "--daemon", "--name", "a");
+        assertEquals(1, clash.result().exit(), clash.result().output());
+        assertTrue(clash.result().output().contains("a device named 'a' is served already"), clash.result().output());
+
         run("umount", mnt.toString());
         mounts.remove(mnt);
         long t0 = System.nanoTime();
@@ -199,6 +216,11 @@ class DetachGuestTest {
         long reloadMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
         assertTrue(again.contains("b: detached " + b), again.toString());
         assertFalse(Files.exists(Path.of(b)), b + " is still there after the second reload");
+        assertTrue(again.stream().noneMatch(l -> l.startsWith("rt:")), "a reload must leave rt alone: " + again);
+        run("cmp", "-n", "2097152", data.toString(), rt);
+        Timed gone = cli("detach", "rt");
+        assertEquals(0, gone.result().exit(), gone.result().output());
+        assertFalse(Files.exists(Path.of(rt)), rt + " is still there after detach");
 
         Files.writeString(dir.resolve("nbdgate.yaml"), "devices: [ {name: a\n");
         List<String> broken = ControlClient.reload();
@@ -210,8 +232,9 @@ class DetachGuestTest {
             fail("fio on a did not finish:\n" + read(fioLog));
         }
         assertEquals(0, fio.exitValue(), read(fioLog));
-        System.out.printf("reload: SIGHUP attached c and refused b (mounted); the control API's reload detached b "
-                + "in %d ms; fio verify on a clean%n", reloadMillis);
+        System.out.printf("reload: SIGHUP attached c and refused b (mounted); attach --daemon added rt in %d ms "
+                + "(CLI call); the control API's reload detached b in %d ms, leaving rt; fio verify on a clean%n",
+                runtime.millis(), reloadMillis);
     }
 
     /** Waits for a line of the daemon's log containing {@code text}; returns it. */
