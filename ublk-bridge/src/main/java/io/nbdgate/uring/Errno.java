@@ -7,7 +7,8 @@ public final class Errno {
             EINVAL = 22, ENFILE = 23, EMFILE = 24, ENOTTY = 25, ENOSPC = 28, EROFS = 30, EOPNOTSUPP = 95,
             ETIME = 62, ENOSYS = 38, ECANCELED = 125, ETIMEDOUT = 110, ENOBUFS = 105, EOVERFLOW = 75,
             EPIPE = 32, ENETUNREACH = 101, ECONNABORTED = 103, ECONNRESET = 104, ENOTCONN = 107, ESHUTDOWN = 108,
-            ECONNREFUSED = 111, EHOSTDOWN = 112, EHOSTUNREACH = 113, EALREADY = 114;
+            ECONNREFUSED = 111, EHOSTDOWN = 112, EHOSTUNREACH = 113, EALREADY = 114, EINPROGRESS = 115,
+            EAFNOSUPPORT = 97;
 
     private Errno() {
     }
@@ -51,6 +52,8 @@ public final class Errno {
             case EHOSTDOWN -> "EHOSTDOWN";
             case EHOSTUNREACH -> "EHOSTUNREACH";
             case EALREADY -> "EALREADY";
+            case EINPROGRESS -> "EINPROGRESS";
+            case EAFNOSUPPORT -> "EAFNOSUPPORT";
             default -> "errno";
         };
     }

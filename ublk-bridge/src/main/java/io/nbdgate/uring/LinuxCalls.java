@@ -14,7 +14,7 @@ import java.lang.invoke.MethodHandle;
  * every kernel entry point of this module reports errno the same way.
  */
 public final class LinuxCalls {
-    static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_MMAP = 9, SYS_MUNMAP = 11,
+    static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_CONNECT = 42, SYS_GETSOCKOPT = 55, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
             SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
             SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
@@ -182,6 +182,50 @@ public final class LinuxCalls {
     /** umask(2): sets the file mode creation mask and returns the previous one. */
     public static int umask(int mask) {
         return (int) raw(SYS_UMASK, mask, 0, 0, 0, 0, 0);
+    }
+
+    /** A new non-blocking, close-on-exec stream socket of {@code family}: its descriptor, or minus errno. */
+    public static int streamSocketNonBlocking(int family) {
+        return (int) raw(SYS_SOCKET, family, 1 /* SOCK_STREAM */ | SOCK_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0);
+    }
+
+    /** connect(2) to an encoded sockaddr (its size is the length): 0, or minus errno (EINPROGRESS when non-blocking). */
+    public static int connect(int fd, MemorySegment sockaddr) {
+        return (int) raw(SYS_CONNECT, fd, sockaddr.address(), sockaddr.byteSize(), 0, 0, 0);
+    }
+
+    /** getsockopt(2) SO_ERROR: the pending error of a non-blocking connect (0: connected), or minus errno. */
+    public static int socketError(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
+            MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
+            len.set(ValueLayout.JAVA_INT, 0, 4);
+            long r = raw(SYS_GETSOCKOPT, fd, SOL_SOCKET, 4 /* SO_ERROR */, v.address(), len.address(), 0);
+            return r < 0 ? (int) r : v.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
+    public static final short POLLIN = 1, POLLOUT = 4;
+
+    /** poll(2) of one descriptor: its revents, 0 on timeout, or minus errno. */
+    public static int poll(int fd, short events, int timeoutMillis) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment p = arena.allocate(8, 4);
+            p.set(ValueLayout.JAVA_INT, 0, fd);
+            p.set(ValueLayout.JAVA_SHORT, 4, events);
+            long r = raw(SYS_POLL, p.address(), 1, timeoutMillis, 0, 0, 0);
+            return r <= 0 ? (int) r : p.get(ValueLayout.JAVA_SHORT, 6);
+        }
+    }
+
+    /** read(2) into {@code buf}: bytes read, 0 at end of stream, or minus errno. */
+    public static long read(int fd, MemorySegment buf) {
+        return raw(SYS_READ, fd, buf.address(), buf.byteSize(), 0, 0, 0);
+    }
+
+    /** write(2) of {@code buf}: bytes written, or minus errno. */
+    public static long write(int fd, MemorySegment buf) {
+        return raw(SYS_WRITE, fd, buf.address(), buf.byteSize(), 0, 0, 0);
     }
 
     /** A new AF_UNIX datagram socket, close-on-exec. */

@@ -36,7 +36,8 @@ import picocli.CommandLine.Parameters;
 final class AttachCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "URI",
-            description = "NBD URI: nbd://HOST[:PORT]/EXPORT (port 10809 by default) or nbd+unix:///EXPORT?socket=PATH.")
+            description = "NBD URI: nbd://HOST[:PORT]/EXPORT (port 10809 by default), nbd+unix:///EXPORT?socket=PATH, "
+                    + "or nbd+vsock://CID[:PORT]/EXPORT (AF_VSOCK; a VM's host is CID 2).")
     String uri;
 
     @Option(names = "--queues", paramLabel = "N|auto", defaultValue = "auto",
@@ -215,12 +216,15 @@ final class AttachCommand implements Callable<Integer> {
     }
 
     DeviceConfig toConfig() throws ConfigException {
-        return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(deviceJson(null)))).devices()
-                .getFirst();
+        return DaemonConfig.from(new JsonObject().put("devices", new JsonArray().add(new JsonObject(deviceJson(null)))))
+                .devices().getFirst();
     }
 
-    /** The flags as one device of the YAML ({@code name} if not null, else --name or the default name). */
-    private JsonObject deviceJson(String chosenName) {
+    /**
+     * The flags as one device of the YAML, in JSON ({@code name} if not null, else --name or the default name).
+     * Text, not a JsonObject: picocli reflects on this class's methods, and --help must not load Vert.x.
+     */
+    private String deviceJson(String chosenName) {
         JsonObject d = new JsonObject().put("name", chosenName != null ? chosenName : name != null ? name : defaultName())
                 .put("uri", uri)
                 .put("queues", number(queues)).put("depth", depth).put("zero-copy", zeroCopy)
@@ -235,7 +239,7 @@ final class AttachCommand implements Callable<Integer> {
         if (tcpUserTimeout != null) {
             d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
         }
-        return d;
+        return d.encode();
     }
 
     /** --daemon: the running daemon attaches the device; this process prints its path and exits. */
@@ -246,7 +250,7 @@ final class AttachCommand implements Callable<Integer> {
             return 2;
         }
         try {
-            System.out.println(ControlClient.attach(deviceJson(chosenName).encode()).get("device"));
+            System.out.println(ControlClient.attach(deviceJson(chosenName)).get("device"));
             return 0;
         } catch (ControlClient.ControlException e) {
             System.err.println("nbdgate attach: " + e.getMessage());

@@ -22,7 +22,8 @@ final class InfoCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "The export: nbd://HOST[:PORT]/EXPORT or nbd+unix:///EXPORT?socket=PATH "
+            description = "The export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH or "
+                    + "nbd+vsock://CID[:PORT]/EXPORT "
                     + "(NBD URI format; the port defaults to 10809, an empty EXPORT is the default export).")
     NbdUri uri;
 

@@ -33,7 +33,8 @@ final class ListCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "The server: nbd://HOST[:PORT] or nbd+unix:///?socket=PATH (an export name in the URI is ignored).")
+            description = "The server: nbd://HOST[:PORT], nbd+unix:///?socket=PATH or nbd+vsock://CID[:PORT] (an export "
+                    + "name in the URI is ignored).")
     NbdUri uri;
 
     @Mixin

@@ -23,6 +23,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
+import java.net.SocketAddress;
+import io.nbdgate.gateway.net.Reresolving;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -63,13 +66,14 @@ final class Attacher {
 
     private static NbdDevice create(DeviceOptions o, List<IoEventLoop> loops, ControlDevice control,
                                     DeviceRecords records) throws NbdConnectionException {
+        Supplier<SocketAddress> address = Reresolving.of(o.address());
         List<QueueSession> conns = new ArrayList<>();
         UblkDevice device = null;
         int zeroFd = -1;
         try {
             zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
             NbdTarget firstTarget = new NbdTarget(o.depth());
-            QueueSession first = connect(o, loops.get(0), 0, false, zeroFd, firstTarget);
+            QueueSession first = connect(o, address, loops.get(0), 0, false, zeroFd, firstTarget);
             conns.add(first);
             firstTarget.attach(first);
             ExportInfo export = first.export();
@@ -83,7 +87,7 @@ final class Attacher {
             targets[0] = firstTarget;
             for (int q = 1; q < queues; q++) {
                 targets[q] = new NbdTarget(o.depth());
-                QueueSession c = connect(o, loops.get(q % loops.size()), q, true, zeroFd, targets[q]);
+                QueueSession c = connect(o, address, loops.get(q % loops.size()), q, true, zeroFd, targets[q]);
                 conns.add(c);
                 targets[q].attach(c);
             }
@@ -122,6 +126,7 @@ final class Attacher {
                                       ControlDevice control, DeviceRecords records) throws NbdConnectionException {
         DeviceRecord was = orphan.record();
         DeviceOptions o = options.withGeometry(orphan.info().nrHwQueues(), orphan.info().queueDepth());
+        Supplier<SocketAddress> address = Reresolving.of(o.address());
         List<QueueSession> conns = new ArrayList<>();
         int zeroFd = -1;
         try {
@@ -129,7 +134,7 @@ final class Attacher {
             NbdTarget[] targets = new NbdTarget[o.queues()];
             for (int q = 0; q < targets.length; q++) {
                 targets[q] = new NbdTarget(o.depth());
-                QueueSession c = connect(o, loops.get(q % loops.size()), q, q > 0, zeroFd, targets[q]);
+                QueueSession c = connect(o, address, loops.get(q % loops.size()), q, q > 0, zeroFd, targets[q]);
                 conns.add(c);
                 targets[q].attach(c);
             }
@@ -160,13 +165,14 @@ final class Attacher {
         }
     }
 
-    private static QueueSession connect(DeviceOptions o, IoEventLoop loop, int queue, boolean needsMultiConn, int zeroFd,
-                                        QueueSession.Listener listener) throws NbdConnectionException {
+    private static QueueSession connect(DeviceOptions o, Supplier<SocketAddress> address, IoEventLoop loop, int queue,
+                                        boolean needsMultiConn, int zeroFd, QueueSession.Listener listener)
+            throws NbdConnectionException {
         try {
             HandshakeConfig handshake = o.handshake();
             LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
                     o.stageReadsMax(), o.keepalive());
-            return QueueSession.open(o.name() + " queue " + queue, loop, o::address, handshake, links, o.depth(),
+            return QueueSession.open(o.name() + " queue " + queue, loop, address, handshake, links, o.depth(),
                             ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

@@ -8,6 +8,7 @@ import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.link.SocketAddresses;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.gateway.net.VsockAddress;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
 import java.net.InetAddress;
@@ -121,6 +122,8 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
         SocketAddress address;
         if (uri.unixSocket()) {
             address = UnixDomainSocketAddress.of(uri.socketPath());
+        } else if (uri.vsock()) {
+            address = new VsockAddress(Integer.parseUnsignedInt(uri.host()), uri.port());
         } else {
             try {
                 address = new InetSocketAddress(InetAddress.getByName(uri.host()), uri.port());

@@ -3,7 +3,7 @@ package io.nbdgate.gateway.link;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import java.lang.foreign.MemorySegment;
-import java.net.UnixDomainSocketAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,8 +38,8 @@ final class Connector {
         if (link.state != LinkState.CONNECTING) {
             return; // timed out meanwhile: draining closes it
         }
-        if (link.address instanceof UnixDomainSocketAddress) {
-            connect();
+        if (!(link.address instanceof InetSocketAddress)) {
+            connect(); // unix and vsock: no TCP options
             return;
         }
         keepalive();

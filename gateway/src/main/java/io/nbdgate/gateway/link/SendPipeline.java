@@ -5,7 +5,7 @@ import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.wire.RequestCodec;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.IoUringAbi;
-import java.net.UnixDomainSocketAddress;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 
 /**
@@ -166,13 +166,13 @@ final class SendPipeline {
     }
 
     /**
-     * SEND_ZC pins the pages and costs a notification: it pays only for large payloads to another host. AF_UNIX
-     * has none (EOPNOTSUPP), and the kernel copies zero-copy pages delivered to a local socket anyway. Strict
-     * zero copy (send-zc-min 0) still uses it everywhere it can.
+     * SEND_ZC pins the pages and costs a notification: it pays only for large payloads to another host. TCP only:
+     * AF_UNIX has none (EOPNOTSUPP), vsock only on some transports, and the kernel copies zero-copy pages
+     * delivered to a local socket anyway. Strict zero copy (send-zc-min 0) still uses it everywhere it can.
      */
     private boolean useZeroCopy(int len) {
         int min = link.options.sendZcMin();
-        return !(link.address instanceof UnixDomainSocketAddress) && len >= min && (min == 0 || !link.localPeer);
+        return link.address instanceof InetSocketAddress && len >= min && (min == 0 || !link.localPeer);
     }
 
     /** A send of the chain completed, or a SEND_ZC's pages were released (CQE_F_NOTIF). */

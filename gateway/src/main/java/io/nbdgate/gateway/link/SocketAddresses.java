@@ -13,10 +13,14 @@ import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import io.nbdgate.gateway.net.VsockAddress;
 
-/** Socket addresses: as struct sockaddr_in / sockaddr_in6 / sockaddr_un for io_uring CONNECT, for messages, and where they are. */
+/**
+ * Socket addresses: as struct sockaddr_in / sockaddr_in6 / sockaddr_un / sockaddr_vm for io_uring CONNECT, for
+ * messages, and where they are.
+ */
 public final class SocketAddresses {
-    static final int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+    static final int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_VSOCK = VsockAddress.AF_VSOCK;
     private static final ValueLayout.OfShort NET_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final int UNIX_PATH_MAX = 108;
 
@@ -26,6 +30,7 @@ public final class SocketAddresses {
     static int family(SocketAddress address) {
         return switch (address) {
             case UnixDomainSocketAddress u -> AF_UNIX;
+            case VsockAddress v -> AF_VSOCK;
             case InetSocketAddress i when i.getAddress() instanceof Inet6Address -> AF_INET6;
             case InetSocketAddress i -> AF_INET;
             default -> throw new IllegalArgumentException("unsupported address " + address);
@@ -65,12 +70,18 @@ public final class SocketAddresses {
                 s.set(ValueLayout.JAVA_INT, 24, a6.getScopeId());
                 return s;
             }
+            case VsockAddress v -> {
+                return v.encode(arena);
+            }
             default -> throw new IllegalArgumentException("unsupported address " + address);
         }
     }
 
     /** Whether {@code a} is an address of this host (loopback, or one of its interfaces'), so traffic stays local. */
     public static boolean onThisHost(SocketAddress a) {
+        if (a instanceof VsockAddress v) {
+            return v.cid() == VsockAddress.CID_LOCAL;
+        }
         if (!(a instanceof InetSocketAddress i) || i.getAddress() == null) {
             return false;
         }

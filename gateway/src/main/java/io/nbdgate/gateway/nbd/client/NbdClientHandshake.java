@@ -30,6 +30,11 @@ final class NbdClientHandshake {
     }
 
     static Future<HandshakeResult> run(Vertx vertx, NbdUri uri, HandshakeConfig config, NbdClient.Options options) {
+        if (uri.vsock()) {
+            // Vert.x's NetClient has no AF_VSOCK; info, list, resize and devices (NbdQuery, the data path) do.
+            return Future.failedFuture(new NbdConnectionException("the Vert.x NBD client cannot reach " + uri
+                    + ": no vsock"));
+        }
         NetClient net = vertx.createNetClient(new NetClientOptions().setConnectTimeout(options.connectTimeoutMillis()));
         SocketAddress address = uri.unixSocket() ? SocketAddress.domainSocketAddress(uri.socketPath())
                 : SocketAddress.inetSocketAddress(uri.port(), uri.host());

@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.nbd.client;
 
 import io.nbdgate.gateway.net.BlockingSocket;
+import io.nbdgate.gateway.net.VsockAddress;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.ClientHandshake;
@@ -65,6 +66,7 @@ public final class NbdQuery {
             throw new NbdConnectionException("TLS (" + uri + ") is not supported yet");
         }
         SocketAddress address = uri.unixSocket() ? UnixDomainSocketAddress.of(uri.socketPath())
+                : uri.vsock() ? new VsockAddress(Integer.parseUnsignedInt(uri.host()), uri.port())
                 : new InetSocketAddress(uri.host(), uri.port());
         return withSocket(address, options.connectTimeoutMillis(), uri.toString(), exchange);
     }

@@ -7,16 +7,22 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * An NBD URI (doc/uri.md of NetworkBlockDevice/nbd): {@code nbd://host[:port]/export},
- * {@code nbd+unix:///export?socket=/path}, and their TLS forms {@code nbds}, {@code nbds+unix}.
- * Pure: parsing only, no name resolution.
+ * {@code nbd+unix:///export?socket=/path}, libnbd's {@code nbd+vsock://cid[:port]/export}, and their TLS forms
+ * {@code nbds}, {@code nbds+unix}, {@code nbds+vsock}. Pure: parsing only, no name resolution.
  *
- * @param tls        the scheme demands TLS (nbds, nbds+unix)
- * @param host       TCP host (IPv6 without brackets); null for unix sockets
- * @param port       TCP port, 10809 by default; 0 for unix sockets
- * @param socketPath unix socket path; null for TCP
+ * @param tls        the scheme demands TLS (nbds, nbds+unix, nbds+vsock)
+ * @param host       TCP host (IPv6 without brackets), or the vsock CID in decimal; null for unix sockets
+ * @param port       TCP or vsock port (vsock's is unsigned 32-bit), 10809 by default; 0 for unix sockets
+ * @param socketPath unix socket path; null for TCP and vsock
  * @param exportName the path without its leading '/', percent-decoded; may be empty (default export)
+ * @param vsock      AF_VSOCK: {@code host} is a context id
  */
-public record NbdUri(boolean tls, String host, int port, String socketPath, String exportName) {
+public record NbdUri(boolean tls, String host, int port, String socketPath, String exportName, boolean vsock) {
+
+    /** A TCP or unix URI. */
+    public NbdUri(boolean tls, String host, int port, String socketPath, String exportName) {
+        this(tls, host, port, socketPath, exportName, false);
+    }
 
     /** The IANA port of NBD. */
     public static final int DEFAULT_PORT = 10809;
@@ -42,14 +48,17 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
             throw new InvalidNbdUriException("'" + text + "' must be written " + scheme + "://...");
         }
         boolean tls;
-        boolean unix;
+        boolean unix = false;
+        boolean vsock = false;
         switch (scheme.toLowerCase(java.util.Locale.ROOT)) {
-            case "nbd" -> { tls = false; unix = false; }
-            case "nbds" -> { tls = true; unix = false; }
+            case "nbd" -> tls = false;
+            case "nbds" -> tls = true;
             case "nbd+unix" -> { tls = false; unix = true; }
             case "nbds+unix" -> { tls = true; unix = true; }
+            case "nbd+vsock" -> { tls = false; vsock = true; }
+            case "nbds+vsock" -> { tls = true; vsock = true; }
             default -> throw new InvalidNbdUriException("unknown scheme '" + scheme
-                    + "' in '" + text + "'; use nbd, nbds, nbd+unix or nbds+unix");
+                    + "' in '" + text + "'; use nbd, nbds, nbd+unix, nbds+unix, nbd+vsock or nbds+vsock");
         }
         String path = uri.getPath() == null ? "" : uri.getPath();
         String export = path.startsWith("/") ? path.substring(1) : path;
@@ -71,6 +80,9 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
         int at = authority.lastIndexOf('@');
         if (at >= 0) {
             authority = authority.substring(at + 1); // userinfo is only for TLS authentication
+        }
+        if (vsock) {
+            return vsock(text, tls, authority, export);
         }
         String host;
         String portText = null;
@@ -107,6 +119,35 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
             }
         }
         return new NbdUri(tls, host, port, null, export);
+    }
+
+    /** nbd+vsock://CID[:PORT]/EXPORT: both unsigned 32-bit numbers. */
+    private static NbdUri vsock(String text, boolean tls, String authority, String export) throws InvalidNbdUriException {
+        int colon = authority.indexOf(':');
+        String cid = colon < 0 ? authority : authority.substring(0, colon);
+        String portText = colon < 0 ? null : authority.substring(colon + 1);
+        if (unsigned32(cid) < 0) {
+            throw new InvalidNbdUriException("vsock context id '" + cid + "' in '" + text
+                    + "' is not a number from 0 to 4294967295 (2 is the host, 1 this machine)");
+        }
+        long port = DEFAULT_PORT;
+        if (portText != null && !portText.isEmpty()) {
+            port = unsigned32(portText);
+            if (port < 1) {
+                throw new InvalidNbdUriException("vsock port '" + portText + "' in '" + text
+                        + "' is not a number from 1 to 4294967295");
+            }
+        }
+        return new NbdUri(tls, Long.toString(unsigned32(cid)), (int) port, null, export, true);
+    }
+
+    /** {@code s} as an unsigned 32-bit decimal number, or -1. */
+    private static long unsigned32(String s) {
+        if (s.isEmpty() || s.length() > 10 || !s.chars().allMatch(Character::isDigit)) {
+            return -1;
+        }
+        long v = Long.parseLong(s);
+        return v > 0xffff_ffffL ? -1 : v;
     }
 
     /** The value of {@code key} in a raw query, percent-decoded, or null. */
@@ -153,9 +194,12 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
 
     @Override
     public String toString() {
-        String scheme = (tls ? "nbds" : "nbd") + (unixSocket() ? "+unix" : "");
+        String scheme = (tls ? "nbds" : "nbd") + (unixSocket() ? "+unix" : vsock ? "+vsock" : "");
         if (unixSocket()) {
             return scheme + ":///" + exportName + "?socket=" + socketPath;
+        }
+        if (vsock) {
+            return scheme + "://" + host + ":" + Integer.toUnsignedString(port) + "/" + exportName;
         }
         String h = host.contains(":") ? "[" + host + "]" : host;
         return scheme + "://" + h + ":" + port + "/" + exportName;

@@ -55,6 +55,19 @@ class NbdUriTest {
     void tlsSchemes() throws InvalidNbdUriException {
         assertTrue(NbdUri.parse("nbds://h/e").tls());
         assertTrue(NbdUri.parse("nbds+unix:///e?socket=s").tls());
+        assertTrue(NbdUri.parse("nbds+vsock://2/e").tls());
+    }
+
+    @Test
+    void vsockAsLibnbdWritesIt() throws InvalidNbdUriException {
+        NbdUri host = NbdUri.parse("nbd+vsock://2/disk");
+        assertEquals(new NbdUri(false, "2", 10809, null, "disk", true), host);
+        assertEquals("nbd+vsock://2:10809/disk", host.toString());
+        // CID and port are unsigned 32-bit: VMADDR_CID_ANY-1 and a port above 65535 are fine.
+        NbdUri big = NbdUri.parse("nbd+vsock://4294967294:4000000000/");
+        assertEquals("4294967294", big.host());
+        assertEquals("4000000000", Integer.toUnsignedString(big.port()));
+        assertEquals("nbd+vsock://4294967294:4000000000/", big.toString());
     }
 
     @ParameterizedTest(name = "{0}: {1}")
@@ -70,6 +83,10 @@ class NbdUriTest {
         "nbd+unix://h/disk?socket=s  | must not name a host",
         "nbd://[::1/e                | not a valid URI",
         "nbd://h/%zz                 | not a valid URI",
+        "nbd+vsock://host/e          | vsock context id 'host'",
+        "nbd+vsock://4294967296/e    | vsock context id '4294967296'",
+        "nbd+vsock://2:0/e           | vsock port '0'",
+        "nbd+vsock:///e              | names no host",
     })
     void badUrisSayWhatIsWrong(String uri, String expected) {
         var e = assertThrows(InvalidNbdUriException.class, () -> NbdUri.parse(uri));
