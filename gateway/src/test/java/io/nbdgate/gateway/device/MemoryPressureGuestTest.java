@@ -24,12 +24,10 @@ import org.junit.jupiter.api.io.TempDir;
  * files on the host's disk: a server inside the guest would have its own pages swapped out to the device it
  * serves, and swapping into the guest's memory would only move pages from one part of it to another.
  *
- * <p>Not in the default suite (tag {@code ublk-pressure}): today the guest hangs under this load (tasks,
- * a JIT compiler thread among them, blocked in I/O wait for minutes while the hog is swapped out), so it
- * would fail every run. Run it with {@code scripts/test-ublk -- --include-tag ublk-pressure --select-class
- * io.nbdgate.gateway.device.MemoryPressureGuestTest}.
+ * <p>The daemon runs as the product does (bin/nbdgate daemon: bin/daemon.jvmargs, MemoryGuard): its loops are
+ * IO flushers, its heap fixed and touched at start, its memory locked. The test prints how much went to swap.
  */
-@Tag("ublk-pressure")
+@Tag("ublk")
 class MemoryPressureGuestTest {
     private static final long MIB = 1L << 20;
 
