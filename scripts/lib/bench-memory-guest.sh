@@ -10,7 +10,7 @@ set -u
 runtime=${BENCH_RUNTIME:-20} devices=${BENCH_DEVICES:-1,4,16} queues=${BENCH_QUEUES:-1}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
 java="$JAVA_HOME/bin/java"
-jvm_opts="--enable-native-access=ALL-UNNAMED ${NBDGATE_JAVA_OPTS:-}" # what bin/nbdgate gives the daemon
+jvm_opts="@$PWD/bin/daemon.jvmargs ${NBDGATE_JAVA_OPTS:-}" # what bin/nbdgate gives the daemon
 
 nbdkit -f -p 10809 -i 127.0.0.1 memory 1G &
 server=$!
