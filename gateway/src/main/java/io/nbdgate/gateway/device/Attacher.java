@@ -102,7 +102,8 @@ final class Attacher {
             }
             final NbdTarget[] ts = targets;
             device.start(loops, q -> ts[q]);
-            LOG.info("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {}; {}{})", o.name(),
+            LOG.atInfo().addKeyValue("device", o.name()).addKeyValue("state", "attached")
+                    .log("{}: {} attached as {} ({} bytes, {} queue(s) x depth {}, buffer mode {}: {}; {}{})", o.name(),
                     NbdDevice.describe(o), device.blockDevice(), params.sizeBytes(), queues, o.depth(), mode.label(),
                     reason + (device.batchIo() ? "; batch ublk commands" : "; per-request ublk commands"),
                     replies(export, o), o.recovery() ? "; recoverable" : "");
@@ -149,7 +150,8 @@ final class Attacher {
             long start = System.nanoTime();
             UblkDevice device = UblkDevice.recover(control, was.devId(), loops, q -> targets[q]);
             records.write(new DeviceRecord(o.name(), device.id(), NbdDevice.describe(o), ProcessIdentity.current(), Instant.now()));
-            LOG.info("{}: took over {} from pid {} (gone) in {} ms: {}, {} queue(s) x depth {}, buffer mode {}", o.name(),
+            LOG.atInfo().addKeyValue("device", o.name()).addKeyValue("state", "taken-over")
+                    .log("{}: took over {} from pid {} (gone) in {} ms: {}, {} queue(s) x depth {}, buffer mode {}", o.name(),
                     device.blockDevice(), was.owner().pid(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
                     NbdDevice.describe(o), o.queues(), o.depth(), mode.label());
             return new NbdDevice(o, export, device, conns, control, zeroFd,
@@ -172,7 +174,7 @@ final class Attacher {
             HandshakeConfig handshake = o.handshake();
             LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
                     o.stageReadsMax(), o.keepalive());
-            return QueueSession.open(o.name() + " queue " + queue, loop, address, handshake, links, o.depth(),
+            return QueueSession.open(o.name(), queue, loop, address, handshake, links, o.depth(),
                             ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

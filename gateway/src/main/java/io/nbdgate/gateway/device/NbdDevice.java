@@ -56,7 +56,8 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
         }
         device.onRemovedElsewhere(what -> {
             removedElsewhere = what;
-            LOG.error("{}: {} was {}; nbdgate let go of it and will not add it again by itself", options.name(),
+            LOG.atError().addKeyValue("device", options.name()).addKeyValue("state", "removed")
+                    .log("{}: {} was {}; nbdgate let go of it and will not add it again by itself", options.name(),
                     device.blockDevice(), what);
             close();
         });
@@ -262,7 +263,8 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
             throw new ResizeException(name() + ": UPDATE_SIZE failed: " + e.getMessage());
         }
         export = export.withSize(now.size());
-        LOG.info("{}: {} resized from {} to {} bytes", name(), blockDevice(), was, bytes);
+        LOG.atInfo().addKeyValue("device", name()).addKeyValue("state", "resized")
+                .log("{}: {} resized from {} to {} bytes", name(), blockDevice(), was, bytes);
         return name() + ": " + blockDevice() + " resized from " + was + " to " + bytes + " bytes";
     }
 
@@ -385,7 +387,8 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
         LinuxCalls.close(zeroFd);
         detachPending = false;
         if (removedElsewhere == null) {
-            LOG.info("{}: detached {}", options.name(), device.blockDevice());
+            LOG.atInfo().addKeyValue("device", options.name()).addKeyValue("state", "detached")
+                    .log("{}: detached {}", options.name(), device.blockDevice());
         }
         gone.complete(this);
     }

@@ -21,6 +21,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
+import org.slf4j.event.Level;
+import org.slf4j.spi.LoggingEventBuilder;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -42,6 +44,8 @@ public final class QueueSession implements LinkOwner {
     }
 
     private final String name;
+    private final String device;
+    private final int queue;
     private final IoEventLoop loop;
     private final Supplier<SocketAddress> address;
     private final HandshakeConfig handshake;
@@ -67,9 +71,12 @@ public final class QueueSession implements LinkOwner {
     // accepts connections but never answers cannot make requests wait forever.
     private boolean recovering;
 
-    private QueueSession(String name, IoEventLoop loop, Supplier<SocketAddress> address, HandshakeConfig handshake,
-                         LinkOptions linkOptions, int depth, ReconnectPolicy policy, boolean needsMultiConn) {
-        this.name = name;
+    private QueueSession(String device, int queue, IoEventLoop loop, Supplier<SocketAddress> address,
+                         HandshakeConfig handshake, LinkOptions linkOptions, int depth, ReconnectPolicy policy,
+                         boolean needsMultiConn) {
+        this.name = device + " queue " + queue;
+        this.device = device;
+        this.queue = queue;
         this.loop = loop;
         this.address = address;
         this.handshake = handshake;
@@ -87,15 +94,17 @@ public final class QueueSession implements LinkOwner {
      * Connects the first link. The future completes with the session once it is READY, or fails with a one-line
      * {@link NbdConnectionException}: at attach time a server that cannot be reached is an error, not a wait.
      *
-     * @param name           for the log, e.g. "disk queue 1"
+     * @param device         the device's name, for the log ("disk queue 1") and its device= key
+     * @param queue          the queue's index
      * @param address        where the server is, asked again for every attempt (a host name is re-resolved)
      * @param needsMultiConn this queue is one of several connections to the export: a server that stops
      *                       advertising CAN_MULTI_CONN cannot take it back (the queue waits instead)
      */
-    public static CompletableFuture<QueueSession> open(String name, IoEventLoop loop, Supplier<SocketAddress> address,
-            HandshakeConfig handshake, LinkOptions linkOptions, int depth, ReconnectPolicy policy,
-            boolean needsMultiConn, Listener listener) {
-        QueueSession s = new QueueSession(name, loop, address, handshake, linkOptions, depth, policy, needsMultiConn);
+    public static CompletableFuture<QueueSession> open(String device, int queue, IoEventLoop loop,
+            Supplier<SocketAddress> address, HandshakeConfig handshake, LinkOptions linkOptions, int depth,
+            ReconnectPolicy policy, boolean needsMultiConn, Listener listener) {
+        QueueSession s = new QueueSession(device, queue, loop, address, handshake, linkOptions, depth, policy,
+                needsMultiConn);
         s.listener = listener;
         loop.execute(s::connect);
         return s.opened;
@@ -104,6 +113,15 @@ public final class QueueSession implements LinkOwner {
     /** The export as the first link found it (with the size of the last resize): what the device is made from. */
     public ExportInfo export() {
         return export;
+    }
+
+    /**
+     * A line for a change of this queue's state, carrying device=, queue= and state= as key-value pairs: the text
+     * log shows them after the message, the JSON log as fields, so journald or Loki users filter by device.
+     */
+    private LoggingEventBuilder stateLine(Level level, LinkStatus.State to) {
+        return LOG.atLevel(level).addKeyValue("device", device).addKeyValue("queue", queue)
+                .addKeyValue("state", to.name().toLowerCase(java.util.Locale.ROOT));
     }
 
     /** Told (on the loop) the export's size when a reconnect finds it larger than the device. */
@@ -207,8 +225,9 @@ public final class QueueSession implements LinkOwner {
         if (problem != null) {
             status.error(problem);
             if (status.state() != LinkStatus.State.FAILED) {
-                LOG.error("{}: {}; I/O fails with EIO until the server offers the export the device was made from",
-                        name, problem);
+                stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+                        "{}: {}; I/O fails with EIO until the server offers the export the device was made from", name,
+                        problem);
                 status.become(LinkStatus.State.FAILED, problem);
                 failWaiting();
             }
@@ -230,8 +249,9 @@ public final class QueueSession implements LinkOwner {
         if (n == 0) {
             recovered();
         }
-        LOG.info("{}: connected again to {} after {} attempt(s); resending {} request(s)", name,
-                l.peer(), status.attempts(), n);
+        stateLine(Level.INFO, LinkStatus.State.CONNECTED).log(
+                "{}: connected again to {} after {} attempt(s); resending {} request(s)", name, l.peer(),
+                status.attempts(), n);
         status.become(LinkStatus.State.CONNECTED, null);
         List<Request> again = new ArrayList<>(waiting);
         waiting.clear();
@@ -288,7 +308,8 @@ public final class QueueSession implements LinkOwner {
             status.error(reason);
             return; // its requests fail when it has closed; attempts go on
         }
-        LOG.warn("{}: connection to {} lost: {}; reconnecting", name, l.peer(), reason);
+        stateLine(Level.WARN, LinkStatus.State.RECONNECTING).log("{}: connection to {} lost: {}; reconnecting", name,
+                l.peer(), reason);
         status.become(LinkStatus.State.RECONNECTING, reason);
         Duration limit = policy.reconnectTimeout();
         if (limit != null && giveUpTimer == null) {
@@ -333,12 +354,14 @@ public final class QueueSession implements LinkOwner {
     private void giveUp() {
         giveUpTimer = null;
         if (status.state() == LinkStatus.State.RECONNECTING) {
-            LOG.error("{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
+            stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+                    "{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
                     policy.reconnectTimeout().toSeconds(), status.lastError());
             status.become(LinkStatus.State.FAILED, status.lastError());
             failWaiting();
         } else if (status.state() == LinkStatus.State.CONNECTED && recovering && link != null) {
-            LOG.error("{}: the server answered nothing for {} s after reconnecting; I/O fails with EIO", name,
+            stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+                    "{}: the server answered nothing for {} s after reconnecting; I/O fails with EIO", name,
                     policy.reconnectTimeout().toSeconds());
             status.become(LinkStatus.State.FAILED, "no reply within the reconnect timeout");
             link.abandon("no reply within the reconnect timeout");

@@ -33,7 +33,7 @@ class LogConfiguratorTest {
     @Test
     void logsOneLinePerEventOnStderrWithNettyAndVertxAtWarn() {
         LoggerContext context = new LoggerContext();
-        LogConfigurator.apply(context, null);
+        LogConfigurator.apply(context, null, null);
 
         Logger root = context.getLogger(Logger.ROOT_LOGGER_NAME);
         assertEquals(Level.INFO, root.getLevel());
@@ -49,7 +49,7 @@ class LogConfiguratorTest {
         assertTrue(stderr.isStarted());
         assertEquals("System.err", stderr.getTarget());
         PatternLayoutEncoder encoder = assertInstanceOf(PatternLayoutEncoder.class, stderr.getEncoder());
-        assertEquals("%d{HH:mm:ss.SSS} %-5level %logger{0}: %msg%n", encoder.getPattern());
+        assertEquals(LogConfigurator.PATTERN, encoder.getPattern());
 
         LoggingEvent event = new LoggingEvent(Logger.FQCN, context.getLogger("io.nbdgate.gateway.cli.ServeCommand"),
                 Level.INFO, "serving {}", null, new Object[] {"nbd://127.0.0.1/a"});
@@ -58,6 +58,45 @@ class LogConfiguratorTest {
         event.setTimeStamp(millis);
         assertEquals("14:03:07.045 INFO  ServeCommand: serving nbd://127.0.0.1/a" + System.lineSeparator(),
                 new String(encoder.encode(event), StandardCharsets.UTF_8));
+
+        // A state change carries its keys after the message, for grep and journald filters.
+        event.addKeyValuePair(new org.slf4j.event.KeyValuePair("device", "disk"));
+        event.addKeyValuePair(new org.slf4j.event.KeyValuePair("state", "reconnecting"));
+        assertEquals("14:03:07.045 INFO  ServeCommand: serving nbd://127.0.0.1/a device=\"disk\" state=\"reconnecting\""
+                + System.lineSeparator(), new String(encoder.encode(event), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void jsonWritesOneObjectPerLineWithTheKeysAsFields() throws Exception {
+        LoggerContext context = new LoggerContext();
+        context.setMDCAdapter(new ch.qos.logback.classic.util.LogbackMDCAdapter()); // as logback's provider does
+        LogConfigurator.apply(context, null, "JSON");
+        ConsoleAppender<ILoggingEvent> stderr = assertInstanceOf(ConsoleAppender.class,
+                context.getLogger(Logger.ROOT_LOGGER_NAME).getAppender("STDERR"));
+        LoggingEvent event = new LoggingEvent(Logger.FQCN, context.getLogger("io.nbdgate.gateway.session.QueueSession"),
+                Level.WARN, "{}: connection lost", null, new Object[] {"disk queue 0"});
+        event.addKeyValuePair(new org.slf4j.event.KeyValuePair("device", "disk"));
+        event.addKeyValuePair(new org.slf4j.event.KeyValuePair("queue", 0));
+        String line = new String(stderr.getEncoder().encode(event), StandardCharsets.UTF_8);
+        assertEquals(1, line.strip().lines().count(), line);
+        var json = new io.vertx.core.json.JsonObject(line.strip());
+        assertEquals("WARN", json.getString("level"));
+        assertEquals("disk queue 0: connection lost", json.getString("formattedMessage"));
+        assertTrue(json.getJsonArray("kvpList").encode().contains("\"device\":\"disk\""), line);
+    }
+
+    @Test
+    void anUnknownFormatLogsTextAndSaysSo() {
+        LoggerContext context = new LoggerContext();
+        ListAppender<ILoggingEvent> seen = new ListAppender<>();
+        seen.setContext(context);
+        seen.start();
+        context.getLogger(LogConfigurator.class).addAppender(seen);
+        LogConfigurator.apply(context, null, "xml");
+        assertInstanceOf(PatternLayoutEncoder.class, ((ConsoleAppender<ILoggingEvent>) context
+                .getLogger(Logger.ROOT_LOGGER_NAME).getAppender("STDERR")).getEncoder());
+        assertEquals(List.of("NBDGATE_LOG_FORMAT=xml is not a format (text, json); logging text"),
+                seen.list.stream().map(ILoggingEvent::getFormattedMessage).toList());
     }
 
     @Test
@@ -72,7 +111,7 @@ class LogConfiguratorTest {
         assertEquals(Optional.empty(), LogConfigurator.parseLevel("verbose"));
 
         LoggerContext context = new LoggerContext();
-        LogConfigurator.apply(context, "debug");
+        LogConfigurator.apply(context, "debug", null);
         assertEquals(Level.DEBUG, context.getLogger(Logger.ROOT_LOGGER_NAME).getLevel());
         assertEquals(Level.WARN, context.getLogger("io.netty").getLevel());
     }
@@ -86,7 +125,7 @@ class LogConfiguratorTest {
         // Attached before apply() so the warning apply() logs is seen here, next to stderr's copy.
         context.getLogger(LogConfigurator.class).addAppender(seen);
 
-        LogConfigurator.apply(context, "verbose");
+        LogConfigurator.apply(context, "verbose", null);
 
         assertEquals(Level.INFO, context.getLogger(Logger.ROOT_LOGGER_NAME).getLevel());
         assertEquals(1, seen.list.size());

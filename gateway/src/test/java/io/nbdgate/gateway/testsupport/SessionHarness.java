@@ -54,7 +54,7 @@ public final class SessionHarness implements AutoCloseable {
     /** {@code needsMultiConn}: the session is one of several connections of a device (a second queue). */
     public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
                                                    LinkOptions options, ReconnectPolicy policy, boolean needsMultiConn) {
-        return QueueSession.open("test", loop, () -> at, config, options, depth, policy, needsMultiConn, r -> {
+        return QueueSession.open("test", 0, loop, () -> at, config, options, depth, policy, needsMultiConn, r -> {
             CompletableFuture<Integer> f = pending.remove(r.tag());
             if (f == null) {
                 strayCompletions.incrementAndGet();
