@@ -126,6 +126,18 @@ public final class LinuxCalls {
         }
     }
 
+    /** AF_VSOCK socket options (linux/vm_sockets.h): 64-bit sizes at level AF_VSOCK. */
+    public static final int SO_VM_SOCKETS_BUFFER_SIZE = 0, SO_VM_SOCKETS_BUFFER_MAX_SIZE = 2;
+
+    /** setsockopt(2) of a 64-bit option: 0, or minus errno. */
+    public static int setsockoptLong(int fd, int level, int option, long value) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_LONG);
+            v.set(ValueLayout.JAVA_LONG, 0, value);
+            return (int) raw(SYS_SETSOCKOPT, fd, level, option, v.address(), 8, 0);
+        }
+    }
+
     /** setsockopt(2) SO_LINGER {on, seconds}: 0, or minus errno. */
     public static int setLinger(int fd, boolean on, int seconds) {
         try (Arena arena = Arena.ofConfined()) {

@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.link;
 
+import io.nbdgate.gateway.net.VsockAddress;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import java.lang.foreign.MemorySegment;
@@ -38,6 +39,9 @@ final class Connector {
         if (link.state != LinkState.CONNECTING) {
             return; // timed out meanwhile: draining closes it
         }
+        if (link.address instanceof VsockAddress) {
+            vsockBuffer();
+        }
         if (!(link.address instanceof InetSocketAddress)) {
             connect(); // unix and vsock: no TCP options
             return;
@@ -46,6 +50,25 @@ final class Connector {
         link.count(link.sqes.setsockopt((byte) 0, link.fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_NODELAY,
                 link.one.address(), Link.data(Link.K_SOCKOPT, 0)));
     }
+
+    /**
+     * vsock refuses (ENOMEM) a receive that waits for more bytes than its buffer holds (256 KiB by default), and a
+     * READ's data is received whole into its buffer: give the socket room for the largest. Maximum first, then
+     * the size, as the kernel checks the one against the other.
+     */
+    private void vsockBuffer() {
+        long[][] settings = {{LinuxCalls.SO_VM_SOCKETS_BUFFER_MAX_SIZE, VSOCK_BUFFER},
+                {LinuxCalls.SO_VM_SOCKETS_BUFFER_SIZE, VSOCK_BUFFER}};
+        for (long[] s : settings) {
+            int rc = LinuxCalls.setsockoptLong(link.fd, VsockAddress.AF_VSOCK, (int) s[0], s[1]);
+            if (rc < 0) {
+                LOG.warn("{}: vsock buffer size not set ({}): large reads may fail", link.peer, Errno.describe(-rc));
+            }
+        }
+    }
+
+    /** Above the largest payload plus headers and the replies received with it (a staged batch). */
+    private static final long VSOCK_BUFFER = 8L << 20;
 
     /** TCP keepalive and TCP_USER_TIMEOUT: a dead peer is noticed while idle, and sent data cannot wait forever. */
     private void keepalive() {

@@ -48,7 +48,9 @@ class TransportsGuestTest extends DeviceGuestTestBase {
     }
 
     private void startNbdkit(String uri, List<String> args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of("nbdkit", "--foreground", "--exit-with-parent"));
+        // SIGPIPE ignored, as systemd starts services: nbdkit writing to a connection the client reset must not die.
+        List<String> cmd = new ArrayList<>(List.of("sh", "-c", "trap '' PIPE; exec \"$@\"", "sh", "nbdkit",
+                "--foreground", "--exit-with-parent"));
         cmd.addAll(args);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("nbdkit-" + servers.size() + ".log").toFile()).start();
