@@ -175,7 +175,9 @@ class OperationsGuestTest {
                 "file", image.toString())) {
             String dev = attachNamed("nbd://127.0.0.1:" + server.port() + "/", "out", "--auto-resize");
             Path mnt = Files.createDirectories(dir.resolve("mnt"));
-            run("mkfs.ext4", "-q", "-F", dev);
+            // 4 KiB blocks: a 64 MiB ext4 otherwise gets 1 KiB ones, and the kernel refused (ENOSPC) to grow that
+            // one online.
+            run("mkfs.ext4", "-q", "-F", "-b", "4096", dev);
             run("mount", dev, mnt.toString());
             try {
                 run("dd", "if=/dev/urandom", "of=" + mnt.resolve("data"), "bs=1M", "count=8", "status=none");

@@ -140,7 +140,7 @@ class TransportsGuestTest extends DeviceGuestTestBase {
 
         java.nio.file.Files.writeString(hosts, "127.0.0.2 nbd-moving\n");
         Process first = servers.getFirst();
-        first.destroy();
+        first.destroyForcibly(); // the old address's server dies (nbdkit's SIGTERM waits for its clients)
         assertTrue(first.waitFor(10, TimeUnit.SECONDS));
         // Reads through the device are served again once a reconnect found the new address.
         Path back = dir.resolve("back");
