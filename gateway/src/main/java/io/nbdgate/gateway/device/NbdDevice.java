@@ -249,19 +249,26 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
             throw new ResizeException(name() + ": the export shrank from " + was + " to " + bytes + " bytes; "
                     + blockDevice() + " keeps its size (--shrink cuts it: what lies past the new end is gone)");
         }
+        if (bytes > was) {
+            // The server checks requests against the size it announced on each connection: every queue
+            // connects again (what it had in flight goes out again) before the kernel may send past the old end.
+            try {
+                CompletableFuture.allOf(sessions.stream().map(s -> s.renewLink("resize: reconnecting to see "
+                        + bytes + " bytes")).toArray(CompletableFuture[]::new))
+                        .get(options.connectTimeout().toMillis() + 30_000, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                Throwable c = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null
+                        ? e.getCause() : e;
+                throw new ResizeException(name() + ": the queues did not connect again to see the new size ("
+                        + oneLine(c) + "); " + blockDevice() + " keeps " + was + " bytes");
+            }
+        }
         try {
-            // Growing: the queues accept the new size before the kernel sends requests there; shrinking: after.
-            if (bytes > was) {
-                sessions.forEach(s -> s.resized(bytes));
-            }
             device.resize(bytes);
-            if (bytes < was) {
-                sessions.forEach(s -> s.resized(bytes));
-            }
         } catch (io.nbdgate.uring.UringException e) {
-            sessions.forEach(s -> s.resized(was));
             throw new ResizeException(name() + ": UPDATE_SIZE failed: " + e.getMessage());
         }
+        sessions.forEach(s -> s.resized(bytes)); // later reconnects check the export against this size
         export = export.withSize(now.size());
         LOG.atInfo().addKeyValue("device", name()).addKeyValue("state", "resized")
                 .log("{}: {} resized from {} to {} bytes", name(), blockDevice(), was, bytes);

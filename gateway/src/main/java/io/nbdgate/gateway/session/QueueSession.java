@@ -59,6 +59,8 @@ public final class QueueSession implements LinkOwner {
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
     private Listener listener;
     private volatile java.util.function.LongConsumer onGrowth;
+    // renewLink callers, told when the next link is READY (or that none will be)
+    private final List<CompletableFuture<Void>> renewals = new ArrayList<>();
     private ExportInfo export;
     private Link link;       // READY, carrying requests
     private Link attempt;    // connecting
@@ -129,6 +131,39 @@ public final class QueueSession implements LinkOwner {
         onGrowth = c;
     }
 
+    /**
+     * Ends the current link and completes once a new one is READY: its handshake sees the export as the server
+     * has it now. An NBD server checks requests against the size it announced on that connection, so a device
+     * that grew must reconnect before it sends requests to the new end. Requests in flight go out again on the
+     * new link, as after any loss.
+     */
+    public CompletableFuture<Void> renewLink(String why) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        loop.execute(() -> {
+            if (status.state() == LinkStatus.State.CLOSED || status.state() == LinkStatus.State.FAILED) {
+                done.completeExceptionally(new NbdConnectionException(name + " is " + status.state()));
+                return;
+            }
+            renewals.add(done);
+            if (link != null) {
+                link.abandon(why);
+            }
+        });
+        return done;
+    }
+
+    private void renewed(Throwable failure) {
+        List<CompletableFuture<Void>> all = new ArrayList<>(renewals);
+        renewals.clear();
+        all.forEach(f -> {
+            if (failure == null) {
+                f.complete(null);
+            } else {
+                f.completeExceptionally(failure);
+            }
+        });
+    }
+
     /** The device now has {@code bytes}: a reconnect checks the export against that size from here on. */
     public void resized(long bytes) {
         loop.execute(() -> export = export.withSize(bytes));
@@ -187,6 +222,7 @@ public final class QueueSession implements LinkOwner {
     }
 
     private void failWaiting() {
+        renewed(new NbdConnectionException(name + ": " + status.state()));
         List<Request> all = new ArrayList<>(waiting);
         waiting.clear();
         for (Request r : all) {
@@ -253,6 +289,7 @@ public final class QueueSession implements LinkOwner {
                 "{}: connected again to {} after {} attempt(s); resending {} request(s)", name, l.peer(),
                 status.attempts(), n);
         status.become(LinkStatus.State.CONNECTED, null);
+        renewed(null);
         List<Request> again = new ArrayList<>(waiting);
         waiting.clear();
         for (Request r : again) {
