@@ -96,8 +96,10 @@ public final class QueueCounters {
         add(buckets, op * BUCKETS + bucket(nanos), 1);
     }
 
+    // Release: a reader that sees a count also sees the counts written before it (started before finished).
+    // On x86 that is an ordinary store the compiler may not move; no fence on the loop thread.
     private static void add(AtomicLongArray a, int i, long n) {
-        a.setOpaque(i, a.getPlain(i) + n);
+        a.setRelease(i, a.getPlain(i) + n);
     }
 
     // ---------------------------------------------------------------- reading, any thread
@@ -119,12 +121,14 @@ public final class QueueCounters {
     /** Requests that arrived and have not been answered yet. */
     public long inFlight() {
         // Finished is read again: a reader paused between the two reads would count what finished meanwhile.
+        // Acquire, so the three reads happen in this order (opaque ones may be reordered: a scrape once saw 3 in
+        // flight on a queue that had one request at a time).
         long started = 0;
         long finished = 0;
         for (int i = 0; i < 100; i++) {
-            finished = flow.getOpaque(1);
-            started = flow.getOpaque(0);
-            if (flow.getOpaque(1) == finished) {
+            finished = flow.getAcquire(1);
+            started = flow.getAcquire(0);
+            if (flow.getAcquire(1) == finished) {
                 break;
             }
         }
