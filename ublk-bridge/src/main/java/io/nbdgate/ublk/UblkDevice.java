@@ -567,29 +567,4 @@ public final class UblkDevice implements AutoCloseable {
             d.close();
         }
     }
-
-    /**
-     * Stops and deletes devices whose server process is gone (e.g. after SIGKILL) and which cannot
-     * be recovered; returns their ids. Recoverable ones are left for {@link #recover}.
-     */
-    public static List<Integer> removeOrphans(ControlDevice control) {
-        List<Integer> removed = new ArrayList<>();
-        for (int devId : DeviceNodes.presentDevices()) {
-            try {
-                DeviceInfo info = control.deviceInfo(devId);
-                boolean alive = info.ublksrvPid() > 0 && LinuxCalls.kill(info.ublksrvPid(), 0);
-                if (alive || (info.has(F_USER_RECOVERY) && info.state() != S_DEV_DEAD)) {
-                    continue;
-                }
-                control.stopDevice(devId);
-                control.deleteDevice(devId);
-                DeviceNodes.awaitNodesGone(devId);
-                removed.add(devId);
-                LOG.info("removed orphaned ublk device {} (server pid {} gone)", devId, info.ublksrvPid());
-            } catch (UringException e) {
-                LOG.warn("ublk device {}: cannot remove: {}", devId, e.getMessage());
-            }
-        }
-        return removed;
-    }
 }

@@ -94,7 +94,7 @@ class CrashGuestTest {
         assertFalse(log.contains("Laying out"), "fio did not find the block device");
         assertNotEquals(0, fio.exitValue(), "fio saw no error although its device died under it");
         try (ControlDevice ctl = ControlDevice.open()) {
-            assertEquals(List.of(s.devId()), UblkDevice.removeOrphans(ctl));
+            assertEquals(List.of(s.devId()), DeadDevices.remove(ctl));
         }
         assertEquals(List.of(), Guest.ublkNodes());
     }
@@ -119,7 +119,7 @@ class CrashGuestTest {
         assertTrue(s.process().waitFor(30, TimeUnit.SECONDS));
         MultiThreadIoEventLoopGroup group = Guest.loops(1);
         try (ControlDevice ctl = ControlDevice.open(); FileTarget target = FileTarget.open(backing.toString())) {
-            assertEquals(List.of(), UblkDevice.removeOrphans(ctl), "a recoverable device is not an orphan");
+            assertEquals(List.of(), DeadDevices.remove(ctl), "a recoverable device is not an orphan");
             // The kernel moves the device to QUIESCED once it notices the server is gone.
             for (int i = 0; i < 100 && ctl.deviceInfo(s.devId()).state() == UblkAbi.S_DEV_LIVE; i++) {
                 Thread.sleep(100);
