@@ -27,6 +27,7 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
 
     private final DeviceOptions options;
     private volatile ExportInfo export;
+    private volatile boolean resizing;
     private final UblkDevice device;
     private final List<QueueSession> sessions;
     private final ControlDevice control;
@@ -224,6 +225,15 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
      * a refusal or failure is a {@link ResizeException} with the reason, nothing changed. Blocks.
      */
     public synchronized String resize(boolean shrink) {
+        resizing = true;
+        try {
+            return resizeNow(shrink);
+        } finally {
+            resizing = false;
+        }
+    }
+
+    private String resizeNow(boolean shrink) {
         if (!device.resizable()) {
             throw new ResizeException(name() + ": this kernel cannot resize a ublk device (no UBLK_F_UPDATE_SIZE); "
                     + "detach and attach it again");
@@ -277,6 +287,9 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
 
     /** auto-resize: a reconnect found the export at {@code bytes}, more than the device has. Off the loop. */
     private void autoResize(long bytes) {
+        if (resizing) {
+            return; // the reconnects of a resize under way see the larger export too
+        }
         LOG.info("{}: the export has grown to {} bytes; resizing {} (auto-resize)", name(), bytes, blockDevice());
         Thread.ofVirtual().name(name() + "-auto-resize").start(() -> {
             try {
