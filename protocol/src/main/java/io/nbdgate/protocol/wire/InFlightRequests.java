@@ -110,6 +110,25 @@ final class InFlightRequests<T extends SentRequest> {
             return offset >= start && rel <= request.length() && length >= 0 && length <= request.length() - rel;
         }
 
+        /** Records an error for the request; the first one is its outcome. */
+        void error(NbdError e, String why) {
+            if (error == null) {
+                error = e;
+                message = why;
+            }
+        }
+
+        /** Checks an ERROR_OFFSET chunk's offset against the request and keeps the first; null if fine. */
+        ProtocolViolation errorAt(long offset) {
+            if (!contains(offset, 1)) {
+                return new ProtocolViolation.ChunkOutsideRequest(cookie(), offset, 1, request.offset(), request.length());
+            }
+            if (errorOffset < 0) {
+                errorOffset = offset;
+            }
+            return null;
+        }
+
         /** Checks a data or hole chunk against the request and the chunks before it, and records it; null if fine. */
         ProtocolViolation claim(long offset, long length) {
             if (!contains(offset, length)) {

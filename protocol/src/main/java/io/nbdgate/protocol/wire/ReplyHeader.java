@@ -1,8 +1,10 @@
 package io.nbdgate.protocol.wire;
 
+import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.NbdMagic;
 import io.nbdgate.protocol.NbdSizes;
 import io.nbdgate.protocol.ProtocolViolation;
+import io.nbdgate.protocol.ReplyType;
 import io.nbdgate.protocol.TransmissionMode;
 import java.nio.ByteBuffer;
 
@@ -111,6 +113,52 @@ final class ReplyHeader extends PartDecoder {
     /** The request offset an extended header repeats, or -1. */
     long requestOffset() {
         return requestOffset;
+    }
+
+    /**
+     * Why this header cannot answer {@code request} on a connection in {@code mode}, or null when it can
+     * (proto.md, "Structured reply types"). An unknown chunk type is fine only as an error chunk.
+     */
+    ProtocolViolation refusal(SentRequest request, TransmissionMode mode) {
+        Command command = request.command();
+        if (simple) {
+            // With structured replies a READ must not get a simple reply; an error one carries no payload,
+            // so it is unambiguous and accepted, a success one would leave the stream undecodable.
+            return command == Command.READ && mode == TransmissionMode.STRUCTURED && error == 0
+                    ? new ProtocolViolation.UnexpectedReply("simple reply to READ after structured replies were negotiated")
+                    : null;
+        }
+        if (mode == TransmissionMode.EXTENDED && requestOffset != request.offset()) {
+            return new ProtocolViolation.MalformedMessage("extended reply header",
+                    "offset " + requestOffset + " does not match the request's " + request.offset());
+        }
+        if (length < 0) {
+            return new ProtocolViolation.OversizeLength("reply chunk", length, Long.MAX_VALUE);
+        }
+        ReplyType known = ReplyType.fromCode(type);
+        if (known == null) {
+            return ReplyType.isError(type) ? null : new ProtocolViolation.UnknownChunkType(type);
+        }
+        return switch (known) {
+            case NONE -> length != 0
+                    ? new ProtocolViolation.MalformedMessage("NONE chunk", "length " + length + " is not 0")
+                    : (flags & ReplyType.FLAG_DONE) == 0
+                    ? new ProtocolViolation.MalformedMessage("NONE chunk", "DONE flag not set") : null;
+            case OFFSET_DATA -> command != Command.READ
+                    ? new ProtocolViolation.UnexpectedReply("OFFSET_DATA chunk for " + command)
+                    : length < 9 ? new ProtocolViolation.MalformedMessage("OFFSET_DATA chunk", "length " + length + " < 9")
+                    : length - 8 > request.length()
+                    ? new ProtocolViolation.OversizeLength("OFFSET_DATA chunk", length - 8, request.length()) : null;
+            case OFFSET_HOLE -> command != Command.READ
+                    ? new ProtocolViolation.UnexpectedReply("OFFSET_HOLE chunk for " + command)
+                    : length != 12
+                    ? new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "length " + length + " is not 12") : null;
+            case BLOCK_STATUS, BLOCK_STATUS_EXT -> command != Command.BLOCK_STATUS
+                    ? new ProtocolViolation.UnexpectedReply(known + " chunk for " + command)
+                    : (known == ReplyType.BLOCK_STATUS_EXT) != (mode == TransmissionMode.EXTENDED)
+                    ? new ProtocolViolation.UnexpectedReply(known + " chunk in " + mode + " mode") : null;
+            case ERROR, ERROR_OFFSET -> null;
+        };
     }
 
     private void chunk(ByteBuffer in, int p, long payloadLength) {

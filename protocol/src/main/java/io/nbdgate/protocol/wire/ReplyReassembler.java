@@ -2,7 +2,6 @@ package io.nbdgate.protocol.wire;
 
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.NbdError;
-import io.nbdgate.protocol.NbdSizes;
 import io.nbdgate.protocol.ProtocolViolation;
 import io.nbdgate.protocol.ReplyType;
 import io.nbdgate.protocol.TransmissionMode;
@@ -50,6 +49,7 @@ public final class ReplyReassembler<T extends SentRequest> {
     private final ReplyHeader header = new ReplyHeader();
     private final ErrorChunk errorChunk = new ErrorChunk();
     private final BlockStatusChunk statusChunk = new BlockStatusChunk();
+    private final ReadRange range = new ReadRange();
     private final Completion<T> completion = new Completion<>();
 
     private State state = State.HEADER;
@@ -61,10 +61,6 @@ public final class ReplyReassembler<T extends SentRequest> {
     private InFlightRequests.Slot<T> current;
     private int chunkFlags;
     private long chunkRemaining;
-    private long dataOffset;
-    private long dataRemaining;
-    private long holeLength;
-    private boolean holeStep;
 
     public ReplyReassembler(TransmissionMode mode, int maxInFlight) {
         this.mode = mode;
@@ -150,12 +146,12 @@ public final class ReplyReassembler<T extends SentRequest> {
 
     /** Offset of the current data or hole range inside the request's buffer (0 = the request's first byte). */
     public long dataOffset() {
-        return dataOffset;
+        return range.offset();
     }
 
     /** Bytes still to receive for a DATA step, or the hole's size for a ZEROES step. */
     public long dataLength() {
-        return holeStep ? holeLength : dataRemaining;
+        return range.length();
     }
 
     public int extentContextId() {
@@ -180,11 +176,10 @@ public final class ReplyReassembler<T extends SentRequest> {
      * (not through the input buffer of {@link #next}).
      */
     public void dataReceived(long n) {
-        if ((state != State.SIMPLE_DATA && state != State.CHUNK_DATA) || n < 0 || n > dataRemaining) {
-            throw new IllegalStateException("dataReceived(" + n + ") with " + dataRemaining + " expected in " + state);
+        if ((state != State.SIMPLE_DATA && state != State.CHUNK_DATA) || n < 0 || n > range.remaining()) {
+            throw new IllegalStateException("dataReceived(" + n + ") with " + range.remaining() + " expected in " + state);
         }
-        dataOffset += n;
-        dataRemaining -= n;
+        range.received(n);
     }
 
     /**
@@ -196,27 +191,19 @@ public final class ReplyReassembler<T extends SentRequest> {
         if (state != State.SIMPLE_DATA && state != State.CHUNK_DATA) {
             return 0;
         }
-        int n = (int) Math.min(in.remaining(), dataRemaining);
-        if (dataOffset + n > requestBuffer.capacity()) {
-            throw new IndexOutOfBoundsException("request buffer of " + requestBuffer.capacity()
-                    + " bytes is smaller than the request");
-        }
-        requestBuffer.put((int) dataOffset, in, in.position(), n);
-        in.position(in.position() + n);
-        dataReceived(n);
-        return n;
+        return range.copy(in, requestBuffer);
     }
 
     /** Advances over {@code in} until the caller has something to do. Consumes only header bytes. */
     public Step next(ByteBuffer in) {
-        holeStep = false;
+        range.holeReported();
         while (true) {
             // Each state's handler returns the caller's next step, or null to go on decoding.
             Step step = switch (state) {
                 case DEAD -> Step.VIOLATION;
                 case HEADER -> readHeader(in);
-                case SIMPLE_DATA -> dataRemaining > 0 ? Step.DATA : complete();
-                case CHUNK_DATA -> dataRemaining > 0 ? Step.DATA : endChunk();
+                case SIMPLE_DATA -> range.remaining() > 0 ? Step.DATA : complete();
+                case CHUNK_DATA -> range.remaining() > 0 ? Step.DATA : endChunk();
                 case OFFSET_DATA_PREFIX -> readDataOffset(in);
                 case HOLE -> readHole(in);
                 case BLOCK_STATUS -> decodeBlockStatus(in);
@@ -230,50 +217,32 @@ public final class ReplyReassembler<T extends SentRequest> {
     }
 
     private Step readDataOffset(ByteBuffer in) {
-        if (!have(in, 8)) {
-            return Step.NEED_MORE;
-        }
-        long off = in.getLong();
-        long len = chunkRemaining - 8;
-        ProtocolViolation bad = current.claim(off, len);
-        if (bad != null) {
-            return fail(bad);
-        }
-        chunkRemaining = 0;
-        state = State.CHUNK_DATA;
-        dataOffset = off - current.request.offset();
-        dataRemaining = len;
-        return Step.DATA;
+        return switch (range.readData(in, current, chunkRemaining)) {
+            case NEED_MORE -> needMore(range.needed());
+            case VIOLATION -> fail(range.violation());
+            default -> {
+                chunkRemaining = 0;
+                state = State.CHUNK_DATA;
+                yield Step.DATA;
+            }
+        };
     }
 
     private Step readHole(ByteBuffer in) {
-        if (!have(in, 12)) {
-            return Step.NEED_MORE;
-        }
-        long off = in.getLong();
-        long size = Integer.toUnsignedLong(in.getInt());
-        if (size == 0) {
-            return fail(new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "hole size is 0"));
-        }
-        ProtocolViolation bad = current.claim(off, size);
-        if (bad != null) {
-            return fail(bad);
-        }
-        chunkRemaining = 0;
-        dataOffset = off - current.request.offset();
-        holeLength = size;
-        holeStep = true;
-        state = State.CHUNK_DATA;
-        dataRemaining = 0;
-        return Step.ZEROES;
+        return switch (range.readHole(in, current)) {
+            case NEED_MORE -> needMore(range.needed());
+            case VIOLATION -> fail(range.violation());
+            default -> {
+                chunkRemaining = 0;
+                state = State.CHUNK_DATA;
+                yield Step.ZEROES;
+            }
+        };
     }
 
     private Step decodeBlockStatus(ByteBuffer in) {
         return switch (statusChunk.decode(in)) {
-            case NEED_MORE -> {
-                needed = statusChunk.needed();
-                yield Step.NEED_MORE;
-            }
+            case NEED_MORE -> needMore(statusChunk.needed());
             case EXTENT -> Step.EXTENT;
             case VIOLATION -> fail(statusChunk.violation());
             case DONE -> {
@@ -290,8 +259,7 @@ public final class ReplyReassembler<T extends SentRequest> {
             in.position(in.position() + n);
             chunkRemaining -= n;
             if (chunkRemaining > 0) {
-                needed = 1;
-                return Step.NEED_MORE;
+                return needMore(1);
             }
         }
         return endChunk();
@@ -300,8 +268,7 @@ public final class ReplyReassembler<T extends SentRequest> {
     private Step readHeader(ByteBuffer in) {
         switch (header.read(in, mode)) {
             case NEED_MORE -> {
-                needed = header.needed();
-                return Step.NEED_MORE;
+                return needMore(header.needed());
             }
             case VIOLATION -> {
                 return fail(header.violation());
@@ -312,102 +279,50 @@ public final class ReplyReassembler<T extends SentRequest> {
         if (s == null) {
             return fail(new ProtocolViolation.UnknownCookie(header.cookie()));
         }
-        if (!header.simple()) {
-            if (mode == TransmissionMode.EXTENDED && header.requestOffset() != s.request.offset()) {
-                return fail(new ProtocolViolation.MalformedMessage("extended reply header",
-                        "offset " + header.requestOffset() + " does not match the request's " + s.request.offset()));
-            }
-            return beginChunk(s, header.flags(), header.type(), header.length());
+        ProtocolViolation bad = header.refusal(s.request, mode);
+        if (bad != null) {
+            return fail(bad);
         }
         current = s;
-        int error = header.error();
-        Command command = s.request.command();
-        // With structured replies a READ must not get a simple reply; an error one carries no payload,
-        // so it is unambiguous and accepted, a success one would leave the stream undecodable.
-        if (command == Command.READ && mode == TransmissionMode.STRUCTURED && error == 0) {
-            return fail(new ProtocolViolation.UnexpectedReply("simple reply to READ after structured replies were negotiated"));
+        if (!header.simple()) {
+            return beginChunk(s, header.flags(), header.type(), header.length());
         }
-        if (error != 0) {
-            recordError(NbdError.fromWire(error), null);
+        if (header.error() != 0) {
+            recordError(NbdError.fromWire(header.error()), null);
             return complete();
         }
-        if (command != Command.READ) {
+        if (s.request.command() != Command.READ) {
             return complete();
         }
         state = State.SIMPLE_DATA;
-        dataOffset = 0;
-        dataRemaining = s.request.length();
-        s.coverage.add(0, dataRemaining);
+        range.whole(s);
         return null;
     }
 
+    /** Starts a chunk the header said may answer {@code s}. */
     private Step beginChunk(InFlightRequests.Slot<T> s, int flags, int type, long length) {
-        current = s;
         chunkFlags = flags;
         chunkRemaining = length;
-        if (length < 0) {
-            return fail(new ProtocolViolation.OversizeLength("reply chunk", length, Long.MAX_VALUE));
-        }
         ReplyType known = ReplyType.fromCode(type);
-        if (known == null) {
-            if (!ReplyType.isError(type)) {
-                return fail(new ProtocolViolation.UnknownChunkType(type));
-            }
-            return beginError(type);
-        }
-        Command command = s.request.command();
-        switch (known) {
-            case NONE:
-                if (length != 0) {
-                    return fail(new ProtocolViolation.MalformedMessage("NONE chunk", "length " + length + " is not 0"));
-                }
-                if ((flags & ReplyType.FLAG_DONE) == 0) {
-                    return fail(new ProtocolViolation.MalformedMessage("NONE chunk", "DONE flag not set"));
-                }
+        switch (known == null ? ReplyType.ERROR : known) {
+            case NONE -> {
                 return endChunk();
-            case OFFSET_DATA:
-                if (command != Command.READ) {
-                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_DATA chunk for " + command));
-                }
-                if (length < 9) {
-                    return fail(new ProtocolViolation.MalformedMessage("OFFSET_DATA chunk", "length " + length + " < 9"));
-                }
-                if (length - 8 > s.request.length()) {
-                    return fail(new ProtocolViolation.OversizeLength("OFFSET_DATA chunk", length - 8, s.request.length()));
-                }
-                state = State.OFFSET_DATA_PREFIX;
-                return null;
-            case OFFSET_HOLE:
-                if (command != Command.READ) {
-                    return fail(new ProtocolViolation.UnexpectedReply("OFFSET_HOLE chunk for " + command));
-                }
-                if (length != 12) {
-                    return fail(new ProtocolViolation.MalformedMessage("OFFSET_HOLE chunk", "length " + length + " is not 12"));
-                }
-                state = State.HOLE;
-                return null;
-            case BLOCK_STATUS:
-            case BLOCK_STATUS_EXT: {
-                if (command != Command.BLOCK_STATUS) {
-                    return fail(new ProtocolViolation.UnexpectedReply(known + " chunk for " + command));
-                }
-                if ((known == ReplyType.BLOCK_STATUS_EXT) != (mode == TransmissionMode.EXTENDED)) {
-                    return fail(new ProtocolViolation.UnexpectedReply(known + " chunk in " + mode + " mode"));
-                }
+            }
+            case OFFSET_DATA -> state = State.OFFSET_DATA_PREFIX;
+            case OFFSET_HOLE -> state = State.HOLE;
+            case BLOCK_STATUS, BLOCK_STATUS_EXT -> {
                 ProtocolViolation bad = statusChunk.begin(known, length);
                 if (bad != null) {
                     return fail(bad);
                 }
                 s.contentChunks++;
                 state = State.BLOCK_STATUS;
-                return null;
             }
-            case ERROR:
-            case ERROR_OFFSET:
+            case ERROR, ERROR_OFFSET -> {
                 return beginError(type);
-            default:
-                throw new AssertionError(known);
+            }
         }
+        return null;
     }
 
     private Step beginError(int type) {
@@ -423,8 +338,7 @@ public final class ReplyReassembler<T extends SentRequest> {
     private Step decodeError(ByteBuffer in) {
         switch (errorChunk.decode(in)) {
             case NEED_MORE -> {
-                needed = errorChunk.needed();
-                return Step.NEED_MORE;
+                return needMore(errorChunk.needed());
             }
             case VIOLATION -> {
                 return fail(errorChunk.violation());
@@ -432,15 +346,9 @@ public final class ReplyReassembler<T extends SentRequest> {
             default -> { }
         }
         recordError(errorChunk.error(), errorChunk.message());
-        if (errorChunk.hasOffset()) {
-            long off = errorChunk.offset();
-            if (!current.contains(off, 1)) {
-                return fail(new ProtocolViolation.ChunkOutsideRequest(current.cookie(), off, 1,
-                        current.request.offset(), current.request.length()));
-            }
-            if (current.errorOffset < 0) {
-                current.errorOffset = off;
-            }
+        ProtocolViolation bad = errorChunk.hasOffset() ? current.errorAt(errorChunk.offset()) : null;
+        if (bad != null) {
+            return fail(bad);
         }
         chunkRemaining = errorChunk.remaining();
         state = State.SKIP;
@@ -457,10 +365,7 @@ public final class ReplyReassembler<T extends SentRequest> {
     }
 
     private void recordError(NbdError e, String message) {
-        if (current.error == null) {
-            current.error = e;
-            current.message = message;
-        }
+        current.error(e, message);
         if (e == NbdError.ESHUTDOWN) {
             shutdownRequested = true;
         }
@@ -489,12 +394,9 @@ public final class ReplyReassembler<T extends SentRequest> {
         return Step.VIOLATION;
     }
 
-    private boolean have(ByteBuffer in, int n) {
-        if (in.remaining() >= n) {
-            return true;
-        }
+    private Step needMore(int n) {
         needed = n;
-        return false;
+        return Step.NEED_MORE;
     }
 
 }
