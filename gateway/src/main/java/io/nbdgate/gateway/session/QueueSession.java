@@ -4,25 +4,20 @@ import io.netty.channel.IoEventLoop;
 import io.nbdgate.gateway.link.Link;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.LinkOwner;
-import io.nbdgate.gateway.link.LinkState;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.link.Request;
-import io.nbdgate.gateway.link.TimeoutTicker;
 import io.nbdgate.gateway.metrics.QueueCounters;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
 import java.net.SocketAddress;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Future;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.event.Level;
-import org.slf4j.spi.LoggingEventBuilder;
 import org.slf4j.LoggerFactory;
 
 /**
@@ -44,8 +39,6 @@ public final class QueueSession implements LinkOwner {
     }
 
     private final String name;
-    private final String device;
-    private final int queue;
     private final IoEventLoop loop;
     private final Supplier<SocketAddress> address;
     private final HandshakeConfig handshake;
@@ -54,20 +47,16 @@ public final class QueueSession implements LinkOwner {
     private final boolean needsMultiConn;
     private final Request[] requests;
     private final QueueCounters counters;
-    private final List<Request> waiting = new ArrayList<>();
+    private final WaitingRequests waiting = new WaitingRequests();
     private final CompletableFuture<QueueSession> opened = new CompletableFuture<>();
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
-    private Listener listener;
-    private volatile java.util.function.LongConsumer onGrowth;
-    // renewLink callers, told when the next link is READY (or that none will be)
-    private final List<CompletableFuture<Void>> renewals = new ArrayList<>();
-    private ExportInfo export;
+    private final Listener listener;
+    private final ExportWatch export = new ExportWatch();
     private Link link;       // READY, carrying requests
     private Link attempt;    // connecting
-    private final SessionStatus status = new SessionStatus();
+    private final SessionStatus status;
     private long nextSeq;
-    private Future<?> retryTimer;
-    private Future<?> giveUpTimer;
+    private final RetryTimers timers;
     private boolean detaching;
     // Since a link was lost and until a new one answers something: the reconnect timeout runs on, so a server that
     // accepts connections but never answers cannot make requests wait forever.
@@ -75,18 +64,19 @@ public final class QueueSession implements LinkOwner {
 
     private QueueSession(String device, int queue, IoEventLoop loop, Supplier<SocketAddress> address,
                          HandshakeConfig handshake, LinkOptions linkOptions, int depth, ReconnectPolicy policy,
-                         boolean needsMultiConn) {
+                         boolean needsMultiConn, Listener listener) {
         this.name = device + " queue " + queue;
-        this.device = device;
-        this.queue = queue;
         this.loop = loop;
         this.address = address;
         this.handshake = handshake;
         this.linkOptions = linkOptions;
         this.policy = policy;
         this.needsMultiConn = needsMultiConn;
+        this.listener = listener;
         this.requests = new Request[depth];
         this.counters = new QueueCounters(depth);
+        this.timers = new RetryTimers(loop);
+        this.status = new SessionStatus(device, queue);
         for (int t = 0; t < depth; t++) {
             requests[t] = new Request(t);
         }
@@ -106,29 +96,19 @@ public final class QueueSession implements LinkOwner {
             Supplier<SocketAddress> address, HandshakeConfig handshake, LinkOptions linkOptions, int depth,
             ReconnectPolicy policy, boolean needsMultiConn, Listener listener) {
         QueueSession s = new QueueSession(device, queue, loop, address, handshake, linkOptions, depth, policy,
-                needsMultiConn);
-        s.listener = listener;
+                needsMultiConn, listener);
         loop.execute(s::connect);
         return s.opened;
     }
 
     /** The export as the first link found it (with the size of the last resize): what the device is made from. */
     public ExportInfo export() {
-        return export;
-    }
-
-    /**
-     * A line for a change of this queue's state, carrying device=, queue= and state= as key-value pairs: the text
-     * log shows them after the message, the JSON log as fields, so journald or Loki users filter by device.
-     */
-    private LoggingEventBuilder stateLine(Level level, LinkStatus.State to) {
-        return LOG.atLevel(level).addKeyValue("device", device).addKeyValue("queue", queue)
-                .addKeyValue("state", to.name().toLowerCase(java.util.Locale.ROOT));
+        return export.export();
     }
 
     /** Told (on the loop) the export's size when a reconnect finds it larger than the device. */
-    public void onExportGrowth(java.util.function.LongConsumer c) {
-        onGrowth = c;
+    public void onExportGrowth(LongConsumer c) {
+        export.onGrowth(c);
     }
 
     /**
@@ -144,7 +124,7 @@ public final class QueueSession implements LinkOwner {
                 done.completeExceptionally(new NbdConnectionException(name + " is " + status.state()));
                 return;
             }
-            renewals.add(done);
+            export.awaitRenewal(done);
             if (link != null) {
                 link.abandon(why);
             }
@@ -152,21 +132,9 @@ public final class QueueSession implements LinkOwner {
         return done;
     }
 
-    private void renewed(Throwable failure) {
-        List<CompletableFuture<Void>> all = new ArrayList<>(renewals);
-        renewals.clear();
-        all.forEach(f -> {
-            if (failure == null) {
-                f.complete(null);
-            } else {
-                f.completeExceptionally(failure);
-            }
-        });
-    }
-
     /** The device now has {@code bytes}: a reconnect checks the export against that size from here on. */
     public void resized(long bytes) {
-        loop.execute(() -> export = export.withSize(bytes));
+        loop.execute(() -> export.resized(bytes));
     }
 
     public IoEventLoop loop() {
@@ -201,10 +169,7 @@ public final class QueueSession implements LinkOwner {
         r.seq(nextSeq++);
         switch (status.state()) {
             case CONNECTED -> link.submit(r);
-            case RECONNECTING -> {
-                r.phase(Request.Phase.WAITING);
-                waiting.add(r);
-            }
+            case RECONNECTING -> waiting.add(r);
             case FAILED, CLOSED -> fail(r);
         }
     }
@@ -222,10 +187,8 @@ public final class QueueSession implements LinkOwner {
     }
 
     private void failWaiting() {
-        renewed(new NbdConnectionException(name + ": " + status.state()));
-        List<Request> all = new ArrayList<>(waiting);
-        waiting.clear();
-        for (Request r : all) {
+        export.renewed(new NbdConnectionException(name + ": " + status.state()));
+        for (Request r : waiting.takeAll()) {
             fail(r);
         }
     }
@@ -233,7 +196,6 @@ public final class QueueSession implements LinkOwner {
     // ---------------------------------------------------------------- links
 
     private void connect() {
-        retryTimer = null;
         if (status.state() == LinkStatus.State.CLOSED || attempt != null) {
             return;
         }
@@ -250,18 +212,18 @@ public final class QueueSession implements LinkOwner {
             l.disconnect();
             return;
         }
-        if (export == null) {
-            export = info;
+        if (!export.known()) {
+            export.first(info);
             status.become(LinkStatus.State.CONNECTED, null);
             link = l;
             opened.complete(this);
             return;
         }
-        String problem = ExportCheck.incompatibility(export, info);
+        String problem = export.incompatibility(info);
         if (problem != null) {
             status.error(problem);
             if (status.state() != LinkStatus.State.FAILED) {
-                stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+                status.line(LOG, Level.ERROR, LinkStatus.State.FAILED).log(
                         "{}: {}; I/O fails with EIO until the server offers the export the device was made from", name,
                         problem);
                 status.become(LinkStatus.State.FAILED, problem);
@@ -275,24 +237,19 @@ public final class QueueSession implements LinkOwner {
             l.disconnect();
             return;
         }
-        java.util.function.LongConsumer grew = onGrowth;
-        if (grew != null && info.size() > export.size()) {
-            grew.accept(info.size());
-        }
-        cancelRetry();
+        export.reconnected(info);
+        timers.cancelRetry();
         link = l;
         int n = waiting.size();
         if (n == 0) {
             recovered();
         }
-        stateLine(Level.INFO, LinkStatus.State.CONNECTED).log(
+        status.line(LOG, Level.INFO, LinkStatus.State.CONNECTED).log(
                 "{}: connected again to {} after {} attempt(s); resending {} request(s)", name, l.peer(),
                 status.attempts(), n);
         status.become(LinkStatus.State.CONNECTED, null);
-        renewed(null);
-        List<Request> again = new ArrayList<>(waiting);
-        waiting.clear();
-        for (Request r : again) {
+        export.renewed(null);
+        for (Request r : waiting.takeAll()) {
             if (r.phase() == Request.Phase.WAITING) {
                 l.submit(r);
             }
@@ -309,16 +266,13 @@ public final class QueueSession implements LinkOwner {
 
     private void recovered() {
         recovering = false;
-        if (giveUpTimer != null) {
-            giveUpTimer.cancel(false);
-            giveUpTimer = null;
-        }
+        timers.cancelGiveUp();
     }
 
     @Override
     public void down(Link l, String reason) {
         if (l == attempt) {
-            if (export == null) {
+            if (!export.known()) {
                 // The first link: attach fails with the reason.
                 status.become(LinkStatus.State.CLOSED, reason);
                 opened.completeExceptionally(new NbdConnectionException(reason));
@@ -345,12 +299,12 @@ public final class QueueSession implements LinkOwner {
             status.error(reason);
             return; // its requests fail when it has closed; attempts go on
         }
-        stateLine(Level.WARN, LinkStatus.State.RECONNECTING).log("{}: connection to {} lost: {}; reconnecting", name,
+        status.line(LOG, Level.WARN, LinkStatus.State.RECONNECTING).log("{}: connection to {} lost: {}; reconnecting", name,
                 l.peer(), reason);
         status.become(LinkStatus.State.RECONNECTING, reason);
         Duration limit = policy.reconnectTimeout();
-        if (limit != null && giveUpTimer == null) {
-            giveUpTimer = TimeoutTicker.after(loop, limit, this::giveUp);
+        if (limit != null) {
+            timers.giveUpAfter(limit, this::giveUp);
         }
     }
 
@@ -361,8 +315,7 @@ public final class QueueSession implements LinkOwner {
         }
         if (!unanswered.isEmpty()) {
             status.resent(unanswered.size());
-            waiting.addAll(unanswered);
-            waiting.sort(Comparator.comparingLong(Request::seq));
+            waiting.addUnanswered(unanswered);
         }
         switch (status.state()) {
             case FAILED, CLOSED -> failWaiting();
@@ -374,13 +327,8 @@ public final class QueueSession implements LinkOwner {
             }
             return;
         }
-        if (link == null && attempt == null && retryTimer == null) {
-            Duration d = policy.delay(status.nextAttempt());
-            if (d.isZero()) {
-                connect();
-            } else {
-                retryTimer = TimeoutTicker.after(loop, d, this::connect);
-            }
+        if (link == null && attempt == null && !timers.retryPending()) {
+            timers.retryAfter(policy.delay(status.nextAttempt()), this::connect);
         }
     }
 
@@ -389,34 +337,18 @@ public final class QueueSession implements LinkOwner {
      * answered nothing is given up with what it holds; attempts go on.
      */
     private void giveUp() {
-        giveUpTimer = null;
         if (status.state() == LinkStatus.State.RECONNECTING) {
-            stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+            status.line(LOG, Level.ERROR, LinkStatus.State.FAILED).log(
                     "{}: no connection for {} s ({}); I/O fails with EIO until the server is back", name,
                     policy.reconnectTimeout().toSeconds(), status.lastError());
             status.become(LinkStatus.State.FAILED, status.lastError());
             failWaiting();
         } else if (status.state() == LinkStatus.State.CONNECTED && recovering && link != null) {
-            stateLine(Level.ERROR, LinkStatus.State.FAILED).log(
+            status.line(LOG, Level.ERROR, LinkStatus.State.FAILED).log(
                     "{}: the server answered nothing for {} s after reconnecting; I/O fails with EIO", name,
                     policy.reconnectTimeout().toSeconds());
             status.become(LinkStatus.State.FAILED, "no reply within the reconnect timeout");
             link.abandon("no reply within the reconnect timeout");
-        }
-    }
-
-    private void cancelRetry() {
-        if (retryTimer != null) {
-            retryTimer.cancel(false);
-            retryTimer = null;
-        }
-    }
-
-    private void cancelTimers() {
-        cancelRetry();
-        if (giveUpTimer != null) {
-            giveUpTimer.cancel(false);
-            giveUpTimer = null;
         }
     }
 
@@ -431,7 +363,7 @@ public final class QueueSession implements LinkOwner {
             detaching = true;
             if (status.state() == LinkStatus.State.RECONNECTING || status.state() == LinkStatus.State.FAILED) {
                 status.become(LinkStatus.State.CLOSED, null);
-                cancelTimers();
+                timers.cancelAll();
                 failWaiting();
                 if (attempt != null) {
                     attempt.closeAsync("detached");
@@ -454,46 +386,19 @@ public final class QueueSession implements LinkOwner {
                 return;
             }
             status.become(LinkStatus.State.CLOSED, null);
-            cancelTimers();
+            timers.cancelAll();
             failWaiting();
             if (attempt != null) {
                 attempt.closeAsync("detached");
             }
             if (link != null) {
-                Link l = link;
-                if (l.state() == LinkState.READY && idle(l)) {
-                    l.disconnect();
-                } else {
-                    TimeoutTicker.after(loop, grace, () -> l.closeAsync("detached"));
-                    pollIdle(l);
-                }
+                LinkDrain.close(loop, link, requests, grace);
             }
             if (link == null && attempt == null) {
                 stopped.complete(null);
             }
         });
         return stopped;
-    }
-
-    /** Disconnects politely once the link's last request is answered. */
-    private void pollIdle(Link l) {
-        if (l.state() != LinkState.READY) {
-            return;
-        }
-        if (idle(l)) {
-            l.disconnect();
-        } else {
-            TimeoutTicker.after(loop, Duration.ofMillis(50), () -> pollIdle(l));
-        }
-    }
-
-    private boolean idle(Link l) {
-        for (Request r : requests) {
-            if (r.phase() == Request.Phase.ON_LINK) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /** True while a link carries the queue's requests. */

@@ -1,6 +1,10 @@
 package io.nbdgate.gateway.session;
 
 import java.time.Instant;
+import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.event.Level;
+import org.slf4j.spi.LoggingEventBuilder;
 
 /**
  * What a queue session knows of its connection: the state, the attempts since it was lost, since when, the last
@@ -8,6 +12,8 @@ import java.time.Instant;
  * snapshot any thread may read (list, status, metrics).
  */
 final class SessionStatus {
+    private final String device;
+    private final int queue;
     private LinkStatus.State state = LinkStatus.State.RECONNECTING;
     private int attempts;
     private Instant since = Instant.now();
@@ -16,8 +22,19 @@ final class SessionStatus {
     private long resent;
     private volatile LinkStatus published;
 
-    SessionStatus() {
+    SessionStatus(String device, int queue) {
+        this.device = device;
+        this.queue = queue;
         publish();
+    }
+
+    /**
+     * A log line for a change to {@code to}, carrying device=, queue= and state= as key-value pairs: the text
+     * log shows them after the message, the JSON log as fields, so journald or Loki users filter by device.
+     */
+    LoggingEventBuilder line(Logger log, Level level, LinkStatus.State to) {
+        return log.atLevel(level).addKeyValue("device", device).addKeyValue("queue", queue)
+                .addKeyValue("state", to.name().toLowerCase(Locale.ROOT));
     }
 
     LinkStatus.State state() {

@@ -8,7 +8,6 @@ import io.nbdgate.protocol.NbdOption;
 import io.nbdgate.protocol.NbdSizes;
 import io.nbdgate.protocol.OptionReplyType;
 import io.nbdgate.protocol.ProtocolViolation;
-import io.nbdgate.protocol.TransmissionFlag;
 import io.nbdgate.protocol.TransmissionMode;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -63,15 +62,7 @@ public final class ClientHandshake {
     private HandshakeError error;
     private final List<ExportEntry> exports = new ArrayList<>();
 
-    // Collected from NBD_REP_INFO during GO.
-    private long size = -1;
-    private int transmissionFlags;
-    private String canonicalName;
-    private String description;
-    private int minimumBlock = NbdSizes.DEFAULT_MINIMUM_BLOCK;
-    private int preferredBlock = NbdSizes.DEFAULT_PREFERRED_BLOCK;
-    private long maximumPayload = NbdSizes.DEFAULT_MAXIMUM_PAYLOAD;
-    private boolean blockSizeAdvertised;
+    private final ExportInfoReplies info = new ExportInfoReplies();
     private ExportInfo result;
 
     public ClientHandshake(HandshakeConfig config) {
@@ -260,14 +251,14 @@ public final class ClientHandshake {
             return needOrFailed();
         }
         if (r.type == OptionReplyType.INFO.code()) {
-            return parseInfo(r.payload);
+            ProtocolViolation bad = info.info(r.payload);
+            return bad == null ? null : violation(bad);
         }
         if (r.type == OptionReplyType.ACK.code()) {
-            if (size < 0) {
+            if (!info.hasExport()) {
                 return violation(new ProtocolViolation.UnexpectedReply("NBD_OPT_GO acknowledged without NBD_INFO_EXPORT"));
             }
-            result = new ExportInfo(canonicalName != null ? canonicalName : config.exportName(), description, size,
-                    transmissionFlags, minimumBlock, preferredBlock, maximumPayload, blockSizeAdvertised, mode);
+            result = info.result(config.exportName(), mode);
             state = State.READY;
             return null;
         }
@@ -286,65 +277,6 @@ public final class ClientHandshake {
         return unexpectedReplyType(NbdOption.GO, r);
     }
 
-    private HandshakeAction parseInfo(byte[] p) {
-        if (p.length < 2) {
-            return violation(new ProtocolViolation.MalformedMessage("NBD_REP_INFO", "length " + p.length + " < 2"));
-        }
-        ByteBuffer b = ByteBuffer.wrap(p);
-        InfoType type = InfoType.fromCode(Short.toUnsignedInt(b.getShort()));
-        if (type == null) {
-            return null; // clients MUST ignore information types they do not understand
-        }
-        switch (type) {
-            case EXPORT -> {
-                if (p.length != 12) {
-                    return violation(new ProtocolViolation.MalformedMessage("NBD_INFO_EXPORT", "length " + p.length + " is not 12"));
-                }
-                size = b.getLong();
-                transmissionFlags = Short.toUnsignedInt(b.getShort());
-                if (size < 0) {
-                    return violation(new ProtocolViolation.OversizeLength("export size", size, Long.MAX_VALUE));
-                }
-                if (!TransmissionFlag.HAS_FLAGS.isSetIn(transmissionFlags)) {
-                    return violation(new ProtocolViolation.MalformedMessage("NBD_INFO_EXPORT", "NBD_FLAG_HAS_FLAGS is clear"));
-                }
-            }
-            case NAME -> canonicalName = new String(p, 2, p.length - 2, StandardCharsets.UTF_8);
-            case DESCRIPTION -> description = new String(p, 2, p.length - 2, StandardCharsets.UTF_8);
-            case BLOCK_SIZE -> {
-                if (p.length != 14) {
-                    return violation(new ProtocolViolation.MalformedMessage("NBD_INFO_BLOCK_SIZE", "length " + p.length + " is not 14"));
-                }
-                long min = Integer.toUnsignedLong(b.getInt());
-                long pref = Integer.toUnsignedLong(b.getInt());
-                long max = Integer.toUnsignedLong(b.getInt());
-                String bad = checkBlockSizes(min, pref, max);
-                if (bad != null) {
-                    return violation(new ProtocolViolation.MalformedMessage("NBD_INFO_BLOCK_SIZE", bad));
-                }
-                minimumBlock = (int) min;
-                preferredBlock = (int) pref;
-                maximumPayload = max;
-                blockSizeAdvertised = true;
-            }
-        }
-        return null;
-    }
-
-    /** The spec's rules for advertised size constraints; null if they hold. */
-    static String checkBlockSizes(long min, long pref, long max) {
-        if (min == 0 || Long.bitCount(min) != 1 || min > NbdSizes.MAX_MINIMUM_BLOCK) {
-            return "minimum block size " + min + " is not a power of 2 between 1 and 65536";
-        }
-        if (Long.bitCount(pref) != 1 || pref < Math.max(min, 512)) {
-            return "preferred block size " + pref + " is not a power of 2 >= max(minimum, 512)";
-        }
-        if (max < pref) {
-            return "maximum payload " + max + " is smaller than the preferred block size " + pref;
-        }
-        return null;
-    }
-
     private HandshakeAction sendExportName() {
         byte[] name = config.exportName().getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = optionHeader(NbdOption.EXPORT_NAME, name.length);
@@ -359,14 +291,16 @@ public final class ClientHandshake {
         if (in.remaining() < need) {
             return new HandshakeAction.NeedMore(need);
         }
-        size = in.getLong();
-        transmissionFlags = Short.toUnsignedInt(in.getShort());
+        long size = in.getLong();
+        int flags = Short.toUnsignedInt(in.getShort());
         in.position(in.position() + need - NbdSizes.EXPORT_NAME_REPLY);
-        if (size < 0) {
-            return violation(new ProtocolViolation.OversizeLength("export size", size, Long.MAX_VALUE));
+        // Only size and flags: what GO's info items said before its ERR_UNSUP does not describe this export.
+        ExportInfoReplies reply = new ExportInfoReplies();
+        ProtocolViolation bad = reply.export(size, flags, false);
+        if (bad != null) {
+            return violation(bad);
         }
-        result = new ExportInfo(config.exportName(), null, size, transmissionFlags, minimumBlock, preferredBlock,
-                maximumPayload, false, mode);
+        result = reply.result(config.exportName(), mode);
         state = State.READY;
         return null;
     }

@@ -286,10 +286,10 @@ class ClientHandshakeTest {
         ClientHandshake h = atGo(3);
         serverSends(reply(NbdOption.GO, OptionReplyType.INFO, infoBlockSize(3, 4096, 1 << 20)));
         assertInstanceOf(HandshakeError.Violation.class, failed(h.step(in)).error());
-        assertEquals(null, ClientHandshake.checkBlockSizes(1, 512, 0xffff_ffffL));
-        assertTrue(ClientHandshake.checkBlockSizes(4096, 512, 1 << 20).contains("preferred"));
-        assertTrue(ClientHandshake.checkBlockSizes(512, 4096, 1024).contains("maximum"));
-        assertTrue(ClientHandshake.checkBlockSizes(1 << 17, 1 << 17, 1 << 20).contains("minimum"));
+        assertEquals(null, ExportInfoReplies.checkBlockSizes(1, 512, 0xffff_ffffL));
+        assertTrue(ExportInfoReplies.checkBlockSizes(4096, 512, 1 << 20).contains("preferred"));
+        assertTrue(ExportInfoReplies.checkBlockSizes(512, 4096, 1024).contains("maximum"));
+        assertTrue(ExportInfoReplies.checkBlockSizes(1 << 17, 1 << 17, 1 << 20).contains("minimum"));
     }
 
     @Test
