@@ -15,9 +15,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * A server that dies (SIGKILL) and comes back on the same port with the same backing file: I/O waits and
@@ -50,12 +53,19 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         abstract ExternalNbdServer start(Path dir, Path file) throws IOException;
     }
 
-    @ParameterizedTest
-    @EnumSource(FileServer.class)
-    void fiveRestartsDuringOneFioRunFailNothing(FileServer kind) throws Exception {
+    /** Every server in both buffer modes: zero copy, and ublk user copy. */
+    static Stream<Arguments> serversAndModes() {
+        return Stream.of(FileServer.values()).flatMap(kind -> Stream.of(ZeroCopy.ON, ZeroCopy.OFF)
+                .map(mode -> Arguments.of(kind, mode)));
+    }
+
+    @ParameterizedTest(name = "{0}, zero-copy {1}")
+    @MethodSource("serversAndModes")
+    void fiveRestartsDuringOneFioRunFailNothing(FileServer kind, ZeroCopy zeroCopy) throws Exception {
         server = kind.start(dir, backingFile("export.img", 32 * MIB));
-        attach(options(server, 1, Duration.ofSeconds(30), LONG_RECONNECT));
-        KernelLog log = KernelLog.mark("five restarts of " + kind);
+        attach(options(server, 1, Duration.ofSeconds(30), LONG_RECONNECT, zeroCopy));
+        KernelLog log = KernelLog.mark("five restarts of " + kind + ", zero-copy " + zeroCopy);
+        PayloadBytes before = PayloadBytes.now();
         // Mixed sizes, so requests of several segments are in flight when the server dies.
         try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
                 "--size=24M", "--do_verify=1");
@@ -72,6 +82,7 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         }
         log.assertNoUblkIoErrors();
         assertTrue(device.reconnects() >= 5, () -> "5 restarts, " + device.reconnects() + " reconnects: " + links());
+        assertPayloadMovedAs(zeroCopy, before);
     }
 
     /**
