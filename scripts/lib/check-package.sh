@@ -39,6 +39,7 @@ cat > "$work/expected" <<'EOF'
 ./usr/lib/nbdgate/bin/nbdgate
 ./usr/lib/nbdgate/lib/nbdgate.aot
 ./usr/lib/nbdgate/lib/nbdgate.jar
+./usr/lib/nbdgate/udev/99-nbdgate-rootless.rules
 ./usr/share/doc/nbdgate/README.md
 ./usr/share/doc/nbdgate/changelog.gz
 ./usr/share/doc/nbdgate/copyright
@@ -55,6 +56,12 @@ grep -q '^-rwxr-xr-x .* ./usr/lib/nbdgate/runtime/lib/jspawnhelper$' "$work/list
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/nbdgate.service > "$work/unit"
 sed -n 's/^Exec[A-Za-z]*=-\{0,1\}\([^ ]*\).*/\1/p' "$work/unit" | sort -u | while read -r exe; do
     [ "$exe" = /sbin/modprobe ] || grep -q "^\.$exe\( \|$\)" "$work/contents" || fail "the unit runs $exe, which the package does not install"
+  done
+
+# The rootless rule must run what the package installs.
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/nbdgate/udev/99-nbdgate-rootless.rules > "$work/rootless"
+sed -n 's/.*RUN+="\([^ "]*\).*/\1/p' "$work/rootless" | sort -u | while read -r exe; do
+    grep -q "^\.$exe\( \|$\)" "$work/contents" || fail "the rootless udev rule runs $exe, which the package does not install"
   done
 
 # Debian's own checker: errors fail (the overrides shipped in the package say why each is accepted).

@@ -60,6 +60,22 @@ PIN
   echo "$dir/usr/bin"
 }
 
+# udev_dir: prints a directory holding udevadm (which runs as systemd-udevd by that name), unpacked from
+# Debian's udev package with apt-get download and never installed: the guest runs a udevd of its own for the
+# rootless test (the rule in conf/99-nbdgate-rootless.rules), and the host needs no udev.
+udev_dir() {
+  local dir="$NBDGATE_CACHE/udev"
+  if [ -f "$dir/.complete" ]; then echo "$dir/bin"; return 0; fi
+  apt_update_once
+  local dl; dl=$(mktemp -d); chmod 777 "$dl"
+  log "downloading udev (apt-get download, unpacked into $dir)"
+  ( cd "$dl" && apt-get download -qq udev >/dev/null 2>&1 ) || { rm -rf "$dl"; die "apt-get download udev failed"; }
+  rm -rf "$dir"; dpkg-deb -x "$dl"/udev_*.deb "$dir" && rm -rf "$dl"
+  "$dir/bin/udevadm" --version >/dev/null || die "the unpacked udevadm does not run"
+  touch "$dir/.complete"
+  echo "$dir/bin"
+}
+
 # add_apt_source FILE SUITE: a deb822 source for SUITE on the host's Debian mirror (once).
 add_apt_source() {
   [ -f "$1" ] && return 0

@@ -13,10 +13,16 @@ import io.nbdgate.uring.UringException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * /dev/ublk-control with a small SQE128 ring of its own. Every command is synchronous; START_DEV
  * blocks in the kernel until every queue has fetched, so never call it on a queue's event loop.
+ *
+ * <p>Commands on an unprivileged device (UBLK_F_UNPRIVILEGED_DEV) carry the path of its /dev/ublkcN in front
+ * of their payload: the kernel checks the caller's permission on that node and skips it. GET_DEV_INFO2 always
+ * carries it. A device is known to be unprivileged once this object added it or read its info.
  */
 public final class ControlDevice implements AutoCloseable {
     public static final String PATH = "/dev/ublk-control";
@@ -27,6 +33,10 @@ public final class ControlDevice implements AutoCloseable {
     private final IoUring ring;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment buffer = arena.allocate(4096, 4096);
+    // Payloads are built here, aligned for the struct layouts, and moved behind the path when one goes first.
+    private final MemorySegment payload = buffer.asSlice(PAYLOAD_OFFSET);
+    private static final long PAYLOAD_OFFSET = 2048;
+    private final Set<Integer> unprivileged = ConcurrentHashMap.newKeySet();
     private final int[] result = new int[1];
     private boolean closed;
 
@@ -45,14 +55,26 @@ public final class ControlDevice implements AutoCloseable {
         }
     }
 
-    /** Issues one control command; {@code len} bytes of {@link #buffer} are its in/out payload. */
-    private synchronized int command(String name, int cmdOp, int devId, long data, int len, int pathLen)
+    /**
+     * Issues one control command; {@code len} bytes of {@link #payload} are its in/out payload. With
+     * {@code withPath} (or for an unprivileged device) the char device's path goes in front of them.
+     */
+    private synchronized int command(String name, int cmdOp, int devId, long data, int len, boolean withPath)
             throws UringException {
+        int pathLen = 0;
+        if (withPath || unprivileged.contains(devId)) {
+            byte[] path = charDevice(devId).getBytes(StandardCharsets.US_ASCII);
+            pathLen = path.length + 1;
+            buffer.asSlice(0, pathLen).fill((byte) 0);
+            MemorySegment.copy(MemorySegment.ofArray(path), 0, buffer, 0, path.length);
+            MemorySegment.copy(payload, 0, buffer, pathLen, len);
+        }
+        int total = pathLen + len;
         MemorySegment cmd = ring.nextSqe().opcode(OP_URING_CMD).fd(fd).cmdOp(cmdOp).userData(cmdOp).cmd();
         cmd.set(JAVA_INT, CC_DEV_ID, devId);
         cmd.set(JAVA_SHORT, CC_QUEUE_ID, (short) -1);
-        cmd.set(JAVA_SHORT, CC_LEN, (short) len);
-        cmd.set(JAVA_LONG, CC_ADDR, len > 0 ? buffer.address() : 0);
+        cmd.set(JAVA_SHORT, CC_LEN, (short) total);
+        cmd.set(JAVA_LONG, CC_ADDR, total == 0 ? 0 : pathLen > 0 ? buffer.address() : payload.address());
         cmd.set(JAVA_LONG, CC_DATA, data);
         cmd.set(JAVA_SHORT, CC_DEV_PATH_LEN, (short) pathLen);
         result[0] = Integer.MIN_VALUE;
@@ -63,59 +85,68 @@ public final class ControlDevice implements AutoCloseable {
         if (result[0] < 0) {
             throw new UringException(name + (devId >= 0 ? " dev " + devId : ""), -result[0]);
         }
+        if (pathLen > 0 && len > 0) {
+            MemorySegment.copy(buffer, pathLen, payload, 0, len); // what the kernel wrote, back in aligned place
+        }
         return result[0];
     }
 
+    private synchronized int command(String name, int cmdOp, int devId, long data, int len) throws UringException {
+        return command(name, cmdOp, devId, data, len, false);
+    }
+
     public synchronized UblkFeatures features() throws UringException {
-        command("GET_FEATURES", U_CMD_GET_FEATURES, -1, 0, FEATURES_LEN, 0);
-        return new UblkFeatures(buffer.get(JAVA_LONG, 0));
+        command("GET_FEATURES", U_CMD_GET_FEATURES, -1, 0, FEATURES_LEN);
+        return new UblkFeatures(payload.get(JAVA_LONG, 0));
     }
 
     static final int FEATURES_LEN = 8;
 
     /**
      * ADD_DEV. {@code devId} -1 lets the kernel choose. Returns the info the kernel filled in,
-     * including the chosen id and the flags it accepted.
+     * including the chosen id, the flags it accepted and, for an unprivileged device, its owner.
      */
     public synchronized DeviceInfo addDevice(int devId, int queues, int depth, int maxIoBufBytes, long flags)
             throws UringException {
-        buffer.asSlice(0, DEV_INFO.byteSize()).fill((byte) 0);
-        new DeviceInfo(devId, queues, depth, 0, maxIoBufBytes, -1, flags | F_CMD_IOCTL_ENCODE, 0, 0).write(buffer);
-        command("ADD_DEV", U_CMD_ADD_DEV, devId, 0, (int) DEV_INFO.byteSize(), 0);
-        return DeviceInfo.read(buffer);
+        payload.asSlice(0, DEV_INFO.byteSize()).fill((byte) 0);
+        new DeviceInfo(devId, queues, depth, 0, maxIoBufBytes, -1, flags | F_CMD_IOCTL_ENCODE, 0, 0).write(payload);
+        command("ADD_DEV", U_CMD_ADD_DEV, devId, 0, (int) DEV_INFO.byteSize());
+        return remember(DeviceInfo.read(payload));
+    }
+
+    private DeviceInfo remember(DeviceInfo info) {
+        if (info.has(F_UNPRIVILEGED_DEV)) {
+            unprivileged.add(info.devId());
+        }
+        return info;
     }
 
     public synchronized void setParams(int devId, DeviceParams params) throws UringException {
-        params.write(buffer.asSlice(0, PARAMS.byteSize()));
-        command("SET_PARAMS", U_CMD_SET_PARAMS, devId, 0, (int) PARAMS.byteSize(), 0);
+        params.write(payload.asSlice(0, PARAMS.byteSize()));
+        command("SET_PARAMS", U_CMD_SET_PARAMS, devId, 0, (int) PARAMS.byteSize());
     }
 
     public synchronized DeviceParams params(int devId) throws UringException {
-        buffer.asSlice(0, PARAMS.byteSize()).fill((byte) 0);
-        buffer.set(JAVA_INT, 0, (int) PARAMS.byteSize());
-        command("GET_PARAMS", U_CMD_GET_PARAMS, devId, 0, (int) PARAMS.byteSize(), 0);
-        return DeviceParams.read(buffer);
+        payload.asSlice(0, PARAMS.byteSize()).fill((byte) 0);
+        payload.set(JAVA_INT, 0, (int) PARAMS.byteSize());
+        command("GET_PARAMS", U_CMD_GET_PARAMS, devId, 0, (int) PARAMS.byteSize());
+        return DeviceParams.read(payload);
     }
 
-    /** GET_DEV_INFO2: the buffer starts with the char device path, which the kernel checks and skips. */
+    /** GET_DEV_INFO2, which carries the char device's path for any device. */
     public synchronized DeviceInfo deviceInfo(int devId) throws UringException {
-        byte[] path = (CHAR_DEVICE_PREFIX + devId).getBytes(StandardCharsets.US_ASCII);
-        int pathLen = path.length + 1;
-        buffer.asSlice(0, pathLen + DEV_INFO.byteSize()).fill((byte) 0);
-        MemorySegment.copy(MemorySegment.ofArray(path), 0, buffer, 0, path.length);
-        command("GET_DEV_INFO2", U_CMD_GET_DEV_INFO2, devId, 0, pathLen + (int) DEV_INFO.byteSize(), pathLen);
-        // The info follows the path unaligned; move it to an aligned spot before reading fields.
-        MemorySegment.copy(buffer, pathLen, buffer, 2048, DEV_INFO.byteSize());
-        return DeviceInfo.read(buffer.asSlice(2048));
+        payload.asSlice(0, DEV_INFO.byteSize()).fill((byte) 0);
+        command("GET_DEV_INFO2", U_CMD_GET_DEV_INFO2, devId, 0, (int) DEV_INFO.byteSize(), true);
+        return remember(DeviceInfo.read(payload));
     }
 
     /** START_DEV; returns only after all queues of the device have fetched. */
     public void startDevice(int devId) throws UringException {
-        command("START_DEV", U_CMD_START_DEV, devId, LinuxCalls.getpid(), 0, 0);
+        command("START_DEV", U_CMD_START_DEV, devId, LinuxCalls.getpid(), 0);
     }
 
     public void stopDevice(int devId) throws UringException {
-        command("STOP_DEV", U_CMD_STOP_DEV, devId, 0, 0, 0);
+        command("STOP_DEV", U_CMD_STOP_DEV, devId, 0, 0);
     }
 
     /**
@@ -123,29 +154,29 @@ public final class ControlDevice implements AutoCloseable {
      * (as a {@link UringException}) leaves it running and untouched.
      */
     public void tryStopDevice(int devId) throws UringException {
-        command("TRY_STOP_DEV", U_CMD_TRY_STOP_DEV, devId, 0, 0, 0);
+        command("TRY_STOP_DEV", U_CMD_TRY_STOP_DEV, devId, 0, 0);
     }
 
     /** DEL_DEV waits until every user of /dev/ublkcN has closed it. */
     public void deleteDevice(int devId) throws UringException {
-        command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0, 0);
+        command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0);
     }
 
     /** DEL_DEV_ASYNC: returns at once; the id is freed when the last user closes /dev/ublkcN. */
     public void deleteDeviceAsync(int devId) throws UringException {
-        command("DEL_DEV_ASYNC", U_CMD_DEL_DEV_ASYNC, devId, 0, 0, 0);
+        command("DEL_DEV_ASYNC", U_CMD_DEL_DEV_ASYNC, devId, 0, 0);
     }
 
     public void startUserRecovery(int devId) throws UringException {
-        command("START_USER_RECOVERY", U_CMD_START_USER_RECOVERY, devId, 0, 0, 0);
+        command("START_USER_RECOVERY", U_CMD_START_USER_RECOVERY, devId, 0, 0);
     }
 
     public void endUserRecovery(int devId) throws UringException {
-        command("END_USER_RECOVERY", U_CMD_END_USER_RECOVERY, devId, LinuxCalls.getpid(), 0, 0);
+        command("END_USER_RECOVERY", U_CMD_END_USER_RECOVERY, devId, LinuxCalls.getpid(), 0);
     }
 
     public void updateSize(int devId, long sizeBytes) throws UringException {
-        command("UPDATE_SIZE", U_CMD_UPDATE_SIZE, devId, sizeBytes >> 9, 0, 0);
+        command("UPDATE_SIZE", U_CMD_UPDATE_SIZE, devId, sizeBytes >> 9, 0);
     }
 
     /**
@@ -154,7 +185,7 @@ public final class ControlDevice implements AutoCloseable {
      * aborts the idle commands. Requests in service stay with the server; see {@link UblkDevice#quiesce}.
      */
     public void quiesce(int devId, long timeoutMillis) throws UringException {
-        command("QUIESCE_DEV", U_CMD_QUIESCE_DEV, devId, timeoutMillis, 0, 0);
+        command("QUIESCE_DEV", U_CMD_QUIESCE_DEV, devId, timeoutMillis, 0);
     }
 
     public static String charDevice(int devId) {

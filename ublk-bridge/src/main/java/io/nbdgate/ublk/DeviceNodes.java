@@ -20,6 +20,8 @@ import org.slf4j.LoggerFactory;
 public final class DeviceNodes {
     private static final Logger LOG = LoggerFactory.getLogger(DeviceNodes.class);
     private static final long NODE_TIMEOUT_MS = 30_000;
+    // udev runs a JVM for the ownership (nbdgate udev-owner): seconds on a real machine, more in the test guest.
+    private static final long ACCESS_TIMEOUT_MS = 120_000;
     private static final int S_IFMT = 0170000;
     private static final int S_IFBLK = 0060000;
 
@@ -41,6 +43,24 @@ public final class DeviceNodes {
                         + " ms " + problem);
             }
             Thread.sleep(20);
+        }
+    }
+
+    /**
+     * Waits until this process may read and write {@code node}: an unprivileged device's nodes are made for
+     * root, and udev hands them to the device's owner (conf/udev/99-nbdgate-ublk.rules). Fails with one line
+     * that names the rule when that does not happen.
+     */
+    static void awaitAccess(String node) throws InterruptedException {
+        Path p = Path.of(node);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ACCESS_TIMEOUT_MS);
+        while (!(Files.isReadable(p) && Files.isWritable(p))) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException(node + " is not readable and writable by this user after "
+                        + ACCESS_TIMEOUT_MS / 1000 + " s: udev must hand an unprivileged ublk device to its owner"
+                        + " (install conf/udev/99-nbdgate-ublk.rules; see docs/ROOTLESS.md)");
+            }
+            Thread.sleep(50);
         }
     }
 

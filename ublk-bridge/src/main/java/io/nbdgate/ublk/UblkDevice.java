@@ -66,11 +66,15 @@ public final class UblkDevice implements AutoCloseable {
     }
 
     /** ADD_DEV and SET_PARAMS; the buffer mode is the spec's or the best the kernel offers. */
-    public static UblkDevice create(ControlDevice control, DeviceSpec spec, DeviceParams params) throws UringException {
+    public static UblkDevice create(ControlDevice control, DeviceSpec spec, DeviceParams params)
+            throws UringException, InterruptedException {
         UblkFeatures features = control.features();
         BufferMode mode = spec.mode() != null ? spec.mode() : features.bestBufferMode();
         if ((features.mask() & mode.deviceFlags()) != mode.deviceFlags()) {
             throw new IllegalArgumentException("kernel lacks " + mode.label() + " (features " + features + ")");
+        }
+        if (spec.unprivileged() && (mode != BufferMode.COPY || spec.recoverable())) {
+            throw new IllegalArgumentException("an unprivileged device has copy mode and no recovery (the kernel's rule)");
         }
         // A zero-copy device also takes USER_COPY where the kernel has it: a target may then write data it
         // holds in memory (e.g. read replies that arrived with their headers) into the request's pages.
@@ -80,13 +84,17 @@ public final class UblkDevice implements AutoCloseable {
         // (force_abort), so batch devices hand over by releasing /dev/ublkcN instead and do not ask for it.
         long quiesce = spec.recoverable() && batch == 0 ? F_QUIESCE : 0;
         long flags = mode.deviceFlags() | userCopy | (spec.recoverable() ? F_USER_RECOVERY | F_USER_RECOVERY_REISSUE : 0)
-                | (features.mask() & (F_UPDATE_SIZE | quiesce)) | batch;
+                | (features.mask() & (F_UPDATE_SIZE | quiesce)) | batch | (spec.unprivileged() ? F_UNPRIVILEGED_DEV : 0);
         DeviceInfo info = control.addDevice(spec.id(), spec.queues(), spec.depth(), spec.maxIoBytes(), flags);
         UblkDevice dev = new UblkDevice(control, info, mode);
         OPEN.add(dev);
         try {
+            if (spec.unprivileged()) {
+                // Every later command is checked against our access to /dev/ublkcN, which udev hands to the owner.
+                DeviceNodes.awaitAccess(ControlDevice.charDevice(info.devId()));
+            }
             control.setParams(info.devId(), params);
-        } catch (UringException | RuntimeException e) {
+        } catch (UringException | RuntimeException | InterruptedException e) {
             dev.close();
             throw e;
         }
@@ -179,6 +187,9 @@ public final class UblkDevice implements AutoCloseable {
         control.startDevice(id);
         started = true;
         DeviceNodes.awaitBlockNode(id);
+        if (added.has(F_UNPRIVILEGED_DEV)) {
+            DeviceNodes.awaitAccess(blockDevice()); // the owner's programs open it as soon as we report it
+        }
         LOG.info("ublk device {} started as {}", id, blockDevice());
     }
 

@@ -18,7 +18,7 @@ public final class Main implements Runnable {
     private static final List<Class<?>> SUBCOMMANDS = List.of(AttachCommand.class, DetachCommand.class,
             ReloadCommand.class, HandoverCommand.class, ResizeCommand.class,
             DaemonCommand.class, DemoCommand.class, ServeCommand.class, InfoCommand.class, ListCommand.class,
-            FeaturesCommand.class, CommandLine.HelpCommand.class);
+            FeaturesCommand.class, UdevOwnerCommand.class, CommandLine.HelpCommand.class);
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -2,6 +2,7 @@ package io.nbdgate.gateway.device;
 
 import io.netty.channel.IoEventLoop;
 import io.nbdgate.gateway.config.StructuredReplies;
+import io.nbdgate.gateway.config.ProcessUser;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.NbdConnectionException;
@@ -44,7 +45,9 @@ final class Attacher {
     }
 
     /** {@link NbdDevice#attach}: a take-over if the state directory names an orphan of this name, else a new device. */
-    static NbdDevice attach(DeviceOptions o, List<IoEventLoop> loops) throws NbdConnectionException {
+    static NbdDevice attach(DeviceOptions options, List<IoEventLoop> loops) throws NbdConnectionException {
+        boolean unprivileged = !ProcessUser.root();
+        DeviceOptions o = unprivileged ? unprivileged(options) : options;
         DeviceRecords records = DeviceRecords.standard();
         ControlDevice control;
         try {
@@ -61,11 +64,28 @@ final class Attacher {
         }
         // Each closes the control device itself when it fails.
         return orphan.isPresent() ? takeOver(o, loops, orphan.get(), control, records)
-                : create(o, loops, control, o.recovery() ? records : null);
+                : create(o, loops, control, o.recovery() ? records : null, unprivileged);
+    }
+
+    /**
+     * A user other than root gets an unprivileged device (UBLK_F_UNPRIVILEGED_DEV): the kernel allows it copy
+     * mode only and no crash recovery, so asking for more is an error rather than a silent downgrade.
+     */
+    static DeviceOptions unprivileged(DeviceOptions o) throws NbdConnectionException {
+        if (o.zeroCopy() == ZeroCopy.ON || (o.forcedMode() != null && o.forcedMode() != BufferMode.COPY)) {
+            throw new NbdConnectionException(o.name() + ": " + (o.forcedMode() != null ? "buffer mode "
+                    + o.forcedMode().label() : "zero copy") + " needs root; the kernel gives a device made by "
+                    + "another user copy mode only (leave zero-copy at auto)");
+        }
+        if (o.recovery()) {
+            LOG.info("{}: not root, so the device is unprivileged: copy mode, and no crash recovery (the kernel "
+                    + "allows neither zero copy nor user recovery to such a device)", o.name());
+        }
+        return o.withRecovery(false).withMode(BufferMode.COPY);
     }
 
     private static NbdDevice create(DeviceOptions o, List<IoEventLoop> loops, ControlDevice control,
-                                    DeviceRecords records) throws NbdConnectionException {
+                                    DeviceRecords records, boolean unprivileged) throws NbdConnectionException {
         Supplier<SocketAddress> address = Reresolving.of(o.address());
         List<QueueSession> conns = new ArrayList<>();
         UblkDevice device = null;
@@ -82,7 +102,8 @@ final class Attacher {
             boolean recvFixed = RecvFixedProbe.run(loops.get(0)).get(10, TimeUnit.SECONDS);
             BufferMode mode = o.forcedMode() != null ? requireMode(o.forcedMode(), features, recvFixed)
                     : chooseMode(o.zeroCopy(), features, recvFixed);
-            String reason = modeReason(mode, features, recvFixed);
+            String reason = unprivileged ? "not root: an unprivileged device has copy mode only"
+                    : modeReason(mode, features, recvFixed);
             NbdTarget[] targets = new NbdTarget[queues];
             targets[0] = firstTarget;
             for (int q = 1; q < queues; q++) {
@@ -93,7 +114,8 @@ final class Attacher {
             }
             int maxIo = DeviceGeometry.maxIoBytes(export, mode);
             DeviceParams params = DeviceGeometry.params(export, mode, o.readOnly());
-            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, o.recovery(), o.batchIo());
+            DeviceSpec spec = new DeviceSpec(o.deviceId(), queues, o.depth(), maxIo, mode, o.recovery(), o.batchIo(),
+                    unprivileged);
             device = UblkDevice.create(control, spec, params);
             if (records != null) {
                 // Before START_DEV: a process that dies from here on leaves a device the record names.

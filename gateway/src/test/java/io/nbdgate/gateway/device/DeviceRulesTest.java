@@ -122,4 +122,21 @@ class DeviceRulesTest {
         assertEquals(1, Attacher.queueCount(options(0), single));
         assertEquals(Math.min(4, Runtime.getRuntime().availableProcessors()), Attacher.queueCount(options(0), multi));
     }
+
+    /** A user other than root gets copy mode and no recovery; asking for more is refused, not downgraded. */
+    @Test
+    void anUnprivilegedDeviceHasCopyModeAndNoRecoveryAndRefusesZeroCopy() throws Exception {
+        DeviceOptions auto = options(1).withRecovery(true);
+        DeviceOptions u = Attacher.unprivileged(auto);
+        assertEquals(BufferMode.COPY, u.forcedMode());
+        assertFalse(u.recovery());
+        DeviceOptions on = new DeviceOptions("t", new InetSocketAddress("127.0.0.1", 1), "e", 1, 32, ZeroCopy.ON,
+                false, -1, Duration.ofSeconds(1), Duration.ofSeconds(1), null);
+        assertTrue(assertThrows(NbdConnectionException.class, () -> Attacher.unprivileged(on)).getMessage()
+                .contains("zero copy needs root"));
+        assertTrue(assertThrows(NbdConnectionException.class,
+                () -> Attacher.unprivileged(options(1).withMode(BufferMode.USER_COPY))).getMessage()
+                .contains("buffer mode user-copy needs root"));
+        assertEquals(BufferMode.COPY, Attacher.unprivileged(options(1).withMode(BufferMode.COPY)).forcedMode());
+    }
 }
