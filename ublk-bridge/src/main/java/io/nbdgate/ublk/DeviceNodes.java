@@ -48,7 +48,7 @@ public final class DeviceNodes {
 
     /**
      * Waits until this process may read and write {@code node}: an unprivileged device's nodes are made for
-     * root, and udev hands them to the device's owner (conf/udev/99-nbdgate-ublk.rules). Fails with one line
+     * root, and udev hands them to the device's owner (conf/99-nbdgate-rootless.rules). Fails with one line
      * that names the rule when that does not happen.
      */
     static void awaitAccess(String node) throws InterruptedException {
@@ -58,7 +58,7 @@ public final class DeviceNodes {
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException(node + " is not readable and writable by this user after "
                         + ACCESS_TIMEOUT_MS / 1000 + " s: udev must hand an unprivileged ublk device to its owner"
-                        + " (install conf/udev/99-nbdgate-ublk.rules; see docs/ROOTLESS.md)");
+                        + " (install the rule 99-nbdgate-rootless.rules: /usr/lib/nbdgate/udev in the package, conf/ in the source; README, Rootless devices)");
             }
             Thread.sleep(50);
         }

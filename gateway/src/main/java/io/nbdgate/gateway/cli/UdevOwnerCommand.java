@@ -12,13 +12,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code nbdgate udev-owner ublkcN|ublkbN}: run by udev (conf/udev/99-nbdgate-ublk.rules) as root when a ublk
+ * {@code nbdgate udev-owner ublkcN|ublkbN}: run by udev (conf/99-nbdgate-rootless.rules) as root when a ublk
  * node appears. An unprivileged device's nodes go to the user who created it, as the kernel recorded it
  * (GET_DEV_INFO2 owner_uid/gid); every other device's nodes are left as they are.
  */
 @Command(name = "udev-owner", mixinStandardHelpOptions = true,
         description = {"Hand the /dev nodes of an unprivileged ublk device to the user who created it.",
-            "Run by the udev rule conf/udev/99-nbdgate-ublk.rules (as root), not by hand.",
+            "Run by the udev rule conf/99-nbdgate-rootless.rules (as root), not by hand.",
             "Exit code 0 also when the device is not unprivileged (nothing to do); 1 on failure."})
 final class UdevOwnerCommand implements Callable<Integer> {
     private static final Pattern NODE = Pattern.compile("ublk[bc]([0-9]+)");

@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.control;
 
+import io.nbdgate.gateway.config.ProcessUser;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,18 +24,26 @@ public final class DeviceLinks {
     private final Path linkDir;
     private final Path namesDir;
     private final Path sysBlock;
+    private final boolean enabled;
 
     public DeviceLinks(Path linkDir, Path namesDir, Path sysBlock) {
+        this(linkDir, namesDir, sysBlock, true);
+    }
+
+    private DeviceLinks(Path linkDir, Path namesDir, Path sysBlock, boolean enabled) {
         this.linkDir = linkDir;
         this.namesDir = namesDir;
         this.sysBlock = sysBlock;
+        this.enabled = enabled;
     }
 
     /** /dev/nbdgate (NBDGATE_LINK_DIR or -Dnbdgate.linkDir for tests), names under the run dir, /sys/block. */
     public static DeviceLinks system() {
         String dir = System.getProperty("nbdgate.linkDir", System.getenv("NBDGATE_LINK_DIR"));
+        // /dev/nbdgate and udev's names are root's: a rootless process's devices go without them, quietly.
+        boolean enabled = dir != null || ProcessUser.root();
         return new DeviceLinks(Path.of(dir != null ? dir : "/dev/nbdgate"), ControlServer.runDir().resolve("names"),
-                Path.of("/sys/block"));
+                Path.of("/sys/block"), enabled);
     }
 
     /** Refuses names that would leave the link directory; the config schema refuses them earlier. */
@@ -47,6 +56,9 @@ public final class DeviceLinks {
     /** Links NAME to the device; a failure is logged, since the device itself works without its link. */
     public void publish(String name, String blockDevice) {
         checkName(name);
+        if (!enabled) {
+            return;
+        }
         Path link = linkDir.resolve(name);
         try {
             ControlSocketAccess.createDirectories(linkDir);
@@ -76,6 +88,9 @@ public final class DeviceLinks {
     /** Removes the link if it is still ours, and the name udev reads. */
     public void withdraw(String name, String blockDevice) {
         checkName(name);
+        if (!enabled) {
+            return;
+        }
         Path link = linkDir.resolve(name);
         try {
             if (Files.isSymbolicLink(link) && Files.readSymbolicLink(link).toString().equals(blockDevice)) {

@@ -22,11 +22,16 @@ final class GuestProcesses {
 
     /** Runs to completion; returns exit code and merged output. */
     static Result exec(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(new ArrayList<>(List.of(cmd))).redirectErrorStream(true).start();
+        return exec(new ProcessBuilder(new ArrayList<>(List.of(cmd))));
+    }
+
+    /** Runs {@code pb} (its command, directory and environment) to completion; merged output. */
+    static Result exec(ProcessBuilder pb) throws IOException, InterruptedException {
+        Process p = pb.redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!p.waitFor(10, TimeUnit.MINUTES)) {
             p.destroyForcibly();
-            fail(String.join(" ", cmd) + " did not finish");
+            fail(String.join(" ", pb.command()) + " did not finish");
         }
         return new Result(p.exitValue(), out);
     }

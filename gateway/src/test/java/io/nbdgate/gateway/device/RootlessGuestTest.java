@@ -152,13 +152,7 @@ class RootlessGuestTest {
     }
 
     private static GuestProcesses.Result execAsUser(int uid, String... cmd) throws Exception {
-        Process p = asUser(uid, cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        if (!p.waitFor(10, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            fail(String.join(" ", cmd) + " did not finish");
-        }
-        return new GuestProcesses.Result(p.exitValue(), out);
+        return exec(asUser(uid, cmd));
     }
 
     private static String read(Path p) {
