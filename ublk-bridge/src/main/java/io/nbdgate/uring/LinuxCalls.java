@@ -17,7 +17,7 @@ public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_CONNECT = 42, SYS_GETSOCKOPT = 55, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
             SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
-            SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
+            SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_EXECVE = 59, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
     public static final int SOL_SOCKET = 1, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVLOWAT = 18, IPPROTO_TCP = 6,
@@ -179,11 +179,37 @@ public final class LinuxCalls {
         return raw(SYS_KILL, pid, signal, 0, 0, 0, 0) == 0;
     }
 
-    public static final int PR_SET_IO_FLUSHER = 57, MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
+    public static final int PR_SET_IO_FLUSHER = 57, PR_GET_IO_FLUSHER = 58, MCL_CURRENT = 1, MCL_FUTURE = 2,
+            MCL_ONFAULT = 4;
 
     /** prctl(2) with one argument, for the calling thread; 0, or minus errno. */
     public static int prctl(int option, long arg) {
         return (int) raw(SYS_PRCTL, option, arg, 0, 0, 0, 0);
+    }
+
+    /**
+     * execve(2): replaces this process (every thread of it) with {@code path} run with {@code argv} and
+     * {@code env}. Returns only on failure, with minus errno.
+     */
+    public static int execve(String path, java.util.List<String> argv, java.util.List<String> env) {
+        Arena arena = Arena.ofConfined();
+        try {
+            MemorySegment args = cStrings(arena, argv);
+            MemorySegment envp = cStrings(arena, env);
+            return (int) raw(SYS_EXECVE, arena.allocateFrom(path).address(), args.address(), envp.address(), 0, 0, 0);
+        } finally {
+            arena.close();
+        }
+    }
+
+    /** A NULL-terminated array of C strings. */
+    private static MemorySegment cStrings(Arena arena, java.util.List<String> strings) {
+        MemorySegment array = arena.allocate(ValueLayout.ADDRESS, strings.size() + 1);
+        for (int i = 0; i < strings.size(); i++) {
+            array.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(strings.get(i)));
+        }
+        array.setAtIndex(ValueLayout.ADDRESS, strings.size(), MemorySegment.NULL);
+        return array;
     }
 
     /** mlockall(2); 0, or minus errno. */

@@ -34,6 +34,10 @@ public final class MemoryGuard {
      */
     public static List<String> apply(Vertx vertx, int oomScoreAdj, boolean lock) {
         List<String> done = new ArrayList<>();
+        if (LinuxCalls.prctl(LinuxCalls.PR_GET_IO_FLUSHER, 0) == 1) {
+            // Started through IoFlusherExec: the JVM's own threads (compilers, VM thread) have it too.
+            done.add("every thread is an IO flusher");
+        }
         int flushers = ioFlushers(vertx);
         if (flushers > 0) {
             done.add(flushers + " event-loop thread(s) are IO flushers");

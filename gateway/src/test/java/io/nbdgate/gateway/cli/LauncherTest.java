@@ -62,6 +62,11 @@ class LauncherTest {
 
     /** A copy of the launcher in a build tree of its own, with a jar and (maybe) an AOT cache beside it. */
     private Run launchFromTree(Path javaHome, boolean cacheNewerThanJar, String... args) throws Exception {
+        return launchFromTree(javaHome, cacheNewerThanJar, java.util.Map.of(), args);
+    }
+
+    private Run launchFromTree(Path javaHome, boolean cacheNewerThanJar, java.util.Map<String, String> env,
+                               String... args) throws Exception {
         Path root = Path.of(System.getProperty("nbdgate.root"));
         Path tree = dir.resolve("tree");
         Files.createDirectories(tree.resolve("bin"));
@@ -80,6 +85,8 @@ class LauncherTest {
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().put("JAVA_HOME", javaHome.toString());
         pb.environment().remove("NBDGATE_JAR");
+        pb.environment().remove("NBDGATE_IO_FLUSHER");
+        pb.environment().putAll(env);
         Process p = pb.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher hangs");
@@ -97,8 +104,16 @@ class LauncherTest {
         assertTrue(stale.output().contains("client.jvmargs -jar "), stale.output());
         assertFalse(stale.output().contains("AOTCache"), stale.output());
         // The commands that own devices get a fixed, pre-touched heap; the embedded server the JVM's defaults.
+        // As root (the host layer runs as root) through IoFlusherExec, which execs the serving JVM in its place.
+        Path javaBin = jdk.resolve("bin/java");
+        Path jar = dir.resolve("tree/gateway/target/nbdgate.jar");
         Run attach = launchFromTree(jdk, true, "attach", "nbd://h/e");
-        assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " -jar "), attach.output());
+        assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " -cp " + jar
+                + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
+                + " -jar " + jar + " attach nbd://h/e"), attach.output());
+        Run direct = launchFromTree(jdk, true, java.util.Map.of("NBDGATE_IO_FLUSHER", "0"), "daemon");
+        assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " -jar " + jar
+                + " daemon"), direct.output());
         Run serve = launchFromTree(jdk, true, "serve", "--export", "e=memory:1M");
         assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), serve.output());
     }
