@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.device;
 
+import io.nbdgate.gateway.config.ProcessUser;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import io.netty.util.concurrent.EventExecutor;
@@ -46,14 +47,15 @@ public final class MemoryGuard {
             Files.writeString(Path.of("/proc/self/oom_score_adj"), Integer.toString(oomScoreAdj));
             done.add("oom_score_adj " + oomScoreAdj);
         } catch (IOException e) {
-            LOG.warn("oom_score_adj {}: {} (lowering it needs CAP_SYS_RESOURCE)", oomScoreAdj, e.getMessage());
+            LOG.atLevel(missing()).log("oom_score_adj {}: {} (lowering it needs CAP_SYS_RESOURCE)", oomScoreAdj,
+                    e.getMessage());
         }
         if (lock) {
             int r = LinuxCalls.mlockall(LinuxCalls.MCL_CURRENT | LinuxCalls.MCL_FUTURE | LinuxCalls.MCL_ONFAULT);
             if (r == 0) {
                 done.add("memory locked");
             } else {
-                LOG.warn("mlockall: {} (it needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK): memory may be swapped out",
+                LOG.atLevel(missing()).log("mlockall: {} (it needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK): memory may be swapped out",
                         Errno.name(-r));
             }
         }
@@ -80,9 +82,17 @@ public final class MemoryGuard {
             }
         }
         if (refused != 0) {
-            LOG.warn("PR_SET_IO_FLUSHER refused ({}; it needs CAP_SYS_RESOURCE): under memory pressure the event "
-                    + "loops may wait for writeback through their own devices", Errno.name(-refused));
+            LOG.atLevel(missing()).log("PR_SET_IO_FLUSHER refused ({}; it needs CAP_SYS_RESOURCE): under memory "
+                    + "pressure the event loops may wait for writeback through their own devices", Errno.name(-refused));
         }
         return flushers;
+    }
+
+    /**
+     * How loudly to say that a protection could not be had: a WARN for root, who can act on it; for another user
+     * (a rootless device, which the README says goes without them) an INFO.
+     */
+    private static org.slf4j.event.Level missing() {
+        return ProcessUser.root() ? org.slf4j.event.Level.WARN : org.slf4j.event.Level.INFO;
     }
 }
