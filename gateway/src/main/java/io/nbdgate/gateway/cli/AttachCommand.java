@@ -32,7 +32,9 @@ import picocli.CommandLine.Parameters;
             "'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
             "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
             "failed (nothing is left behind), 2 on bad input, 3 when another process stopped or deleted the",
-            "device (e.g. 'ublk del'); nbdgate then let go of it and did not add it again."})
+            "device (e.g. 'ublk del'); nbdgate then let go of it and did not add it again.",
+            "Run by a user other than root (with the udev rule 99-nbdgate-rootless.rules installed) it makes an",
+            "unprivileged device that only this user and root may open: copy mode, no crash recovery."})
 final class AttachCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "URI",
@@ -51,7 +53,8 @@ final class AttachCommand implements Callable<Integer> {
 
     @Option(names = "--zero-copy", paramLabel = "auto|on|off", defaultValue = "auto",
             description = "auto: zero copy when the kernel allows it (Linux 7.2+), else user copy, else copy. "
-                    + "on: fail unless zero copy is possible. off: never. Default: ${DEFAULT-VALUE}.")
+                    + "on: fail unless zero copy is possible (never for a user other than root). off: never. "
+                    + "Default: ${DEFAULT-VALUE}.")
     String zeroCopy;
 
     @Option(names = "--buffer-mode", paramLabel = "zero-copy|user-copy|copy",
