@@ -26,6 +26,8 @@ class IoFlusherGuestTest {
         String[] direct = probe(List.of());
         assertEquals("0", direct[1], "without IoFlusherExec the main thread is no flusher");
         assertEquals("0", direct[2]);
+        assertTrue(direct[5].contains("C1_CompilerThre") || direct[5].contains("VM_Thread"),
+                "without it the JVM's own threads are no flushers: " + direct[5]);
 
         List<String> exec = List.of(JAVA, "--enable-native-access=ALL-UNNAMED", "-cp", CP,
                 IoFlusherExec.class.getName());
@@ -33,9 +35,14 @@ class IoFlusherGuestTest {
         assertEquals("1", through[1], "the exec'd JVM's main thread");
         assertEquals("1", through[2], "a thread the exec'd JVM started");
         assertEquals(through[3], through[0], "execve keeps the process: the PID the probe prints is the one started");
+        assertTrue(Integer.parseInt(through[4]) > 5, "threads: " + through[4]);
+        assertEquals("-", through[5], "threads of the exec'd JVM that are not IO flushers (compilers, VM thread...)");
     }
 
-    /** Runs the probe, after {@code prefix} (the exec helper) if any: {pid, main flag, thread flag, started pid}. */
+    /**
+     * Runs the probe, after {@code prefix} (the exec helper) if any: {pid, main flag, thread flag, started pid,
+     * thread count, threads without the flag or "-"}.
+     */
     private static String[] probe(List<String> prefix) throws Exception {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.addAll(List.of(JAVA, "--enable-native-access=ALL-UNNAMED", "-cp", CP, IoFlusherProbe.class.getName()));
@@ -45,7 +52,7 @@ class IoFlusherGuestTest {
         assertEquals(0, p.exitValue(), out);
         String last = out.lines().reduce((a, b) -> b).orElse("");
         String[] f = last.split(" ");
-        assertEquals(3, f.length, out);
-        return new String[] {f[0], f[1], f[2], Long.toString(p.pid())};
+        assertEquals(5, f.length, out);
+        return new String[] {f[0], f[1], f[2], Long.toString(p.pid()), f[3], f[4]};
     }
 }
