@@ -227,12 +227,17 @@ public final class Link implements IoUringIoHandle {
 
     /** Sends {@code r} (its fields and buffer filled in). READY only; loop thread only. */
     public void submit(Request r) {
+        submit(r, System.nanoTime());
+    }
+
+    /** {@link #submit(Request)} with the clock the caller already read: its io-timeout runs from {@code nowNanos}. */
+    public void submit(Request r, long nowNanos) {
         if (state != LinkState.READY) {
             throw new IllegalStateException("link is " + state + ", not READY");
         }
         r.resetForLink();
         r.phase = Request.Phase.ON_LINK;
-        r.startNanos = System.nanoTime();
+        r.startNanos = nowNanos;
         replies.accept(r);
     }
 
