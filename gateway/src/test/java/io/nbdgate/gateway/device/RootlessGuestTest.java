@@ -36,8 +36,11 @@ class RootlessGuestTest {
     @TempDir
     Path dir;
 
+    private static final List<Path> HOST_RULES = List.of(Path.of("/usr/lib/udev/rules.d"), Path.of("/etc/udev/rules.d"));
+
     private Process udevd;
     private Process attach;
+    private final List<Path> covered = new ArrayList<>();
 
     @AfterEach
     void cleanUp() throws Exception {
@@ -49,7 +52,9 @@ class RootlessGuestTest {
             udevd.destroy();
             udevd.waitFor(30, TimeUnit.SECONDS);
         }
-        exec("umount", "/usr/lib/udev/rules.d");
+        for (Path d : covered) {
+            exec("umount", d.toString());
+        }
         exec("chmod", "600", "/dev/ublk-control");
         assertTrue(DeviceNodes.presentDevices().isEmpty(), "ublk devices left behind: " + DeviceNodes.presentDevices());
     }
@@ -130,7 +135,13 @@ class RootlessGuestTest {
         String rule = Files.readString(GuestProcesses.ROOT.resolve("conf/99-nbdgate-rootless.rules"))
                 .replace("/usr/bin/nbdgate", install.resolve("bin/nbdgate").toString());
         assertTrue(rule.contains(install.resolve("bin/nbdgate") + " udev-owner %k"), rule);
-        run("mount", "-t", "tmpfs", "none", "/usr/lib/udev/rules.d");
+        // The host's own rules stay out of this udevd (the guest's root is the host's file system, shared).
+        for (Path d : HOST_RULES) {
+            if (Files.isDirectory(d)) {
+                run("mount", "-t", "tmpfs", "none", d.toString());
+                covered.add(d);
+            }
+        }
         Files.createDirectories(Path.of("/run/udev/rules.d"));
         Files.writeString(Path.of("/run/udev/rules.d/99-nbdgate-rootless.rules"), rule);
         Path daemon = BASE.resolve("systemd-udevd");
