@@ -35,7 +35,7 @@ public final class IoUringAbi {
 
     // opcodes
     public static final byte OP_NOP = 0, OP_READV = 1, OP_WRITEV = 2, OP_FSYNC = 3, OP_READ_FIXED = 4,
-            OP_WRITE_FIXED = 5, OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_CLOSE = 19,
+            OP_WRITE_FIXED = 5, OP_POLL_ADD = 6, OP_TIMEOUT = 11, OP_ASYNC_CANCEL = 14, OP_FALLOCATE = 17, OP_CLOSE = 19,
             OP_CONNECT = 16, OP_READ = 22, OP_WRITE = 23, OP_SEND = 26, OP_RECV = 27, OP_SHUTDOWN = 34,
             OP_SOCKET = 45, OP_URING_CMD = 46, OP_SEND_ZC = 47;
     /** sqe->ioprio of SEND/RECV: poll before the first try, and addr within fixed buffer buf_index. */

@@ -42,6 +42,12 @@ public final class RingSubmitter {
         return submit(IoUringAbi.OP_CONNECT, (byte) 0, (short) 0, fd, sockaddrLen, sockaddr, 0, 0, data, (short) 0, 0, 0, 0);
     }
 
+    /** One-shot POLL_ADD: completes with the ready events of {@code events} (POLLERR and POLLHUP always count). */
+    public long poll(int fd, short events, short data) {
+        return submit(IoUringAbi.OP_POLL_ADD, (byte) 0, (short) 0, fd, 0, 0, 0, events & 0xffff, data, (short) 0, 0, 0,
+                0);
+    }
+
     /** SEND from memory, or from fixed buffer {@code bufIndex} when it is >= 0 ({@code addr} within it). */
     public long send(byte sqeFlags, int fd, long addr, int len, int msgFlags, int bufIndex, short data) {
         return submit(IoUringAbi.OP_SEND, sqeFlags, fixed(bufIndex), fd, 0, addr, len, msgFlags, data,

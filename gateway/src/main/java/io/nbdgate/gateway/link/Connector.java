@@ -115,8 +115,27 @@ final class Connector {
         if (link.state != LinkState.CONNECTING) {
             return;
         }
-        if (res < 0) {
-            link.fail("cannot connect to " + link.peer + ": " + Errno.describe(-res));
+        if (res == -Errno.EALREADY) {
+            // io_uring retries an in-progress connect when the socket wakes it; if the socket is still connecting
+            // then (vsock and TCP can wake early), the retry answers EALREADY: wait until it is writable instead.
+            LOG.debug("{}: connect still in progress, waiting for it", link.peer);
+            link.count(link.sqes.poll(link.fd, LinuxCalls.POLLOUT, Link.data(Link.K_CONNECT_WAIT, 0)));
+            return;
+        }
+        connected(res);
+    }
+
+    /** The socket became writable (or failed) after an EALREADY: SO_ERROR tells how the connect ended. */
+    void onConnectWait(int res) {
+        if (link.state != LinkState.CONNECTING) {
+            return;
+        }
+        connected(res < 0 ? res : LinuxCalls.socketError(link.fd));
+    }
+
+    private void connected(int res) {
+        if (res != 0) { // minus errno from a completion, or a positive SO_ERROR
+            link.fail("cannot connect to " + link.peer + ": " + Errno.describe(Math.abs(res)));
             return;
         }
         link.state = LinkState.HANDSHAKE;

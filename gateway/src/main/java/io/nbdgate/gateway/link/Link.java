@@ -44,7 +44,7 @@ public final class Link implements IoUringIoHandle {
     // Operation kinds in UserData.
     static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4, K_TX_HEADERS = 5,
             K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9, K_SHUTDOWN = 10, K_CLOSE = 11,
-            K_CANCEL = 12, K_DISC = 13, K_LOWAT = 14;
+            K_CANCEL = 12, K_DISC = 13, K_LOWAT = 14, K_CONNECT_WAIT = 15;
     private static final int SHUT_RDWR = 2;
     static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     static final int MAX_TAGS = UserData.MAX_INDEX;
@@ -270,6 +270,7 @@ public final class Link implements IoUringIoHandle {
             case K_SOCKET -> connector.onSocket(res);
             case K_SOCKOPT -> connector.onSockopt(res);
             case K_CONNECT -> connector.onConnect(res);
+            case K_CONNECT_WAIT -> connector.onConnectWait(res);
             case K_HS_SEND -> handshake.onSent(res);
             case K_HS_RECV -> handshake.onReceived(res);
             case K_TX_HEADERS, K_TX_PAYLOAD -> {
