@@ -1,8 +1,10 @@
 package io.nbdgate.gateway.cli;
 
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdConnectionException;
 import io.nbdgate.gateway.nbd.client.NbdQuery;
 import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.gateway.tls.TlsDescription;
 import io.nbdgate.protocol.ExportInfo;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -34,12 +36,16 @@ final class InfoCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (uri.tls()) {
-            err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
+        NbdUri target;
+        try {
+            target = uri.withTls(options.tlsSettings());
+        } catch (InvalidNbdUriException e) {
+            err.println("nbdgate: " + e.getMessage());
             return 2;
         }
         try {
-            print(out, uri, NbdQuery.info(uri, options.toOptions()));
+            NbdQuery.Answer<ExportInfo> answer = NbdQuery.info(target, options.toOptions());
+            print(out, target, answer.value(), answer.tls());
             return 0;
         } catch (NbdConnectionException e) {
             err.println("nbdgate: " + e.getMessage());
@@ -47,13 +53,14 @@ final class InfoCommand implements Callable<Integer> {
         }
     }
 
-    static void print(PrintWriter out, NbdUri uri, ExportInfo e) {
+    static void print(PrintWriter out, NbdUri uri, ExportInfo e, TlsDescription tls) {
         out.println("export=\"" + e.name() + "\":");
         if (e.description() != null && !e.description().isEmpty()) {
             out.println("\tdescription: " + e.description());
         }
         out.println("\texport-size: " + e.size() + " (" + human(e.size()) + ")");
         out.println("\turi: " + uri);
+        out.println("\ttls: " + (tls == null ? "no" : tls));
         out.println("\tprotocol: newstyle-fixed, " + switch (e.mode()) {
             case EXTENDED -> "extended headers";
             case STRUCTURED -> "structured replies";

@@ -4,6 +4,7 @@ import io.nbdgate.gateway.control.ControlClient;
 import io.nbdgate.gateway.device.DeviceRecord;
 import io.nbdgate.gateway.device.DeviceRecords;
 import io.nbdgate.gateway.device.Orphans;
+import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdConnectionException;
 import io.nbdgate.gateway.nbd.client.NbdQuery;
 import io.nbdgate.gateway.nbd.client.NbdUri;
@@ -65,13 +66,16 @@ final class ListCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
-        if (uri.tls()) {
-            err.println("nbdgate: TLS (" + uri + ") is not supported yet; use nbd:// or nbd+unix://");
+        NbdUri target;
+        try {
+            target = uri.withTls(options.tlsSettings());
+        } catch (InvalidNbdUriException e) {
+            err.println("nbdgate: " + e.getMessage());
             return 2;
         }
         List<ExportEntry> exports;
         try {
-            exports = NbdQuery.list(uri, options.toOptions());
+            exports = NbdQuery.list(target, options.toOptions()).value();
         } catch (NbdConnectionException e) {
             err.println("nbdgate: " + e.getMessage());
             return 1;

@@ -105,7 +105,6 @@ class InfoListCommandTest {
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().contains("unknown scheme 'http'"), r.err());
         assertEquals(2, run("list", "http://example.com/").exit()); // without a URI, list shows local devices
-        assertEquals(2, run("info", "nbds://h/e").exit());
     }
 
     @Test

@@ -93,6 +93,28 @@ public final class ExternalNbdServer implements AutoCloseable {
     /** nbd-server on {@code host}'s address; it serves one connection at a time and exits when that one ends. */
     public static ExternalNbdServer nbdServer(ServerHost host, Path workDir, Path file, String exportName)
             throws IOException {
+        return nbdServer(host, workDir, file, exportName, "");
+    }
+
+    /**
+     * nbd-server that speaks only TLS (force_tls), with the certificate and key of a {@link TestPki} server
+     * directory, limited to TLS 1.2 so that tests cover the older version against a real server; it requires a
+     * client certificate that the directory's CA signed.
+     */
+    public static ExternalNbdServer nbdServerTls(Path workDir, Path file, String exportName, Path tlsDir)
+            throws IOException {
+        return nbdServer(ServerHost.LOOPBACK, workDir, file, exportName, """
+                    certfile = %s
+                    keyfile = %s
+                    cacertfile = %s
+                    force_tls = true
+                    tlsprio = NORMAL:-VERS-ALL:+VERS-TLS1.2
+                """.formatted(tlsDir.resolve("server-cert.pem"), tlsDir.resolve("server-key.pem"),
+                tlsDir.resolve("ca-cert.pem")));
+    }
+
+    private static ExternalNbdServer nbdServer(ServerHost host, Path workDir, Path file, String exportName,
+                                               String moreGeneric) throws IOException {
         String server = requireBinary("nbd-server", "nbd-server");
         int port = freePort();
         Path config = workDir.resolve("nbd-server.conf");
@@ -101,12 +123,12 @@ public final class ExternalNbdServer implements AutoCloseable {
                     port = %d
                     listenaddr = %s
                     allowlist = true
-                [%s]
+                %s[%s]
                     exportname = %s
                     flush = true
                     fua = true
                     trim = true
-                """.formatted(port, host.address(), exportName, file.toAbsolutePath()));
+                """.formatted(port, host.address(), moreGeneric, exportName, file.toAbsolutePath()));
         // -d keeps it in the foreground (no daemon), so destroying the process stops the server.
         return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, host, port, null,
                 exportName);
@@ -134,6 +156,18 @@ public final class ExternalNbdServer implements AutoCloseable {
      * ones lack NBD extended headers, and that is a failure of the environment, not a skip.
      */
     public static ExternalNbdServer qemuNbd(Path workDir, Path image, String exportName) throws IOException {
+        return qemuNbd(workDir, image, exportName, List.of());
+    }
+
+    /** qemu-nbd that requires TLS with the certificates of a {@link TestPki} server directory. */
+    public static ExternalNbdServer qemuNbdTls(Path workDir, Path image, String exportName, Path tlsDir)
+            throws IOException {
+        return qemuNbd(workDir, image, exportName, List.of("--object",
+                "tls-creds-x509,id=tls0,endpoint=server,verify-peer=off,dir=" + tlsDir, "--tls-creds=tls0"));
+    }
+
+    private static ExternalNbdServer qemuNbd(Path workDir, Path image, String exportName, List<String> options)
+            throws IOException {
         String qemuNbd = qemuNbdBinary();
         int major = qemuNbdMajorVersion(qemuNbd);
         if (major < 10) {
@@ -142,9 +176,11 @@ public final class ExternalNbdServer implements AutoCloseable {
                     + " (or set NBDGATE_QEMU_BIN to a directory holding qemu-nbd 10+)");
         }
         int port = freePort();
-        return start("qemu-nbd", List.of(qemuNbd, "--format=raw", "--export-name=" + exportName,
-                "--bind=127.0.0.1", "--port=" + port, "--persistent", "--shared=8", "--cache=none", "--aio=threads",
-                image.toAbsolutePath().toString()), workDir, ServerHost.LOOPBACK, port, null, exportName);
+        List<String> cmd = new ArrayList<>(List.of(qemuNbd, "--format=raw", "--export-name=" + exportName,
+                "--bind=127.0.0.1", "--port=" + port, "--persistent", "--shared=8", "--cache=none", "--aio=threads"));
+        cmd.addAll(options);
+        cmd.add(image.toAbsolutePath().toString());
+        return start("qemu-nbd", cmd, workDir, ServerHost.LOOPBACK, port, null, exportName);
     }
 
     /** qemu-nbd from NBDGATE_QEMU_BIN, the scripts' cache, or PATH, in that order. */

@@ -24,7 +24,7 @@ public sealed interface HandshakeError {
             OptionReplyType t = OptionReplyType.fromCode(replyType);
             String what = switch (t == null ? OptionReplyType.ERR_UNSUP : t) {
                 case ERR_UNKNOWN -> "export not found on the server";
-                case ERR_TLS_REQD -> "the server requires TLS";
+                case ERR_TLS_REQD -> "the server requires TLS (use an nbds:// URI)";
                 case ERR_POLICY -> "refused by server policy";
                 case ERR_SHUTDOWN -> "the server is shutting down";
                 case ERR_UNSUP -> "not supported by the server";
@@ -36,6 +36,9 @@ public sealed interface HandshakeError {
                 default -> "error reply";
             };
             String name = t == null ? "0x" + Integer.toHexString(replyType) : "NBD_REP_" + t.name();
+            if (option == NbdOption.STARTTLS && t != OptionReplyType.ERR_SHUTDOWN) {
+                what = "the server does not offer TLS (nbds:// requires it)";
+            }
             return "NBD_OPT_" + option.name() + ": " + what + " (" + name + ")"
                     + (serverMessage == null || serverMessage.isEmpty() ? "" : ": " + serverMessage);
         }

@@ -52,7 +52,7 @@ public final class NbdClient {
 
         /** The handshake that attaches to {@code uri}'s export with these options (NbdQuery asks the same). */
         public HandshakeConfig handshakeConfig(NbdUri uri) {
-            return new HandshakeConfig(uri.exportName(), HandshakeConfig.Goal.GO, false, extendedHeaders,
+            return new HandshakeConfig(uri.exportName(), HandshakeConfig.Goal.GO, uri.tls(), extendedHeaders,
                     structuredReplies);
         }
     }

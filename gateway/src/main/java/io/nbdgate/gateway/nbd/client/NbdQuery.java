@@ -2,6 +2,10 @@ package io.nbdgate.gateway.nbd.client;
 
 import io.nbdgate.gateway.net.BlockingSocket;
 import io.nbdgate.gateway.net.VsockAddress;
+import io.nbdgate.gateway.tls.BlockingTls;
+import io.nbdgate.gateway.tls.TlsDescription;
+import io.nbdgate.gateway.tls.TlsException;
+import io.nbdgate.gateway.tls.ClientCredentials;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.ClientHandshake;
@@ -29,17 +33,22 @@ public final class NbdQuery {
     private NbdQuery() {
     }
 
-    /** The export {@code uri} names, as the handshake describes it; then a clean disconnect. */
-    public static ExportInfo info(NbdUri uri, NbdClient.Options options) {
-        HandshakeConfig config = options.handshakeConfig(uri);
-        return withSocket(uri, options, socket -> goThenDisconnect(socket, config));
+    /** An answer, and the TLS connection it came over (null without TLS). */
+    public record Answer<T>(T value, TlsDescription tls) {
     }
 
-    private static ExportInfo goThenDisconnect(BlockingSocket socket, HandshakeConfig config) throws IOException {
-        ExportInfo export = ((HandshakeAction.Ready) handshake(socket, config)).export();
+    /** The export {@code uri} names, as the handshake describes it; then a clean disconnect. */
+    public static Answer<ExportInfo> info(NbdUri uri, NbdClient.Options options) {
+        HandshakeConfig config = options.handshakeConfig(uri);
+        return withSocket(uri, options, wire -> new Answer<>(goThenDisconnect(wire, config), wire.tlsDescription()));
+    }
+
+    private static ExportInfo goThenDisconnect(Wire wire, HandshakeConfig config) throws IOException {
+        ExportInfo export = ((HandshakeAction.Ready) handshake(wire, config)).export();
         ByteBuffer disc = ByteBuffer.allocate(32);
         RequestCodec.encode(disc, export.mode(), Command.DISC, 0, 0, 0, 0);
-        socket.writeFully(disc.flip());
+        wire.write(disc.flip());
+        wire.close();
         return export;
     }
 
@@ -48,30 +57,84 @@ public final class NbdQuery {
      * again for the size); then a clean disconnect. {@code what} names the server in errors.
      */
     public static ExportInfo info(SocketAddress address, HandshakeConfig config, int connectTimeoutMillis, String what) {
-        return withSocket(address, connectTimeoutMillis, what, socket -> goThenDisconnect(socket, config));
+        return withSocket(address, connectTimeoutMillis, what, null, wire -> goThenDisconnect(wire, config));
     }
 
     /** The server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */
-    public static List<ExportEntry> list(NbdUri uri, NbdClient.Options options) {
-        return withSocket(uri, options,
-                socket -> ((HandshakeAction.Listed) handshake(socket, HandshakeConfig.list())).exports());
+    public static Answer<List<ExportEntry>> list(NbdUri uri, NbdClient.Options options) {
+        HandshakeConfig list = new HandshakeConfig("", HandshakeConfig.Goal.LIST, uri.tls(), false, false);
+        return withSocket(uri, options, wire -> {
+            List<ExportEntry> exports = ((HandshakeAction.Listed) handshake(wire, list)).exports();
+            wire.close();
+            return new Answer<>(exports, wire.tlsDescription());
+        });
     }
 
     private interface Exchange<T> {
-        T run(BlockingSocket socket) throws IOException;
+        T run(Wire wire) throws IOException;
+    }
+
+    /**
+     * The connection the handshake talks over: the socket, and after NBD_OPT_STARTTLS the TLS session on it.
+     * Without {@code tls} settings, STARTTLS is never asked for.
+     */
+    private static final class Wire {
+        final BlockingSocket socket;
+        final ClientCredentials tls;
+        BlockingTls session;
+
+        Wire(BlockingSocket socket, ClientCredentials tls) {
+            this.socket = socket;
+            this.tls = tls;
+        }
+
+        void startTls() throws IOException {
+            if (tls == null) {
+                throw new NbdConnectionException("the server accepted STARTTLS that was not asked for");
+            }
+            session = BlockingTls.handshake(socket, tls);
+        }
+
+        void write(ByteBuffer b) throws IOException {
+            if (session != null) {
+                session.writeFully(b);
+            } else {
+                socket.writeFully(b);
+            }
+        }
+
+        int read(ByteBuffer b) throws IOException {
+            return session != null ? session.read(b) : socket.read(b);
+        }
+
+        TlsDescription tlsDescription() {
+            return session == null ? null : session.description();
+        }
+
+        void close() {
+            if (session != null) {
+                session.close();
+            }
+        }
     }
 
     private static <T> T withSocket(NbdUri uri, NbdClient.Options options, Exchange<T> exchange) {
-        if (uri.tls()) {
-            throw new NbdConnectionException("TLS (" + uri + ") is not supported yet");
-        }
         SocketAddress address = uri.unixSocket() ? UnixDomainSocketAddress.of(uri.socketPath())
                 : uri.vsock() ? new VsockAddress(Integer.parseUnsignedInt(uri.host()), uri.port())
                 : new InetSocketAddress(uri.host(), uri.port());
-        return withSocket(address, options.connectTimeoutMillis(), uri.toString(), exchange);
+        ClientCredentials tls = null;
+        if (uri.tls()) {
+            try {
+                tls = ClientCredentials.load(uri.tlsSettings(), uri.tlsHostname()); // bad files fail before connecting
+            } catch (TlsException e) {
+                throw new NbdConnectionException("TLS for " + uri + ": " + e.getMessage(), e);
+            }
+        }
+        return withSocket(address, options.connectTimeoutMillis(), uri.toString(), tls, exchange);
     }
 
-    private static <T> T withSocket(SocketAddress address, int connectTimeoutMillis, String what, Exchange<T> exchange) {
+    private static <T> T withSocket(SocketAddress address, int connectTimeoutMillis, String what,
+                                    ClientCredentials tls, Exchange<T> exchange) {
         BlockingSocket socket;
         try {
             socket = BlockingSocket.connect(address, connectTimeoutMillis);
@@ -80,20 +143,22 @@ public final class NbdQuery {
         }
         try (socket) {
             socket.deadlineIn(ANSWER_TIMEOUT_MILLIS);
-            return exchange.run(socket);
+            return exchange.run(new Wire(socket, tls));
         } catch (IOException e) {
             throw new NbdConnectionException("connection to " + what + " failed: " + describe(e), e);
+        } catch (TlsException e) {
+            throw new NbdConnectionException("TLS with " + what + " failed: " + e.getMessage(), e);
         }
     }
 
     /** Runs the handshake to its end: Ready or Listed; a failure is thrown. */
-    private static HandshakeAction handshake(BlockingSocket socket, HandshakeConfig config) throws IOException {
+    private static HandshakeAction handshake(Wire wire, HandshakeConfig config) throws IOException {
         ClientHandshake machine = new ClientHandshake(config);
         ByteBuffer input = ByteBuffer.allocate(4096).flip();
         HandshakeAction action = machine.step(input);
         while (true) {
             switch (action) {
-                case HandshakeAction.Send s -> socket.writeFully(s.bytes());
+                case HandshakeAction.Send s -> wire.write(s.bytes());
                 case HandshakeAction.NeedMore n -> {
                     if (input.capacity() < n.bytes()) {
                         input = ByteBuffer.allocate(Math.max(n.bytes(), 2 * input.capacity())).put(input).flip();
@@ -101,7 +166,7 @@ public final class NbdQuery {
                     input.compact();
                     int got;
                     try {
-                        got = socket.read(input);
+                        got = wire.read(input);
                     } catch (SocketException e) {
                         got = -1; // a reset is a close too: the spec lets a server drop the line after NBD_OPT_ABORT
                     }
@@ -120,8 +185,14 @@ public final class NbdQuery {
                 case HandshakeAction.Listed l -> {
                     return l;
                 }
-                case HandshakeAction.UpgradeToTls u -> throw new NbdConnectionException(
-                        "the server accepted STARTTLS but TLS is not supported yet");
+                case HandshakeAction.UpgradeToTls u -> {
+                    if (input.hasRemaining()) {
+                        // Bytes after the STARTTLS reply and before our ClientHello: injected in plaintext (CVE-2021-3716).
+                        throw new NbdConnectionException("the server sent data in plaintext after accepting STARTTLS");
+                    }
+                    wire.startTls();
+                    machine.tlsEstablished();
+                }
                 case HandshakeAction.Failed f -> throw new NbdConnectionException(f.error().message());
             }
             action = machine.step(input);

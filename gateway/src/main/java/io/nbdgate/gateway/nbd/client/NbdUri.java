@@ -1,9 +1,14 @@
 package io.nbdgate.gateway.nbd.client;
 
+import io.nbdgate.gateway.tls.TlsSettings;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * An NBD URI (doc/uri.md of NetworkBlockDevice/nbd): {@code nbd://host[:port]/export},
@@ -16,13 +21,48 @@ import java.nio.charset.StandardCharsets;
  * @param socketPath unix socket path; null for TCP and vsock
  * @param exportName the path without its leading '/', percent-decoded; may be empty (default export)
  * @param vsock      AF_VSOCK: {@code host} is a context id
+ * @param tlsSettings the userinfo (PSK user name) and the TLS query parameters; {@link TlsSettings#NONE} if none
  */
-public record NbdUri(boolean tls, String host, int port, String socketPath, String exportName, boolean vsock) {
+public record NbdUri(boolean tls, String host, int port, String socketPath, String exportName, boolean vsock,
+                     TlsSettings tlsSettings) {
 
     /** A TCP or unix URI. */
     public NbdUri(boolean tls, String host, int port, String socketPath, String exportName) {
         this(tls, host, port, socketPath, exportName, false);
     }
+
+    public NbdUri(boolean tls, String host, int port, String socketPath, String exportName, boolean vsock) {
+        this(tls, host, port, socketPath, exportName, vsock, TlsSettings.NONE);
+    }
+
+    /** This URI with {@code more} TLS settings (command-line flags, YAML keys); they must not contradict it. */
+    public NbdUri withTls(TlsSettings more) throws InvalidNbdUriException {
+        if (more.isEmpty()) {
+            return this;
+        }
+        if (!tls) {
+            throw new InvalidNbdUriException(more.describeGiven() + " given for " + this
+                    + ", which does not ask for TLS; use " + tlsScheme());
+        }
+        try {
+            return new NbdUri(tls, host, port, socketPath, exportName, vsock, tlsSettings.merge(more));
+        } catch (IllegalArgumentException e) {
+            throw new InvalidNbdUriException(e.getMessage());
+        }
+    }
+
+    /** The host name a server certificate is checked against: tls-hostname, else the URI's host. */
+    public String tlsHostname() {
+        return tlsSettings.hostname() != null ? tlsSettings.hostname() : unixSocket() || vsock ? null : host;
+    }
+
+    private String tlsScheme() {
+        return "nbds" + (unixSocket() ? "+unix" : vsock ? "+vsock" : "") + "://";
+    }
+
+    /** Query keys this parser knows (the spec's, libnbd's); others are refused unless they start with x-. */
+    private static final Set<String> QUERY_KEYS = Set.of("socket", "tls-type", "tls-hostname", "tls-verify-peer",
+            "tls-certificates", "tls-psk-file");
 
     /** The IANA port of NBD. */
     public static final int DEFAULT_PORT = 10809;
@@ -62,7 +102,18 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
         }
         String path = uri.getPath() == null ? "" : uri.getPath();
         String export = path.startsWith("/") ? path.substring(1) : path;
-        String socket = queryParameter(uri.getRawQuery(), "socket");
+        Map<String, String> query = query(text, uri.getRawQuery());
+        String socket = query.get("socket");
+        String rawAuthority = uri.getRawAuthority();
+        int userEnd = rawAuthority == null ? -1 : rawAuthority.lastIndexOf('@');
+        // The userinfo only names a PSK identity: without TLS it is ignored, as libnbd does.
+        String user = tls && userEnd >= 0 ? decode(rawAuthority.substring(0, userEnd)) : null;
+        TlsSettings settings = tlsSettings(text, query, user);
+        if (!tls && !settings.isEmpty()) {
+            throw new InvalidNbdUriException("'" + text + "' sets " + settings.describeGiven()
+                    + " but does not ask for TLS; use nbds" + scheme.toLowerCase(java.util.Locale.ROOT).substring(3)
+                    + "://");
+        }
         if (unix) {
             if (socket == null || socket.isEmpty()) {
                 throw new InvalidNbdUriException("'" + text + "' needs the unix socket as ?socket=PATH");
@@ -71,7 +122,7 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
                 throw new InvalidNbdUriException("'" + text + "' is a unix socket URI and must not name a host;"
                         + " write " + scheme + ":///" + export + "?socket=" + socket);
             }
-            return new NbdUri(tls, null, 0, socket, export);
+            return new NbdUri(tls, null, 0, socket, export, false, settings);
         }
         String authority = uri.getRawAuthority();
         if (authority == null || authority.isEmpty()) {
@@ -82,7 +133,7 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
             authority = authority.substring(at + 1); // userinfo is only for TLS authentication
         }
         if (vsock) {
-            return vsock(text, tls, authority, export);
+            return vsock(text, tls, authority, export, settings);
         }
         String host;
         String portText = null;
@@ -118,11 +169,12 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
                 throw new InvalidNbdUriException("port '" + portText + "' in '" + text + "' is not a number from 1 to 65535");
             }
         }
-        return new NbdUri(tls, host, port, null, export);
+        return new NbdUri(tls, host, port, null, export, false, settings);
     }
 
     /** nbd+vsock://CID[:PORT]/EXPORT: both unsigned 32-bit numbers. */
-    private static NbdUri vsock(String text, boolean tls, String authority, String export) throws InvalidNbdUriException {
+    private static NbdUri vsock(String text, boolean tls, String authority, String export, TlsSettings settings)
+            throws InvalidNbdUriException {
         int colon = authority.indexOf(':');
         String cid = colon < 0 ? authority : authority.substring(0, colon);
         String portText = colon < 0 ? null : authority.substring(colon + 1);
@@ -138,7 +190,7 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
                         + "' is not a number from 1 to 4294967295");
             }
         }
-        return new NbdUri(tls, Long.toString(unsigned32(cid)), (int) port, null, export, true);
+        return new NbdUri(tls, Long.toString(unsigned32(cid)), (int) port, null, export, true, settings);
     }
 
     /** {@code s} as an unsigned 32-bit decimal number, or -1. */
@@ -150,19 +202,56 @@ public record NbdUri(boolean tls, String host, int port, String socketPath, Stri
         return v > 0xffff_ffffL ? -1 : v;
     }
 
-    /** The value of {@code key} in a raw query, percent-decoded, or null. */
-    private static String queryParameter(String rawQuery, String key) throws InvalidNbdUriException {
-        if (rawQuery == null) {
-            return null;
+    /** The query's parameters, percent-decoded; unknown keys (but x-...) and repeated keys are refused. */
+    private static Map<String, String> query(String text, String rawQuery) throws InvalidNbdUriException {
+        Map<String, String> query = new LinkedHashMap<>();
+        if (rawQuery == null || rawQuery.isEmpty()) {
+            return query;
         }
         for (String pair : rawQuery.split("&")) {
             int eq = pair.indexOf('=');
-            String k = eq < 0 ? pair : pair.substring(0, eq);
-            if (decode(k).equals(key)) {
-                return eq < 0 ? "" : decode(pair.substring(eq + 1));
+            String k = decode(eq < 0 ? pair : pair.substring(0, eq));
+            if (!QUERY_KEYS.contains(k) && !k.startsWith("x-")) {
+                throw new InvalidNbdUriException("unknown parameter '" + k + "' in '" + text + "'; known: "
+                        + String.join(", ", QUERY_KEYS.stream().sorted().toList()));
+            }
+            if (query.put(k, eq < 0 ? "" : decode(pair.substring(eq + 1))) != null) {
+                throw new InvalidNbdUriException("parameter '" + k + "' is given twice in '" + text + "'");
             }
         }
-        return null;
+        return query;
+    }
+
+    private static TlsSettings tlsSettings(String text, Map<String, String> query, String user)
+            throws InvalidNbdUriException {
+        TlsSettings.Type type = null;
+        if (query.containsKey("tls-type")) {
+            try {
+                type = TlsSettings.Type.parse(query.get("tls-type"));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidNbdUriException(e.getMessage() + " (in '" + text + "')");
+            }
+        }
+        Boolean verify = null;
+        String v = query.get("tls-verify-peer");
+        if (v != null) {
+            verify = switch (v.toLowerCase(java.util.Locale.ROOT)) {
+                case "1", "true", "yes", "on" -> true;
+                case "0", "false", "no", "off" -> false;
+                default -> throw new InvalidNbdUriException("tls-verify-peer must be 0 or 1, not '" + v + "' (in '"
+                        + text + "')");
+            };
+        }
+        return new TlsSettings(type, nonEmpty(query.get("tls-hostname")), verify, path(query.get("tls-certificates")),
+                path(query.get("tls-psk-file")), nonEmpty(user));
+    }
+
+    private static String nonEmpty(String s) {
+        return s == null || s.isEmpty() ? null : s;
+    }
+
+    private static Path path(String s) {
+        return s == null || s.isEmpty() ? null : Path.of(s);
     }
 
     /** RFC 3986 percent-decoding ('+' stays '+'). */

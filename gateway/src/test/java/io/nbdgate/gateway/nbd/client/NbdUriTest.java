@@ -1,9 +1,14 @@
 package io.nbdgate.gateway.nbd.client;
 
+import io.nbdgate.gateway.tls.TlsSettings;
+import java.nio.file.Path;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nbdgate.gateway.tls.TlsSettings;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -56,6 +61,54 @@ class NbdUriTest {
         assertTrue(NbdUri.parse("nbds://h/e").tls());
         assertTrue(NbdUri.parse("nbds+unix:///e?socket=s").tls());
         assertTrue(NbdUri.parse("nbds+vsock://2/e").tls());
+    }
+
+    @Test
+    void tlsParametersAsTheSpecAndLibnbdNameThem() throws InvalidNbdUriException {
+        NbdUri u = NbdUri.parse("nbds://alice@disk.example.com/e?tls-type=psk&tls-psk-file=/etc/keys.psk"
+                + "&tls-hostname=other.example&tls-verify-peer=0&tls-certificates=/etc/pki/nbd&x-mine=1");
+        TlsSettings t = u.tlsSettings();
+        assertEquals(TlsSettings.Type.PSK, t.type());
+        assertEquals(Path.of("/etc/keys.psk"), t.pskFile());
+        assertEquals(Path.of("/etc/pki/nbd"), t.certificates());
+        assertEquals("other.example", t.hostname());
+        assertEquals(Boolean.FALSE, t.verifyPeer());
+        assertEquals("alice", t.username());
+        assertEquals("other.example", u.tlsHostname());
+        assertEquals("disk.example.com", NbdUri.parse("nbds://disk.example.com/").tlsHostname());
+        assertEquals(null, NbdUri.parse("nbds+unix:///?socket=/s").tlsHostname());
+        assertEquals(TlsSettings.Type.X509, NbdUri.parse("nbds://h/").tlsSettings().effectiveType());
+        assertEquals(TlsSettings.Type.PSK, NbdUri.parse("nbds://h/?tls-psk-file=/k").tlsSettings().effectiveType());
+    }
+
+    @Test
+    void tlsParametersThatCannotWorkAreRefused() {
+        assertRefused("nbd://h/?tls-certificates=/d", "does not ask for TLS; use nbds://");
+        assertRefused("nbd+unix:///?socket=/s&tls-hostname=x", "use nbds+unix://");
+        assertRefused("nbds://h/?tls-type=anon", "tls-type=anon is not supported");
+        assertRefused("nbds://h/?tls-type=kerberos", "unknown tls-type 'kerberos'");
+        assertRefused("nbds://h/?tls-verify-peer=maybe", "tls-verify-peer must be 0 or 1");
+        assertRefused("nbds://h/?tls-cert=/d", "unknown parameter 'tls-cert'");
+        assertRefused("nbds://h/?tls-hostname=a&tls-hostname=b", "given twice");
+    }
+
+    @Test
+    void flagsJoinTheUriUnlessTheyContradictIt() throws InvalidNbdUriException {
+        NbdUri u = NbdUri.parse("nbds://h/?tls-hostname=a")
+                .withTls(new TlsSettings(null, null, null, Path.of("/d"), null, "bob"));
+        assertEquals("a", u.tlsSettings().hostname());
+        assertEquals(Path.of("/d"), u.tlsSettings().certificates());
+        assertEquals("bob", u.tlsSettings().username());
+        InvalidNbdUriException e = assertThrows(InvalidNbdUriException.class, () -> NbdUri.parse("nbds://h/?tls-hostname=a")
+                .withTls(new TlsSettings(null, "b", null, null, null, null)));
+        assertTrue(e.getMessage().contains("tls-hostname is given twice"), e.getMessage());
+        assertThrows(InvalidNbdUriException.class, () -> NbdUri.parse("nbd://h/")
+                .withTls(new TlsSettings(null, null, null, Path.of("/d"), null, null)));
+    }
+
+    private static void assertRefused(String uri, String expected) {
+        InvalidNbdUriException e = assertThrows(InvalidNbdUriException.class, () -> NbdUri.parse(uri));
+        assertTrue(e.getMessage().contains(expected), uri + ": " + e.getMessage());
     }
 
     @Test

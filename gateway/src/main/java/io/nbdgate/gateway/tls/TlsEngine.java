@@ -1,0 +1,182 @@
+package io.nbdgate.gateway.tls;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.security.SecureRandom;
+import java.util.Map;
+import org.bouncycastle.tls.AlertDescription;
+import org.bouncycastle.tls.CipherSuite;
+import org.bouncycastle.tls.TlsClientProtocol;
+import org.bouncycastle.tls.TlsFatalAlert;
+import org.bouncycastle.tls.TlsFatalAlertReceived;
+import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
+
+/**
+ * One client-side TLS connection without I/O: bytes from the server go in ({@link #received}), bytes for the
+ * server come out ({@link #takeOutput}), plaintext is read and written in between. The caller owns the socket
+ * (a blocking one for info and list, the ring for devices). Every failure is a {@link TlsException} whose
+ * message names the cause in one line: unknown CA, name mismatch, expiry, wrong PSK, no common cipher.
+ */
+public final class TlsEngine {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final TlsClientProtocol protocol = new TlsClientProtocol();
+    private final NbdTlsClient client;
+
+    private TlsEngine(NbdTlsClient client) {
+        this.client = client;
+    }
+
+    /** Starts a handshake with {@code credentials}: its ClientHello is waiting in {@link #takeOutput}. */
+    public static TlsEngine start(ClientCredentials credentials) {
+        TlsEngine engine = new TlsEngine(new NbdTlsClient(new BcTlsCrypto(RANDOM), credentials));
+        try {
+            engine.protocol.connect(engine.client);
+        } catch (IOException e) {
+            throw engine.describe(e);
+        }
+        return engine;
+    }
+
+    public boolean handshaking() {
+        return !protocol.isConnected() && !protocol.isClosed();
+    }
+
+    public boolean connected() {
+        return protocol.isConnected();
+    }
+
+    public int outputAvailable() {
+        return protocol.getAvailableOutputBytes();
+    }
+
+    /** Moves up to {@code dst.remaining()} bytes for the server into {@code dst}. */
+    public int takeOutput(ByteBuffer dst) {
+        return protocol.readOutput(dst, Math.min(dst.remaining(), protocol.getAvailableOutputBytes()));
+    }
+
+    /** Bytes from the server; what they decrypt to waits in {@link #readApplication}. */
+    public void received(ByteBuffer in) {
+        byte[] b = new byte[in.remaining()];
+        in.get(b);
+        try {
+            protocol.offerInput(b);
+        } catch (IOException e) {
+            throw describe(e);
+        }
+    }
+
+    /**
+     * The server closed (or reset) the connection: the failure with its likely reason, or null when the close
+     * came after the handshake with nothing pointing at TLS, and the caller's protocol decides.
+     */
+    public TlsException endOfStream() {
+        try {
+            protocol.closeInput();
+        } catch (IOException ignored) {
+            // the description below is what matters
+        }
+        if (client.certificateRequestedWithoutOne) {
+            // TLS 1.3 servers judge the client's certificate after the client's handshake ended: the close
+            // comes at the first read or write, and GnuTLS sends no alert first.
+            return new TlsException("the server closed the connection after asking for a client certificate,"
+                    + " which we do not have: put client-cert.pem and client-key.pem in the tls-certificates directory");
+        }
+        if (client.credentials() instanceof ClientCredentials.Psk psk && !protocol.isConnected()) {
+            return new TlsException("the server closed the connection during the TLS handshake: it may not know"
+                    + " identity '" + psk.identity() + "' or have another key for it");
+        }
+        return protocol.isConnected() ? null
+                : new TlsException("the server closed the connection during the TLS handshake");
+    }
+
+    public int applicationAvailable() {
+        return protocol.applicationDataAvailable();
+    }
+
+    public int readApplication(ByteBuffer dst) {
+        return protocol.readInput(dst, Math.min(dst.remaining(), protocol.applicationDataAvailable()));
+    }
+
+    /** Encrypts {@code src} whole; the records wait in {@link #takeOutput}. */
+    public void writeApplication(ByteBuffer src) {
+        byte[] b = new byte[src.remaining()];
+        src.get(b);
+        try {
+            protocol.writeApplicationData(b, 0, b.length);
+        } catch (IOException e) {
+            throw describe(e);
+        }
+    }
+
+    /** Queues close_notify. */
+    public void close() {
+        try {
+            protocol.close();
+        } catch (IOException ignored) {
+            // closing a broken connection: nothing more to say
+        }
+    }
+
+    /** Version, cipher and the server's identity of an established connection. */
+    public TlsDescription description() {
+        var params = client.context().getSecurityParametersConnection();
+        String peer = client.credentials() instanceof ClientCredentials.Psk psk ? "psk:" + psk.identity()
+                : client.peer;
+        return new TlsDescription(params.getNegotiatedVersion().getName(), cipherName(params.getCipherSuite()), peer);
+    }
+
+    private static final Map<Integer, String> CIPHERS = Map.ofEntries(
+            Map.entry(CipherSuite.TLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256"),
+            Map.entry(CipherSuite.TLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384"),
+            Map.entry(CipherSuite.TLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256"),
+            Map.entry(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            Map.entry(CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "ECDHE-RSA-AES128-GCM-SHA256"),
+            Map.entry(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, "ECDHE-ECDSA-AES256-GCM-SHA384"),
+            Map.entry(CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "ECDHE-RSA-AES256-GCM-SHA384"),
+            Map.entry(CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-ECDSA-CHACHA20-POLY1305"),
+            Map.entry(CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-RSA-CHACHA20-POLY1305"),
+            Map.entry(CipherSuite.TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256, "ECDHE-PSK-CHACHA20-POLY1305"),
+            Map.entry(CipherSuite.TLS_DHE_PSK_WITH_AES_128_GCM_SHA256, "DHE-PSK-AES128-GCM-SHA256"),
+            Map.entry(CipherSuite.TLS_DHE_PSK_WITH_AES_256_GCM_SHA384, "DHE-PSK-AES256-GCM-SHA384"),
+            Map.entry(CipherSuite.TLS_PSK_WITH_AES_128_GCM_SHA256, "PSK-AES128-GCM-SHA256"),
+            Map.entry(CipherSuite.TLS_PSK_WITH_AES_256_GCM_SHA384, "PSK-AES256-GCM-SHA384"));
+
+    static String cipherName(int suite) {
+        return CIPHERS.getOrDefault(suite, String.format("0x%04x", suite));
+    }
+
+    /** One line for what went wrong, with the cause we found ourselves when there is one. */
+    private TlsException describe(IOException e) {
+        if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
+            return ours;
+        }
+        if (e instanceof TlsFatalAlertReceived r) {
+            short alert = r.getAlertDescription();
+            String text = AlertDescription.getText(alert);
+            if (client.credentials() instanceof ClientCredentials.Psk psk) {
+                return new TlsException("the server refused the pre-shared key of identity '" + psk.identity()
+                        + "' (" + text + "): a wrong key, or an identity it does not know", e);
+            }
+            if (client.certificateRequestedWithoutOne) {
+                return new TlsException("the server requires a client certificate (" + text
+                        + "): put client-cert.pem and client-key.pem in the tls-certificates directory", e);
+            }
+            if (client.sentCertificate && alert != AlertDescription.protocol_version) {
+                return new TlsException("the server refused our client certificate (" + text + ")", e);
+            }
+            if (alert == AlertDescription.protocol_version || alert == AlertDescription.handshake_failure
+                    || alert == AlertDescription.insufficient_security) {
+                return new TlsException("no TLS version or cipher in common with the server (" + text
+                        + "); nbdgate speaks TLS 1.2 and 1.3 with AES-GCM and ChaCha20-Poly1305", e);
+            }
+            return new TlsException("the server ended the TLS handshake: " + text, e);
+        }
+        if (e instanceof TlsFatalAlert f) {
+            return new TlsException("TLS failed: " + AlertDescription.getText(f.getAlertDescription())
+                    + (f.getMessage() == null ? "" : " (" + f.getMessage() + ")"), e);
+        }
+        return new TlsException("TLS failed: " + (e.getMessage() == null ? e.getClass().getSimpleName()
+                : e.getMessage()), e);
+    }
+}
