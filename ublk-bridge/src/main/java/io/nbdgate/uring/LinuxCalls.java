@@ -16,7 +16,7 @@ import java.lang.invoke.MethodHandle;
 public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_CONNECT = 42, SYS_GETSOCKOPT = 55, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
-            SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
+            SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
             SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_EXECVE = 59, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
@@ -26,7 +26,8 @@ public final class LinuxCalls {
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
             O_CLOEXEC = 02000000, O_DIRECT = 040000, O_NONBLOCK = 04000;
     static final int AT_FDCWD = -100;
-    static final int AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 02000000, MSG_DONTWAIT = 0x40;
+    static final int AF_UNIX = 1, SOCK_DGRAM = 2, SOCK_CLOEXEC = 02000000;
+    public static final int MSG_DONTWAIT = 0x40;
     /** sizeof(struct sockaddr_un): sa_family_t, then sun_path[108]. */
     static final int SOCKADDR_UN_SIZE = 110;
     static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
@@ -123,6 +124,58 @@ public final class LinuxCalls {
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
             v.set(ValueLayout.JAVA_INT, 0, value);
             return (int) raw(SYS_SETSOCKOPT, fd, level, option, v.address(), 4, 0);
+        }
+    }
+
+    /** setsockopt(2) with the bytes of {@code value}: 0, or minus errno. */
+    public static int setsockopt(int fd, int level, int option, MemorySegment value) {
+        return (int) raw(SYS_SETSOCKOPT, fd, level, option, value.address(), value.byteSize(), 0);
+    }
+
+    /** Kernel TLS (linux/tls.h, TCP_ULP in linux/tcp.h). */
+    public static final int TCP_ULP = 31, SOL_TLS = 282, TLS_TX = 1, TLS_RX = 2, TLS_RX_EXPECT_NO_PAD = 4,
+            TLS_SET_RECORD_TYPE = 1, TLS_GET_RECORD_TYPE = 2;
+
+    /**
+     * recvmsg(2) of one buffer with room for control messages: the bytes received, or minus errno. The control
+     * messages land in {@code control}; the msghdr's msg_controllen (what they filled) is returned in
+     * {@code controlLen[0]}.
+     */
+    public static long recvmsg(int fd, MemorySegment buf, MemorySegment control, int flags, long[] controlLen) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment iov = arena.allocate(16, 8);
+            iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
+            iov.set(ValueLayout.JAVA_LONG, 8, buf.byteSize());
+            MemorySegment msg = arena.allocate(56, 8); // struct msghdr
+            msg.set(ValueLayout.JAVA_LONG, 16, iov.address());
+            msg.set(ValueLayout.JAVA_LONG, 24, 1);
+            msg.set(ValueLayout.JAVA_LONG, 32, control.address());
+            msg.set(ValueLayout.JAVA_LONG, 40, control.byteSize());
+            long r = raw(SYS_RECVMSG, fd, msg.address(), flags, 0, 0, 0);
+            controlLen[0] = msg.get(ValueLayout.JAVA_LONG, 40);
+            return r;
+        }
+    }
+
+    /** sendmsg(2) of {@code buf} with one control message (level, type, data): bytes sent, or minus errno. */
+    public static long sendmsg(int fd, MemorySegment buf, int cmsgLevel, int cmsgType, byte[] cmsgData, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment iov = arena.allocate(16, 8);
+            iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
+            iov.set(ValueLayout.JAVA_LONG, 8, buf.byteSize());
+            long cmsgLen = 16 + cmsgData.length; // CMSG_LEN
+            long space = (cmsgLen + 7) & ~7L; // CMSG_SPACE
+            MemorySegment control = arena.allocate(space, 8);
+            control.set(ValueLayout.JAVA_LONG, 0, cmsgLen);
+            control.set(ValueLayout.JAVA_INT, 8, cmsgLevel);
+            control.set(ValueLayout.JAVA_INT, 12, cmsgType);
+            MemorySegment.copy(cmsgData, 0, control, ValueLayout.JAVA_BYTE, 16, cmsgData.length);
+            MemorySegment msg = arena.allocate(56, 8);
+            msg.set(ValueLayout.JAVA_LONG, 16, iov.address());
+            msg.set(ValueLayout.JAVA_LONG, 24, 1);
+            msg.set(ValueLayout.JAVA_LONG, 32, control.address());
+            msg.set(ValueLayout.JAVA_LONG, 40, space);
+            return raw(SYS_SENDMSG, fd, msg.address(), flags, 0, 0, 0);
         }
     }
 

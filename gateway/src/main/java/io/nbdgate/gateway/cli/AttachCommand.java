@@ -18,6 +18,7 @@ import io.vertx.core.transport.Transport;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -94,6 +95,9 @@ final class AttachCommand implements Callable<Integer> {
                     + "live, as `nbdgate resize` does (a file system on it then grows with resize2fs or xfs_growfs). "
                     + "A smaller export is never followed. Default: off.")
     boolean autoResize;
+
+    @Mixin
+    TlsFlags tls;
 
     @Option(names = "--structured-replies", paramLabel = "auto|on|off", defaultValue = "auto",
             description = "Ask the server for structured replies (and extended headers): holes in READ replies "
@@ -241,6 +245,21 @@ final class AttachCommand implements Callable<Integer> {
                 .put("auto-resize", autoResize);
         if (tcpUserTimeout != null) {
             d.getJsonObject("keepalive").put("user-timeout", tcpUserTimeout);
+        }
+        if (tls.certificates != null) {
+            d.put("tls-certificates", tls.certificates.toAbsolutePath().toString()); // a daemon has another cwd
+        }
+        if (tls.pskFile != null) {
+            d.put("tls-psk-file", tls.pskFile.toAbsolutePath().toString());
+        }
+        if (tls.username != null) {
+            d.put("tls-username", tls.username);
+        }
+        if (tls.hostname != null) {
+            d.put("tls-hostname", tls.hostname);
+        }
+        if (tls.noVerifyPeer) {
+            d.put("tls-verify-peer", false);
         }
         return d.encode();
     }

@@ -56,7 +56,8 @@ final class ListCommand implements Callable<Integer> {
             out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", "NAME", "DEVICE", "EXPORT", "MODE", "QUEUES", "STATE");
             for (ControlClient.Device d : devices) {
                 out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", d.get("name"), d.get("device"),
-                        d.get("server") + "/" + d.get("export"), d.get("mode"), d.get("queues"), d.get("state"));
+                        d.get("server") + "/" + d.get("export"), d.get("mode"), d.get("queues"),
+                        d.get("state") + (d.get("tls") == null || d.get("tls").isEmpty() ? "" : "; tls: " + d.get("tls")));
             }
             for (DeviceRecord r : Orphans.list(DeviceRecords.standard())) {
                 out.printf("%-16s %-14s %-24s %-10s %6s  %s%n", r.name(), r.blockDevice(), r.export(), "-", "-",

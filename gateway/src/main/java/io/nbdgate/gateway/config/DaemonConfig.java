@@ -3,6 +3,7 @@ package io.nbdgate.gateway.config;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.gateway.tls.TlsSettings;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.nbdgate.gateway.device.DetachMode;
@@ -44,7 +45,8 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
     private static final Set<String> SHUTDOWN_KEYS = Set.of("wait-for-users");
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
             "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive",
-            "recovery", "auto-resize");
+            "recovery", "auto-resize", "tls-certificates", "tls-psk-file", "tls-username", "tls-hostname",
+            "tls-verify-peer");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
     private static final Set<String> KEEPALIVE_KEYS = Set.of("idle", "interval", "count", "user-timeout");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
@@ -156,10 +158,9 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
                     "must be 1-32 letters, digits, '_', '.' or '-', starting with a letter or digit, got '" + name + "'");
         }
         String uri = required(d, "uri", at);
+        TlsSettings tls = tlsSettings(d, at);
         try {
-            if (NbdUri.parse(uri).tls()) {
-                throw new ConfigException(at + ".uri", "TLS (nbds) is not supported yet: '" + uri + "'");
-            }
+            NbdUri.parse(uri).withTls(tls);
         } catch (InvalidNbdUriException e) {
             throw new ConfigException(at + ".uri", e.getMessage());
         }
@@ -206,7 +207,19 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         StructuredReplies structuredReplies = autoOnOff(d, "structured-replies", at, StructuredReplies.class,
                 StructuredReplies.AUTO);
         return new DeviceConfig(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connect, io, sendZcMin,
-                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive, recovery, autoResize);
+                stageReadsMax, batchIo, structuredReplies, reconnect, keepalive, recovery, autoResize, tls);
+    }
+
+    /** The device's tls-* keys: what the URI's parameters of the same names say. */
+    private static TlsSettings tlsSettings(JsonObject d, String at) throws ConfigException {
+        String certificates = d.containsKey("tls-certificates") ? string(d, "tls-certificates", at + ".tls-certificates")
+                : null;
+        String psk = d.containsKey("tls-psk-file") ? string(d, "tls-psk-file", at + ".tls-psk-file") : null;
+        String user = d.containsKey("tls-username") ? string(d, "tls-username", at + ".tls-username") : null;
+        String host = d.containsKey("tls-hostname") ? string(d, "tls-hostname", at + ".tls-hostname") : null;
+        Boolean verify = d.containsKey("tls-verify-peer") ? flag(d, "tls-verify-peer", at, true) : null;
+        return new TlsSettings(null, host, verify, certificates == null ? null : java.nio.file.Path.of(certificates),
+                psk == null ? null : java.nio.file.Path.of(psk), user);
     }
 
     /** A duration, or {@code never}: null. */

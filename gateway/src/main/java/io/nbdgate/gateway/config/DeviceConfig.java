@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.config;
 
 import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.tls.TlsSettings;
 import java.time.Duration;
 
 /**
@@ -30,12 +31,13 @@ import java.time.Duration;
  *                  its I/O until a new process takes it over
  * @param autoResize when a reconnect finds the export larger, the device grows to its size (as {@code nbdgate
  *                  resize} does); a smaller export is never followed
+ * @param tls       TLS settings besides the URI's own (tls-certificates, tls-psk-file, ...); {@link TlsSettings#NONE}
  */
 public record DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
                            int deviceId, Duration connectTimeout, Duration ioTimeout, int sendZcMin,
                            int stageReadsMax, boolean batchIo, StructuredReplies structuredReplies,
                            Duration reconnectTimeout, LinkOptions.Keepalive keepalive, boolean recovery,
-                           boolean autoResize) {
+                           boolean autoResize, TlsSettings tls) {
 
     /** Without reconnect settings: the defaults. */
     public DeviceConfig(String name, String uri, int queues, int depth, ZeroCopy zeroCopy, boolean readOnly,
@@ -43,7 +45,7 @@ public record DeviceConfig(String name, String uri, int queues, int depth, ZeroC
                         boolean batchIo, StructuredReplies structuredReplies) {
         this(name, uri, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout, sendZcMin,
                 stageReadsMax, batchIo, structuredReplies, DEFAULT_RECONNECT_TIMEOUT, defaultKeepalive(ioTimeout), true,
-                false);
+                false, TlsSettings.NONE);
     }
 
     public static final int AUTO_QUEUES = 0;

@@ -141,6 +141,7 @@ public final class DeviceRegistry {
                     .put("server", String.valueOf(d.options().address()))
                     .put("size", d.export().size())
                     .put("mode", d.mode().label())
+                    .put("tls", d.linkStates().getFirst().tls())
                     .put("commands", d.batchIo() ? "batch" : "per-request")
                     .put("replies", d.export().mode().name().toLowerCase(Locale.ROOT))
                     .put("queues", d.queues())

@@ -195,7 +195,7 @@ final class Attacher {
         try {
             HandshakeConfig handshake = o.handshake();
             LinkOptions links = new LinkOptions(o.connectTimeout(), o.ioTimeout(), zeroFd, o.sendZcMin(),
-                    o.stageReadsMax(), o.keepalive());
+                    o.stageReadsMax(), o.keepalive(), o.tls());
             return QueueSession.open(o.name(), queue, loop, address, handshake, links, o.depth(),
                             ReconnectPolicy.of(o.reconnectTimeout()), needsMultiConn, listener)
                     .get(o.connectTimeout().toMillis() + 5000, TimeUnit.MILLISECONDS);

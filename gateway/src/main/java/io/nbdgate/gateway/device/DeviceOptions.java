@@ -9,6 +9,8 @@ import io.nbdgate.gateway.link.SocketAddresses;
 import io.nbdgate.gateway.nbd.client.InvalidNbdUriException;
 import io.nbdgate.gateway.nbd.client.NbdUri;
 import io.nbdgate.gateway.net.VsockAddress;
+import io.nbdgate.gateway.tls.ClientCredentials;
+import io.nbdgate.gateway.tls.TlsException;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.ublk.BufferMode;
 import java.net.InetAddress;
@@ -24,14 +26,14 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
                             Duration ioTimeout, BufferMode forcedMode, int sendZcMin, int stageReadsMax,
                             boolean batchIo, StructuredReplies structuredReplies, Duration reconnectTimeout,
                             LinkOptions.Keepalive keepalive, boolean recovery,
-                            boolean autoResize) {
+                            boolean autoResize, ClientCredentials tls) {
 
     public DeviceOptions(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
                          boolean readOnly, int deviceId, Duration connectTimeout, Duration ioTimeout,
                          BufferMode forcedMode, int sendZcMin, int stageReadsMax) {
         this(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout, ioTimeout,
                 forcedMode, sendZcMin, stageReadsMax, true, StructuredReplies.AUTO,
-                DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout), true, false);
+                DeviceConfig.DEFAULT_RECONNECT_TIMEOUT, DeviceConfig.defaultKeepalive(ioTimeout), true, false, null);
     }
 
     public DeviceOptions(String name, SocketAddress address, String exportName, int queues, int depth, ZeroCopy zeroCopy,
@@ -43,56 +45,57 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
     /** The same options with an exact buffer mode instead of the zero-copy policy (tests, benchmarks). */
     public DeviceOptions withMode(BufferMode mode) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize);
+                ioTimeout, mode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize, tls);
     }
 
     /** The same options with batch commands allowed or not (tests, benchmarks). */
     public DeviceOptions withBatchIo(boolean b) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, b, structuredReplies, reconnectTimeout, keepalive, recovery, autoResize, tls);
     }
 
     /** The same options with another structured-replies setting (tests, benchmarks). */
     public DeviceOptions withStructuredReplies(StructuredReplies s) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive, recovery, autoResize);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, s, reconnectTimeout, keepalive, recovery, autoResize, tls);
     }
 
     /** The same options under another name. */
     public DeviceOptions withName(String n) {
         return new DeviceOptions(n, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
-                recovery, autoResize);
+                recovery, autoResize, tls);
     }
 
     /** The same options with the queue count and depth of an existing device (a take-over). */
     public DeviceOptions withGeometry(int q, int d) {
         return new DeviceOptions(name, address, exportName, q, d, zeroCopy, readOnly, deviceId, connectTimeout,
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
-                recovery, autoResize);
+                recovery, autoResize, tls);
     }
 
     /** The same options with devices created recoverable or not. */
     public DeviceOptions withRecovery(boolean r) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, r, autoResize);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive, r, autoResize, tls);
     }
 
     /** The same options with another reconnect timeout; null: requests wait for a connection forever. */
     public DeviceOptions withReconnectTimeout(Duration d) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive, recovery, autoResize);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive, recovery, autoResize, tls);
     }
 
     /** The same options with other keepalive settings. */
     public DeviceOptions withKeepalive(LinkOptions.Keepalive k) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
-                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k, recovery, autoResize);
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, k, recovery, autoResize, tls);
     }
 
     /** The handshake every connection of the device makes (and {@code resize} makes to ask the size again). */
     public HandshakeConfig handshake() {
-        return asksForStructuredReplies() ? HandshakeConfig.go(exportName) : HandshakeConfig.goSimple(exportName);
+        boolean rich = asksForStructuredReplies();
+        return new HandshakeConfig(exportName, HandshakeConfig.Goal.GO, tls != null, rich, rich);
     }
 
     /**
@@ -112,12 +115,17 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
     public static DeviceOptions from(DeviceConfig c) throws NbdConnectionException {
         NbdUri uri;
         try {
-            uri = NbdUri.parse(c.uri());
+            uri = NbdUri.parse(c.uri()).withTls(c.tls());
         } catch (InvalidNbdUriException e) {
             throw new NbdConnectionException(e.getMessage());
         }
+        ClientCredentials tls = null;
         if (uri.tls()) {
-            throw new NbdConnectionException("TLS (nbds) is not supported yet: " + c.uri());
+            try {
+                tls = ClientCredentials.load(uri.tlsSettings(), uri.tlsHostname()); // bad files fail before connecting
+            } catch (TlsException e) {
+                throw new NbdConnectionException("TLS for " + uri + ": " + e.getMessage());
+            }
         }
         SocketAddress address;
         if (uri.unixSocket()) {
@@ -134,6 +142,6 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
         return new DeviceOptions(c.name(), address, uri.exportName(), c.queues(), c.depth(), c.zeroCopy(), c.readOnly(),
                 c.deviceId(), c.connectTimeout(), c.ioTimeout(), null, c.sendZcMin(), c.stageReadsMax(),
                 c.batchIo(), c.structuredReplies(), c.reconnectTimeout(), c.keepalive(), c.recovery(),
-                c.autoResize());
+                c.autoResize(), tls);
     }
 }

@@ -241,7 +241,7 @@ public final class NbdDevice implements AutoCloseable, DeviceMetricsSource {
         ExportInfo now;
         try {
             now = io.nbdgate.gateway.nbd.client.NbdQuery.info(options.address(), options.handshake(),
-                    (int) options.connectTimeout().toMillis(), describe(options));
+                    options.tls(), (int) options.connectTimeout().toMillis(), describe(options));
         } catch (RuntimeException e) {
             throw new ResizeException(name() + ": asking the server for the export's size: " + oneLine(e));
         }

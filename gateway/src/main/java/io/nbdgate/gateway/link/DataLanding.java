@@ -96,6 +96,15 @@ final class DataLanding {
         long off = reassembler().dataOffset();
         long remaining = reassembler().dataLength();
         int len = (int) Math.min(remaining, 1 << 30);
+        if (link.tls != null) {
+            // Kernel TLS: one plain receive at a time (nothing linked behind, no low-water mark), so that it can
+            // be posted again after a control record.
+            RequestBuffer b = r.buffer();
+            link.recv((byte) 0, (short) 0, b.address() + off, len, Link.MSG_WAITALL, b.fixedIndex(),
+                    Link.data(Link.K_RX_DATA, r.tag()));
+            dataInFlight = true;
+            return;
+        }
         if (link.socketCommands && lowWaterWanted && len >= LOW_WATER_MIN) {
             receiveWhole(r, off, len);
             return;
@@ -114,8 +123,8 @@ final class DataLanding {
             link.ring.reserveSq(2);
         }
         RequestBuffer b = r.buffer();
-        link.count(link.sqes.recv(linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0, link.fd,
-                b.address() + off, len, Link.MSG_WAITALL, b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag())));
+        link.recv(linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0, b.address() + off, len,
+                Link.MSG_WAITALL, b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag()));
         dataInFlight = true;
         if (linkAhead) {
             long id = replies.receiveIntoRx((byte) 0, aheadLen, 0);
@@ -142,8 +151,8 @@ final class DataLanding {
             setRcvLowat(len, IoUringAbi.IOSQE_IO_LINK);
         }
         RequestBuffer b = r.buffer();
-        link.count(link.sqes.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, link.fd, b.address() + off, len, 0,
-                b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag())));
+        link.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, b.address() + off, len, 0, b.fixedIndex(),
+                Link.data(Link.K_RX_DATA, r.tag()));
         dataInFlight = true;
         lowWaterReceives++;
     }

@@ -1,5 +1,9 @@
 package io.nbdgate.gateway.link;
 
+import io.nbdgate.gateway.tls.KernelKeys;
+import io.nbdgate.gateway.tls.KernelTls;
+import io.nbdgate.gateway.tls.TlsEngine;
+import io.nbdgate.gateway.tls.TlsException;
 import io.nbdgate.protocol.client.ClientHandshake;
 import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
@@ -8,14 +12,21 @@ import java.nio.ByteBuffer;
 
 /**
  * Runs the protocol module's client handshake over the link's ring: its Send actions become SENDs from the
- * link's header buffer, its NeedMore actions RECVs into the reply buffer, one at a time.
+ * link's header buffer, its NeedMore actions RECVs into the reply buffer, one at a time. After
+ * NBD_OPT_STARTTLS it runs the TLS handshake the same way, one record at a time so that no byte past the
+ * server's last handshake record is taken, then hands the keys to the kernel: the rest of the NBD handshake
+ * and all transmission are plaintext to us, ciphertext on the wire.
  */
 final class HandshakeDriver {
+    private static final int RECORD_HEADER = 5;
+
     private final Link link;
     private final HandshakeConfig config;
     private ClientHandshake handshake;
     private int runLength;
     private int runSent;
+    /** The TLS handshake in progress; null before STARTTLS and once the kernel has the keys. */
+    private TlsEngine tls;
 
     HandshakeDriver(Link link, HandshakeConfig config) {
         this.link = link;
@@ -24,6 +35,7 @@ final class HandshakeDriver {
 
     void start() {
         handshake = new ClientHandshake(config);
+        tls = null;
         step();
     }
 
@@ -35,7 +47,7 @@ final class HandshakeDriver {
             case HandshakeAction.Ready r -> link.handshakeDone(r.export());
             case HandshakeAction.Failed f -> link.fail("handshake with " + link.peer + " failed: "
                     + f.error().message());
-            case HandshakeAction.UpgradeToTls t -> link.fail("the server requires TLS, which this version does not speak");
+            case HandshakeAction.UpgradeToTls t -> startTls();
             case HandshakeAction.Listed l -> link.fail("unexpected export list in an attach handshake");
         }
     }
@@ -67,8 +79,8 @@ final class HandshakeDriver {
             rx.compact().flip();
         }
         int want = needed - rx.remaining();
-        link.count(link.sqes.recv((byte) 0, (short) 0, link.fd, link.rxSeg.address() + rx.limit(), want,
-                Link.MSG_WAITALL, -1, Link.data(Link.K_HS_RECV, 0)));
+        link.recv((byte) 0, (short) 0, link.rxSeg.address() + rx.limit(), want, Link.MSG_WAITALL, -1,
+                Link.data(Link.K_HS_RECV, 0));
     }
 
     void onSent(int res) {
@@ -79,6 +91,8 @@ final class HandshakeDriver {
             link.fail("handshake send failed: " + (res == 0 ? "connection closed" : Errno.describe(-res)));
         } else if ((runSent += res) < runLength) {
             sendRest();
+        } else if (tls != null) {
+            tlsNext();
         } else {
             step();
         }
@@ -91,12 +105,108 @@ final class HandshakeDriver {
         if (res < 0) {
             link.fail("handshake receive failed: " + Errno.describe(-res));
         } else if (res == 0) {
+            if (tls != null) {
+                TlsException why = tls.endOfStream();
+                link.fail("TLS with " + link.peer + " failed: " + (why != null ? why.getMessage()
+                        : "the server closed the connection during the TLS handshake"));
+                return;
+            }
             HandshakeAction end = handshake.endOfStream();
             link.fail("the server closed the connection during the handshake"
                     + (end instanceof HandshakeAction.Failed f ? ": " + f.error().message() : ""));
         } else {
             link.rx.limit(link.rx.limit() + res);
-            step();
+            if (tls != null) {
+                tlsReceived();
+            } else {
+                step();
+            }
         }
+    }
+
+    // ---------------------------------------------------------------- TLS
+
+    private void startTls() {
+        if (link.options.tls() == null) {
+            link.fail("the server accepted a STARTTLS that was not asked for");
+            return;
+        }
+        if (link.rx.hasRemaining()) {
+            // Bytes between the STARTTLS reply and our ClientHello were injected in plaintext (CVE-2021-3716).
+            link.fail("the server sent data in plaintext after accepting STARTTLS");
+            return;
+        }
+        try {
+            tls = TlsEngine.start(link.options.tls());
+        } catch (TlsException e) {
+            link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
+            return;
+        }
+        link.rx.clear().limit(0);
+        tlsNext();
+    }
+
+    /** Sends what the TLS engine has for the server, else receives its next record, else hands over. */
+    private void tlsNext() {
+        if (tls.outputAvailable() > 0) {
+            link.tx.clear();
+            tls.takeOutput(link.tx);
+            runLength = link.tx.position();
+            runSent = 0;
+            sendRest();
+        } else if (tls.handshaking()) {
+            receiveRecordPart();
+        } else {
+            tlsEstablished();
+        }
+    }
+
+    /** The next record's 5-byte header, then exactly its body: never a byte past the record. */
+    private void receiveRecordPart() {
+        ByteBuffer rx = link.rx;
+        int have = rx.limit();
+        int want = have < RECORD_HEADER ? RECORD_HEADER : RECORD_HEADER + (rx.getShort(3) & 0xffff);
+        if (want > rx.capacity()) {
+            link.fail("TLS record of " + want + " bytes from " + link.peer);
+            return;
+        }
+        if (have >= want) {
+            tlsReceived();
+            return;
+        }
+        link.recv((byte) 0, (short) 0, link.rxSeg.address() + have, want - have, Link.MSG_WAITALL, -1,
+                Link.data(Link.K_HS_RECV, 0));
+    }
+
+    private void tlsReceived() {
+        ByteBuffer rx = link.rx;
+        int have = rx.limit();
+        if (have < RECORD_HEADER || have < RECORD_HEADER + (rx.getShort(3) & 0xffff)) {
+            receiveRecordPart();
+            return;
+        }
+        try {
+            tls.received(rx.position(0));
+        } catch (TlsException e) {
+            link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
+            return;
+        }
+        rx.clear().limit(0);
+        tlsNext();
+    }
+
+    /** Our last handshake record has left: the kernel takes the record layer, the NBD handshake goes on. */
+    private void tlsEstablished() {
+        try {
+            KernelKeys keys = tls.kernelKeys();
+            KernelTls.install(link.fd, keys);
+            link.kernelTls(keys, tls.description());
+        } catch (TlsException e) {
+            link.fail("TLS with " + link.peer + ": " + e.getMessage());
+            return;
+        }
+        tls = null;
+        handshake.tlsEstablished();
+        step();
     }
 }

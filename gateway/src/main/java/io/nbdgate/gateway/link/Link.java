@@ -83,6 +83,8 @@ public final class Link implements IoUringIoHandle {
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
     boolean socketCommands;
+    /** The kernel's TLS on this link's socket (after STARTTLS); null in plaintext. */
+    LinkTls tls;
 
     private Link(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
                  Request[] requests, LinkOwner owner) {
@@ -192,6 +194,11 @@ public final class Link implements IoUringIoHandle {
         return replies.readsHeldBack();
     }
 
+    /** The TLS connection, once established: version, cipher, peer; null in plaintext. */
+    public io.nbdgate.gateway.tls.TlsDescription tlsDescription() {
+        return tls == null ? null : tls.description;
+    }
+
     /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). Loop thread only. */
     public void useLowWater(boolean on) {
         replies.landing.useLowWater(on);
@@ -265,6 +272,14 @@ public final class Link implements IoUringIoHandle {
         int tag = UserData.index(e.data());
         if ((flags & IoUringAbi.CQE_F_MORE) == 0) {
             opsInFlight--;
+        }
+        if (res == -Errno.EIO && tls != null && (kind == K_HS_RECV || kind == K_RX_HEADER || kind == K_RX_DATA)
+                && (state == LinkState.HANDSHAKE || state == LinkState.READY)) {
+            tls.onReceiveEio(); // a TLS control record, not data: read it, then the same receive again
+            if (state == LinkState.DRAINING) {
+                drain();
+            }
+            return;
         }
         switch (kind) {
             case K_SOCKET -> connector.onSocket(res);
@@ -414,6 +429,22 @@ public final class Link implements IoUringIoHandle {
     long count(long userData) {
         opsInFlight++;
         return userData;
+    }
+
+    /**
+     * Posts a receive on the socket; every receive of the link goes through here, so that on a TLS link the
+     * one in flight can be posted again after a control record.
+     */
+    long recv(byte sqeFlags, short recvFlags, long addr, int len, int msgFlags, int bufIndex, short data) {
+        if (tls != null) {
+            tls.remember(sqeFlags, recvFlags, addr, len, msgFlags, bufIndex, data);
+        }
+        return count(sqes.recv(sqeFlags, recvFlags, fd, addr, len, msgFlags, bufIndex, data));
+    }
+
+    /** The kernel took over the socket's records: from now on receives may meet control records. */
+    void kernelTls(io.nbdgate.gateway.tls.KernelKeys keys, io.nbdgate.gateway.tls.TlsDescription description) {
+        tls = new LinkTls(this, arena, keys, description);
     }
 
     static short data(int kind, int tag) {

@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.link;
 
+import io.nbdgate.gateway.tls.ClientCredentials;
 import java.time.Duration;
 
 /**
@@ -13,9 +14,15 @@ import java.time.Duration;
  * @param stageMax       READs of at most this many bytes may be received together with reply headers and then
  *                       copied into place; 0: never
  * @param keepalive      TCP keepalive and TCP_USER_TIMEOUT, so a dead peer is noticed while the link is idle
+ * @param tls            TLS after NBD_OPT_STARTTLS with these credentials, records in the kernel; null: plaintext
  */
 public record LinkOptions(Duration connectTimeout, Duration ioTimeout, int zeroFd, int sendZcMin, int stageMax,
-                          Keepalive keepalive) {
+                          Keepalive keepalive, ClientCredentials tls) {
+
+    public LinkOptions(Duration connectTimeout, Duration ioTimeout, int zeroFd, int sendZcMin, int stageMax,
+                       Keepalive keepalive) {
+        this(connectTimeout, ioTimeout, zeroFd, sendZcMin, stageMax, keepalive, null);
+    }
 
     /**
      * @param idle        idle time before the first probe

@@ -190,7 +190,9 @@ final class ReplyPipeline {
     private void receiveHeaderBytes() {
         ByteBuffer rx = link.rx;
         int needed = reassembler.bytesNeeded();
-        if (reassembler.inFlight() > 0 && directReads == 0 && needed <= HEADER_BATCH_MAX) {
+        // On a TLS link a receive may have to be posted again (after a control record): no batching receive,
+        // which a READ may cancel by its id.
+        if (reassembler.inFlight() > 0 && directReads == 0 && needed <= HEADER_BATCH_MAX && link.tls == null) {
             // No reply can carry data that must go straight to a buffer: take as many replies as have arrived.
             if (!makeRoom(HEADER_BATCH_MAX)) {
                 link.fail("internal error: no room for reply headers");
@@ -222,8 +224,7 @@ final class ReplyPipeline {
     /** Posts the receive of reply bytes into rx after its limit; through its fixed-buffer slot where it has one. */
     long receiveIntoRx(byte sqeFlags, int len, int msgFlags) {
         long at = link.rxSeg.address() + link.rx.limit();
-        return link.count(link.sqes.recv(sqeFlags, (short) 0, link.fd, at, len, msgFlags, rxIndex,
-                Link.data(Link.K_RX_HEADER, 0)));
+        return link.recv(sqeFlags, (short) 0, at, len, msgFlags, rxIndex, Link.data(Link.K_RX_HEADER, 0));
     }
 
     /** Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it. */

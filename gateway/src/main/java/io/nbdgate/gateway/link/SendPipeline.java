@@ -172,7 +172,10 @@ final class SendPipeline {
      */
     private boolean useZeroCopy(int len) {
         int min = link.options.sendZcMin();
-        return link.address instanceof InetSocketAddress && len >= min && (min == 0 || !link.localPeer);
+        // Kernel TLS encrypts into its own buffers: the pages are read once either way, SEND_ZC would only add a
+        // notification.
+        return link.address instanceof InetSocketAddress && len >= min && (min == 0 || !link.localPeer)
+                && link.tls == null;
     }
 
     /** A send of the chain completed, or a SEND_ZC's pages were released (CQE_F_NOTIF). */

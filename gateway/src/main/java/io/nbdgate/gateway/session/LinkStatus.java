@@ -12,7 +12,12 @@ import java.time.Instant;
  * @param reconnects links lost and replaced (or being replaced) so far
  * @param resent     requests sent again on a new link after the old one ended without answering them
  */
-public record LinkStatus(State state, int attempt, Instant since, String lastError, long reconnects, long resent) {
+public record LinkStatus(State state, int attempt, Instant since, String lastError, long reconnects, long resent,
+                         String tls) {
+
+    public LinkStatus(State state, int attempt, Instant since, String lastError, long reconnects, long resent) {
+        this(state, attempt, since, lastError, reconnects, resent, null);
+    }
 
     public enum State {
         /** A link is READY and carries the queue's requests. */

@@ -61,6 +61,8 @@ final class SessionStatus {
         publish();
     }
 
+    private String tls;
+
     String lastError() {
         return lastError;
     }
@@ -86,8 +88,13 @@ final class SessionStatus {
         resent += requests;
     }
 
+    /** The TLS of the carrying link ("kernel TLS 1.3 ... CN=..."), or null in plaintext. */
+    void tls(String description) {
+        tls = description;
+    }
+
     void publish() {
-        published = new LinkStatus(state, attempts, since, lastError, reconnects, resent);
+        published = new LinkStatus(state, attempts, since, lastError, reconnects, resent, tls);
     }
 
     LinkStatus published() {

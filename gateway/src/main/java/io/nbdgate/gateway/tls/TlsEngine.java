@@ -118,6 +118,14 @@ public final class TlsEngine {
         }
     }
 
+    /**
+     * The record keys for the kernel, once the handshake is complete and its last record has been sent; from
+     * then on this engine is not used for records (the kernel has the sequence numbers).
+     */
+    public KernelKeys kernelKeys() {
+        return KernelKeys.of(client.context().getSecurityParametersConnection());
+    }
+
     /** Version, cipher and the server's identity of an established connection. */
     public TlsDescription description() {
         var params = client.context().getSecurityParametersConnection();

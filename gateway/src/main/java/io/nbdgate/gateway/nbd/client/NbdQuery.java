@@ -56,8 +56,9 @@ public final class NbdQuery {
      * The export as a device's handshake sees it now, on a connection of its own ({@code nbdgate resize} asks
      * again for the size); then a clean disconnect. {@code what} names the server in errors.
      */
-    public static ExportInfo info(SocketAddress address, HandshakeConfig config, int connectTimeoutMillis, String what) {
-        return withSocket(address, connectTimeoutMillis, what, null, wire -> goThenDisconnect(wire, config));
+    public static ExportInfo info(SocketAddress address, HandshakeConfig config, ClientCredentials tls,
+                                  int connectTimeoutMillis, String what) {
+        return withSocket(address, connectTimeoutMillis, what, tls, wire -> goThenDisconnect(wire, config));
     }
 
     /** The server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */
