@@ -113,8 +113,10 @@ java_home() {
 # vmw_vsock_virtio_transport_common). veth and sch_netem give tests a network of their own (namespaces,
 # partitions, loss); inet_diag and tcp_diag let `ss -K` reset one TCP connection; tls and vsock are for
 # kernel TLS and AF_VSOCK exports; virtio_net (after failover and net_failover) reaches the host's exports.
-GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag tls vsock vmw_vsock_virtio_transport_common vsock_loopback
-  failover net_failover virtio_net)
+# Kernel TLS allocates its ciphers when the keys arrive, and nothing autoloads them here: gcm(aes) needs ctr
+# and gcm (aesni-intel after gf128mul), chacha20poly1305 needs libchacha, chacha and libpoly1305.
+GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag gf128mul ctr gcm aesni-intel libchacha chacha libpoly1305
+  chacha20poly1305 tls vsock vmw_vsock_virtio_transport_common vsock_loopback failover net_failover virtio_net)
 
 # guest_kernel_dir: fetches (once) the trixie-backports kernel + modules with apt-get download and
 # unpacks vmlinuz and GUEST_MODULES (decompressed, with their load order in modules/order) into the

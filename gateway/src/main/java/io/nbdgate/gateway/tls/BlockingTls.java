@@ -3,6 +3,7 @@ package io.nbdgate.gateway.tls;
 import io.nbdgate.gateway.net.BlockingSocket;
 import java.io.IOException;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 
 /**
@@ -74,7 +75,9 @@ public final class BlockingTls {
             engine.takeOutput(out);
             try {
                 socket.writeFully(out.flip());
-            } catch (SocketException e) {
+            } catch (SocketTimeoutException e) {
+                throw e;
+            } catch (IOException e) { // reset or broken pipe: a refusal may explain it
                 TlsException why = engine.endOfStream();
                 if (why != null) {
                     throw why;
@@ -91,7 +94,7 @@ public final class BlockingTls {
         try {
             got = socket.read(in);
         } catch (SocketException e) {
-            got = -1;
+            got = -1; // a reset is an end too: the cause is asked of the engine
         }
         if (got < 0) {
             return false;

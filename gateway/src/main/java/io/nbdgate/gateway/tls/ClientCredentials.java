@@ -68,7 +68,7 @@ public sealed interface ClientCredentials {
         return new X509(trusted, ca, chain, key, verify, hostname);
     }
 
-    private static List<X509Certificate> certificates(Path file) {
+    static List<X509Certificate> certificates(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
             return CertificateFactory.getInstance("X.509").generateCertificates(in).stream()
                     .map(c -> (X509Certificate) c).toList();
@@ -79,7 +79,7 @@ public sealed interface ClientCredentials {
         }
     }
 
-    private static AsymmetricKeyParameter privateKey(Path file) {
+    static AsymmetricKeyParameter privateKey(Path file) {
         try (Reader r = Files.newBufferedReader(file, StandardCharsets.US_ASCII); PEMParser pem = new PEMParser(r)) {
             Object o = pem.readObject();
             PrivateKeyInfo info = switch (o) {
@@ -91,14 +91,14 @@ public sealed interface ClientCredentials {
             };
             return PrivateKeyFactory.createKey(info);
         } catch (NoSuchFileException e) {
-            throw new TlsException("client-cert.pem needs its key in " + file + ", which does not exist");
+            throw new TlsException("the certificate's key " + file + " does not exist");
         } catch (IOException e) {
             throw new TlsException("cannot read the private key in " + file + ": " + e.getMessage(), e);
         }
     }
 
     /** The key of {@code identity} in an {@code identity:hexkey} file. */
-    private static byte[] pskKey(Path file, String identity) {
+    static byte[] pskKey(Path file, String identity) {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.UTF_8);

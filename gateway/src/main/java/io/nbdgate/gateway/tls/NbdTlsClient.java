@@ -2,31 +2,20 @@ package io.nbdgate.gateway.tls;
 
 import java.io.IOException;
 import java.util.Vector;
-import org.bouncycastle.crypto.params.AsymmetricKeyParameter;
-import org.bouncycastle.crypto.params.ECPrivateKeyParameters;
-import org.bouncycastle.crypto.params.Ed25519PrivateKeyParameters;
-import org.bouncycastle.crypto.params.RSAKeyParameters;
 import org.bouncycastle.tls.AlertDescription;
 import org.bouncycastle.tls.BasicTlsPSKExternal;
 import org.bouncycastle.tls.BasicTlsPSKIdentity;
-import org.bouncycastle.tls.Certificate;
-import org.bouncycastle.tls.CertificateEntry;
 import org.bouncycastle.tls.CertificateRequest;
 import org.bouncycastle.tls.CipherSuite;
 import org.bouncycastle.tls.DefaultTlsClient;
 import org.bouncycastle.tls.PRFAlgorithm;
 import org.bouncycastle.tls.ProtocolVersion;
-import org.bouncycastle.tls.SignatureAlgorithm;
-import org.bouncycastle.tls.SignatureAndHashAlgorithm;
 import org.bouncycastle.tls.TlsAuthentication;
 import org.bouncycastle.tls.TlsCredentials;
 import org.bouncycastle.tls.TlsFatalAlert;
 import org.bouncycastle.tls.TlsPSKIdentity;
 import org.bouncycastle.tls.TlsServerCertificate;
 import org.bouncycastle.tls.TlsUtils;
-import org.bouncycastle.tls.crypto.TlsCertificate;
-import org.bouncycastle.tls.crypto.TlsCryptoParameters;
-import org.bouncycastle.tls.crypto.impl.bc.BcDefaultTlsCredentialedSigner;
 import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
 
 /**
@@ -139,73 +128,8 @@ final class NbdTlsClient extends DefaultTlsClient {
         };
     }
 
-    private TlsCredentials signer(CertificateRequest request, ClientCredentials.X509 x509)
-            throws IOException {
-        BcTlsCrypto crypto = (BcTlsCrypto) getCrypto();
-        TlsCertificate[] chain = new TlsCertificate[x509.clientChain().size()];
-        for (int i = 0; i < chain.length; i++) {
-            try {
-                chain[i] = crypto.createCertificate(x509.clientChain().get(i).getEncoded());
-            } catch (java.security.cert.CertificateEncodingException e) {
-                throw new IOException(e);
-            }
-        }
-        Certificate certificate;
-        if (TlsUtils.isTLSv13(context)) {
-            CertificateEntry[] entries = new CertificateEntry[chain.length];
-            for (int i = 0; i < chain.length; i++) {
-                entries[i] = new CertificateEntry(chain[i], null);
-            }
-            certificate = new Certificate(request.getCertificateRequestContext(), entries);
-        } else {
-            certificate = new Certificate(chain);
-        }
-        SignatureAndHashAlgorithm algorithm = choose(request, x509.clientKey());
-        if (algorithm == null) {
-            throw new TlsFatalAlert(AlertDescription.handshake_failure, new TlsException(
-                    "the server accepts no signature that our client key (" + keyKind(x509.clientKey()) + ") can make"));
-        }
-        return new BcDefaultTlsCredentialedSigner(new TlsCryptoParameters(context), crypto, x509.clientKey(),
-                certificate, algorithm);
-    }
-
-    /** The first of the server's signature algorithms that our key can make. */
-    private static SignatureAndHashAlgorithm choose(CertificateRequest request, AsymmetricKeyParameter key) {
-        Vector<?> offered = request.getSupportedSignatureAlgorithms();
-        if (offered == null) {
-            return null;
-        }
-        for (Object o : offered) {
-            SignatureAndHashAlgorithm a = (SignatureAndHashAlgorithm) o;
-            short sig = a.getSignature();
-            boolean fits = switch (key) {
-                case RSAKeyParameters r -> sig == SignatureAlgorithm.rsa_pss_rsae_sha256
-                        || sig == SignatureAlgorithm.rsa_pss_rsae_sha384 || sig == SignatureAlgorithm.rsa_pss_rsae_sha512
-                        || sig == SignatureAlgorithm.rsa;
-                case ECPrivateKeyParameters e -> sig == SignatureAlgorithm.ecdsa
-                        && a.getHash() == curveHash(e.getParameters().getCurve().getFieldSize());
-                case Ed25519PrivateKeyParameters e -> sig == SignatureAlgorithm.ed25519;
-                default -> false;
-            };
-            if (fits) {
-                return a;
-            }
-        }
-        return null;
-    }
-
-    /** TLS 1.3 binds ECDSA's hash to the curve: P-256 with SHA-256, P-384 with SHA-384, P-521 with SHA-512. */
-    private static short curveHash(int fieldBits) {
-        return fieldBits <= 256 ? org.bouncycastle.tls.HashAlgorithm.sha256
-                : fieldBits <= 384 ? org.bouncycastle.tls.HashAlgorithm.sha384 : org.bouncycastle.tls.HashAlgorithm.sha512;
-    }
-
-    private static String keyKind(AsymmetricKeyParameter key) {
-        return switch (key) {
-            case RSAKeyParameters r -> "RSA";
-            case ECPrivateKeyParameters e -> "ECDSA";
-            case Ed25519PrivateKeyParameters e -> "Ed25519";
-            default -> key.getClass().getSimpleName();
-        };
+    private TlsCredentials signer(CertificateRequest request, ClientCredentials.X509 x509) throws IOException {
+        return Signers.signer(context, (BcTlsCrypto) getCrypto(), x509.clientChain(), x509.clientKey(),
+                request.getSupportedSignatureAlgorithms(), request.getCertificateRequestContext());
     }
 }

@@ -1,8 +1,6 @@
 package io.nbdgate.gateway.tls;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.security.SecureRandom;
 import java.util.Map;
 import org.bouncycastle.tls.AlertDescription;
 import org.bouncycastle.tls.CipherSuite;
@@ -12,18 +10,15 @@ import org.bouncycastle.tls.TlsFatalAlertReceived;
 import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
 
 /**
- * One client-side TLS connection without I/O: bytes from the server go in ({@link #received}), bytes for the
- * server come out ({@link #takeOutput}), plaintext is read and written in between. The caller owns the socket
- * (a blocking one for info and list, the ring for devices). Every failure is a {@link TlsException} whose
- * message names the cause in one line: unknown CA, name mismatch, expiry, wrong PSK, no common cipher.
+ * Our side of a TLS connection to an NBD server, without I/O (the caller owns the socket: a blocking one for
+ * info and list, the ring for devices). Every failure is a {@link TlsException} whose message names the cause
+ * in one line: unknown CA, name mismatch, expiry, wrong PSK, no common cipher.
  */
-public final class TlsEngine {
-    private static final SecureRandom RANDOM = new SecureRandom();
-
-    private final TlsClientProtocol protocol = new TlsClientProtocol();
+public final class TlsEngine extends TlsConnection {
     private final NbdTlsClient client;
 
     private TlsEngine(NbdTlsClient client) {
+        super(new TlsClientProtocol());
         this.client = client;
     }
 
@@ -31,39 +26,11 @@ public final class TlsEngine {
     public static TlsEngine start(ClientCredentials credentials) {
         TlsEngine engine = new TlsEngine(new NbdTlsClient(new BcTlsCrypto(RANDOM), credentials));
         try {
-            engine.protocol.connect(engine.client);
+            ((TlsClientProtocol) engine.protocol).connect(engine.client);
         } catch (IOException e) {
             throw engine.describe(e);
         }
         return engine;
-    }
-
-    public boolean handshaking() {
-        return !protocol.isConnected() && !protocol.isClosed();
-    }
-
-    public boolean connected() {
-        return protocol.isConnected();
-    }
-
-    public int outputAvailable() {
-        return protocol.getAvailableOutputBytes();
-    }
-
-    /** Moves up to {@code dst.remaining()} bytes for the server into {@code dst}. */
-    public int takeOutput(ByteBuffer dst) {
-        return protocol.readOutput(dst, Math.min(dst.remaining(), protocol.getAvailableOutputBytes()));
-    }
-
-    /** Bytes from the server; what they decrypt to waits in {@link #readApplication}. */
-    public void received(ByteBuffer in) {
-        byte[] b = new byte[in.remaining()];
-        in.get(b);
-        try {
-            protocol.offerInput(b);
-        } catch (IOException e) {
-            throw describe(e);
-        }
     }
 
     /**
@@ -88,34 +55,6 @@ public final class TlsEngine {
         }
         return protocol.isConnected() ? null
                 : new TlsException("the server closed the connection during the TLS handshake");
-    }
-
-    public int applicationAvailable() {
-        return protocol.applicationDataAvailable();
-    }
-
-    public int readApplication(ByteBuffer dst) {
-        return protocol.readInput(dst, Math.min(dst.remaining(), protocol.applicationDataAvailable()));
-    }
-
-    /** Encrypts {@code src} whole; the records wait in {@link #takeOutput}. */
-    public void writeApplication(ByteBuffer src) {
-        byte[] b = new byte[src.remaining()];
-        src.get(b);
-        try {
-            protocol.writeApplicationData(b, 0, b.length);
-        } catch (IOException e) {
-            throw describe(e);
-        }
-    }
-
-    /** Queues close_notify. */
-    public void close() {
-        try {
-            protocol.close();
-        } catch (IOException ignored) {
-            // closing a broken connection: nothing more to say
-        }
     }
 
     /**
@@ -155,7 +94,8 @@ public final class TlsEngine {
     }
 
     /** One line for what went wrong, with the cause we found ourselves when there is one. */
-    private TlsException describe(IOException e) {
+    @Override
+    TlsException describe(IOException e) {
         if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
             return ours;
         }

@@ -29,7 +29,7 @@ public final class ServerHandshake {
         AWAIT_OPTION_HEADER,
         /** Header read, waiting for its {@code length} bytes of option data. */
         AWAIT_OPTION_DATA,
-        /** Reserved for STARTTLS: after ACK the connection hands the socket to TLS. Not entered yet. */
+        /** NBD_OPT_STARTTLS acknowledged: the connection runs TLS, then calls {@link #tlsEstablished()}. */
         TLS_HANDSHAKE,
         /** NBD_OPT_GO acknowledged or NBD_OPT_EXPORT_NAME answered: the transmission phase. */
         TRANSMISSION,
@@ -38,10 +38,13 @@ public final class ServerHandshake {
     }
 
     /** What the connection must do, in order. */
-    public sealed interface Action permits Send, EnterTransmission, Disconnect {}
+    public sealed interface Action permits Send, StartTls, EnterTransmission, Disconnect {}
 
     /** Write these bytes to the client. */
     public record Send(byte[] bytes) implements Action {}
+
+    /** Run the server side of a TLS handshake on the socket now; the options go on inside it. */
+    public record StartTls() implements Action {}
 
     /** Switch to the transmission phase with what was negotiated; {@link #leftover()} holds early bytes. */
     public record EnterTransmission(Negotiated negotiated) implements Action {}
@@ -56,12 +59,23 @@ public final class ServerHandshake {
     public record Negotiated(OfferedExport export, boolean structuredReplies, boolean extendedHeaders,
                              boolean blockSizeRequested) {}
 
+    /** TLS on this server: none, offered (STARTTLS accepted), or required (nothing but STARTTLS before it). */
+    public enum Tls { OFF, ON, REQUIRE }
+
     /** What this server is willing to negotiate beyond the baseline. */
-    public record Policy(boolean offerExtendedHeaders) {
+    public record Policy(boolean offerExtendedHeaders, Tls tls) {
         /** Baseline only: extended headers refused with ERR_UNSUP. */
         public static final Policy DEFAULT = new Policy(false);
-        /** Everything this implementation can do. */
+        /** Everything this implementation can do, without TLS. */
         public static final Policy OFFER_ALL = new Policy(true);
+
+        public Policy(boolean offerExtendedHeaders) {
+            this(offerExtendedHeaders, Tls.OFF);
+        }
+
+        public Policy withTls(Tls t) {
+            return new Policy(offerExtendedHeaders, t);
+        }
     }
 
     /** Option data beyond this is a denial-of-service attempt, not a real option (names are at most 4096). */
@@ -75,6 +89,7 @@ public final class ServerHandshake {
     private int writeIndex;
 
     private boolean noZeroes;
+    private boolean tlsActive;
     private boolean structuredReplies;
     private boolean extendedHeaders;
     private int option;
@@ -101,14 +116,23 @@ public final class ServerHandshake {
     /** Feeds bytes from the client; returns the actions they cause (none while a message is incomplete). */
     public List<Action> receive(ByteBuffer bytes) {
         if (state == State.INITIAL) throw new IllegalStateException("start() the handshake before receiving");
+        if (state == State.TLS_HANDSHAKE)
+            throw new IllegalStateException("bytes during the TLS handshake belong to TLS, not to the NBD handshake");
         if (state == State.TRANSMISSION || state == State.CLOSED)
             throw new IllegalStateException("handshake is over (" + state + "); bytes belong to the transmission phase");
         append(bytes);
         List<Action> actions = new ArrayList<>();
-        while (state != State.TRANSMISSION && state != State.CLOSED) {
+        while (state != State.TRANSMISSION && state != State.CLOSED && state != State.TLS_HANDSHAKE) {
             if (!step(actions)) break;
         }
         return actions;
+    }
+
+    /** The connection's TLS handshake succeeded: options go on, inside TLS. */
+    public void tlsEstablished() {
+        if (state != State.TLS_HANDSHAKE) throw new IllegalStateException("no STARTTLS pending in " + state);
+        tlsActive = true;
+        state = State.AWAIT_OPTION_HEADER;
     }
 
     /** Bytes the client sent after the handshake ended; they start the transmission phase. */
@@ -159,6 +183,14 @@ public final class ServerHandshake {
 
     private void handleOption(int opt, byte[] data, List<Action> out) {
         NbdOption known = NbdOption.fromCode(opt);
+        if (policy.tls() == Tls.REQUIRE && !tlsActive && known != NbdOption.STARTTLS && known != NbdOption.ABORT) {
+            if (known == NbdOption.EXPORT_NAME) {
+                close(out, "client asked for an export without TLS, which this server requires");
+            } else {
+                error(out, opt, OptionReplyType.ERR_TLS_REQD.code(), "this server requires TLS: NBD_OPT_STARTTLS first");
+            }
+            return;
+        }
         if (known == null) {
             error(out, opt, OptionReplyType.ERR_UNSUP.code(), "option " + opt + " is not known to this server");
             return;
@@ -190,8 +222,18 @@ public final class ServerHandshake {
                     error(out, opt, OptionReplyType.ERR_INVALID.code(), "NBD_OPT_STARTTLS takes no data");
                     return;
                 }
-                // NOTLS mode: the TLS_HANDSHAKE state is where an ACK will lead once TLS is configured.
-                error(out, opt, OptionReplyType.ERR_POLICY.code(), "TLS is not configured on this server");
+                if (policy.tls() == Tls.OFF) {
+                    error(out, opt, OptionReplyType.ERR_POLICY.code(), "TLS is not configured on this server");
+                } else if (tlsActive) {
+                    error(out, opt, OptionReplyType.ERR_INVALID.code(), "TLS is already on");
+                } else if (available() > 0) {
+                    // Bytes behind STARTTLS were sent in plaintext and would count as inside TLS (CVE-2021-3716).
+                    close(out, "client sent data after NBD_OPT_STARTTLS, before the TLS handshake");
+                } else {
+                    out.add(new Send(optionReply(opt, OptionReplyType.ACK.code(), new byte[0])));
+                    state = State.TLS_HANDSHAKE;
+                    out.add(new StartTls());
+                }
             }
             case INFO, GO -> infoOrGo(opt, data, out);
             case STRUCTURED_REPLY -> {

@@ -15,6 +15,10 @@ import io.nbdgate.protocol.wire.RequestHeader;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
+import io.nbdgate.gateway.tls.ServerCredentials;
+import io.nbdgate.gateway.tls.TlsException;
+import io.nbdgate.gateway.tls.TlsServerEngine;
+import io.vertx.core.Handler;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.internal.buffer.BufferInternal;
 import io.vertx.core.net.NetSocket;
@@ -44,6 +48,12 @@ final class NbdConnection {
     private final WorkerExecutor fileIo;
     private final ServerHandshake handshake;
     private final String peer;
+    private final ServerCredentials tlsCredentials;
+    /** The connection's TLS after STARTTLS: every byte in and out goes through it. */
+    private TlsServerEngine tls;
+    private boolean tlsHandshaking;
+    /** Where plaintext from the client goes: the handshake, then the request parser. */
+    private Handler<Buffer> inbound;
 
     private Export export;
     private boolean structured;
@@ -57,24 +67,78 @@ final class NbdConnection {
     private boolean closed;
 
     NbdConnection(NetSocket socket, ExportCatalog catalog, Function<String, Export> exportByName,
-                  WorkerExecutor fileIo, ServerHandshake.Policy policy) {
+                  WorkerExecutor fileIo, ServerHandshake.Policy policy, ServerCredentials tlsCredentials) {
         this.socket = socket;
         this.catalog = catalog;
         this.exportByName = exportByName;
         this.fileIo = fileIo;
         this.handshake = new ServerHandshake(catalog, policy);
         this.peer = String.valueOf(socket.remoteAddress());
+        this.tlsCredentials = tlsCredentials;
     }
 
     void start() {
         socket.closeHandler(v -> closed = true);
         socket.exceptionHandler(e -> log.debug("NBD client {}: {}", peer, e.toString()));
         socket.drainHandler(v -> updateFlow());
-        socket.handler(b -> {
+        inbound = b -> {
             // After a hard disconnect the socket may still deliver what the client had sent.
             if (handshake.state() != ServerHandshake.State.CLOSED) perform(handshake.receive(ByteBuffer.wrap(b.getBytes())));
-        });
+        };
+        socket.handler(this::fromSocket);
         perform(handshake.start());
+    }
+
+    // ---- TLS: in plaintext until STARTTLS, then through the engine -----------------------------
+
+    private void fromSocket(Buffer b) {
+        if (tls == null) {
+            inbound.handle(b);
+            return;
+        }
+        try {
+            tls.received(ByteBuffer.wrap(b.getBytes()));
+        } catch (TlsException e) {
+            log.warn("NBD client {}: {}; closing the connection", peer, e.getMessage());
+            flushTls();
+            closed = true;
+            socket.close();
+            return;
+        }
+        flushTls();
+        if (tlsHandshaking && !tls.handshaking()) {
+            tlsHandshaking = false;
+            log.debug("NBD client {}: TLS established{}", peer, tls.peer() == null ? "" : " with " + tls.peer());
+            handshake.tlsEstablished();
+        }
+        while (tls.applicationAvailable() > 0) {
+            ByteBuffer plain = ByteBuffer.allocate(tls.applicationAvailable());
+            tls.readApplication(plain);
+            inbound.handle(Buffer.buffer(plain.array()));
+        }
+    }
+
+    private void write(Buffer b) {
+        if (tls == null) {
+            socket.write(b);
+            return;
+        }
+        tls.writeApplication(ByteBuffer.wrap(b.getBytes()));
+        flushTls();
+    }
+
+    private void flushTls() {
+        if (tls.outputAvailable() > 0) {
+            socket.write(Buffer.buffer(tls.takeOutput()));
+        }
+    }
+
+    private void end() {
+        if (tls != null) {
+            tls.close();
+            flushTls();
+        }
+        socket.end();
     }
 
     // ---- handshake ----------------------------------------------------------------------------
@@ -82,7 +146,11 @@ final class NbdConnection {
     private void perform(List<ServerHandshake.Action> actions) {
         for (ServerHandshake.Action action : actions) {
             switch (action) {
-                case ServerHandshake.Send s -> socket.write(Buffer.buffer(s.bytes()));
+                case ServerHandshake.Send s -> write(Buffer.buffer(s.bytes()));
+                case ServerHandshake.StartTls t -> {
+                    tls = TlsServerEngine.accept(tlsCredentials);
+                    tlsHandshaking = true;
+                }
                 case ServerHandshake.EnterTransmission t -> enterTransmission(t.negotiated());
                 case ServerHandshake.Disconnect d -> {
                     if (d.soft()) {
@@ -90,7 +158,7 @@ final class NbdConnection {
                     } else {
                         log.warn("NBD client {}: {}; closing the connection", peer, d.reason());
                     }
-                    socket.end();
+                    end();
                 }
             }
         }
@@ -104,7 +172,7 @@ final class NbdConnection {
         mode = extended ? TransmissionMode.EXTENDED : structured ? TransmissionMode.STRUCTURED : TransmissionMode.SIMPLE;
         parser = RecordParser.newFixed(mode.requestHeaderSize());
         parser.handler(this::onRecord);
-        socket.handler(parser);
+        inbound = parser;
         ByteBuffer early = handshake.leftover();
         if (early.hasRemaining()) parser.handle(Buffer.buffer(early.array()));
     }
@@ -324,7 +392,7 @@ final class NbdConnection {
     }
 
     private void send(ByteBuffer bytes) {
-        if (!closed) socket.write(BufferInternal.buffer(Unpooled.wrappedBuffer(bytes)));
+        if (!closed) write(BufferInternal.buffer(Unpooled.wrappedBuffer(bytes)));
     }
 
     private void completed() {
@@ -337,7 +405,7 @@ final class NbdConnection {
         if (disconnecting && inFlight == 0 && !closed) {
             log.debug("NBD client {}: disconnected cleanly", peer);
             closed = true;
-            socket.end();
+            end();
         }
     }
 

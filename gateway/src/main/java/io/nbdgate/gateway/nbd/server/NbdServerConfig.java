@@ -8,8 +8,17 @@ import java.util.List;
  * port are ignored. Port 0 picks a free port ({@link EmbeddedNbdServer#port()} tells which). The
  * first export is also the default export (the empty name).
  */
-public record NbdServerConfig(String host, int port, Path unixSocket, List<Export> exports) {
+public record NbdServerConfig(String host, int port, Path unixSocket, List<Export> exports, ServerTls tls) {
     public static final int DEFAULT_PORT = 10809;
+
+    public NbdServerConfig(String host, int port, Path unixSocket, List<Export> exports) {
+        this(host, port, unixSocket, exports, ServerTls.OFF);
+    }
+
+    /** The same server with TLS. */
+    public NbdServerConfig withTls(ServerTls t) {
+        return new NbdServerConfig(host, port, unixSocket, exports, t);
+    }
 
     public NbdServerConfig {
         exports = List.copyOf(exports);

@@ -55,7 +55,8 @@ final class NbdServerVerticle extends VerticleBase {
         server = vertx.createNetServer(new NetServerOptions().setTcpNoDelay(true));
         server.connectHandler(socket -> {
             connections.incrementAndGet();
-            new NbdConnection(socket, catalog, this::byName, fileIo, ServerHandshake.Policy.OFFER_ALL).start();
+            new NbdConnection(socket, catalog, this::byName, fileIo,
+                    ServerHandshake.Policy.OFFER_ALL.withTls(config.tls().mode()), config.tls().credentials()).start();
         });
         SocketAddress address;
         if (config.unixSocket() != null) {

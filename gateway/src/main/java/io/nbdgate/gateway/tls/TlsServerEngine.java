@@ -1,0 +1,121 @@
+package io.nbdgate.gateway.tls;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Vector;
+import org.bouncycastle.tls.AlertDescription;
+import org.bouncycastle.tls.BasicTlsPSKExternal;
+import org.bouncycastle.tls.CipherSuite;
+import org.bouncycastle.tls.DefaultTlsServer;
+import org.bouncycastle.tls.PRFAlgorithm;
+import org.bouncycastle.tls.ProtocolVersion;
+import org.bouncycastle.tls.PskIdentity;
+import org.bouncycastle.tls.TlsCredentials;
+import org.bouncycastle.tls.TlsFatalAlert;
+import org.bouncycastle.tls.TlsFatalAlertReceived;
+import org.bouncycastle.tls.TlsPSKExternal;
+import org.bouncycastle.tls.TlsServerProtocol;
+import org.bouncycastle.tls.TlsUtils;
+import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
+
+/**
+ * The embedded server's side of one TLS connection, without I/O: TLS 1.3 (1.2 for clients with nothing newer,
+ * certificates only), AEAD ciphers, our certificate or a pre-shared key of the client's identity.
+ */
+public final class TlsServerEngine extends TlsConnection {
+    private static final int[] CERTIFICATE_SUITES = {
+            CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_AES_256_GCM_SHA384,
+            CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384};
+    private static final int[] PSK_SUITES = {
+            CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_AES_256_GCM_SHA384,
+            CipherSuite.TLS_CHACHA20_POLY1305_SHA256};
+
+    private final Server server;
+
+    private TlsServerEngine(Server server) {
+        super(new TlsServerProtocol());
+        this.server = server;
+    }
+
+    /** Waits for the client's hello. */
+    public static TlsServerEngine accept(ServerCredentials credentials) {
+        TlsServerEngine engine = new TlsServerEngine(new Server(new BcTlsCrypto(RANDOM), credentials));
+        try {
+            ((TlsServerProtocol) engine.protocol).accept(engine.server);
+        } catch (IOException e) {
+            throw engine.describe(e);
+        }
+        return engine;
+    }
+
+    /** Who the client is: "psk:IDENTITY", or null (clients are not asked for certificates). */
+    public String peer() {
+        return server.identity == null ? null : "psk:" + server.identity;
+    }
+
+    @Override
+    TlsException describe(IOException e) {
+        if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
+            return ours;
+        }
+        if (e instanceof TlsFatalAlertReceived r) {
+            return new TlsException("the client ended the TLS handshake: " + AlertDescription.getText(r.getAlertDescription()), e);
+        }
+        if (e instanceof TlsFatalAlert f) {
+            return new TlsException("TLS failed: " + AlertDescription.getText(f.getAlertDescription())
+                    + (f.getMessage() == null ? "" : " (" + f.getMessage() + ")"), e);
+        }
+        return new TlsException("TLS failed: " + e.getMessage(), e);
+    }
+
+    private static final class Server extends DefaultTlsServer {
+        private final ServerCredentials credentials;
+        String identity;
+
+        Server(BcTlsCrypto crypto, ServerCredentials credentials) {
+            super(crypto);
+            this.credentials = credentials;
+        }
+
+        @Override
+        protected ProtocolVersion[] getSupportedVersions() {
+            return credentials instanceof ServerCredentials.Psk ? ProtocolVersion.TLSv13.only()
+                    : ProtocolVersion.TLSv13.downTo(ProtocolVersion.TLSv12);
+        }
+
+        @Override
+        protected int[] getSupportedCipherSuites() {
+            return TlsUtils.getSupportedCipherSuites(getCrypto(),
+                    credentials instanceof ServerCredentials.Psk ? PSK_SUITES : CERTIFICATE_SUITES);
+        }
+
+        @Override
+        public TlsPSKExternal getExternalPSK(@SuppressWarnings("rawtypes") Vector identities) {
+            if (!(credentials instanceof ServerCredentials.Psk psk)) {
+                return null;
+            }
+            for (Object o : identities) {
+                byte[] id = ((PskIdentity) o).getIdentity();
+                String name = new String(id, StandardCharsets.UTF_8);
+                byte[] key = psk.keys().get(name);
+                if (key != null) {
+                    identity = name;
+                    return new BasicTlsPSKExternal(id, getCrypto().createSecret(key), PRFAlgorithm.tls13_hkdf_sha256);
+                }
+            }
+            return null;
+        }
+
+        @Override
+        public TlsCredentials getCredentials() throws IOException {
+            if (!(credentials instanceof ServerCredentials.X509 x509)) {
+                throw new TlsFatalAlert(AlertDescription.unknown_psk_identity,
+                        new TlsException("the client offered no identity that the PSK file knows"));
+            }
+            return Signers.signer(context, (BcTlsCrypto) getCrypto(), x509.chain(), x509.key(),
+                    context.getSecurityParametersHandshake().getClientSigAlgs(), TlsUtils.EMPTY_BYTES);
+        }
+    }
+}
