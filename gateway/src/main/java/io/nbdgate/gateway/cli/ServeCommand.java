@@ -4,6 +4,10 @@ import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.ExportSpec;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import io.nbdgate.gateway.nbd.server.ServerTls;
+import io.nbdgate.gateway.tls.ServerCredentials;
+import io.nbdgate.gateway.tls.TlsException;
+import io.nbdgate.protocol.server.ServerHandshake;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -51,16 +55,38 @@ final class ServeCommand implements Callable<Integer> {
             description = "Make every export read-only: writes, trims and zeroing fail with EPERM.")
     boolean readOnly;
 
+    @Option(names = "--tls", paramLabel = "require|on|off",
+            description = "TLS after NBD_OPT_STARTTLS: require it (nothing else is answered before it), offer it, "
+                    + "or refuse it. Default: require when --tls-certificates or --tls-psk is given, else off.")
+    String tls;
+
+    @Option(names = "--tls-certificates", paramLabel = "DIR",
+            description = "The server's certificate and key as server-cert.pem and server-key.pem in DIR "
+                    + "(nbdkit's layout).")
+    Path tlsCertificates;
+
+    @Option(names = "--tls-psk", paramLabel = "FILE",
+            description = "Pre-shared keys instead of a certificate: identity:hexkey lines (as psktool writes them); "
+                    + "any identity of the file may connect.")
+    Path tlsPsk;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (port < 0 || port > 65535) return usage(err, "--port " + port + " is not in 0..65535");
+        ServerTls serverTls;
+        try {
+            serverTls = serverTls();
+        } catch (IllegalArgumentException | TlsException e) {
+            return usage(err, e.getMessage());
+        }
         List<Export> opened = new ArrayList<>();
         NbdServerConfig config;
         try {
             for (ExportSpec e : exports) opened.add(e.open(readOnly));
-            config = unix != null ? NbdServerConfig.unix(unix, opened) : NbdServerConfig.tcp(bind, port, opened);
+            config = (unix != null ? NbdServerConfig.unix(unix, opened) : NbdServerConfig.tcp(bind, port, opened))
+                    .withTls(serverTls);
         } catch (IOException | IllegalArgumentException e) {
             closeAll(opened);
             return usage(err, e instanceof java.nio.file.NoSuchFileException n
@@ -96,10 +122,37 @@ final class ServeCommand implements Callable<Integer> {
                 stopped.countDown();
             }
         }, "nbdgate-serve-shutdown"));
-        out.println("nbdgate: serving " + String.join(", ", uris) + " (" + transport + " transport)");
+        out.println("nbdgate: serving " + String.join(", ", uris) + " (" + transport + " transport"
+                + (serverTls.mode() == ServerHandshake.Tls.OFF ? "" : ", TLS " + serverTls.mode().name().toLowerCase(
+                        java.util.Locale.ROOT) + " with " + (tlsPsk != null ? "PSK" : "X.509")) + ")");
         out.flush();
         stopped.await();
         return 0;
+    }
+
+    /** --tls with its credentials, read now: a bad file is a usage error before anything listens. */
+    private ServerTls serverTls() {
+        if (tlsCertificates != null && tlsPsk != null) {
+            throw new IllegalArgumentException("--tls-certificates and --tls-psk exclude each other");
+        }
+        boolean credentials = tlsCertificates != null || tlsPsk != null;
+        ServerHandshake.Tls mode = switch (tls == null ? (credentials ? "require" : "off") : tls) {
+            case "require" -> ServerHandshake.Tls.REQUIRE;
+            case "on" -> ServerHandshake.Tls.ON;
+            case "off" -> ServerHandshake.Tls.OFF;
+            default -> throw new IllegalArgumentException("--tls must be require, on or off, not '" + tls + "'");
+        };
+        if (mode == ServerHandshake.Tls.OFF) {
+            if (credentials) {
+                throw new IllegalArgumentException("--tls off with TLS credentials: drop them, or use --tls on|require");
+            }
+            return ServerTls.OFF;
+        }
+        if (!credentials) {
+            throw new IllegalArgumentException("--tls " + tls + " needs --tls-certificates DIR or --tls-psk FILE");
+        }
+        return new ServerTls(mode, tlsPsk != null ? ServerCredentials.psk(tlsPsk)
+                : ServerCredentials.certificates(tlsCertificates));
     }
 
     private static int usage(PrintWriter err, String message) {

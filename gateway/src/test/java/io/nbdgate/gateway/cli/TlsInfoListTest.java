@@ -4,7 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.cli.InfoListCommandTest.Run;
+import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
+import io.nbdgate.gateway.nbd.server.Export;
+import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import io.nbdgate.gateway.nbd.server.ServerTls;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.gateway.tls.ServerCredentials;
+import io.nbdgate.protocol.server.ServerHandshake;
 import io.nbdgate.gateway.testsupport.TestPki;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -154,6 +160,40 @@ class TlsInfoListTest {
     }
 
     @Test
+    void theEmbeddedServerSpeaksTlsWithCertificatesAndWithPsk() throws Exception {
+        Path keys = pskFile("alice", key(3));
+        try (var x509 = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                List.of(Export.memory("disk", 8L << 20, false))).withTls(
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.certificates(serverDir))));
+             var psk = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                     List.of(Export.memory("disk", 8L << 20, false))).withTls(
+                             new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+            assertTrue(x509.uri("disk").startsWith("nbds://"), x509.uri("disk"));
+            Run r = InfoListCommandTest.run("info", "--tls-certificates", clientDir.toString(),
+                    "nbds://localhost:" + x509.port() + "/disk");
+            assertEquals(0, r.exit(), r.err());
+            assertTrue(r.out().contains("tls: TLS 1.3") && r.out().contains("CN=localhost"), r.out());
+            // libnbd (GnuTLS) as the client: the server is a TLS peer of the reference tools, not only of ours.
+            String nbdinfo = ExternalNbdServer.requireBinary("nbdinfo", "libnbd-bin");
+            Process p = new ProcessBuilder(nbdinfo, "--size", "nbds://localhost:" + x509.port() + "/disk?tls-certificates="
+                    + clientDir).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes()).strip();
+            assertEquals(0, p.waitFor(), out);
+            assertEquals("8388608", out);
+
+            // The server runs in this JVM: its own log lines share stderr, so only ours are counted.
+            assertRefused(List.of("info", "nbd://localhost:" + x509.port() + "/disk"), "the server requires TLS");
+
+            Run withKey = InfoListCommandTest.run("info", "--tls-psk-file", keys.toString(),
+                    "nbds://alice@127.0.0.1:" + psk.port() + "/disk");
+            assertEquals(0, withKey.exit(), withKey.err());
+            assertTrue(withKey.out().contains("psk:alice"), withKey.out());
+            assertRefused(List.of("info", "--tls-psk-file", pskFile("alice", key(4)).toString(),
+                    "nbds://alice@127.0.0.1:" + psk.port() + "/disk"), "identity 'alice'");
+        }
+    }
+
+    @Test
     void badTlsArgumentsFailBeforeConnecting() {
         // Port 9 (discard) on loopback has no NBD server: these must fail on their arguments, not on a connection.
         Run missingDir = InfoListCommandTest.run("info", "--tls-certificates", "/nonexistent/dir",
@@ -182,6 +222,8 @@ class TlsInfoListTest {
 
     private static void assertOneLine(String err, String expected) {
         assertTrue(err.contains(expected), "expected '" + expected + "' in: " + err);
-        assertEquals(1, err.strip().lines().count(), "one line: " + err);
+        // An embedded server in this JVM logs to the same stderr ("HH:MM:SS.mmm LEVEL Class: ..."): not ours.
+        assertEquals(1, err.strip().lines().filter(l -> !l.matches("\\d\\d:\\d\\d:\\d\\d\\.\\d+ .*")).count(),
+                "one line: " + err);
     }
 }

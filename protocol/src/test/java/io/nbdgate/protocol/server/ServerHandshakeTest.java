@@ -201,6 +201,50 @@ class ServerHandshakeTest {
     }
 
     @Test
+    void starttls_required_onlyStarttlsAndAbortBeforeIt() {
+        handshake = new ServerHandshake(CATALOG, ServerHandshake.Policy.OFFER_ALL.withTls(ServerHandshake.Tls.REQUIRE));
+        negotiated(true);
+        assertReply(sent(handshake.receive(option(NbdOption.LIST.code(), new byte[0])), 0), NbdOption.LIST.code(),
+                OptionReplyType.ERR_TLS_REQD.code());
+        assertReply(sent(handshake.receive(option(NbdOption.GO.code(), goData("disk"))), 0), NbdOption.GO.code(),
+                OptionReplyType.ERR_TLS_REQD.code());
+        Disconnect d = assertInstanceOf(Disconnect.class,
+                handshake.receive(option(NbdOption.EXPORT_NAME.code(), utf8("disk"))).getFirst());
+        assertFalse(d.soft());
+        assertTrue(d.reason().contains("without TLS"), d.reason());
+    }
+
+    @Test
+    void starttls_accepted_handsTheSocketToTlsThenOptionsGoOn() {
+        handshake = new ServerHandshake(CATALOG, ServerHandshake.Policy.OFFER_ALL.withTls(ServerHandshake.Tls.REQUIRE));
+        negotiated(true);
+        List<Action> actions = handshake.receive(option(NbdOption.STARTTLS.code(), new byte[0]));
+        assertReply(sent(actions, 0), NbdOption.STARTTLS.code(), OptionReplyType.ACK.code());
+        assertInstanceOf(ServerHandshake.StartTls.class, actions.get(1));
+        assertEquals(State.TLS_HANDSHAKE, handshake.state());
+        assertThrows(IllegalStateException.class, () -> handshake.receive(ByteBuffer.allocate(1)));
+        handshake.tlsEstablished();
+        assertEquals(State.AWAIT_OPTION_HEADER, handshake.state());
+        assertReply(sent(handshake.receive(option(NbdOption.STARTTLS.code(), new byte[0])), 0),
+                NbdOption.STARTTLS.code(), OptionReplyType.ERR_INVALID.code());
+        List<Action> go = handshake.receive(option(NbdOption.GO.code(), goData("disk")));
+        assertInstanceOf(ServerHandshake.EnterTransmission.class, go.getLast());
+    }
+
+    @Test
+    void starttls_bytesBehindIt_areRefusedNotTakenIntoTls() {
+        // CVE-2021-3716: plaintext sent after STARTTLS must not count as sent inside TLS.
+        handshake = new ServerHandshake(CATALOG, ServerHandshake.Policy.OFFER_ALL.withTls(ServerHandshake.Tls.ON));
+        negotiated(true);
+        ByteBuffer starttls = option(NbdOption.STARTTLS.code(), new byte[0]);
+        ByteBuffer go = option(NbdOption.GO.code(), goData("disk"));
+        ByteBuffer both = ByteBuffer.allocate(starttls.remaining() + go.remaining()).put(starttls).put(go).flip();
+        Disconnect d = assertInstanceOf(Disconnect.class, handshake.receive(both).getFirst());
+        assertFalse(d.soft());
+        assertEquals(State.CLOSED, handshake.state());
+    }
+
+    @Test
     void starttls_withData_errInvalid() {
         negotiated(true);
         assertReply(sent(handshake.receive(option(NbdOption.STARTTLS.code(), new byte[] {0})), 0), NbdOption.STARTTLS.code(), OptionReplyType.ERR_INVALID.code());

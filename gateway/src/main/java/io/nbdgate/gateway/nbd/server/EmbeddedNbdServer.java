@@ -93,9 +93,10 @@ public final class EmbeddedNbdServer implements AutoCloseable {
 
     /** The NBD URI of an export, for clients such as nbdinfo, nbdcopy and qemu-img. */
     public String uri(String export) {
-        if (config.unixSocket() != null) return "nbd+unix:///" + export + "?socket=" + config.unixSocket();
+        String scheme = config.tls().mode() == io.nbdgate.protocol.server.ServerHandshake.Tls.REQUIRE ? "nbds" : "nbd";
+        if (config.unixSocket() != null) return scheme + "+unix:///" + export + "?socket=" + config.unixSocket();
         String host = config.host().contains(":") ? "[" + config.host() + "]" : config.host();
-        return "nbd://" + host + ":" + port() + "/" + export;
+        return scheme + "://" + host + ":" + port() + "/" + export;
     }
 
     /** Where it listens, for the one line a user sees. */
