@@ -10,6 +10,11 @@ import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.ExportSpec;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import io.nbdgate.gateway.nbd.server.ServerTls;
+import io.nbdgate.gateway.tls.ClientCredentials;
+import io.nbdgate.gateway.tls.ServerCredentials;
+import io.nbdgate.gateway.tls.TlsSettings;
+import io.nbdgate.protocol.server.ServerHandshake;
 import io.vertx.core.Vertx;
 import io.vertx.core.transport.Transport;
 import java.io.IOException;
@@ -50,6 +55,11 @@ final class DemoCommand implements Callable<Integer> {
             description = "Buffer mode policy, as for attach. Default: ${DEFAULT-VALUE}.")
     String zeroCopy;
 
+    @Option(names = "--tls",
+            description = "Run it over TLS: the server requires it (a pre-shared key made for the run), the device's "
+                    + "records are encrypted by the kernel (kernel TLS).")
+    boolean tls;
+
     @Option(names = "--queues", paramLabel = "N", defaultValue = "2",
             description = "ublk queues (= NBD connections; the embedded server allows multi-conn). Default: ${DEFAULT-VALUE}.")
     int queues;
@@ -82,16 +92,28 @@ final class DemoCommand implements Callable<Integer> {
         NbdDevice device = null;
         boolean mounted = false;
         try {
-            server = EmbeddedNbdServer.deploy(vertx, NbdServerConfig.tcp("127.0.0.1", 0,
-                    List.of(Export.memory("demo", exportBytes, false)))).await();
+            NbdServerConfig config = NbdServerConfig.tcp("127.0.0.1", 0, List.of(Export.memory("demo", exportBytes, false)));
+            ClientCredentials credentials = null;
+            if (tls) {
+                byte[] key = new byte[32];
+                new java.security.SecureRandom().nextBytes(key);
+                Path keys = Files.writeString(work.resolve("demo.psk"), "demo:" + java.util.HexFormat.of().formatHex(key)
+                        + "\n");
+                config = config.withTls(new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys)));
+                credentials = ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "demo"), null);
+            }
+            server = EmbeddedNbdServer.deploy(vertx, config).await();
             step("embedded NBD server: %s (memory export 'demo', %s, %s transport)", server.uri("demo"),
                     formatBytes(exportBytes), server.transport());
             DeviceOptions o = new DeviceOptions("demo", new java.net.InetSocketAddress("127.0.0.1",
                     server.port()), "demo", queues, DeviceConfig.DEFAULT_DEPTH, policy, false, -1,
-                    DeviceConfig.DEFAULT_CONNECT_TIMEOUT, DeviceConfig.DEFAULT_IO_TIMEOUT, null);
+                    DeviceConfig.DEFAULT_CONNECT_TIMEOUT, DeviceConfig.DEFAULT_IO_TIMEOUT, null).withTls(credentials);
             device = NbdDevice.attach(o, EventLoops.of(vertx));
             step("attached: %s, %d queue(s), buffer mode %s (%s)", device.blockDevice(), device.queues(),
                     device.mode().label(), device.modeReason());
+            if (tls) {
+                step("TLS: %s", device.linkStates().getFirst().tls());
+            }
             run("mkfs.ext4", "-q", "-F", device.blockDevice());
             step("formatted ext4");
             run("mount", device.blockDevice(), mnt.toString());

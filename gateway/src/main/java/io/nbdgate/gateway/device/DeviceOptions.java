@@ -86,6 +86,13 @@ public record DeviceOptions(String name, SocketAddress address, String exportNam
                 ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, d, keepalive, recovery, autoResize, tls);
     }
 
+    /** The same options over TLS with {@code credentials} (null: plaintext). */
+    public DeviceOptions withTls(ClientCredentials credentials) {
+        return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,
+                ioTimeout, forcedMode, sendZcMin, stageReadsMax, batchIo, structuredReplies, reconnectTimeout, keepalive,
+                recovery, autoResize, credentials);
+    }
+
     /** The same options with other keepalive settings. */
     public DeviceOptions withKeepalive(LinkOptions.Keepalive k) {
         return new DeviceOptions(name, address, exportName, queues, depth, zeroCopy, readOnly, deviceId, connectTimeout,

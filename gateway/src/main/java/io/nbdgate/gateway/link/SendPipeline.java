@@ -35,6 +35,7 @@ final class SendPipeline {
     private final boolean[] chainZc = new boolean[MAX_CHAIN];
     private int chainOps;   // SQEs of the chain whose completion is still to come
     private int chainNext;  // index of the SQE whose completion comes next (a chain completes in order)
+    private int chainSize;  // SQEs in the chain
     private int chainCount; // requests the chain carries, from head
     private long chains;
 
@@ -93,31 +94,48 @@ final class SendPipeline {
             return;
         }
         int n = plan(Math.min(MAX_CHAIN, link.ring.sqEntries()));
+        chainOps = n;
+        chainNext = 0;
+        chainSize = n;
+        busy = true;
+        chains++;
+        if (link.tls != null) {
+            submitTls(0);
+            return;
+        }
         link.ring.reserveSq(n);
         for (int k = 0; k < n; k++) {
             boolean last = k == n - 1;
-            byte sqeFlags = last ? 0 : IoUringAbi.IOSQE_IO_LINK;
-            int msgFlags = Link.MSG_NOSIGNAL | Link.MSG_WAITALL | (last ? 0 : Link.MSG_MORE);
-            Request r = chainPayload[k];
-            if (r == null) {
-                link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
-                        Link.data(Link.K_TX_HEADERS, 0)));
-            } else if (r.buffer().isFixed()) {
-                chainZc[k] = useZeroCopy(chainLen[k]);
-                int index = r.buffer().fixedIndex();
-                short data = Link.data(Link.K_TX_PAYLOAD, r.tag());
-                link.count(chainZc[k]
-                        ? link.sqes.sendZeroCopy(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data)
-                        : link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data));
-            } else {
-                link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
-                        Link.data(Link.K_TX_PAYLOAD, r.tag())));
-            }
+            submit(k, last ? 0 : IoUringAbi.IOSQE_IO_LINK,
+                    Link.MSG_NOSIGNAL | Link.MSG_WAITALL | (last ? 0 : Link.MSG_MORE));
         }
-        chainOps = n;
-        chainNext = 0;
-        busy = true;
-        chains++;
+    }
+
+    /**
+     * Kernel TLS refuses MSG_WAITALL on a send (EOPNOTSUPP), and without it a send may be cut short, which would
+     * cancel what is linked behind it: on a TLS link the chain's sends go one at a time, a short one is followed
+     * by its rest. MSG_MORE still gathers a request's header and payload into one record.
+     */
+    private void submitTls(int k) {
+        submit(k, (byte) 0, Link.MSG_NOSIGNAL | (k == chainSize - 1 ? 0 : Link.MSG_MORE));
+    }
+
+    private void submit(int k, byte sqeFlags, int msgFlags) {
+        Request r = chainPayload[k];
+        if (r == null) {
+            link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
+                    Link.data(Link.K_TX_HEADERS, 0)));
+        } else if (r.buffer().isFixed()) {
+            chainZc[k] = useZeroCopy(chainLen[k]);
+            int index = r.buffer().fixedIndex();
+            short data = Link.data(Link.K_TX_PAYLOAD, r.tag());
+            link.count(chainZc[k]
+                    ? link.sqes.sendZeroCopy(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data)
+                    : link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data));
+        } else {
+            link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
+                    Link.data(Link.K_TX_PAYLOAD, r.tag())));
+        }
     }
 
     /** Lays out the next chain in chainAddr/chainLen/chainPayload; returns its SQE count, sets chainCount. */
@@ -189,8 +207,7 @@ final class SendPipeline {
         if ((cqeFlags & IoUringAbi.CQE_F_MORE) != 0) {
             link.requests[tag].pendingOps++; // a notification follows, also for a failed or cancelled SEND_ZC
         }
-        int k = chainNext++;
-        chainOps--;
+        int k = chainNext;
         boolean ready = link.state() == LinkState.READY;
         if (ready && chainPayload[k] != null && res > 0) {
             DataPathStats.moved(chainPayload[k].buffer().isFixed(), res);
@@ -198,12 +215,23 @@ final class SendPipeline {
                 DataPathStats.sentZeroCopy(res);
             }
         }
+        if (ready && link.tls != null && res > 0 && res < chainLen[k]) {
+            chainAddr[k] += res;
+            chainLen[k] -= res;
+            submitTls(k);
+            return;
+        }
+        chainNext++;
+        chainOps--;
         if (ready && res != chainLen[k]) {
             // MSG_WAITALL sends are complete unless the socket failed; the rest of the chain is cancelled.
             link.fail(res == 0 ? "the server stopped accepting data" : res < 0 ? "send failed: " + Errno.describe(-res)
                     : "send cut short: " + res + " of " + chainLen[k] + " bytes");
         }
         if (chainOps > 0) {
+            if (link.tls != null && link.state() == LinkState.READY) {
+                submitTls(chainNext);
+            }
             return;
         }
         busy = false;
