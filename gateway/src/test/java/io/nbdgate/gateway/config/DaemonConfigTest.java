@@ -209,12 +209,33 @@ class DaemonConfigTest {
         "structured-replies bad | devices: [{name: a, uri: 'nbd://h/e', structured-replies: maybe}] | devices[0].structured-replies",
         "send-zc-min negative   | devices: [{name: a, uri: 'nbd://h/e', send-zc-min: -1}]    | devices[0].send-zc-min",
         "status listen bad      | {status: {listen: nowhere}, devices: [{name: a, uri: 'nbd://h/e'}]} | status.listen",
+        "tls keys without nbds  | devices: [{name: a, uri: 'nbd://h/e', tls-certificates: /etc/pki/nbd}] | devices[0].uri",
+        "tls key contradicts uri | devices: [{name: a, uri: 'nbds://h/e?tls-hostname=x', tls-hostname: y}] | devices[0].uri",
+        "tls-verify-peer no bool | devices: [{name: a, uri: 'nbds://h/e', tls-verify-peer: perhaps}] | devices[0].tls-verify-peer",
+        "tls-psk-file empty     | devices: [{name: a, uri: 'nbds://h/e', tls-psk-file: ''}]   | devices[0].tls-psk-file",
+        "tls misspelt key       | devices: [{name: a, uri: 'nbds://h/e', tls-certificate: /d}] | devices[0].tls-certificate",
     })
     void invalidFileNamesTheKeyAtFault(String what, String yaml, String key) {
         ConfigException e = assertThrows(ConfigException.class, () -> load(yaml));
         assertEquals(key, e.key(), e.getMessage());
         assertTrue(e.getMessage().startsWith(key + ": "), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), "one line: " + e.getMessage());
+    }
+
+    @Test
+    void tlsKeysSayWhatTheUriParametersSay() throws Exception {
+        DaemonConfig c = load("""
+                devices:
+                  - {name: a, uri: "nbds://disk.example/e", tls-certificates: /etc/nbdgate/tls, tls-hostname: other,
+                     tls-verify-peer: false}
+                  - {name: b, uri: "nbds://h/e", tls-psk-file: /etc/nbdgate/keys.psk, tls-username: alice}
+                  - {name: c, uri: "nbd://h/e"}
+                """);
+        assertEquals(new io.nbdgate.gateway.tls.TlsSettings(null, "other", false, Path.of("/etc/nbdgate/tls"), null, null),
+                c.devices().get(0).tls());
+        assertEquals(new io.nbdgate.gateway.tls.TlsSettings(null, null, null, null, Path.of("/etc/nbdgate/keys.psk"),
+                "alice"), c.devices().get(1).tls());
+        assertTrue(c.devices().get(2).tls().isEmpty());
     }
 
     @Test

@@ -76,6 +76,7 @@ class TlsGuestTest extends FaultGuestTestBase {
                 "--size=16M", "--do_verify=1")) {
             fio.awaitWritten(4 * MIB, Duration.ofMinutes(3));
             server.restart();
+            awaitReconnects(1);
             fio.awaitWritten(10 * MIB, Duration.ofMinutes(3));
             server.restart();
             try {
@@ -91,6 +92,18 @@ class TlsGuestTest extends FaultGuestTestBase {
         device.close();
         device = null;
         assertEquals(0, delta(tlsStat(), before, "TlsCurrTxSw"), "detached: no TLS context left");
+    }
+
+    /** Until {@code n} links were replaced and every queue is connected again (each time through TLS). */
+    private void awaitReconnects(long n) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (device.reconnects() < n
+                || !device.linkStates().stream().allMatch(s -> s.state() == LinkStatus.State.CONNECTED)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no reconnect within 3 minutes: " + links());
+            }
+            Thread.sleep(200);
+        }
     }
 
     @Test
