@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
-import java.util.HexFormat;
 import java.util.List;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
 import org.bouncycastle.crypto.params.AsymmetricKeyParameter;
@@ -99,32 +98,11 @@ public sealed interface ClientCredentials {
 
     /** The key of {@code identity} in an {@code identity:hexkey} file. */
     static byte[] pskKey(Path file, String identity) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
-            throw new TlsException("PSK file " + file + " does not exist");
-        } catch (IOException e) {
-            throw new TlsException("cannot read PSK file " + file + ": " + e.getMessage(), e);
+        byte[] key = PskFile.read(file).get(identity);
+        if (key == null) {
+            throw new TlsException("PSK file " + file + " has no key for identity '" + identity
+                    + "' (the user name of the URI, nbds://NAME@HOST/..., or --tls-username)");
         }
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i).strip();
-            int colon = line.lastIndexOf(':');
-            if (line.isEmpty() || line.startsWith("#") || colon < 0 || !line.substring(0, colon).equals(identity)) {
-                continue;
-            }
-            try {
-                byte[] key = HexFormat.of().parseHex(line.substring(colon + 1));
-                if (key.length == 0) {
-                    throw new IllegalArgumentException("empty");
-                }
-                return key;
-            } catch (IllegalArgumentException e) {
-                throw new TlsException("line " + (i + 1) + " of " + file + ": the key of '" + identity
-                        + "' is not hexadecimal");
-            }
-        }
-        throw new TlsException("PSK file " + file + " has no key for identity '" + identity
-                + "' (the user name of the URI, nbds://NAME@HOST/..., or --tls-username)");
+        return key;
     }
 }

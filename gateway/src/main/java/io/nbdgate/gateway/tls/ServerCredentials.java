@@ -1,13 +1,8 @@
 package io.nbdgate.gateway.tls;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.bouncycastle.crypto.params.AsymmetricKeyParameter;
@@ -36,30 +31,7 @@ public sealed interface ServerCredentials {
     }
 
     static ServerCredentials psk(Path file) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
-            throw new TlsException("PSK file " + file + " does not exist");
-        } catch (IOException e) {
-            throw new TlsException("cannot read PSK file " + file + ": " + e.getMessage(), e);
-        }
-        Map<String, byte[]> keys = new LinkedHashMap<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i).strip();
-            if (line.isEmpty() || line.startsWith("#")) {
-                continue;
-            }
-            int colon = line.lastIndexOf(':');
-            try {
-                if (colon <= 0) {
-                    throw new IllegalArgumentException();
-                }
-                keys.put(line.substring(0, colon), HexFormat.of().parseHex(line.substring(colon + 1)));
-            } catch (IllegalArgumentException e) {
-                throw new TlsException("line " + (i + 1) + " of " + file + " is not identity:hexkey");
-            }
-        }
+        Map<String, byte[]> keys = PskFile.read(file);
         if (keys.isEmpty()) {
             throw new TlsException("PSK file " + file + " has no identity:hexkey line");
         }
