@@ -106,6 +106,28 @@ class TlsGuestTest extends FaultGuestTestBase {
         }
     }
 
+    /** TLS 1.2 (other keys, record numbers from 1, explicit nonces) and a client certificate, against nbd-server. */
+    @Test
+    void tls12WithAClientCertificateAgainstNbdServer() throws Exception {
+        TestPki pki = TestPki.ca("nbdgate test CA");
+        Path serverDir = pki.writeServerDir(dir.resolve("server-pki"), pki.server("localhost", "localhost", "127.0.0.1"));
+        Path clientDir = pki.writeClientDir(dir.resolve("client-pki"), pki.client("nbdgate"));
+        server = ExternalNbdServer.nbdServerTls(dir, backingFile("export.img", 32 * MIB), "disk", serverDir);
+        Map<String, Long> before = tlsStat();
+        try {
+            attach(options("nbds://127.0.0.1:" + server.port() + "/disk?tls-certificates=" + clientDir, 1));
+        } catch (Exception e) {
+            throw new AssertionError("attach to nbd-server over TLS failed; its output:\n" + server.output(), e);
+        }
+        assertEquals(1, delta(tlsStat(), before, "TlsCurrRxSw"), "the connection's RX in the kernel");
+        String tls = device.linkStates().getFirst().tls();
+        assertTrue(tls != null && tls.startsWith("kernel TLS 1.2 "), tls);
+        PayloadBytes payload = PayloadBytes.now();
+        fioVerify(device.blockDevice(), "randwrite", "4k", "8M");
+        fioVerify(device.blockDevice(), "write", "1M", "24M");
+        assertPayloadMovedAs(ZeroCopy.ON, payload);
+    }
+
     @Test
     void pskKernelTlsOnTwoQueues() throws Exception {
         Path keys = dir.resolve("keys.psk");
