@@ -128,6 +128,15 @@ class TlsGuestTest extends FaultGuestTestBase {
         assertPayloadMovedAs(ZeroCopy.ON, payload);
     }
 
+    /** The demo end to end over TLS: the embedded server requires it, the device runs on kernel TLS. */
+    @Test
+    void demoOverTls() throws Exception {
+        String out = GuestProcesses.run(GuestProcesses.ROOT.resolve("bin/nbdgate").toString(), "demo", "--tls",
+                "--size", "128M", "--file-size", "16M", "--queues", "1");
+        assertTrue(out.contains("TLS: kernel TLS 1.3") && out.contains("psk:demo"), out);
+        assertTrue(out.contains("nbds://127.0.0.1:"), out);
+    }
+
     @Test
     void pskKernelTlsOnTwoQueues() throws Exception {
         Path keys = dir.resolve("keys.psk");
