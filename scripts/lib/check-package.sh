@@ -113,18 +113,22 @@ if [ -n "${JAVA_HOME:-}" ]; then
         -jar "$root/usr/lib/nbdgate/lib/nbdgate.jar" --version 2>&1) || fail "a foreign AOT cache broke the JVM: $out"
   [[ $out == "nbdgate "[0-9]* ]] || fail "a foreign AOT cache was not ignored silently: '$out'"
 fi
-# The trimmed runtime carries the daemon's side too: the YAML config, Vert.x, Netty, logback.
+# The trimmed runtime carries the daemon's side too: the YAML config, Vert.x, Netty, logback, and TLS
+# (BouncyCastle) on both sides: serve requires it with a pre-shared key, info speaks it.
 out=$(packaged daemon --config "$root/etc/nbdgate/nbdgate.yaml" --check 2>&1) || fail "daemon --check of the shipped config failed: $out"
 : > "$work/serve.out"
+echo "check:$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/check.psk"
 # Not through the packaged() function: env execs the launcher, which execs java, so $! is the JVM itself.
 env -i PATH="$work/tools" HOME="$work" "$root/usr/bin/nbdgate" serve --port 0 --export disk=memory:1M \
-  > "$work/serve.out" 2>&1 &
+  --tls-psk "$work/check.psk" > "$work/serve.out" 2>&1 &
 serve_pid=$!
-for _ in $(seq 1 100); do grep -q "serving nbd://" "$work/serve.out" && break; sleep 0.2; done
-uri=$(sed -n 's/^nbdgate: serving \(nbd:[^ ,]*\).*/\1/p' "$work/serve.out")
+for _ in $(seq 1 100); do grep -q "serving nbds://" "$work/serve.out" && break; sleep 0.2; done
+uri=$(sed -n 's/^nbdgate: serving nbds:\/\/\([^ ,]*\).*/\1/p' "$work/serve.out")
 [ -n "$uri" ] || fail "nbdgate serve did not start: $(cat "$work/serve.out")"
+uri="nbds://check@$uri?tls-psk-file=$work/check.psk"
 out=$(packaged info "$uri") || fail "nbdgate info $uri failed: $out"
 grep -q "export-size: 1048576" <<<"$out" || fail "nbdgate info printed: $out"
+grep -q "tls: TLS 1.3 .* psk:check" <<<"$out" || fail "nbdgate info did not speak TLS: $out"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
 grep -q " WARN \| ERROR " "$work/serve.out" && fail "nbdgate serve warned on a healthy run: $(cat "$work/serve.out")"
 
