@@ -137,7 +137,7 @@ final class HandshakeDriver {
             return;
         }
         try {
-            tls = TlsEngine.start(link.options.tls());
+            tls = TlsEngine.start(link.options.tls(), true);
         } catch (TlsException e) {
             link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
             return;

@@ -273,12 +273,22 @@ public final class Link implements IoUringIoHandle {
         if ((flags & IoUringAbi.CQE_F_MORE) == 0) {
             opsInFlight--;
         }
+        try {
+            dispatch(kind, tag, res, flags);
+        } catch (RuntimeException bug) {
+            // A bug must end this link (the session reconnects), not escape into the loop and leave it hanging.
+            LOG.error("{}: internal error in a completion of kind {}", peer, kind, bug);
+            fail("internal error: " + bug);
+        }
+        if (state == LinkState.DRAINING) {
+            drain();
+        }
+    }
+
+    private void dispatch(int kind, int tag, int res, int flags) {
         if (res == -Errno.EIO && tls != null && (kind == K_HS_RECV || kind == K_RX_HEADER || kind == K_RX_DATA)
                 && (state == LinkState.HANDSHAKE || state == LinkState.READY)) {
             tls.onReceiveEio(); // a TLS control record, not data: read it, then the same receive again
-            if (state == LinkState.DRAINING) {
-                drain();
-            }
             return;
         }
         switch (kind) {
@@ -310,9 +320,6 @@ public final class Link implements IoUringIoHandle {
             }
             case K_CLOSE -> fd = -1;
             default -> LOG.warn("{}: completion of unknown kind {}", peer, kind);
-        }
-        if (state == LinkState.DRAINING) {
-            drain();
         }
     }
 

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import org.bouncycastle.tls.EncryptionAlgorithm;
 import org.bouncycastle.tls.SecurityParameters;
 import org.bouncycastle.tls.TlsUtils;
+import org.bouncycastle.tls.crypto.TlsCrypto;
 import org.bouncycastle.tls.crypto.TlsCryptoUtils;
 import org.bouncycastle.tls.crypto.TlsSecret;
 
@@ -50,10 +51,11 @@ public final class KernelKeys {
     }
 
     /**
-     * The keys right after the handshake: TLS 1.3 application traffic starts at record 0 in each direction,
+     * The keys right after the handshake (call it from the handshake's completion, before BouncyCastle clears
+     * its secrets; the 1.3 traffic secrets are taken over, BouncyCastle's copies destroyed): TLS 1.3 application traffic starts at record 0 in each direction,
      * TLS 1.2 at record 1 (each side's Finished was record 0 under the new keys).
      */
-    static KernelKeys of(SecurityParameters sp) {
+    static KernelKeys of(SecurityParameters sp, TlsCrypto crypto) {
         int suite = sp.getCipherSuite();
         int encryption = TlsUtils.getEncryptionAlgorithm(suite);
         int keyLength = switch (encryption) {
@@ -64,8 +66,9 @@ public final class KernelKeys {
         try {
             if (TlsUtils.isTLSv13(sp.getNegotiatedVersion())) {
                 int hash = sp.getPRFCryptoHashAlgorithm();
-                TlsSecret client = sp.getTrafficSecretClient();
-                TlsSecret server = sp.getTrafficSecretServer();
+                // Our own copies: a KeyUpdate derives the next secrets from them long after the handshake.
+                TlsSecret client = crypto.createSecret(sp.getTrafficSecretClient().extract());
+                TlsSecret server = crypto.createSecret(sp.getTrafficSecretServer().extract());
                 return new KernelKeys(true, encryption, keyLength, hash, client, server,
                         direction13(client, hash, encryption, keyLength), direction13(server, hash, encryption, keyLength));
             }

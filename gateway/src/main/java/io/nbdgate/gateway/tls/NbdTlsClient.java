@@ -45,6 +45,22 @@ final class NbdTlsClient extends DefaultTlsClient {
     boolean sentCertificate;
     /** Who the server proved to be: its certificate's subject, or the PSK identity. */
     String peer;
+    /** Derive the kernel's record keys when the handshake completes (BouncyCastle clears the secrets after). */
+    boolean kernelWanted;
+    KernelKeys kernelKeys;
+    TlsException kernelKeysFailure;
+
+    @Override
+    public void notifyHandshakeComplete() throws IOException {
+        super.notifyHandshakeComplete();
+        if (kernelWanted) {
+            try {
+                kernelKeys = KernelKeys.of(context.getSecurityParametersHandshake(), getCrypto());
+            } catch (TlsException e) {
+                kernelKeysFailure = e;
+            }
+        }
+    }
 
     NbdTlsClient(BcTlsCrypto crypto, ClientCredentials credentials) {
         super(crypto);

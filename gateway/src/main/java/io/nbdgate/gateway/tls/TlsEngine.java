@@ -24,7 +24,14 @@ public final class TlsEngine extends TlsConnection {
 
     /** Starts a handshake with {@code credentials}: its ClientHello is waiting in {@link #takeOutput}. */
     public static TlsEngine start(ClientCredentials credentials) {
-        TlsEngine engine = new TlsEngine(new NbdTlsClient(new BcTlsCrypto(RANDOM), credentials));
+        return start(credentials, false);
+    }
+
+    /** The same, and with {@code kernel} the record keys are kept for {@link #kernelKeys}. */
+    public static TlsEngine start(ClientCredentials credentials, boolean kernel) {
+        NbdTlsClient client = new NbdTlsClient(new BcTlsCrypto(RANDOM), credentials);
+        client.kernelWanted = kernel;
+        TlsEngine engine = new TlsEngine(client);
         try {
             ((TlsClientProtocol) engine.protocol).connect(engine.client);
         } catch (IOException e) {
@@ -62,7 +69,13 @@ public final class TlsEngine extends TlsConnection {
      * then on this engine is not used for records (the kernel has the sequence numbers).
      */
     public KernelKeys kernelKeys() {
-        return KernelKeys.of(client.context().getSecurityParametersConnection());
+        if (client.kernelKeysFailure != null) {
+            throw client.kernelKeysFailure;
+        }
+        if (client.kernelKeys == null) {
+            throw new IllegalStateException("kernel keys were not asked for at start, or the handshake is not done");
+        }
+        return client.kernelKeys;
     }
 
     /** Version, cipher and the server's identity of an established connection. */
