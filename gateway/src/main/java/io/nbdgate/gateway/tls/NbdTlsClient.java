@@ -55,7 +55,9 @@ final class NbdTlsClient extends DefaultTlsClient {
         super.notifyHandshakeComplete();
         if (kernelWanted) {
             try {
-                kernelKeys = KernelKeys.of(context.getSecurityParametersHandshake(), getCrypto());
+                var params = context.getSecurityParametersConnection() != null
+                        ? context.getSecurityParametersConnection() : context.getSecurityParametersHandshake();
+                kernelKeys = KernelKeys.of(params, getCrypto());
             } catch (TlsException e) {
                 kernelKeysFailure = e;
             }
