@@ -113,17 +113,21 @@ java_home() {
 # vmw_vsock_virtio_transport_common). veth and sch_netem give tests a network of their own (namespaces,
 # partitions, loss); inet_diag and tcp_diag let `ss -K` reset one TCP connection; tls and vsock are for
 # kernel TLS and AF_VSOCK exports; virtio_net (after failover and net_failover) reaches the host's exports.
-# Kernel TLS allocates its ciphers when the keys arrive, and nothing autoloads them here: gcm(aes) needs ctr
-# and gcm (aesni-intel after gf128mul), chacha20poly1305 needs libchacha, chacha and libpoly1305.
-GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag gf128mul ctr gcm aesni-intel libchacha chacha libpoly1305
-  chacha20poly1305 tls vsock vmw_vsock_virtio_transport_common vsock_loopback failover net_failover virtio_net)
+GUEST_MODULES=(ublk_drv nbd veth sch_netem inet_diag tcp_diag tls vsock vmw_vsock_virtio_transport_common vsock_loopback
+  failover net_failover virtio_net)
+# Not loaded at boot, unpacked beside the others for the tests that need them (modules/on-demand lists them
+# in load order; test-ublk passes the directory as nbdgate.guestModules): kernel TLS allocates its ciphers
+# when the keys arrive, and nothing autoloads them in the guest. gcm(aes) needs ctr and gcm (aesni-intel
+# after gf128mul), chacha20poly1305 needs libchacha, chacha and libpoly1305.
+GUEST_ON_DEMAND_MODULES=(gf128mul ctr gcm aesni-intel libchacha chacha libpoly1305 chacha20poly1305)
 
 # guest_kernel_dir: fetches (once) the trixie-backports kernel + modules with apt-get download and
 # unpacks vmlinuz and GUEST_MODULES (decompressed, with their load order in modules/order) into the
 # cache; a changed module list fetches again. Never installs anything from trixie: that would upgrade libc.
 guest_kernel_dir() {
   local dir="$NBDGATE_CACHE/guest-kernel/$GUEST_KERNEL_VERSION"
-  if [ -f "$dir/.complete" ] && [ "$(cat "$dir/modules/order" 2>/dev/null)" = "${GUEST_MODULES[*]}" ]; then
+  if [ -f "$dir/.complete" ] && [ "$(cat "$dir/modules/order" 2>/dev/null)" = "${GUEST_MODULES[*]}" ] \
+     && [ "$(cat "$dir/modules/on-demand" 2>/dev/null)" = "${GUEST_ON_DEMAND_MODULES[*]}" ]; then
     echo "$dir"; return 0
   fi
   local src=/etc/apt/sources.list.d/nbdgate-trixie-backports.sources
@@ -149,7 +153,7 @@ PIN
     || cp "$dir.tmp"/root/boot/vmlinuz-* "$dir.tmp/vmlinuz" || die "no vmlinuz in the kernel package"
   mkdir -p "$dir.tmp/modules"
   local m f
-  for m in "${GUEST_MODULES[@]}"; do
+  for m in "${GUEST_MODULES[@]}" "${GUEST_ON_DEMAND_MODULES[@]}"; do
     f=$(find "$dir.tmp/root/usr/lib/modules/$kver" -name "$m.ko*" | head -n1)
     [ -n "$f" ] || die "module $m not found in linux-modules-$GUEST_KERNEL_VERSION"
     case "$f" in
@@ -159,6 +163,7 @@ PIN
     esac
   done
   echo "${GUEST_MODULES[*]}" > "$dir.tmp/modules/order"
+  echo "${GUEST_ON_DEMAND_MODULES[*]}" > "$dir.tmp/modules/on-demand"
   echo "$kver" > "$dir.tmp/kernel-release"
   rm -rf "$dir.tmp/root" "$dir"; mv "$dir.tmp" "$dir"; touch "$dir/.complete"
   echo "$dir"

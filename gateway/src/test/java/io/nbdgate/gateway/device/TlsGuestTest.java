@@ -18,6 +18,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,6 +28,23 @@ import org.junit.jupiter.api.Test;
  * server restart in the middle of a write loses nothing (every reconnect runs TLS again).
  */
 class TlsGuestTest extends FaultGuestTestBase {
+
+    /**
+     * Kernel TLS allocates its cipher (gcm(aes), chacha20poly1305) when the keys arrive; a real system's
+     * modprobe brings the modules, the guest has none: its runner unpacked them (nbdgate.guestModules,
+     * modules/on-demand in load order) and they are loaded here, once. Natively there is nothing to do.
+     */
+    @BeforeAll
+    static void cipherModules() throws Exception {
+        String dir = System.getProperty("nbdgate.guestModules", "");
+        if (dir.isEmpty()) {
+            return;
+        }
+        for (String m : Files.readString(Path.of(dir, "on-demand")).trim().split("\\s+")) {
+            GuestProcesses.Result r = GuestProcesses.exec("/bin/busybox", "insmod", Path.of(dir, m + ".ko").toString());
+            assertTrue(r.exit() == 0 || r.output().contains("exists"), "insmod " + m + ": " + r.output());
+        }
+    }
 
     private static Map<String, Long> tlsStat() throws Exception {
         Map<String, Long> m = new HashMap<>();
