@@ -55,6 +55,11 @@ final class DemoCommand implements Callable<Integer> {
             description = "Buffer mode policy, as for attach. Default: ${DEFAULT-VALUE}.")
     String zeroCopy;
 
+    @Option(names = "--connect-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "Connecting plus the handshakes may take this long (default: ${DEFAULT-VALUE}; a slow "
+                    + "emulated machine may need more, above all with --tls).")
+    int connectTimeoutSeconds;
+
     @Option(names = "--tls",
             description = "Run it over TLS: the server requires it (a pre-shared key made for the run), the device's "
                     + "records are encrypted by the kernel (kernel TLS).")
@@ -107,7 +112,8 @@ final class DemoCommand implements Callable<Integer> {
                     formatBytes(exportBytes), server.transport());
             DeviceOptions o = new DeviceOptions("demo", new java.net.InetSocketAddress("127.0.0.1",
                     server.port()), "demo", queues, DeviceConfig.DEFAULT_DEPTH, policy, false, -1,
-                    DeviceConfig.DEFAULT_CONNECT_TIMEOUT, DeviceConfig.DEFAULT_IO_TIMEOUT, null).withTls(credentials);
+                    java.time.Duration.ofSeconds(Math.max(1, connectTimeoutSeconds)), DeviceConfig.DEFAULT_IO_TIMEOUT,
+                    null).withTls(credentials);
             device = NbdDevice.attach(o, EventLoops.of(vertx));
             step("attached: %s, %d queue(s), buffer mode %s (%s)", device.blockDevice(), device.queues(),
                     device.mode().label(), device.modeReason());
