@@ -28,10 +28,13 @@ import org.junit.jupiter.api.io.TempDir;
  * IO flushers, its heap fixed and touched at start, its memory locked. The test prints how much went to swap.
  *
  * <p>Before every thread of the daemon was an IO flusher ({@code IoFlusherExec}), a guest that had run 20 minutes
- * of other tests hung here: kswapd and a C1 compiler thread of the daemon blocked in I/O wait. Since then it
- * passes in used guests as in fresh ones.
+ * of other tests hung here: kswapd and a C1 compiler thread of the daemon blocked in I/O wait. Since then it has
+ * passed in two used guests (2162 and 1728 MiB swapped out). Still outside the default suite (tag
+ * {@code ublk-pressure}) until a whole suite run with it passes: a hang there would cost the whole run. Run it
+ * with {@code scripts/test-ublk -- --include-tag ublk-pressure --select-class
+ * io.nbdgate.gateway.device.MemoryPressureGuestTest}.
  */
-@Tag("ublk")
+@Tag("ublk-pressure")
 class MemoryPressureGuestTest {
     private static final long MIB = 1L << 20;
 
