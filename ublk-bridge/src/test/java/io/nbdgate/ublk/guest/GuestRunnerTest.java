@@ -39,7 +39,8 @@ class GuestRunnerTest {
 
     @Test
     void commandRunsOnAUblkKernelWithItsExitCodeAndOutput() throws Exception {
-        Run r = guestRun("--", "sh", "-c", String.join("; ",
+        // Boots take seconds; a guest that hangs before running the command fails in minutes, not half an hour.
+        Run r = guestRun("--timeout", "300", "--", "sh", "-c", String.join("; ",
                 "uname -r",
                 "test -c /dev/ublk-control && echo ublk-control-present",
                 "touch /etc/nbdgate-guest-write 2>/dev/null || echo root-read-only",
