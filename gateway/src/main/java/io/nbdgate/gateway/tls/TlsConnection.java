@@ -3,6 +3,9 @@ package io.nbdgate.gateway.tls;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
+import org.bouncycastle.tls.AlertDescription;
+import org.bouncycastle.tls.TlsFatalAlert;
+import org.bouncycastle.tls.TlsFatalAlertReceived;
 import org.bouncycastle.tls.TlsProtocol;
 
 /**
@@ -19,8 +22,24 @@ public abstract sealed class TlsConnection permits TlsEngine, TlsServerEngine {
         this.protocol = protocol;
     }
 
-    /** The cause of {@code e} in one line, as this side sees it. */
-    abstract TlsException describe(IOException e);
+    /** What a fatal alert from the peer means, as this side sees it. */
+    abstract TlsException peerRefused(short alert, IOException e);
+
+    /** One line for what went wrong, with the cause we found ourselves when there is one. */
+    final TlsException describe(IOException e) {
+        if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
+            return ours;
+        }
+        if (e instanceof TlsFatalAlertReceived r) {
+            return peerRefused(r.getAlertDescription(), e);
+        }
+        if (e instanceof TlsFatalAlert f) {
+            return new TlsException("TLS failed: " + AlertDescription.getText(f.getAlertDescription())
+                    + (f.getMessage() == null ? "" : " (" + f.getMessage() + ")"), e);
+        }
+        return new TlsException("TLS failed: " + (e.getMessage() == null ? e.getClass().getSimpleName()
+                : e.getMessage()), e);
+    }
 
     public boolean handshaking() {
         return !protocol.isConnected() && !protocol.isClosed();

@@ -5,8 +5,6 @@ import java.util.Map;
 import org.bouncycastle.tls.AlertDescription;
 import org.bouncycastle.tls.CipherSuite;
 import org.bouncycastle.tls.TlsClientProtocol;
-import org.bouncycastle.tls.TlsFatalAlert;
-import org.bouncycastle.tls.TlsFatalAlertReceived;
 import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
 
 /**
@@ -106,38 +104,25 @@ public final class TlsEngine extends TlsConnection {
         return CIPHERS.getOrDefault(suite, String.format("0x%04x", suite));
     }
 
-    /** One line for what went wrong, with the cause we found ourselves when there is one. */
     @Override
-    TlsException describe(IOException e) {
-        if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
-            return ours;
+    TlsException peerRefused(short alert, IOException e) {
+        String text = AlertDescription.getText(alert);
+        if (client.credentials() instanceof ClientCredentials.Psk psk) {
+            return new TlsException("the server refused the pre-shared key of identity '" + psk.identity()
+                    + "' (" + text + "): a wrong key, or an identity it does not know", e);
         }
-        if (e instanceof TlsFatalAlertReceived r) {
-            short alert = r.getAlertDescription();
-            String text = AlertDescription.getText(alert);
-            if (client.credentials() instanceof ClientCredentials.Psk psk) {
-                return new TlsException("the server refused the pre-shared key of identity '" + psk.identity()
-                        + "' (" + text + "): a wrong key, or an identity it does not know", e);
-            }
-            if (client.certificateRequestedWithoutOne) {
-                return new TlsException("the server requires a client certificate (" + text
-                        + "): put client-cert.pem and client-key.pem in the tls-certificates directory", e);
-            }
-            if (client.sentCertificate && alert != AlertDescription.protocol_version) {
-                return new TlsException("the server refused our client certificate (" + text + ")", e);
-            }
-            if (alert == AlertDescription.protocol_version || alert == AlertDescription.handshake_failure
-                    || alert == AlertDescription.insufficient_security) {
-                return new TlsException("no TLS version or cipher in common with the server (" + text
-                        + "); nbdgate speaks TLS 1.2 and 1.3 with AES-GCM and ChaCha20-Poly1305", e);
-            }
-            return new TlsException("the server ended the TLS handshake: " + text, e);
+        if (client.certificateRequestedWithoutOne) {
+            return new TlsException("the server requires a client certificate (" + text
+                    + "): put client-cert.pem and client-key.pem in the tls-certificates directory", e);
         }
-        if (e instanceof TlsFatalAlert f) {
-            return new TlsException("TLS failed: " + AlertDescription.getText(f.getAlertDescription())
-                    + (f.getMessage() == null ? "" : " (" + f.getMessage() + ")"), e);
+        if (client.sentCertificate && alert != AlertDescription.protocol_version) {
+            return new TlsException("the server refused our client certificate (" + text + ")", e);
         }
-        return new TlsException("TLS failed: " + (e.getMessage() == null ? e.getClass().getSimpleName()
-                : e.getMessage()), e);
+        if (alert == AlertDescription.protocol_version || alert == AlertDescription.handshake_failure
+                || alert == AlertDescription.insufficient_security) {
+            return new TlsException("no TLS version or cipher in common with the server (" + text
+                    + "); nbdgate speaks TLS 1.2 and 1.3 with AES-GCM and ChaCha20-Poly1305", e);
+        }
+        return new TlsException("the server ended the TLS handshake: " + text, e);
     }
 }

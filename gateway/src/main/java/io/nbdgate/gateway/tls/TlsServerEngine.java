@@ -12,7 +12,6 @@ import org.bouncycastle.tls.ProtocolVersion;
 import org.bouncycastle.tls.PskIdentity;
 import org.bouncycastle.tls.TlsCredentials;
 import org.bouncycastle.tls.TlsFatalAlert;
-import org.bouncycastle.tls.TlsFatalAlertReceived;
 import org.bouncycastle.tls.TlsPSKExternal;
 import org.bouncycastle.tls.TlsServerProtocol;
 import org.bouncycastle.tls.TlsUtils;
@@ -56,18 +55,8 @@ public final class TlsServerEngine extends TlsConnection {
     }
 
     @Override
-    TlsException describe(IOException e) {
-        if (e instanceof TlsFatalAlert f && f.getCause() instanceof TlsException ours) {
-            return ours;
-        }
-        if (e instanceof TlsFatalAlertReceived r) {
-            return new TlsException("the client ended the TLS handshake: " + AlertDescription.getText(r.getAlertDescription()), e);
-        }
-        if (e instanceof TlsFatalAlert f) {
-            return new TlsException("TLS failed: " + AlertDescription.getText(f.getAlertDescription())
-                    + (f.getMessage() == null ? "" : " (" + f.getMessage() + ")"), e);
-        }
-        return new TlsException("TLS failed: " + e.getMessage(), e);
+    TlsException peerRefused(short alert, IOException e) {
+        return new TlsException("the client ended the TLS handshake: " + AlertDescription.getText(alert), e);
     }
 
     private static final class Server extends DefaultTlsServer {
