@@ -5,7 +5,7 @@ package io.nbdgate.protocol.client;
  *
  * @param exportName        export to attach (empty = the server's default export); ignored when listing
  * @param goal              attach to the export, or list the server's exports
- * @param tls               run NBD_OPT_STARTTLS first (the state exists; the upgrade is the caller's job)
+ * @param tls               run NBD_OPT_STARTTLS first; the caller runs TLS on {@link HandshakeAction.UpgradeToTls}
  * @param extendedHeaders   try NBD_OPT_EXTENDED_HEADERS (64-bit lengths, 32-byte headers)
  * @param structuredReplies try NBD_OPT_STRUCTURED_REPLY when extended headers are off or refused
  */
