@@ -28,13 +28,10 @@ import org.junit.jupiter.api.io.TempDir;
  * IO flushers, its heap fixed and touched at start, its memory locked. The test prints how much went to swap.
  *
  * <p>Before every thread of the daemon was an IO flusher ({@code IoFlusherExec}), a guest that had run 20 minutes
- * of other tests hung here: kswapd and a C1 compiler thread of the daemon blocked in I/O wait. Since then it has
- * passed in two used guests (2162 and 1728 MiB swapped out). Still outside the default suite (tag
- * {@code ublk-pressure}) until a whole suite run with it passes: a hang there would cost the whole run. Run it
- * with {@code scripts/test-ublk -- --include-tag ublk-pressure --select-class
- * io.nbdgate.gateway.device.MemoryPressureGuestTest}.
+ * of other tests hung here: kswapd and a C1 compiler thread of the daemon blocked in I/O wait. The test runs in
+ * the default suite, after whatever other classes its guest ran first, to keep proving that it no longer does.
  */
-@Tag("ublk-pressure")
+@Tag("ublk")
 class MemoryPressureGuestTest {
     private static final long MIB = 1L << 20;
 
