@@ -27,7 +27,7 @@ final class Connector {
 
     void start() {
         link.count(link.sqes.socket(SocketAddresses.family(link.address), SOCK_STREAM | SOCK_CLOEXEC,
-                Link.data(Link.K_SOCKET, 0)));
+                OpKind.data(OpKind.SOCKET, 0)));
     }
 
     void onSocket(int res) {
@@ -48,7 +48,7 @@ final class Connector {
         }
         keepalive();
         link.count(link.sqes.setsockopt((byte) 0, link.fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_NODELAY,
-                link.one.address(), Link.data(Link.K_SOCKOPT, 0)));
+                link.one.address(), OpKind.data(OpKind.SOCKOPT, 0)));
     }
 
     /**
@@ -108,7 +108,7 @@ final class Connector {
     }
 
     private void connect() {
-        link.count(link.sqes.connect(link.fd, sockaddr.address(), sockaddr.byteSize(), Link.data(Link.K_CONNECT, 0)));
+        link.count(link.sqes.connect(link.fd, sockaddr.address(), sockaddr.byteSize(), OpKind.data(OpKind.CONNECT, 0)));
     }
 
     void onConnect(int res) {
@@ -119,7 +119,7 @@ final class Connector {
             // io_uring retries an in-progress connect when the socket wakes it; if the socket is still connecting
             // then (vsock and TCP can wake early), the retry answers EALREADY: wait until it is writable instead.
             LOG.debug("{}: connect still in progress, waiting for it", link.peer);
-            link.count(link.sqes.poll(link.fd, LinuxCalls.POLLOUT, Link.data(Link.K_CONNECT_WAIT, 0)));
+            link.count(link.sqes.poll(link.fd, LinuxCalls.POLLOUT, OpKind.data(OpKind.CONNECT_WAIT, 0)));
             return;
         }
         connected(res);

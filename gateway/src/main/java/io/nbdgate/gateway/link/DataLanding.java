@@ -101,7 +101,7 @@ final class DataLanding {
             // be posted again after a control record.
             RequestBuffer b = r.buffer();
             link.recv((byte) 0, (short) 0, b.address() + off, len, Link.MSG_WAITALL, b.fixedIndex(),
-                    Link.data(Link.K_RX_DATA, r.tag()));
+                    OpKind.data(OpKind.RX_DATA, r.tag()));
             dataInFlight = true;
             return;
         }
@@ -124,7 +124,7 @@ final class DataLanding {
         }
         RequestBuffer b = r.buffer();
         link.recv(linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0, b.address() + off, len,
-                Link.MSG_WAITALL, b.fixedIndex(), Link.data(Link.K_RX_DATA, r.tag()));
+                Link.MSG_WAITALL, b.fixedIndex(), OpKind.data(OpKind.RX_DATA, r.tag()));
         dataInFlight = true;
         if (linkAhead) {
             long id = replies.receiveIntoRx((byte) 0, aheadLen, 0);
@@ -152,7 +152,7 @@ final class DataLanding {
         }
         RequestBuffer b = r.buffer();
         link.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, b.address() + off, len, 0, b.fixedIndex(),
-                Link.data(Link.K_RX_DATA, r.tag()));
+                OpKind.data(OpKind.RX_DATA, r.tag()));
         dataInFlight = true;
         lowWaterReceives++;
     }
@@ -161,8 +161,14 @@ final class DataLanding {
         MemorySegment v = value == 1 ? link.one : lowWaterValue;
         v.set(ValueLayout.JAVA_INT, 0, value);
         link.count(link.sqes.setsockopt(sqeFlags, link.fd, LinuxCalls.SOL_SOCKET, LinuxCalls.SO_RCVLOWAT, v.address(),
-                Link.data(Link.K_LOWAT, 0)));
+                OpKind.data(OpKind.LOWAT, 0)));
         rcvLowat = value;
+    }
+
+    void onLowWaterSet(int res) {
+        if (link.state() == LinkState.READY && res < 0) {
+            link.fail("setting SO_RCVLOWAT failed: " + Errno.describe(-res));
+        }
     }
 
     void onData(int tag, int res) {
@@ -194,7 +200,7 @@ final class DataLanding {
         if (b.isFixed()) {
             // The request's pages are not in our address space: read /dev/zero into the fixed buffer.
             link.count(link.sqes.readFixed(link.options.zeroFd(), 0, b.address() + off, (int) len, b.fixedIndex(),
-                    Link.data(Link.K_RX_ZEROES, r.tag())));
+                    OpKind.data(OpKind.RX_ZEROES, r.tag())));
             return true;
         }
         MemorySegment.ofAddress(b.address() + off).reinterpret(len).fill((byte) 0);

@@ -66,7 +66,7 @@ final class HandshakeDriver {
 
     private void sendRest() {
         link.count(link.sqes.send((byte) 0, link.fd, link.txSeg.address() + runSent, runLength - runSent,
-                Link.MSG_NOSIGNAL, -1, Link.data(Link.K_HS_SEND, 0)));
+                Link.MSG_NOSIGNAL, -1, OpKind.data(OpKind.HS_SEND, 0)));
     }
 
     private void receiveAtLeast(int needed) {
@@ -80,7 +80,7 @@ final class HandshakeDriver {
         }
         int want = needed - rx.remaining();
         link.recv((byte) 0, (short) 0, link.rxSeg.address() + rx.limit(), want, Link.MSG_WAITALL, -1,
-                Link.data(Link.K_HS_RECV, 0));
+                OpKind.data(OpKind.HS_RECV, 0));
     }
 
     void onSent(int res) {
@@ -175,7 +175,7 @@ final class HandshakeDriver {
             return;
         }
         link.recv((byte) 0, (short) 0, link.rxSeg.address() + have, want - have, Link.MSG_WAITALL, -1,
-                Link.data(Link.K_HS_RECV, 0));
+                OpKind.data(OpKind.HS_RECV, 0));
     }
 
     private void tlsReceived() {

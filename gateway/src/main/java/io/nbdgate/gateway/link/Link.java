@@ -5,10 +5,11 @@ import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
+import io.nbdgate.gateway.tls.KernelKeys;
+import io.nbdgate.gateway.tls.TlsDescription;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
-import io.nbdgate.uring.IoUringAbi;
 import io.nbdgate.uring.LinuxCalls;
 import io.nbdgate.uring.NettyRing;
 import io.nbdgate.uring.RingSubmitter;
@@ -41,10 +42,6 @@ import org.slf4j.LoggerFactory;
 public final class Link implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(Link.class);
 
-    // Operation kinds in UserData.
-    static final int K_SOCKET = 0, K_SOCKOPT = 1, K_CONNECT = 2, K_HS_SEND = 3, K_HS_RECV = 4, K_TX_HEADERS = 5,
-            K_TX_PAYLOAD = 6, K_RX_HEADER = 7, K_RX_DATA = 8, K_RX_ZEROES = 9, K_SHUTDOWN = 10, K_CLOSE = 11,
-            K_CANCEL = 12, K_DISC = 13, K_LOWAT = 14, K_CONNECT_WAIT = 15;
     private static final int SHUT_RDWR = 2;
     static final int MSG_WAITALL = 0x100, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     static final int MAX_TAGS = UserData.MAX_INDEX;
@@ -77,8 +74,7 @@ public final class Link implements IoUringIoHandle {
     NettyRing ring;
     LinkState state = LinkState.CONNECTING;
     int fd = -1;
-    private int opsInFlight;
-    private int notificationsPending;
+    private final InFlightOps inFlight = new InFlightOps();
     private boolean closeSent;
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
@@ -120,30 +116,26 @@ public final class Link implements IoUringIoHandle {
     public static Link open(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
                             Request[] requests, LinkOwner owner) {
         Link link = new Link(loop, address, config, options, requests, owner);
-        loop.register(link).addListener(f -> {
-            if (!f.isSuccess()) {
-                link.arena.close();
-                Runnable report = () -> {
-                    link.state = LinkState.CLOSED;
-                    owner.down(link, "cannot register on the event loop: " + f.cause());
-                    owner.closed(link, List.of());
-                    link.closed.complete(null);
-                };
-                if (loop.inEventLoop()) {
-                    report.run();
-                } else {
-                    loop.execute(report);
-                }
+        loop.register(link).addListener(f -> link.onLoop(() -> {
+            if (f.isSuccess()) {
+                link.begin((IoRegistration) f.getNow());
                 return;
             }
-            Runnable begin = () -> link.begin((IoRegistration) f.getNow());
-            if (loop.inEventLoop()) {
-                begin.run();
-            } else {
-                loop.execute(begin);
-            }
-        });
+            link.arena.close();
+            link.state = LinkState.CLOSED;
+            owner.down(link, "cannot register on the event loop: " + f.cause());
+            owner.closed(link, List.of());
+            link.closed.complete(null);
+        }));
         return link;
+    }
+
+    private void onLoop(Runnable task) {
+        if (loop.inEventLoop()) {
+            task.run();
+        } else {
+            loop.execute(task);
+        }
     }
 
     public LinkState state() {
@@ -164,44 +156,14 @@ public final class Link implements IoUringIoHandle {
         return peer;
     }
 
-    /** Receives that took reply header bytes. Loop thread only. */
-    public long headerReceives() {
-        return replies.headerReceives();
-    }
-
-    /** Linked send chains (each one ring submission of request headers and payloads). Loop thread only. */
-    public long sendChains() {
-        return sender.chains();
-    }
-
-    /** Reply data bytes received together with headers and copied into place. Loop thread only. */
-    public long stagedBytes() {
-        return replies.landing.stagedBytes();
-    }
-
-    /** Reply bytes received into the registered rx buffer (0 where the kernel cannot). Loop thread only. */
-    public long fixedRxBytes() {
-        return replies.fixedRxBytes();
-    }
-
-    /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. Loop thread only. */
-    public long lowWaterReceives() {
-        return replies.landing.lowWaterReceives();
-    }
-
-    /** READs that waited for a batching header receive to end before they were sent. Loop thread only. */
-    public long readsHeldBack() {
-        return replies.readsHeldBack();
+    /** What this link's adaptive parts did (tests and comparisons). */
+    public LinkCounters counters() {
+        return new LinkCounters(this);
     }
 
     /** The TLS connection, once established: version, cipher, peer; null in plaintext. */
-    public io.nbdgate.gateway.tls.TlsDescription tlsDescription() {
+    public TlsDescription tlsDescription() {
         return tls == null ? null : tls.description;
-    }
-
-    /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). Loop thread only. */
-    public void useLowWater(boolean on) {
-        replies.landing.useLowWater(on);
     }
 
     // ---------------------------------------------------------------- connecting
@@ -270,9 +232,7 @@ public final class Link implements IoUringIoHandle {
         int flags = e.flags();
         int kind = UserData.kind(e.data());
         int tag = UserData.index(e.data());
-        if ((flags & IoUringAbi.CQE_F_MORE) == 0) {
-            opsInFlight--;
-        }
+        inFlight.completed(kind, flags);
         try {
             dispatch(kind, tag, res, flags);
         } catch (RuntimeException bug) {
@@ -286,39 +246,26 @@ public final class Link implements IoUringIoHandle {
     }
 
     private void dispatch(int kind, int tag, int res, int flags) {
-        if (res == -Errno.EIO && tls != null && (kind == K_HS_RECV || kind == K_RX_HEADER || kind == K_RX_DATA)
-                && (state == LinkState.HANDSHAKE || state == LinkState.READY)) {
-            tls.onReceiveEio(); // a TLS control record, not data: read it, then the same receive again
+        if (res == -Errno.EIO && tls != null && tls.controlRecordMet(kind)) {
             return;
         }
         switch (kind) {
-            case K_SOCKET -> connector.onSocket(res);
-            case K_SOCKOPT -> connector.onSockopt(res);
-            case K_CONNECT -> connector.onConnect(res);
-            case K_CONNECT_WAIT -> connector.onConnectWait(res);
-            case K_HS_SEND -> handshake.onSent(res);
-            case K_HS_RECV -> handshake.onReceived(res);
-            case K_TX_HEADERS, K_TX_PAYLOAD -> {
-                if ((flags & IoUringAbi.CQE_F_NOTIF) != 0) {
-                    notificationsPending--;
-                } else if ((flags & IoUringAbi.CQE_F_MORE) != 0) {
-                    notificationsPending++;
-                }
-                sender.onSent(tag, res, flags);
-            }
-            case K_RX_HEADER -> replies.onHeaderBytes(res);
-            case K_RX_DATA -> replies.landing.onData(tag, res);
-            case K_RX_ZEROES -> replies.landing.onZeroes(res);
-            case K_LOWAT -> {
-                if (state == LinkState.READY && res < 0) {
-                    fail("setting SO_RCVLOWAT failed: " + Errno.describe(-res));
-                }
-            }
-            case K_CANCEL, K_SHUTDOWN, K_DISC -> {
+            case OpKind.SOCKET -> connector.onSocket(res);
+            case OpKind.SOCKOPT -> connector.onSockopt(res);
+            case OpKind.CONNECT -> connector.onConnect(res);
+            case OpKind.CONNECT_WAIT -> connector.onConnectWait(res);
+            case OpKind.HS_SEND -> handshake.onSent(res);
+            case OpKind.HS_RECV -> handshake.onReceived(res);
+            case OpKind.TX_HEADERS, OpKind.TX_PAYLOAD -> sender.onSent(tag, res, flags);
+            case OpKind.RX_HEADER -> replies.onHeaderBytes(res);
+            case OpKind.RX_DATA -> replies.landing.onData(tag, res);
+            case OpKind.RX_ZEROES -> replies.landing.onZeroes(res);
+            case OpKind.LOWAT -> replies.landing.onLowWaterSet(res);
+            case OpKind.CANCEL, OpKind.SHUTDOWN, OpKind.DISC -> {
                 // CANCEL: 0, or ENOENT/EALREADY when the receive completed first; its completion comes either way.
                 // SHUTDOWN: outstanding operations now complete with errors. DISC: the goodbye went out or not.
             }
-            case K_CLOSE -> fd = -1;
+            case OpKind.CLOSE -> fd = -1;
             default -> LOG.warn("{}: completion of unknown kind {}", peer, kind);
         }
     }
@@ -372,18 +319,18 @@ public final class Link implements IoUringIoHandle {
 
     private void shutdownSocket() {
         if (fd >= 0) {
-            count(sqes.shutdown(fd, SHUT_RDWR, data(K_SHUTDOWN, 0)));
+            count(sqes.shutdown(fd, SHUT_RDWR, OpKind.data(OpKind.SHUTDOWN, 0)));
         }
     }
 
     /** Closes the socket once only SEND_ZC notifications are outstanding; reports CLOSED once nothing is. */
     private void drain() {
-        if (fd >= 0 && !closeSent && opsInFlight - notificationsPending == 0) {
+        if (fd >= 0 && !closeSent && inFlight.onlyNotificationsLeft()) {
             closeSent = true;
-            count(sqes.close(fd, data(K_CLOSE, 0)));
+            count(sqes.close(fd, OpKind.data(OpKind.CLOSE, 0)));
             return;
         }
-        if (opsInFlight > 0 || state == LinkState.CLOSED) {
+        if (!inFlight.none() || state == LinkState.CLOSED) {
             return;
         }
         state = LinkState.CLOSED;
@@ -434,8 +381,7 @@ public final class Link implements IoUringIoHandle {
 
     /** Counts an operation just submitted; every submission goes through here. */
     long count(long userData) {
-        opsInFlight++;
-        return userData;
+        return inFlight.add(userData);
     }
 
     /**
@@ -450,11 +396,7 @@ public final class Link implements IoUringIoHandle {
     }
 
     /** The kernel took over the socket's records: from now on receives may meet control records. */
-    void kernelTls(io.nbdgate.gateway.tls.KernelKeys keys, io.nbdgate.gateway.tls.TlsDescription description) {
+    void kernelTls(KernelKeys keys, TlsDescription description) {
         tls = new LinkTls(this, arena, keys, description);
-    }
-
-    static short data(int kind, int tag) {
-        return UserData.encode(kind, tag);
     }
 }

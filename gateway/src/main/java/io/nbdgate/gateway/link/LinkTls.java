@@ -67,10 +67,24 @@ final class LinkTls {
     }
 
     /**
+     * Whether an EIO of a receive of {@code kind} means a TLS control record, not data; if so it is read and
+     * the same receive posted again (or the link ended).
+     */
+    boolean controlRecordMet(int kind) {
+        boolean receive = kind == OpKind.HS_RECV || kind == OpKind.RX_HEADER || kind == OpKind.RX_DATA;
+        LinkState s = link.state();
+        if (!receive || (s != LinkState.HANDSHAKE && s != LinkState.READY)) {
+            return false;
+        }
+        onReceiveEio();
+        return true;
+    }
+
+    /**
      * A receive ended with EIO: reads the control record in its way and posts the receive again. False if the
      * link failed instead (an alert, or EIO that was no control record).
      */
-    boolean onReceiveEio() {
+    private boolean onReceiveEio() {
         long[] controlLen = new long[1];
         long n = LinuxCalls.recvmsg(link.fd, record, control, LinuxCalls.MSG_DONTWAIT, controlLen);
         if (n < 0) {

@@ -85,7 +85,7 @@ final class ReplyPipeline {
             readsHeldBack++;
             if (!rxCancelSent) {
                 rxCancelSent = true;
-                link.count(link.sqes.cancel(rxUserData, Link.data(Link.K_CANCEL, 0)));
+                link.count(link.sqes.cancel(rxUserData, OpKind.data(OpKind.CANCEL, 0)));
             }
             return;
         }
@@ -224,7 +224,7 @@ final class ReplyPipeline {
     /** Posts the receive of reply bytes into rx after its limit; through its fixed-buffer slot where it has one. */
     long receiveIntoRx(byte sqeFlags, int len, int msgFlags) {
         long at = link.rxSeg.address() + link.rx.limit();
-        return link.recv(sqeFlags, (short) 0, at, len, msgFlags, rxIndex, Link.data(Link.K_RX_HEADER, 0));
+        return link.recv(sqeFlags, (short) 0, at, len, msgFlags, rxIndex, OpKind.data(OpKind.RX_HEADER, 0));
     }
 
     /** Makes room for {@code want} bytes after rx's limit: rewinds an emptied rx, or compacts it. */

@@ -124,17 +124,17 @@ final class SendPipeline {
         Request r = chainPayload[k];
         if (r == null) {
             link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
-                    Link.data(Link.K_TX_HEADERS, 0)));
+                    OpKind.data(OpKind.TX_HEADERS, 0)));
         } else if (r.buffer().isFixed()) {
             chainZc[k] = useZeroCopy(chainLen[k]);
             int index = r.buffer().fixedIndex();
-            short data = Link.data(Link.K_TX_PAYLOAD, r.tag());
+            short data = OpKind.data(OpKind.TX_PAYLOAD, r.tag());
             link.count(chainZc[k]
                     ? link.sqes.sendZeroCopy(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data)
                     : link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, index, data));
         } else {
             link.count(link.sqes.send(sqeFlags, link.fd, chainAddr[k], chainLen[k], msgFlags, -1,
-                    Link.data(Link.K_TX_PAYLOAD, r.tag())));
+                    OpKind.data(OpKind.TX_PAYLOAD, r.tag())));
         }
     }
 
@@ -264,6 +264,6 @@ final class SendPipeline {
         tx.clear();
         RequestCodec.encode(tx, mode, Command.DISC, 0, 0, 0, 0);
         link.count(link.sqes.send((byte) 0, link.fd, link.txSeg.address(), tx.position(), Link.MSG_NOSIGNAL, -1,
-                Link.data(Link.K_DISC, 0)));
+                OpKind.data(OpKind.DISC, 0)));
     }
 }

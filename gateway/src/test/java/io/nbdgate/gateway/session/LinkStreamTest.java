@@ -280,7 +280,7 @@ class LinkStreamTest {
         conn = connect(startRelay(mode.ordinal(), LinkStreamTest::bunch), mode, depth);
         MemorySegment buf = arena.allocate(4096, 4096);
         int rounds = 10;
-        long before = h.link(Link::headerReceives);
+        long before = h.link(l -> l.counters().headerReceives());
         for (int round = 0; round < rounds; round++) {
             List<CompletableFuture<Integer>> writes = new ArrayList<>();
             for (int t = 0; t < depth; t++) {
@@ -290,7 +290,7 @@ class LinkStreamTest {
                 assertEquals(4096, w.get(30, TimeUnit.SECONDS));
             }
         }
-        long receives = h.link(Link::headerReceives) - before;
+        long receives = h.link(l -> l.counters().headerReceives()) - before;
         // One receive per reply (or more) without batching; bunches of 16 replies need a few at most.
         assertTrue(receives <= rounds * depth / 4, receives + " header receives for " + rounds * depth + " replies");
     }
@@ -304,8 +304,8 @@ class LinkStreamTest {
     @EnumSource(TransmissionMode.class)
     void readsSubmittedWhileWriteRepliesAreBatchedStillLandInTheirBuffers(TransmissionMode mode) throws Exception {
         mixedReadsAndWritesReadBackExactly(mode, 0);
-        assertTrue(h.link(Link::readsHeldBack) > 0, "no READ ever met a batching receive: the test proves nothing");
-        assertEquals(0, h.link(Link::stagedBytes), "staging is off");
+        assertTrue(h.link(l -> l.counters().readsHeldBack()) > 0, "no READ ever met a batching receive: the test proves nothing");
+        assertEquals(0, h.link(l -> l.counters().stagedBytes()), "staging is off");
     }
 
     /**
@@ -317,8 +317,8 @@ class LinkStreamTest {
     @EnumSource(TransmissionMode.class)
     void stagedReadRepliesLandExactlyInTheirBuffers(TransmissionMode mode) throws Exception {
         mixedReadsAndWritesReadBackExactly(mode, 16 << 10);
-        assertTrue(h.link(Link::stagedBytes) > 0, "no reply was staged: the test proves nothing");
-        assertEquals(0, h.link(Link::readsHeldBack), "stageable READs are never held back");
+        assertTrue(h.link(l -> l.counters().stagedBytes()) > 0, "no reply was staged: the test proves nothing");
+        assertEquals(0, h.link(l -> l.counters().readsHeldBack()), "stageable READs are never held back");
     }
 
     private void mixedReadsAndWritesReadBackExactly(TransmissionMode mode, int stageMax) throws Exception {
@@ -386,11 +386,11 @@ class LinkStreamTest {
 
         long perSegment = loopWakeUpsDuringRead(false, buf, len);
         assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "without the wait (" + mode + ")");
-        long before = h.link(Link::lowWaterReceives);
+        long before = h.link(l -> l.counters().lowWaterReceives());
         long whole = loopWakeUpsDuringRead(true, buf, len);
         assertArrayEquals(data, buf.toArray(ValueLayout.JAVA_BYTE), "with the wait (" + mode + ")");
 
-        assertTrue(h.link(Link::lowWaterReceives) > before, "the READ did not use the wait");
+        assertTrue(h.link(l -> l.counters().lowWaterReceives()) > before, "the READ did not use the wait");
         assertTrue(perSegment >= 32, "without the wait the loop woke only " + perSegment
                 + " times for 64 pieces: the count cannot show a difference");
         assertTrue(whole <= 8, "the loop woke " + whole + " times for one READ (" + perSegment + " without the wait)");
@@ -398,7 +398,7 @@ class LinkStreamTest {
 
     private long loopWakeUpsDuringRead(boolean lowWater, MemorySegment buf, int len) throws Exception {
         h.onLoop(() -> {
-            conn.link().useLowWater(lowWater);
+            conn.link().counters().useLowWater(lowWater);
             return null;
         });
         buf.fill((byte) 0);

@@ -162,7 +162,7 @@ class QueueSessionTest {
                 assertArrayEquals(expected[t], dst[t].toArray(ValueLayout.JAVA_BYTE), "round " + round + " tag " + t);
             }
         }
-        long fixedRx = h.link(Link::fixedRxBytes);
+        long fixedRx = h.link(l -> l.counters().fixedRxBytes());
         // 16 x 3 write replies (16 bytes or more each) and 48 x 4 KiB of read data, all through rx.
         long atLeast = recvFixed ? 48 * 4096L : 0;
         assertTrue(recvFixed ? fixedRx >= atLeast : fixedRx == 0,
@@ -180,7 +180,7 @@ class QueueSessionTest {
         for (int t = 0; t < 8; t++) {
             reads.add(h.expect(t));
         }
-        long before = h.link(Link::sendChains);
+        long before = h.link(l -> l.counters().sendChains());
         h.loop.execute(() -> {
             for (int t = 0; t < 8; t++) {
                 h.submitNow(t, Command.READ, 0, (long) t * 4096, 4096, buf.asSlice((long) t * 4096, 4096));
@@ -189,7 +189,7 @@ class QueueSessionTest {
         for (CompletableFuture<Integer> r : reads) {
             assertEquals(4096, get(r));
         }
-        long chains = h.link(Link::sendChains) - before;
+        long chains = h.link(l -> l.counters().sendChains()) - before;
         assertEquals(1, chains, "8 READs submitted together went out in " + chains + " send chains");
     }
 

@@ -1,0 +1,48 @@
+package io.nbdgate.gateway.link;
+
+/**
+ * What one link's adaptive parts did, for tests and comparisons: how replies were received, how sends were
+ * chained. The process-wide byte accounting is {@link DataPathStats}. Loop thread only.
+ */
+public final class LinkCounters {
+    private final Link link;
+
+    LinkCounters(Link link) {
+        this.link = link;
+    }
+
+    /** Receives that took reply header bytes. */
+    public long headerReceives() {
+        return link.replies.headerReceives();
+    }
+
+    /** Linked send chains (each one ring submission of request headers and payloads). */
+    public long sendChains() {
+        return link.sender.chains();
+    }
+
+    /** Reply data bytes received together with headers and copied into place. */
+    public long stagedBytes() {
+        return link.replies.landing.stagedBytes();
+    }
+
+    /** Reply bytes received into the registered rx buffer (0 where the kernel cannot). */
+    public long fixedRxBytes() {
+        return link.replies.fixedRxBytes();
+    }
+
+    /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. */
+    public long lowWaterReceives() {
+        return link.replies.landing.lowWaterReceives();
+    }
+
+    /** READs that waited for a batching header receive to end before they were sent. */
+    public long readsHeldBack() {
+        return link.replies.readsHeldBack();
+    }
+
+    /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). */
+    public void useLowWater(boolean on) {
+        link.replies.landing.useLowWater(on);
+    }
+}
