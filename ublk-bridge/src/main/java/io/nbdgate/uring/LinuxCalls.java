@@ -16,7 +16,7 @@ import java.lang.invoke.MethodHandle;
 public final class LinuxCalls {
     static final int SYS_READ = 0, SYS_WRITE = 1, SYS_CLOSE = 3, SYS_POLL = 7, SYS_CONNECT = 42, SYS_GETSOCKOPT = 55, SYS_MMAP = 9, SYS_MUNMAP = 11,
             SYS_PREAD64 = 17, SYS_PWRITE64 = 18, SYS_FSYNC = 74, SYS_FTRUNCATE = 77, SYS_GETPID = 39,
-            SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
+            SYS_KILL = 62, SYS_SYNC = 162, SYS_SOCKET = 41, SYS_SHUTDOWN = 48, SYS_SOCKETPAIR = 53, SYS_SENDTO = 44, SYS_RECVFROM = 45, SYS_SENDMSG = 46, SYS_RECVMSG = 47, SYS_BIND = 49, SYS_SETSOCKOPT = 54,
             SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_EXECVE = 59, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
@@ -319,9 +319,31 @@ public final class LinuxCalls {
         return raw(SYS_WRITE, fd, buf.address(), buf.byteSize(), 0, 0, 0);
     }
 
+    /** send(2) of {@code buf} with MSG_NOSIGNAL (a closed peer is EPIPE, not SIGPIPE): bytes sent, or minus errno. */
+    public static long sendNoSignal(int fd, MemorySegment buf) {
+        return raw(SYS_SENDTO, fd, buf.address(), buf.byteSize(), 0x4000 /* MSG_NOSIGNAL */, 0, 0);
+    }
+
     /** A new AF_UNIX datagram socket, close-on-exec. */
     public static int unixDatagramSocket() throws UringException {
         return (int) check("socket(AF_UNIX, SOCK_DGRAM)", SYS_SOCKET, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0);
+    }
+
+    /** socketpair(2) of two connected AF_UNIX stream sockets, blocking and close-on-exec. */
+    public static int[] unixStreamPair() throws UringException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
+            check("socketpair(AF_UNIX, SOCK_STREAM)", SYS_SOCKETPAIR, AF_UNIX, 1 /* SOCK_STREAM */ | SOCK_CLOEXEC, 0,
+                    fds.address(), 0, 0);
+            return new int[] {fds.getAtIndex(ValueLayout.JAVA_INT, 0), fds.getAtIndex(ValueLayout.JAVA_INT, 1)};
+        }
+    }
+
+    public static final int SHUT_RDWR = 2;
+
+    /** shutdown(2): wakes any thread blocked reading or writing the socket. 0, or minus errno. */
+    public static int shutdown(int fd, int how) {
+        return (int) raw(SYS_SHUTDOWN, fd, how, 0, 0, 0, 0);
     }
 
     /** bind(2) to a unix address; a leading '@' names the abstract namespace (as in systemd's NOTIFY_SOCKET). */

@@ -4,6 +4,7 @@ import io.nbdgate.gateway.tls.KernelKeys;
 import io.nbdgate.gateway.tls.KernelTls;
 import io.nbdgate.gateway.tls.TlsEngine;
 import io.nbdgate.gateway.tls.TlsException;
+import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.client.ClientHandshake;
 import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
@@ -137,13 +138,18 @@ final class HandshakeDriver {
             return;
         }
         try {
-            tls = TlsEngine.start(link.options.tls(), true);
+            tls = TlsEngine.start(link.options.tls(), kernelTlsWanted());
         } catch (TlsException e) {
             link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
             return;
         }
         link.rx.clear().limit(0);
         tlsNext();
+    }
+
+    /** -Dnbdgate.kernelTls=false keeps TLS in userspace even where the kernel could take it (comparisons). */
+    private static boolean kernelTlsWanted() {
+        return !"false".equals(System.getProperty("nbdgate.kernelTls"));
     }
 
     /** Sends what the TLS engine has for the server, else receives its next record, else hands over. */
@@ -195,12 +201,29 @@ final class HandshakeDriver {
         tlsNext();
     }
 
-    /** Our last handshake record has left: the kernel takes the record layer, the NBD handshake goes on. */
+    /**
+     * Our last handshake record has left: the kernel takes the record layer, or where it cannot, a
+     * {@link TlsRelay} in userspace. Then the NBD handshake goes on in plaintext on the link's socket.
+     */
     private void tlsEstablished() {
+        String noKernel = kernelTlsWanted() ? null : "kernel TLS is turned off (-Dnbdgate.kernelTls=false)";
         try {
-            KernelKeys keys = tls.kernelKeys();
-            KernelTls.install(link.fd, keys);
-            link.kernelTls(keys, tls.description());
+            KernelKeys keys = null;
+            if (noKernel == null) {
+                try {
+                    keys = tls.kernelKeys();
+                } catch (TlsException e) {
+                    noKernel = e.getMessage(); // a cipher the kernel has no implementation of
+                }
+            }
+            if (noKernel == null) {
+                noKernel = KernelTls.tryInstall(link.fd, keys);
+            }
+            if (noKernel == null) {
+                link.kernelTls(keys, tls.description());
+            } else {
+                link.userspaceTls(TlsRelay.start(link.fd, tls, link.peer), tls.description(), noKernel);
+            }
         } catch (TlsException e) {
             link.fail("TLS with " + link.peer + ": " + e.getMessage());
             return;

@@ -7,6 +7,7 @@ import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
 import io.nbdgate.gateway.tls.KernelKeys;
 import io.nbdgate.gateway.tls.TlsDescription;
+import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
@@ -79,8 +80,12 @@ public final class Link implements IoUringIoHandle {
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
     boolean socketCommands;
-    /** The kernel's TLS on this link's socket (after STARTTLS); null in plaintext. */
+    /** The kernel's TLS on this link's socket (after STARTTLS); null in plaintext and with a relay. */
     LinkTls tls;
+    /** TLS in userspace between {@link #fd} and the server; null in plaintext and with kernel TLS. */
+    TlsRelay relay;
+    /** "kernel TLSv1.3 ..." or "userspace TLSv1.3 ..."; null in plaintext. */
+    private String tlsStatus;
 
     private Link(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
                  Request[] requests, LinkOwner owner) {
@@ -161,9 +166,9 @@ public final class Link implements IoUringIoHandle {
         return new LinkCounters(this);
     }
 
-    /** The TLS connection, once established: version, cipher, peer; null in plaintext. */
-    public TlsDescription tlsDescription() {
-        return tls == null ? null : tls.description;
+    /** Where TLS runs and what it is ("kernel TLSv1.3 TLS_AES_128_GCM_SHA256 CN=..."); null in plaintext. */
+    public String tlsStatus() {
+        return tlsStatus;
     }
 
     // ---------------------------------------------------------------- connecting
@@ -235,8 +240,9 @@ public final class Link implements IoUringIoHandle {
         inFlight.completed(kind, flags);
         try {
             dispatch(kind, tag, res, flags);
-        } catch (RuntimeException bug) {
-            // A bug must end this link (the session reconnects), not escape into the loop and leave it hanging.
+        } catch (RuntimeException | LinkageError bug) {
+            // A bug (or a mismatched jar) must end this link (the session reconnects), not escape into the loop
+            // and leave it hanging.
             LOG.error("{}: internal error in a completion of kind {}", peer, kind, bug);
             fail("internal error: " + bug);
         }
@@ -287,6 +293,9 @@ public final class Link implements IoUringIoHandle {
         replies.abandonHeld();
         if (was == LinkState.READY) {
             LOG.debug("link to {} lost: {}", peer, reason);
+        }
+        if (relay != null) {
+            relay.shutdown();
         }
         if (fd >= 0) {
             // Reset rather than close gracefully: a dead peer's unacknowledged data (and the SEND_ZC pages it
@@ -372,6 +381,9 @@ public final class Link implements IoUringIoHandle {
     @Override
     public void unregistered() {
         deadlines.stop(); // the loop went away without a fail(): the ticker must not keep firing at it
+        if (relay != null) {
+            relay.shutdown();
+        }
         replies.unregisterRx(); // before its memory goes: the slot must not outlive the pages it names
         arena.close();
         closed.complete(null);
@@ -398,5 +410,15 @@ public final class Link implements IoUringIoHandle {
     /** The kernel took over the socket's records: from now on receives may meet control records. */
     void kernelTls(KernelKeys keys, TlsDescription description) {
         tls = new LinkTls(this, arena, keys, description);
+        tlsStatus = "kernel " + description;
+    }
+
+    /** TLS goes on in userspace: the link speaks plaintext to {@code relay}, which holds the server's socket. */
+    void userspaceTls(TlsRelay relay, TlsDescription description, String why) {
+        this.relay = relay;
+        fd = relay.linkFd();
+        socketCommands = false; // a unix socket: no socket commands through the ring
+        tlsStatus = "userspace " + description;
+        LOG.info("TLS with {} runs in userspace: {}", peer, why);
     }
 }

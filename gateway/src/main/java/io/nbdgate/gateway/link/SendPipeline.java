@@ -191,9 +191,9 @@ final class SendPipeline {
     private boolean useZeroCopy(int len) {
         int min = link.options.sendZcMin();
         // Kernel TLS encrypts into its own buffers: the pages are read once either way, SEND_ZC would only add a
-        // notification.
+        // notification. A TLS relay's socket is AF_UNIX.
         return link.address instanceof InetSocketAddress && len >= min && (min == 0 || !link.localPeer)
-                && link.tls == null;
+                && link.tls == null && link.relay == null;
     }
 
     /** A send of the chain completed, or a SEND_ZC's pages were released (CQE_F_NOTIF). */

@@ -222,7 +222,7 @@ public final class QueueSession implements LinkOwner {
             l.disconnect();
             return;
         }
-        status.tls(l.tlsDescription() == null ? null : "kernel " + l.tlsDescription());
+        status.tls(l.tlsStatus());
         if (!export.known()) {
             export.first(info);
             status.become(LinkStatus.State.CONNECTED, null);

@@ -60,18 +60,27 @@ public final class KernelTls {
 
     /**
      * Puts the socket's record layer in the kernel. Call when the handshake's last record has left and before
-     * anything more is received. A kernel without the tls module says so in the exception.
+     * anything more is received. Returns why the kernel cannot take it when nothing changed on the socket (no
+     * tls module, a cipher it lacks): TLS can then go on in userspace. Null when it took it; an exception when
+     * it took one direction and refused the other, which leaves the connection unusable.
      */
-    public static void install(int fd, KernelKeys keys) {
+    public static String tryInstall(int fd, KernelKeys keys) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ulp = arena.allocateFrom("tls", StandardCharsets.US_ASCII);
             int rc = LinuxCalls.setsockopt(fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_ULP, ulp);
             if (rc < 0) {
-                throw new TlsException("kernel TLS is not available (" + Errno.describe(-rc)
-                        + (rc == -Errno.ENOENT ? ": the tls module is not loaded; modprobe tls" : "") + ")");
+                return "kernel TLS is not available (" + Errno.describe(-rc)
+                        + (rc == -Errno.ENOENT ? ": the tls module is not loaded; modprobe tls" : "") + ")";
             }
-            set(arena, fd, LinuxCalls.TLS_TX, keys.tx(), "TLS_TX");
-            set(arena, fd, LinuxCalls.TLS_RX, keys.rx(), "TLS_RX");
+            // A socket with the tls ULP but no keys still passes plaintext through as TCP.
+            String tx = set(arena, fd, LinuxCalls.TLS_TX, keys.tx());
+            if (tx != null) {
+                return "the kernel refused the TLS send keys (" + tx + ")";
+            }
+            String rx = set(arena, fd, LinuxCalls.TLS_RX, keys.rx());
+            if (rx != null) {
+                throw new TlsException("the kernel took the TLS send keys and refused the receive keys (" + rx + ")");
+            }
             if (keys.tls13()) {
                 // Lets the kernel decrypt straight into the receive buffer: no padding is expected (a padded
                 // record is still handled, just more slowly).
@@ -79,6 +88,7 @@ public final class KernelTls {
                 one.set(ValueLayout.JAVA_INT, 0, 1);
                 LinuxCalls.setsockopt(fd, LinuxCalls.SOL_TLS, LinuxCalls.TLS_RX_EXPECT_NO_PAD, one);
             }
+            return null;
         }
     }
 
@@ -97,11 +107,17 @@ public final class KernelTls {
     }
 
     private static void set(Arena arena, int fd, int option, byte[] info, String what) {
+        String refused = set(arena, fd, option, info);
+        if (refused != null) {
+            throw new TlsException("the kernel refused the TLS keys (" + what + ": " + refused + ")");
+        }
+    }
+
+    /** Null, or the kernel's refusal. */
+    private static String set(Arena arena, int fd, int option, byte[] info) {
         MemorySegment v = arena.allocate(info.length);
         MemorySegment.copy(info, 0, v, ValueLayout.JAVA_BYTE, 0, info.length);
         int rc = LinuxCalls.setsockopt(fd, LinuxCalls.SOL_TLS, option, v);
-        if (rc < 0) {
-            throw new TlsException("the kernel refused the TLS keys (" + what + ": " + Errno.describe(-rc) + ")");
-        }
+        return rc < 0 ? Errno.describe(-rc) : null;
     }
 }

@@ -43,6 +43,7 @@ public final class TlsEngine extends TlsConnection {
      * came after the handshake with nothing pointing at TLS, and the caller's protocol decides.
      */
     public TlsException endOfStream() {
+        boolean established = protocol.isConnected();
         try {
             protocol.closeInput();
         } catch (IOException ignored) {
@@ -54,12 +55,11 @@ public final class TlsEngine extends TlsConnection {
             return new TlsException("the server closed the connection after asking for a client certificate,"
                     + " which we do not have: put client-cert.pem and client-key.pem in the tls-certificates directory");
         }
-        if (client.credentials() instanceof ClientCredentials.Psk psk && !protocol.isConnected()) {
+        if (client.credentials() instanceof ClientCredentials.Psk psk && !established) {
             return new TlsException("the server closed the connection during the TLS handshake: it may not know"
                     + " identity '" + psk.identity() + "' or have another key for it");
         }
-        return protocol.isConnected() ? null
-                : new TlsException("the server closed the connection during the TLS handshake");
+        return established ? null : new TlsException("the server closed the connection during the TLS handshake");
     }
 
     /**

@@ -7,10 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
+import io.nbdgate.gateway.link.DataPathStats;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.ServerHost;
 import io.nbdgate.gateway.testsupport.TestPki;
+import io.nbdgate.gateway.tls.TlsRelay;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -179,5 +181,39 @@ class TlsGuestTest extends FaultGuestTestBase {
         fioVerify(device.blockDevice(), "randrw", "4k", "24M");
         fioVerify(device.blockDevice(), "write", "256k", "48M");
         assertPayloadMovedAs(ZeroCopy.ON, payload);
+    }
+
+    /**
+     * TLS in userspace (a {@link TlsRelay}), as where the kernel has no tls module: forced here with
+     * -Dnbdgate.kernelTls=false. The reverse of the kernel mode: no TLS context in the kernel, every payload
+     * byte encrypted or decrypted in Java; fio and ext4 as over kernel TLS.
+     */
+    @Test
+    void userspaceTlsWhereTheKernelDoesNotTakeIt() throws Exception {
+        TestPki pki = TestPki.ca("nbdgate test CA");
+        Path serverDir = pki.writeServerDir(dir.resolve("server-pki"), pki.server("localhost", "localhost", "127.0.0.1"));
+        Path clientDir = pki.writeClientDir(dir.resolve("client-pki"), null);
+        server = ExternalNbdServer.nbdkit(ServerHost.LOOPBACK, dir, List.of("--tls=require",
+                "--tls-certificates=" + serverDir), "memory", "size=96M");
+        Map<String, Long> before = tlsStat();
+        System.setProperty("nbdgate.kernelTls", "false");
+        try {
+            attach(options("nbds://127.0.0.1:" + server.port() + "/?tls-certificates=" + clientDir, 1));
+        } finally {
+            System.clearProperty("nbdgate.kernelTls");
+        }
+        String tls = device.linkStates().getFirst().tls();
+        assertTrue(tls != null && tls.startsWith("userspace TLS 1.3 ") && tls.endsWith("CN=localhost"), tls);
+        assertEquals(0, delta(tlsStat(), before, "TlsCurrTxSw"), "no TX context in the kernel");
+        assertEquals(0, delta(tlsStat(), before, "TlsCurrRxSw"), "no RX context in the kernel");
+        long throughJava = TlsRelay.bytesThroughJava();
+        PayloadBytes payload = PayloadBytes.now();
+        fioVerify(device.blockDevice(), "randwrite", "4k", "16M");
+        fioVerify(device.blockDevice(), "write", "1M", "32M");
+        GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt"));
+        assertPayloadMovedAs(ZeroCopy.ON, payload); // the link still moves request pages: to the relay's socket
+        long moved = DataPathStats.fixedBufferBytes() - payload.fixed();
+        long relayed = TlsRelay.bytesThroughJava() - throughJava;
+        assertTrue(moved > 0 && relayed >= moved, "payload " + moved + " bytes, through Java's TLS " + relayed);
     }
 }

@@ -1,0 +1,159 @@
+package io.nbdgate.gateway.session;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.testsupport.ExternalNbdServer;
+import io.nbdgate.gateway.testsupport.SessionHarness;
+import io.nbdgate.gateway.testsupport.TestPki;
+import io.nbdgate.gateway.tls.ClientCredentials;
+import io.nbdgate.gateway.tls.TlsRelay;
+import io.nbdgate.gateway.tls.TlsSettings;
+import io.nbdgate.protocol.Command;
+import io.nbdgate.protocol.client.HandshakeConfig;
+import java.io.RandomAccessFile;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The data path over TLS where the kernel cannot take the record layer: this host has no tls module, so every
+ * link here falls back to a {@link TlsRelay} (the guest, which has kernel TLS, proves that mode with
+ * -Dnbdgate.kernelTls=false). Real nbdkit servers with GnuTLS, PSK and X.509.
+ */
+class UserspaceTlsTest {
+    @TempDir
+    Path dir;
+
+    private SessionHarness h;
+    private ExternalNbdServer server;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        h = new SessionHarness();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        h.close();
+        if (server != null) {
+            server.close();
+        }
+        assertEquals(0, h.strayCompletions.get(), "a request completed twice");
+        // The relays of every link, the restarted server's included, ended with their links.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (relayThreads() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertEquals(0, relayThreads(), "relay threads outlived their links");
+    }
+
+    private static long relayThreads() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("nbdgate-tls-")).count();
+    }
+
+    private QueueSession open(ClientCredentials credentials, int depth) throws Exception {
+        LinkOptions plain = h.linkOptions(Duration.ofSeconds(10), Duration.ofSeconds(10),
+                DeviceConfig.DEFAULT_STAGE_READS_MAX);
+        LinkOptions options = new LinkOptions(plain.connectTimeout(), plain.ioTimeout(), plain.zeroFd(),
+                plain.sendZcMin(), plain.stageMax(), plain.keepalive(), credentials);
+        return h.opening(server.socketAddress(), new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true),
+                depth, options, ReconnectPolicy.of(Duration.ofMinutes(2))).get(60, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void pskDataRoundTripsThroughTheRelayAndSurvivesAServerRestart() throws Exception {
+        Path keys = dir.resolve("keys.psk");
+        byte[] key = new byte[32];
+        new Random(1).nextBytes(key);
+        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(key) + "\n");
+        Path image = dir.resolve("disk.img");
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(64L << 20);
+        }
+        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "file",
+                image.toString());
+        TlsSettings settings = new TlsSettings(null, null, null, null, keys, "alice");
+        QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 16);
+        String status = h.onLoop(() -> session.link().tlsStatus());
+        assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:alice"), status);
+
+        long before = TlsRelay.bytesThroughJava();
+        byte[][] written = roundTrip(16, 0, new Random(2));
+        long payload = 2L * 16 * (256 << 10);
+        assertTrue(TlsRelay.bytesThroughJava() - before >= payload, () -> "the relay moved "
+                + (TlsRelay.bytesThroughJava() - before) + " plaintext bytes for " + payload + " of payload");
+
+        server.restart();
+        byte[][] afterRestart = roundTrip(16, 8L << 20, new Random(3)); // the first requests wait for the reconnect
+        assertTrue(h.onLoop(() -> session.link().tlsStatus()).startsWith("userspace TLS 1.3"));
+        assertTrue(session.status().reconnects() >= 1, "no reconnect after the restart");
+        // What went to the first server is still there, read through the second connection's relay.
+        for (int t = 0; t < 16; t++) {
+            MemorySegment dst = h.arena.allocate(256 << 10);
+            assertEquals(256 << 10, get(h.submit(t, Command.READ, 0, (long) t << 18, 256 << 10, dst)));
+            assertArrayEquals(written[t], dst.toArray(ValueLayout.JAVA_BYTE), "tag " + t);
+        }
+        assertEquals(16, afterRestart.length);
+    }
+
+    @Test
+    void x509ServerWithAVerifiedCertificate() throws Exception {
+        TestPki pki = TestPki.ca("nbdgate test CA");
+        Path serverDir = pki.writeServerDir(dir.resolve("server"), pki.server("localhost", "localhost", "127.0.0.1"));
+        Path clientDir = pki.writeClientDir(dir.resolve("client"), null);
+        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-certificates=" + serverDir),
+                "memory", "size=64M");
+        TlsSettings settings = new TlsSettings(null, null, null, clientDir, null, null);
+        QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 8);
+        String status = h.onLoop(() -> session.link().tlsStatus());
+        assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("CN=localhost"), status);
+        roundTrip(8, 0, new Random(4));
+    }
+
+    /** Writes {@code n} 256 KiB blocks of random data from {@code base}, reads them back, compares. */
+    private byte[][] roundTrip(int n, long base, Random random) throws Exception {
+        int size = 256 << 10;
+        byte[][] expected = new byte[n][size];
+        List<CompletableFuture<Integer>> writes = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            random.nextBytes(expected[t]);
+            writes.add(h.submit(t, Command.WRITE, 0, base + ((long) t << 18), size,
+                    h.arena.allocateFrom(ValueLayout.JAVA_BYTE, expected[t])));
+        }
+        for (CompletableFuture<Integer> w : writes) {
+            assertEquals(size, get(w));
+        }
+        MemorySegment[] dst = new MemorySegment[n];
+        List<CompletableFuture<Integer>> reads = new ArrayList<>();
+        for (int t = 0; t < n; t++) {
+            dst[t] = h.arena.allocate(size);
+            reads.add(h.submit(t, Command.READ, 0, base + ((long) t << 18), size, dst[t]));
+        }
+        for (int t = 0; t < n; t++) {
+            assertEquals(size, get(reads.get(t)));
+            assertArrayEquals(expected[t], dst[t].toArray(ValueLayout.JAVA_BYTE), "tag " + t);
+        }
+        return expected;
+    }
+
+    private static int get(CompletableFuture<Integer> f) throws Exception {
+        return f.get(60, TimeUnit.SECONDS);
+    }
+}
