@@ -8,11 +8,17 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.DataPathStats;
+import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
+import io.nbdgate.gateway.nbd.server.Export;
+import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import io.nbdgate.gateway.nbd.server.ServerTls;
 import io.nbdgate.gateway.session.LinkStatus;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.ServerHost;
 import io.nbdgate.gateway.testsupport.TestPki;
+import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsRelay;
+import io.nbdgate.protocol.server.ServerHandshake;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -215,5 +221,29 @@ class TlsGuestTest extends FaultGuestTestBase {
         long moved = DataPathStats.fixedBufferBytes() - payload.fixed();
         long relayed = TlsRelay.bytesThroughJava() - throughJava;
         assertTrue(moved > 0 && relayed >= moved, "payload " + moved + " bytes, through Java's TLS " + relayed);
+        device.close();
+        device = null;
+
+        // The embedded server with a pre-shared key, the same way.
+        Path keys = dir.resolve("keys.psk");
+        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(new byte[32]).replace('0', '7') + "\n");
+        try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                List.of(Export.memory("disk", 64 * MIB, false))).withTls(
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+            System.setProperty("nbdgate.kernelTls", "false");
+            try {
+                attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
+            } finally {
+                System.clearProperty("nbdgate.kernelTls");
+            }
+            String psk = device.linkStates().getFirst().tls();
+            assertTrue(psk != null && psk.startsWith("userspace TLS 1.3 ") && psk.endsWith("psk:alice"), psk);
+            long relayedBefore = TlsRelay.bytesThroughJava();
+            fioVerify(device.blockDevice(), "randwrite", "4k", "8M");
+            assertTrue(TlsRelay.bytesThroughJava() - relayedBefore >= 16 * MIB, "8 MiB written and read back");
+            assertEquals(0, delta(tlsStat(), before, "TlsCurrRxSw"), "no RX context in the kernel");
+            device.close();
+            device = null;
+        }
     }
 }

@@ -6,16 +6,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.link.LinkOptions;
+import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
+import io.nbdgate.gateway.nbd.server.Export;
+import io.nbdgate.gateway.nbd.server.NbdServerConfig;
+import io.nbdgate.gateway.nbd.server.ServerTls;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.SessionHarness;
 import io.nbdgate.gateway.testsupport.TestPki;
 import io.nbdgate.gateway.tls.ClientCredentials;
+import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.gateway.tls.TlsSettings;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.protocol.server.ServerHandshake;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,13 +75,16 @@ class UserspaceTlsTest {
                 .filter(t -> t.getName().startsWith("nbdgate-tls-")).count();
     }
 
-    private QueueSession open(ClientCredentials credentials, int depth) throws Exception {
+    private LinkOptions withTls(ClientCredentials credentials) {
         LinkOptions plain = h.linkOptions(Duration.ofSeconds(10), Duration.ofSeconds(10),
                 DeviceConfig.DEFAULT_STAGE_READS_MAX);
-        LinkOptions options = new LinkOptions(plain.connectTimeout(), plain.ioTimeout(), plain.zeroFd(),
-                plain.sendZcMin(), plain.stageMax(), plain.keepalive(), credentials);
+        return new LinkOptions(plain.connectTimeout(), plain.ioTimeout(), plain.zeroFd(), plain.sendZcMin(),
+                plain.stageMax(), plain.keepalive(), credentials);
+    }
+
+    private QueueSession open(ClientCredentials credentials, int depth) throws Exception {
         return h.opening(server.socketAddress(), new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true),
-                depth, options, ReconnectPolicy.of(Duration.ofMinutes(2))).get(60, TimeUnit.SECONDS);
+                depth, withTls(credentials), ReconnectPolicy.of(Duration.ofMinutes(2))).get(60, TimeUnit.SECONDS);
     }
 
     @Test
@@ -125,6 +135,27 @@ class UserspaceTlsTest {
         String status = h.onLoop(() -> session.link().tlsStatus());
         assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("CN=localhost"), status);
         roundTrip(8, 0, new Random(4));
+    }
+
+    @Test
+    void theEmbeddedServerWithAPreSharedKey() throws Exception {
+        Path keys = dir.resolve("keys.psk");
+        Files.writeString(keys, "bob:" + HexFormat.of().formatHex(new byte[32]).replace('0', '5') + "\n");
+        try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                List.of(Export.memory("", 64L << 20, false))).withTls(
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+            h.session = null;
+            TlsSettings settings = new TlsSettings(null, null, null, null, keys, "bob");
+            QueueSession session = h.opening(new InetSocketAddress("127.0.0.1", embedded.port()),
+                    new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true), 8,
+                    withTls(ClientCredentials.load(settings, "127.0.0.1")), ReconnectPolicy.of(Duration.ofMinutes(2)))
+                    .get(60, TimeUnit.SECONDS);
+            String status = h.onLoop(() -> session.link().tlsStatus());
+            assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:bob"), status);
+            roundTrip(8, 0, new Random(5));
+            session.stop(Duration.ofSeconds(1)).get(10, TimeUnit.SECONDS);
+            h.session = null;
+        }
     }
 
     /** Writes {@code n} 256 KiB blocks of random data from {@code base}, reads them back, compares. */
