@@ -11,18 +11,35 @@ size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2} only=${BENCH_ONLY:-}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
 : > "$NBDGATE_RESULTS/profile.csv"
 raw="$NBDGATE_RESULTS/rounds.csv"; : > "$raw"
-nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
+tls=${BENCH_TLS:-}
+if [ -n "$tls" ]; then
+  # Kernel TLS's ciphers: a real system's modprobe loads them; the guest's runner unpacked them.
+  if [ -n "${BENCH_MODULES:-}" ]; then
+    for m in $(cat "$BENCH_MODULES/on-demand"); do /bin/busybox insmod "$BENCH_MODULES/$m.ko" 2>/dev/null; done
+  fi
+  nbdkit -f -p 10809 -i 127.0.0.1 --tls=on --tls-certificates="$tls/server" memory "$size" &
+else
+  nbdkit -f -p 10809 -i 127.0.0.1 memory "$size" &
+fi
 server=$!
 pids=""
 trap 'kill $pids $server 2>/dev/null; nbd-client -d /dev/nbd0 >/dev/null 2>&1' EXIT
 for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&1 && break; sleep 0.2; done
 
 names="nbd.ko" devs="/dev/nbd0"
-nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 >/dev/null 2>&1 || { echo "bench: nbd-client failed"; exit 1; }
+ko_tls=""
+[ -z "$tls" ] || ko_tls="-cacertfile $tls/client/ca-cert.pem -certfile $tls/client/client-cert.pem -keyfile $tls/client/client-key.pem -tlshostname localhost"
+nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 $ko_tls >/tmp/nbd-client.log 2>&1 \
+  || { echo "bench: nbd-client failed:"; cat /tmp/nbd-client.log; exit 1; }
+default_contenders="nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"
+if [ -n "$tls" ]; then
+  tls_uri="nbds://127.0.0.1:10809/bench?tls-certificates=$tls/client"
+  default_contenders="nbdgate-kernel-tls=$tls_uri --buffer-mode zero-copy;nbdgate-userspace-tls=$tls_uri --buffer-mode zero-copy%-Dnbdgate.kernelTls=false;nbdgate-plaintext=--buffer-mode zero-copy"
+fi
 # nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR][%JVM-OPTIONS] entries separated by ';' (BENCH_NBDGATE
 # overrides, e.g. to compare settings, builds or JVM options side by side). The JVMs start side by side: under TCG each takes a
 # minute or more to come up (several at once: many minutes, so each may take up to 20).
-contenders=${BENCH_NBDGATE:-"nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"}
+contenders=${BENCH_NBDGATE:-$default_contenders}
 n=0
 echo "$contenders" | tr ';' '\n' > /tmp/contenders
 while IFS= read -r c; do
@@ -32,7 +49,9 @@ while IFS= read -r c; do
   opts=${c#*=} jar= jvm=
   case "$opts" in *%*) jvm=${opts##*%} opts=${opts%\%*} ;; esac
   case "$opts" in *@*) jar=${opts##*@} opts=${opts%@*} ;; esac
-  NBDGATE_JAVA_OPTS="$jvm${NBDGATE_JAVA_OPTS:+ $NBDGATE_JAVA_OPTS}" NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach nbd://127.0.0.1:10809/bench --name "bench-$n" \
+  uri=nbd://127.0.0.1:10809/bench
+  case "$opts" in nbd*://*) uri=${opts%% *} opts=${opts#"$uri"} ;; esac
+  NBDGATE_JAVA_OPTS="$jvm${NBDGATE_JAVA_OPTS:+ $NBDGATE_JAVA_OPTS}" NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach "$uri" --name "bench-$n" \
       --queues "$conns" $opts > "/tmp/dev-$n" 2> "/tmp/attach-$n.log" &
   pids="$pids $!"
 done < /tmp/contenders
