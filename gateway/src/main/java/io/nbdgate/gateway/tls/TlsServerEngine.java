@@ -27,9 +27,10 @@ public final class TlsServerEngine extends TlsConnection {
             CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
             CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
             CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384};
+    // An external PSK comes with one hash, SHA-256 here as in GnuTLS: a suite of another hash would derive other
+    // keys than the client's (GnuTLS prefers AES-256-GCM-SHA384 and then fails to decrypt our handshake).
     private static final int[] PSK_SUITES = {
-            CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_AES_256_GCM_SHA384,
-            CipherSuite.TLS_CHACHA20_POLY1305_SHA256};
+            CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_CHACHA20_POLY1305_SHA256};
 
     private final Server server;
 

@@ -188,6 +188,12 @@ class TlsInfoListTest {
                     "nbds://alice@127.0.0.1:" + psk.port() + "/disk");
             assertEquals(0, withKey.exit(), withKey.err());
             assertTrue(withKey.out().contains("psk:alice"), withKey.out());
+            // GnuTLS prefers AES-256-GCM-SHA384, whose hash is not the PSK's: the server must not pick it.
+            Process gnutlsPsk = new ProcessBuilder(nbdinfo, "--size", "nbds://alice@127.0.0.1:" + psk.port()
+                    + "/disk?tls-psk-file=" + keys).redirectErrorStream(true).start();
+            String pskOut = new String(gnutlsPsk.getInputStream().readAllBytes()).strip();
+            assertEquals(0, gnutlsPsk.waitFor(), pskOut);
+            assertEquals("8388608", pskOut);
             assertRefused(List.of("info", "--tls-psk-file", pskFile("alice", key(4)).toString(),
                     "nbds://alice@127.0.0.1:" + psk.port() + "/disk"), "identity 'alice'");
         }
