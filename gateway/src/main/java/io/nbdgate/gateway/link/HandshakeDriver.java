@@ -9,6 +9,7 @@ import io.nbdgate.protocol.client.ClientHandshake;
 import io.nbdgate.protocol.client.HandshakeAction;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 
 /**
@@ -206,7 +207,8 @@ final class HandshakeDriver {
      * {@link TlsRelay} in userspace. Then the NBD handshake goes on in plaintext on the link's socket.
      */
     private void tlsEstablished() {
-        String noKernel = kernelTlsWanted() ? null : "kernel TLS is turned off (-Dnbdgate.kernelTls=false)";
+        String noKernel = !kernelTlsWanted() ? "kernel TLS is turned off (-Dnbdgate.kernelTls=false)"
+                : !(link.address instanceof InetSocketAddress) ? "kernel TLS is for TCP connections only" : null;
         try {
             KernelKeys keys = null;
             if (noKernel == null) {

@@ -23,6 +23,7 @@ import io.nbdgate.protocol.server.ServerHandshake;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
+import java.net.UnixDomainSocketAddress;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -135,6 +136,23 @@ class UserspaceTlsTest {
         String status = h.onLoop(() -> session.link().tlsStatus());
         assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("CN=localhost"), status);
         roundTrip(8, 0, new Random(4));
+    }
+
+    /** Kernel TLS is TCP's: over a unix socket (nbds+unix://) TLS always runs in userspace. */
+    @Test
+    void aUnixSocketWithAPreSharedKey() throws Exception {
+        Path keys = dir.resolve("keys.psk");
+        Files.writeString(keys, "carol:" + HexFormat.of().formatHex(new byte[32]).replace('0', '3') + "\n");
+        server = ExternalNbdServer.nbdkitUnix(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory",
+                "size=64M");
+        TlsSettings settings = new TlsSettings(null, null, null, null, keys, "carol");
+        QueueSession session = h.opening(UnixDomainSocketAddress.of(server.uri().socketPath()),
+                new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true), 8,
+                withTls(ClientCredentials.load(settings, "localhost")), ReconnectPolicy.of(Duration.ofMinutes(2)))
+                .get(60, TimeUnit.SECONDS);
+        String status = h.onLoop(() -> session.link().tlsStatus());
+        assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:carol"), status);
+        roundTrip(8, 0, new Random(6));
     }
 
     @Test
