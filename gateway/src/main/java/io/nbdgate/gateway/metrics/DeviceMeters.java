@@ -63,9 +63,25 @@ final class DeviceMeters {
                         device.and("queue", Integer.toString(q), "state", label),
                         s -> s.linkStates().get(queue).state() == state ? 1 : 0);
             }
+            for (String mode : TLS_MODES) {
+                gauge("nbdgate.tls", "1 for where the queue's connection runs TLS (kernel, userspace) or none, 0 for"
+                        + " the others", device.and("queue", Integer.toString(q), "mode", mode),
+                        s -> tlsMode(s.linkStates().get(queue).tls()).equals(mode) ? 1 : 0);
+            }
         }
         gauge("nbdgate.buffer.mode", "1, with the buffer mode the device uses as label", device.and("mode",
                 source.bufferMode()), s -> 1);
+    }
+
+    private static final List<String> TLS_MODES = List.of("none", "kernel", "userspace");
+
+    /** "kernel" or "userspace" from a link's TLS status ("kernel TLS 1.3 ..."), "none" in plaintext. */
+    static String tlsMode(String tls) {
+        if (tls == null) {
+            return "none";
+        }
+        int space = tls.indexOf(' ');
+        return space < 0 ? tls : tls.substring(0, space);
     }
 
     /** Registers the errno series of errors seen since the last scrape. Scrape thread. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.Request;
 import io.nbdgate.gateway.metrics.DeviceMetricsSource;
 import io.nbdgate.gateway.metrics.QueueCounters;
@@ -14,6 +15,8 @@ import io.nbdgate.gateway.session.ReconnectPolicy;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.PrometheusText;
 import io.nbdgate.gateway.testsupport.SessionHarness;
+import io.nbdgate.gateway.tls.ClientCredentials;
+import io.nbdgate.gateway.tls.TlsSettings;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.vertx.core.Vertx;
@@ -117,6 +120,29 @@ class MetricsEndpointTest {
     }
 
     @Test
+    void aTlsConnectionShowsWhereItsRecordsAreEncrypted() throws Exception {
+        Path keys = dir.resolve("keys.psk");
+        Files.writeString(keys, "alice:" + "5a".repeat(32) + "\n");
+        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory", "size=16M");
+        LinkOptions plain = h.linkOptions(Duration.ofSeconds(30), Duration.ofSeconds(10),
+                DeviceConfig.DEFAULT_STAGE_READS_MAX);
+        ClientCredentials psk = ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "alice"),
+                "127.0.0.1");
+        QueueSession s = h.opening(server.socketAddress(), new HandshakeConfig("", HandshakeConfig.Goal.GO, true,
+                true, true), DEPTH, new LinkOptions(plain.connectTimeout(), plain.ioTimeout(), plain.zeroFd(),
+                plain.sendZcMin(), plain.stageMax(), plain.keepalive(), psk), ReconnectPolicy.of(Duration.ofMinutes(1)))
+                .get(60, TimeUnit.SECONDS);
+        SessionSource disk = new SessionSource("disk", s);
+        registry.metrics().bind(disk);
+        PrometheusText m = scrape();
+        // This host has no kernel TLS, a native ublk kernel may: whichever runs it is the one series at 1.
+        String mode = s.status().tls().startsWith("kernel ") ? "kernel" : "userspace";
+        assertEquals(1, m.value("nbdgate_tls", "device", "disk", "queue", "0", "mode", mode));
+        assertEquals(0, m.value("nbdgate_tls", "device", "disk", "queue", "0", "mode", "none"));
+        registry.metrics().unbind(disk);
+    }
+
+    @Test
     void trafficShowsUpAsCountsBytesErrorsAndLatencyHistograms() throws Exception {
         server = ExternalNbdServer.nbdkitUnix(dir, List.of("--filter=error"), "memory", "size=64M", "error=ENOSPC",
                 "error-trim-rate=100%");
@@ -161,6 +187,9 @@ class MetricsEndpointTest {
         assertEquals(0, m.value("nbdgate_connection_state", "device", "disk", "queue", "0", "state", "reconnecting"));
         assertEquals(0, m.value("nbdgate_connection_state", "device", "disk", "queue", "0", "state", "failed"));
         assertEquals(1, m.value("nbdgate_buffer_mode", "device", "disk", "mode", "copy"));
+        assertEquals(1, m.value("nbdgate_tls", "device", "disk", "queue", "0", "mode", "none"));
+        assertEquals(0, m.value("nbdgate_tls", "device", "disk", "queue", "0", "mode", "kernel"));
+        assertEquals(0, m.value("nbdgate_tls", "device", "disk", "queue", "0", "mode", "userspace"));
         assertEquals(1, m.value("nbdgate_devices", "state", "connected"));
         assertEquals(0, m.value("nbdgate_devices", "state", "failed"));
         for (String jvm : List.of("jvm_memory_used_bytes", "jvm_gc_", "jvm_threads_live_threads", "process_cpu")) {
