@@ -46,7 +46,7 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
     private static final Set<String> DEVICE_KEYS = Set.of("name", "uri", "queues", "depth", "zero-copy", "read-only",
             "device-id", "timeouts", "send-zc-min", "stage-reads-max", "batch-io", "structured-replies", "keepalive",
             "recovery", "auto-resize", "tls-certificates", "tls-psk-file", "tls-username", "tls-hostname",
-            "tls-verify-peer");
+            "tls-verify-peer", "tls-ca-certificate", "tls-client-certificate", "tls-client-key");
     private static final Set<String> TIMEOUT_KEYS = Set.of("connect", "io", "reconnect");
     private static final Set<String> KEEPALIVE_KEYS = Set.of("idle", "interval", "count", "user-timeout");
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,31}");
@@ -219,7 +219,12 @@ public record DaemonConfig(List<DeviceConfig> devices, String statusListen, Dura
         String host = d.containsKey("tls-hostname") ? string(d, "tls-hostname", at + ".tls-hostname") : null;
         Boolean verify = d.containsKey("tls-verify-peer") ? flag(d, "tls-verify-peer", at, true) : null;
         return new TlsSettings(null, host, verify, certificates == null ? null : java.nio.file.Path.of(certificates),
-                psk == null ? null : java.nio.file.Path.of(psk), user);
+                psk == null ? null : java.nio.file.Path.of(psk), user, path(d, "tls-ca-certificate", at),
+                path(d, "tls-client-certificate", at), path(d, "tls-client-key", at));
+    }
+
+    private static java.nio.file.Path path(JsonObject d, String key, String at) throws ConfigException {
+        return d.containsKey(key) ? java.nio.file.Path.of(string(d, key, at + "." + key)) : null;
     }
 
     /** A duration, or {@code never}: null. */

@@ -9,7 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -21,15 +21,17 @@ import java.util.regex.Pattern;
  * takes the YAML file's default.
  */
 public final class NbdTab {
-    /** nbd-client's TLS options: refused until nbdgate speaks TLS. */
-    private static final Set<String> TLS = Set.of("tls", "certfile", "keyfile", "cacertfile", "tlshostname", "priority");
+    /** nbd-client's TLS files and host name, as the device's YAML keys; any of them means TLS, as in nbd-client. */
+    private static final Map<String, String> TLS_KEYS = Map.of("certfile", "tls-client-certificate",
+            "keyfile", "tls-client-key", "cacertfile", "tls-ca-certificate", "tlshostname", "tls-hostname");
     /** nbd-client options nbdgate has no equivalent of, with the reason given to the user. */
     private static final List<String[]> REFUSED = List.of(
-            new String[] {"swap", "swapping to an nbdgate device is not supported (the daemon's memory is not locked)"},
             new String[] {"sdp", "the Sockets Direct Protocol is not supported"},
             new String[] {"no_optgo", "nbdgate always negotiates with NBD_OPT_GO"},
             new String[] {"preinit", "nbdgate does the NBD handshake itself"},
-            new String[] {"dead-timeout", "not supported; timeout= sets how long a request may wait"});
+            new String[] {"dead-timeout", "not supported; timeout= sets how long a request may wait"},
+            new String[] {"priority", "a GnuTLS priority string; nbdgate offers TLS 1.3 and 1.2 with AES-GCM and"
+                    + " ChaCha20-Poly1305, nothing else"});
     private static final Pattern OPTION = Pattern.compile("([A-Za-z_][A-Za-z0-9_-]*)(?:=(.*))?");
 
     /** What a file turned into, and the lines worth telling the user about (options that change nothing). */
@@ -98,6 +100,7 @@ public final class NbdTab {
         JsonObject d = new JsonObject().put("name", name);
         Integer port = null;
         boolean unix = false;
+        boolean tls = false;
         for (String option : fields.length == 4 ? fields[3].split(",", -1) : new String[0]) {
             Matcher m = OPTION.matcher(option);
             if (!m.matches()) {
@@ -109,8 +112,10 @@ public final class NbdTab {
             if (key.startsWith("_")) {
                 continue; // nbdtab(5) reserves a leading underscore for local use; nbd-client ignores them too
             }
-            if (TLS.contains(key)) {
-                throw new ConfigException(at, "option '" + key + "': TLS is not supported by nbdgate yet");
+            if (TLS_KEYS.containsKey(key)) {
+                d.put(TLS_KEYS.get(key), text(key, value, at));
+                tls = true;
+                continue;
             }
             for (String[] refused : REFUSED) {
                 if (refused[0].equals(key)) {
@@ -135,21 +140,30 @@ public final class NbdTab {
                     notes.add(at + ": bs=" + bs + " is not used: nbdgate takes the block size the server advertises");
                 }
                 case "unix" -> unix = flag(key, value, at);
+                case "tls" -> tls = flag(key, value, at);
+                // nbd-client -swap locks its memory; the daemon does that for every device (memory.lock, which
+                // nbdtab cannot turn off).
+                case "swap" -> {
+                    flag(key, value, at);
+                    notes.add(at + ": swap: the daemon locks its memory and writes pages out as an IO flusher"
+                            + " (memory.lock, on by default), which swap on the device needs");
+                }
                 case "readonly", "ro" -> d.put("read-only", flag(key, value, at));
                 case "name" -> d.put("name", text(key, value, at));
-                default -> throw new ConfigException(at, "unknown option '" + key + "' (known: bs, conns, name, port, "
-                        + "persist, readonly, ro, timeout, unix; TLS options are not supported yet)");
+                default -> throw new ConfigException(at, "unknown option '" + key + "' (known: bs, cacertfile, certfile,"
+                        + " conns, keyfile, name, persist, port, readonly, ro, swap, timeout, tls, tlshostname, unix)");
             }
         }
         if (unix && port != null) {
             throw new ConfigException(at, "option 'port' does not go with 'unix' (HOST is then a socket path)");
         }
         String exportPart = URLEncoder.encode(export, StandardCharsets.UTF_8).replace("+", "%20");
+        String scheme = tls ? "nbds" : "nbd";
         if (unix) {
-            d.put("uri", "nbd+unix:///" + exportPart + "?socket=" + URLEncoder.encode(host, StandardCharsets.UTF_8));
+            d.put("uri", scheme + "+unix:///" + exportPart + "?socket=" + URLEncoder.encode(host, StandardCharsets.UTF_8));
         } else {
             String h = host.contains(":") && !host.startsWith("[") ? "[" + host + "]" : host;
-            d.put("uri", "nbd://" + h + ":" + (port == null ? 10809 : port) + "/" + exportPart);
+            d.put("uri", scheme + "://" + h + ":" + (port == null ? 10809 : port) + "/" + exportPart);
         }
         return d;
     }

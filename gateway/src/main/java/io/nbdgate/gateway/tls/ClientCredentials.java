@@ -45,7 +45,8 @@ public sealed interface ClientCredentials {
             return new Psk(identity, pskKey(settings.pskFile(), identity), settings.pskFile());
         }
         Path dir = settings.certificates();
-        Path ca = dir != null && Files.exists(dir.resolve("ca-cert.pem")) ? dir.resolve("ca-cert.pem") : SYSTEM_CAS;
+        Path ca = settings.caFile() != null ? settings.caFile()
+                : dir != null && Files.exists(dir.resolve("ca-cert.pem")) ? dir.resolve("ca-cert.pem") : SYSTEM_CAS;
         if (dir != null && !Files.isDirectory(dir)) {
             throw new TlsException("TLS certificates directory " + dir + " does not exist");
         }
@@ -56,7 +57,14 @@ public sealed interface ClientCredentials {
         }
         List<X509Certificate> chain = List.of();
         AsymmetricKeyParameter key = null;
-        if (dir != null && Files.exists(dir.resolve("client-cert.pem"))) {
+        if ((settings.certFile() == null) != (settings.keyFile() == null)) {
+            throw new TlsException(settings.certFile() == null ? "tls-client-key needs tls-client-certificate"
+                    : "tls-client-certificate needs tls-client-key");
+        }
+        if (settings.certFile() != null) {
+            chain = certificates(settings.certFile());
+            key = privateKey(settings.keyFile());
+        } else if (dir != null && Files.exists(dir.resolve("client-cert.pem"))) {
             chain = certificates(dir.resolve("client-cert.pem"));
             key = privateKey(dir.resolve("client-key.pem"));
         }

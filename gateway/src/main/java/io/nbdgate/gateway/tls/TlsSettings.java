@@ -15,9 +15,18 @@ import java.util.Objects;
  * @param certificates directory with ca-cert.pem (else the system's CAs), client-cert.pem and client-key.pem
  * @param pskFile      file of {@code identity:hexkey} lines (nbdkit's --tls-psk, GnuTLS psktool)
  * @param username     the PSK identity; null: the local user name
+ * @param caFile       the CA certificates, instead of the directory's ca-cert.pem (nbd-client's cacertfile)
+ * @param certFile     our certificate, instead of the directory's client-cert.pem (nbd-client's certfile)
+ * @param keyFile      its key, instead of the directory's client-key.pem (nbd-client's keyfile)
  */
 public record TlsSettings(Type type, String hostname, Boolean verifyPeer, Path certificates, Path pskFile,
-                          String username) {
+                          String username, Path caFile, Path certFile, Path keyFile) {
+
+    /** The settings a URI, flags or the directory layout can give: no single files. */
+    public TlsSettings(Type type, String hostname, Boolean verifyPeer, Path certificates, Path pskFile,
+                       String username) {
+        this(type, hostname, verifyPeer, certificates, pskFile, username, null, null, null);
+    }
 
     public enum Type {
         X509("x509"), PSK("psk");
@@ -67,7 +76,8 @@ public record TlsSettings(Type type, String hostname, Boolean verifyPeer, Path c
         return new TlsSettings(pick("tls-type", type, other.type), pick("tls-hostname", hostname, other.hostname),
                 pick("tls-verify-peer", verifyPeer, other.verifyPeer),
                 pick("tls-certificates", certificates, other.certificates), pick("tls-psk-file", pskFile, other.pskFile),
-                pick("the TLS user name", username, other.username));
+                pick("the TLS user name", username, other.username), pick("tls-ca-certificate", caFile, other.caFile),
+                pick("tls-client-certificate", certFile, other.certFile), pick("tls-client-key", keyFile, other.keyFile));
     }
 
     private static <T> T pick(String what, T a, T b) {
@@ -86,6 +96,9 @@ public record TlsSettings(Type type, String hostname, Boolean verifyPeer, Path c
         add(b, "tls-certificates", certificates);
         add(b, "tls-psk-file", pskFile);
         add(b, "user name", username);
+        add(b, "tls-ca-certificate", caFile);
+        add(b, "tls-client-certificate", certFile);
+        add(b, "tls-client-key", keyFile);
         return b.toString();
     }
 

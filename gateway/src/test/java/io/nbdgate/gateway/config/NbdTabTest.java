@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.nbd.client.NbdUri;
+import io.nbdgate.gateway.tls.TlsSettings;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -69,15 +70,13 @@ class NbdTabTest {
         "too many fields     | nbd0 host data ro extra            | line 2: expected DEVICE HOST EXPORT [OPTION,...], got 5 field(s)",
         "empty option        | nbd0 host data port=10809,,ro      | line 2: malformed option '' (options are NAME or NAME=VALUE",
         "malformed option    | nbd0 host data =5                  | line 2: malformed option '=5'",
-        "unknown option      | nbd0 host data port=1,fast         | line 2: unknown option 'fast' (known: bs, conns, name, port",
-        "tls flag            | nbd0 host data tls                 | line 2: option 'tls': TLS is not supported by nbdgate yet",
-        "certfile            | nbd0 host data certfile=/etc/c.pem | line 2: option 'certfile': TLS is not supported by nbdgate yet",
-        "keyfile             | nbd0 host data keyfile=/etc/k.pem  | line 2: option 'keyfile': TLS is not supported by nbdgate yet",
-        "cacertfile          | nbd0 host data cacertfile=/etc/ca  | line 2: option 'cacertfile': TLS is not supported by nbdgate yet",
-        "tlshostname         | nbd0 host data tlshostname=h       | line 2: option 'tlshostname': TLS is not supported by nbdgate yet",
-        "priority            | nbd0 host data priority=NORMAL     | line 2: option 'priority': TLS is not supported by nbdgate yet",
+        "unknown option      | nbd0 host data port=1,fast         | line 2: unknown option 'fast' (known: bs, cacertfile, certfile, conns, keyfile, name, persist, port",
         "persist with value  | nbd0 host data persist=1           | line 2: option 'persist' takes no value, got '1'",
-        "swap                | nbd0 host data swap                | line 2: option 'swap': swapping to an nbdgate device is not supported",
+        "tls with value      | nbd0 host data tls=1               | line 2: option 'tls' takes no value, got '1'",
+        "certfile no value   | nbd0 host data certfile            | line 2: option 'certfile' needs a value",
+        "tlshostname empty   | nbd0 host data tlshostname=        | line 2: option 'tlshostname' needs a value",
+        "priority            | nbd0 host data tls,priority=NORMAL | line 2: option 'priority': a GnuTLS priority string",
+        "swap with value     | nbd0 host data swap=1              | line 2: option 'swap' takes no value, got '1'",
         "sdp                 | nbd0 host data sdp                 | line 2: option 'sdp': the Sockets Direct Protocol is not supported",
         "no_optgo            | nbd0 host data no_optgo            | line 2: option 'no_optgo': nbdgate always negotiates with NBD_OPT_GO",
         "preinit             | nbd0 host data preinit             | line 2: option 'preinit': nbdgate does the NBD handshake itself",
@@ -103,6 +102,29 @@ class NbdTabTest {
         ConfigException e = assertThrows(ConfigException.class, () -> NbdTab.parse("# header\n" + line + "\n"));
         assertTrue(e.getMessage().startsWith(expected), what + ": " + e.getMessage());
         assertEquals(1, e.getMessage().lines().count());
+    }
+
+    @Test
+    void tlsOptionsBecomeAnNbdsUriAndTheTlsKeys() throws Exception {
+        NbdTab.Result r = NbdTab.parse("""
+                nbd0 disk.example.com data tls
+                nbd1 10.0.0.2 logs cacertfile=/etc/nbd/ca.pem,certfile=/etc/nbd/c.pem,keyfile=/etc/nbd/k.pem,tlshostname=logs.example.com
+                nbd2 /run/nbd.sock backup unix,tls,cacertfile=/etc/nbd/ca.pem,swap
+                nbd3 plain.example.com data
+                """);
+        List<DeviceConfig> d = r.config().devices();
+        assertEquals("nbds://disk.example.com:10809/data", d.get(0).uri());
+        assertEquals("nbds://10.0.0.2:10809/logs", d.get(1).uri(), "any TLS file means TLS, as in nbd-client");
+        TlsSettings t = d.get(1).tls();
+        assertEquals(Path.of("/etc/nbd/ca.pem"), t.caFile());
+        assertEquals(Path.of("/etc/nbd/c.pem"), t.certFile());
+        assertEquals(Path.of("/etc/nbd/k.pem"), t.keyFile());
+        assertEquals("logs.example.com", t.hostname());
+        assertTrue(NbdUri.parse(d.get(2).uri()).tls() && NbdUri.parse(d.get(2).uri()).unixSocket(), d.get(2).uri());
+        assertEquals(Path.of("/etc/nbd/ca.pem"), d.get(2).tls().caFile());
+        assertEquals("nbd://plain.example.com:10809/data", d.get(3).uri());
+        assertEquals(List.of("line 3: swap: the daemon locks its memory and writes pages out as an IO flusher"
+                + " (memory.lock, on by default), which swap on the device needs"), r.notes());
     }
 
     @Test

@@ -124,14 +124,22 @@ class UserspaceTlsTest {
         assertEquals(16, afterRestart.length);
     }
 
+    /**
+     * A server that verifies our certificate too; the CA, certificate and key as single files in places of their
+     * own, as nbd-client's cacertfile, certfile and keyfile (and nbdtab) name them.
+     */
     @Test
-    void x509ServerWithAVerifiedCertificate() throws Exception {
+    void x509BothWaysWithSingleFiles() throws Exception {
         TestPki pki = TestPki.ca("nbdgate test CA");
         Path serverDir = pki.writeServerDir(dir.resolve("server"), pki.server("localhost", "localhost", "127.0.0.1"));
-        Path clientDir = pki.writeClientDir(dir.resolve("client"), null);
-        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-certificates=" + serverDir),
-                "memory", "size=64M");
-        TlsSettings settings = new TlsSettings(null, null, null, clientDir, null, null);
+        Path clientDir = pki.writeClientDir(dir.resolve("client"), pki.client("nbdgate client"));
+        Path files = Files.createDirectories(dir.resolve("files"));
+        Path ca = Files.copy(clientDir.resolve("ca-cert.pem"), files.resolve("ca.crt"));
+        Path cert = Files.copy(clientDir.resolve("client-cert.pem"), files.resolve("me.crt"));
+        Path key = Files.copy(clientDir.resolve("client-key.pem"), files.resolve("me.key"));
+        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-certificates=" + serverDir,
+                "--tls-verify-peer"), "memory", "size=64M");
+        TlsSettings settings = new TlsSettings(null, null, null, null, null, null, ca, cert, key);
         QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 8);
         String status = h.onLoop(() -> session.link().tlsStatus());
         assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("CN=localhost"), status);
