@@ -8,6 +8,8 @@ import org.bouncycastle.tls.TlsUtils;
 import org.bouncycastle.tls.crypto.TlsCrypto;
 import org.bouncycastle.tls.crypto.TlsCryptoUtils;
 import org.bouncycastle.tls.crypto.TlsSecret;
+import org.bouncycastle.tls.crypto.impl.AbstractTlsSecret;
+import org.bouncycastle.tls.crypto.impl.bc.BcTlsSecret;
 
 /**
  * The record-layer keys of an established connection in the kernel's form, derived from what BouncyCastle's
@@ -52,7 +54,7 @@ public final class KernelKeys {
 
     /**
      * The keys right after the handshake (call it from the handshake's completion, before BouncyCastle clears
-     * its secrets; the 1.3 traffic secrets are taken over, BouncyCastle's copies destroyed): TLS 1.3 application traffic starts at record 0 in each direction,
+     * its secrets; the 1.3 traffic secrets are copied): TLS 1.3 application traffic starts at record 0 in each direction,
      * TLS 1.2 at record 1 (each side's Finished was record 0 under the new keys).
      */
     static KernelKeys of(SecurityParameters sp, TlsCrypto crypto) {
@@ -67,8 +69,10 @@ public final class KernelKeys {
             if (TlsUtils.isTLSv13(sp.getNegotiatedVersion())) {
                 int hash = sp.getPRFCryptoHashAlgorithm();
                 // Our own copies: a KeyUpdate derives the next secrets from them long after the handshake.
-                TlsSecret client = crypto.createSecret(sp.getTrafficSecretClient().extract());
-                TlsSecret server = crypto.createSecret(sp.getTrafficSecretServer().extract());
+                // Copied, not extracted: extract() destroys BouncyCastle's own, which it needs for a KeyUpdate
+                // when the kernel does not take the records after all and TLS goes on in userspace.
+                TlsSecret client = crypto.createSecret(SecretBytes.of(sp.getTrafficSecretClient()));
+                TlsSecret server = crypto.createSecret(SecretBytes.of(sp.getTrafficSecretServer()));
                 return new KernelKeys(true, encryption, keyLength, hash, client, server,
                         direction13(client, hash, encryption, keyLength), direction13(server, hash, encryption, keyLength));
             }
@@ -117,5 +121,16 @@ public final class KernelKeys {
         // AES-GCM: the explicit nonce is the record number, which the kernel counts on from here (RFC 5288 3).
         byte[] explicit = java.nio.ByteBuffer.allocate(8).putLong(1).array();
         return KernelTls.cryptoInfo(false, encryption, key, fixedIv, explicit, 1);
+    }
+
+    /** A secret's bytes, the secret left alive: AbstractTlsSecret's copy for subclasses, reached as one. */
+    private static final class SecretBytes extends BcTlsSecret {
+        private SecretBytes() {
+            super(null, null);
+        }
+
+        static byte[] of(TlsSecret secret) {
+            return copyData((AbstractTlsSecret) secret);
+        }
     }
 }

@@ -1,8 +1,10 @@
 package io.nbdgate.gateway.tls;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Vector;
+import java.util.concurrent.atomic.LongAdder;
 import org.bouncycastle.tls.AlertDescription;
 import org.bouncycastle.tls.BasicTlsPSKExternal;
 import org.bouncycastle.tls.CipherSuite;
@@ -32,22 +34,62 @@ public final class TlsServerEngine extends TlsConnection {
     private static final int[] PSK_SUITES = {
             CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_CHACHA20_POLY1305_SHA256};
 
-    private final Server server;
+    private static final LongAdder KEY_UPDATES = new LongAdder();
 
-    private TlsServerEngine(Server server) {
-        super(new TlsServerProtocol());
+    private final Server server;
+    private final long keyUpdateBytes;
+    private long sentSinceKeyUpdate;
+
+    private TlsServerEngine(Server server, long keyUpdateBytes) {
+        super(new Protocol());
         this.server = server;
+        this.keyUpdateBytes = keyUpdateBytes;
+    }
+
+    /** The protocol, with its KeyUpdate in reach. */
+    private static final class Protocol extends TlsServerProtocol {
+        void updateKeys() throws IOException {
+            send13KeyUpdate(true);
+        }
     }
 
     /** Waits for the client's hello. */
     public static TlsServerEngine accept(ServerCredentials credentials) {
-        TlsServerEngine engine = new TlsServerEngine(new Server(new BcTlsCrypto(RANDOM), credentials));
+        return accept(credentials, 0);
+    }
+
+    /**
+     * Waits for the client's hello; on TLS 1.3, after every {@code keyUpdateBytes} sent (0: never on our own),
+     * a KeyUpdate asks for new keys in both directions.
+     */
+    public static TlsServerEngine accept(ServerCredentials credentials, long keyUpdateBytes) {
+        TlsServerEngine engine = new TlsServerEngine(new Server(new BcTlsCrypto(RANDOM), credentials), keyUpdateBytes);
         try {
             ((TlsServerProtocol) engine.protocol).accept(engine.server);
         } catch (IOException e) {
             throw engine.describe(e);
         }
         return engine;
+    }
+
+    @Override
+    public void writeApplication(ByteBuffer src) {
+        if (keyUpdateBytes > 0 && connected() && (sentSinceKeyUpdate += src.remaining()) >= keyUpdateBytes
+                && server.tls13()) {
+            sentSinceKeyUpdate = 0;
+            try {
+                ((Protocol) protocol).updateKeys();
+                KEY_UPDATES.increment();
+            } catch (IOException e) {
+                throw describe(e);
+            }
+        }
+        super.writeApplication(src);
+    }
+
+    /** KeyUpdates this process's server connections sent on their own (keyUpdateBytes), for tests. */
+    public static long keyUpdatesSent() {
+        return KEY_UPDATES.sum();
     }
 
     /** Who the client is: "psk:IDENTITY", or null (clients are not asked for certificates). */
@@ -67,6 +109,10 @@ public final class TlsServerEngine extends TlsConnection {
         Server(BcTlsCrypto crypto, ServerCredentials credentials) {
             super(crypto);
             this.credentials = credentials;
+        }
+
+        boolean tls13() {
+            return TlsUtils.isTLSv13(context);
         }
 
         @Override

@@ -10,6 +10,7 @@ import io.nbdgate.gateway.nbd.server.NbdServerConfig;
 import io.nbdgate.gateway.nbd.server.ServerTls;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.tls.ServerCredentials;
+import io.nbdgate.gateway.tls.TlsServerEngine;
 import io.nbdgate.protocol.server.ServerHandshake;
 import io.nbdgate.gateway.testsupport.TestPki;
 import java.nio.file.Files;
@@ -167,7 +168,7 @@ class TlsInfoListTest {
                         new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.certificates(serverDir))));
              var psk = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
                      List.of(Export.memory("disk", 8L << 20, false))).withTls(
-                             new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+                             new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), 2 << 20)))) {
             assertTrue(x509.uri("disk").startsWith("nbds://"), x509.uri("disk"));
             Run r = InfoListCommandTest.run("info", "--tls-certificates", clientDir.toString(),
                     "nbds://localhost:" + x509.port() + "/disk");
@@ -194,6 +195,24 @@ class TlsInfoListTest {
             String pskOut = new String(gnutlsPsk.getInputStream().readAllBytes()).strip();
             assertEquals(0, gnutlsPsk.waitFor(), pskOut);
             assertEquals("8388608", pskOut);
+            // GnuTLS follows our KeyUpdates (one per 2 MiB sent here; it refuses more than 8 a second) through a
+            // copy of the export's data.
+            String pskUri = "nbds://alice@127.0.0.1:" + psk.port() + "/disk?tls-psk-file=" + keys;
+            byte[] data = new byte[8 << 20];
+            new Random(9).nextBytes(data);
+            Path in = Files.write(dir.resolve("in.img"), data);
+            Path copied = dir.resolve("out.img");
+            String nbdcopy = ExternalNbdServer.requireBinary("nbdcopy", "libnbd-bin");
+            long keyUpdates = TlsServerEngine.keyUpdatesSent();
+            for (List<String> args : List.of(List.of(nbdcopy, in.toString(), pskUri),
+                    List.of(nbdcopy, pskUri, copied.toString()))) {
+                Process copy = new ProcessBuilder(args).redirectErrorStream(true).start();
+                String copyOut = new String(copy.getInputStream().readAllBytes()).strip();
+                assertEquals(0, copy.waitFor(), args + ": " + copyOut);
+            }
+            assertTrue(java.util.Arrays.equals(data, Files.readAllBytes(copied)), "the data came back changed");
+            assertTrue(TlsServerEngine.keyUpdatesSent() - keyUpdates >= 3, "KeyUpdates during 8 MiB: "
+                    + (TlsServerEngine.keyUpdatesSent() - keyUpdates));
             assertRefused(List.of("info", "--tls-psk-file", pskFile("alice", key(4)).toString(),
                     "nbds://alice@127.0.0.1:" + psk.port() + "/disk"), "identity 'alice'");
         }

@@ -246,4 +246,31 @@ class TlsGuestTest extends FaultGuestTestBase {
             device = null;
         }
     }
+
+    /**
+     * TLS 1.3 KeyUpdate on kernel TLS: the embedded server asks for new keys in both directions every 4 MiB it
+     * sends. The kernel takes each new receive key and, for our answer, each new send key (/proc/net/tls_stat's
+     * rekey counters), and no connection is lost over it: a failed rekey would end the link and reconnect.
+     */
+    @Test
+    void kernelTlsFollowsTheServersKeyUpdates() throws Exception {
+        Path keys = dir.resolve("keys.psk");
+        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(new byte[32]).replace('0', '9') + "\n");
+        try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                List.of(Export.memory("disk", 64 * MIB, false))).withTls(
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), 4 * MIB)))) {
+            Map<String, Long> before = tlsStat();
+            attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
+            String tls = device.linkStates().getFirst().tls();
+            assertTrue(tls != null && tls.startsWith("kernel TLS 1.3 "), tls);
+            fioVerify(device.blockDevice(), "write", "1M", "32M");
+            Map<String, Long> after = tlsStat();
+            assertTrue(delta(after, before, "TlsRxRekeyOk") >= 4, "receive rekeys: " + after);
+            assertTrue(delta(after, before, "TlsTxRekeyOk") >= 4, "send rekeys (our answers): " + after);
+            assertEquals(0, delta(after, before, "TlsRxRekeyError") + delta(after, before, "TlsTxRekeyError"), after::toString);
+            assertEquals(0, device.reconnects(), this::links);
+            device.close();
+            device = null;
+        }
+    }
 }

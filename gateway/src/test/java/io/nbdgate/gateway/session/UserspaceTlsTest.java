@@ -16,6 +16,7 @@ import io.nbdgate.gateway.testsupport.TestPki;
 import io.nbdgate.gateway.tls.ClientCredentials;
 import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsRelay;
+import io.nbdgate.gateway.tls.TlsServerEngine;
 import io.nbdgate.gateway.tls.TlsSettings;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.client.HandshakeConfig;
@@ -163,13 +164,15 @@ class UserspaceTlsTest {
         roundTrip(8, 0, new Random(6));
     }
 
+    /** Also: the server renews its keys (TLS 1.3 KeyUpdate, both directions) while data flows. */
     @Test
     void theEmbeddedServerWithAPreSharedKey() throws Exception {
         Path keys = dir.resolve("keys.psk");
         Files.writeString(keys, "bob:" + HexFormat.of().formatHex(new byte[32]).replace('0', '5') + "\n");
         try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
                 List.of(Export.memory("", 64L << 20, false))).withTls(
-                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), 256 << 10)))) {
+            long keyUpdates = TlsServerEngine.keyUpdatesSent();
             h.session = null;
             TlsSettings settings = new TlsSettings(null, null, null, null, keys, "bob");
             QueueSession session = h.opening(new InetSocketAddress("127.0.0.1", embedded.port()),
@@ -179,6 +182,9 @@ class UserspaceTlsTest {
             String status = h.onLoop(() -> session.link().tlsStatus());
             assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:bob"), status);
             roundTrip(8, 0, new Random(5));
+            // The server asked for new keys every 256 KiB it sent: 2 MiB of reads went through several.
+            assertTrue(TlsServerEngine.keyUpdatesSent() - keyUpdates >= 4, "KeyUpdates: "
+                    + (TlsServerEngine.keyUpdatesSent() - keyUpdates));
             session.stop(Duration.ofSeconds(1)).get(10, TimeUnit.SECONDS);
             h.session = null;
         }

@@ -15,7 +15,6 @@ import io.nbdgate.protocol.wire.RequestHeader;
 import io.netty.buffer.Unpooled;
 import io.vertx.core.Future;
 import io.vertx.core.WorkerExecutor;
-import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsException;
 import io.nbdgate.gateway.tls.TlsServerEngine;
 import io.vertx.core.Handler;
@@ -48,7 +47,7 @@ final class NbdConnection {
     private final WorkerExecutor fileIo;
     private final ServerHandshake handshake;
     private final String peer;
-    private final ServerCredentials tlsCredentials;
+    private final ServerTls tlsConfig;
     /** The connection's TLS after STARTTLS: every byte in and out goes through it. */
     private TlsServerEngine tls;
     private boolean tlsHandshaking;
@@ -67,14 +66,14 @@ final class NbdConnection {
     private boolean closed;
 
     NbdConnection(NetSocket socket, ExportCatalog catalog, Function<String, Export> exportByName,
-                  WorkerExecutor fileIo, ServerHandshake.Policy policy, ServerCredentials tlsCredentials) {
+                  WorkerExecutor fileIo, ServerHandshake.Policy policy, ServerTls tlsConfig) {
         this.socket = socket;
         this.catalog = catalog;
         this.exportByName = exportByName;
         this.fileIo = fileIo;
         this.handshake = new ServerHandshake(catalog, policy);
         this.peer = String.valueOf(socket.remoteAddress());
-        this.tlsCredentials = tlsCredentials;
+        this.tlsConfig = tlsConfig;
     }
 
     void start() {
@@ -148,7 +147,7 @@ final class NbdConnection {
             switch (action) {
                 case ServerHandshake.Send s -> write(Buffer.buffer(s.bytes()));
                 case ServerHandshake.StartTls t -> {
-                    tls = TlsServerEngine.accept(tlsCredentials);
+                    tls = TlsServerEngine.accept(tlsConfig.credentials(), tlsConfig.keyUpdateBytes());
                     tlsHandshaking = true;
                 }
                 case ServerHandshake.EnterTransmission t -> enterTransmission(t.negotiated());

@@ -56,7 +56,7 @@ final class NbdServerVerticle extends VerticleBase {
         server.connectHandler(socket -> {
             connections.incrementAndGet();
             new NbdConnection(socket, catalog, this::byName, fileIo,
-                    ServerHandshake.Policy.OFFER_ALL.withTls(config.tls().mode()), config.tls().credentials()).start();
+                    ServerHandshake.Policy.OFFER_ALL.withTls(config.tls().mode()), config.tls()).start();
         });
         SocketAddress address;
         if (config.unixSocket() != null) {
