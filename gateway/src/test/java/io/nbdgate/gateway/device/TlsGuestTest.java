@@ -19,6 +19,7 @@ import io.nbdgate.gateway.testsupport.TestPki;
 import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.server.ServerHandshake;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -79,6 +80,17 @@ class TlsGuestTest extends FaultGuestTestBase {
         return DeviceOptions.from(new DeviceConfig("tls", uri, queues, 32, ZeroCopy.ON, false, -1, TLS_CONNECT_TIMEOUT,
                 Duration.ofSeconds(30), DeviceConfig.DEFAULT_SEND_ZC_MIN, DeviceConfig.DEFAULT_STAGE_READS_MAX, true,
                 StructuredReplies.AUTO)).withReconnectTimeout(Duration.ofMinutes(5));
+    }
+
+    private Path pskFile(String identity) throws IOException {
+        return Files.writeString(dir.resolve(identity + ".psk"), identity + ":" + "5e".repeat(32) + "\n");
+    }
+
+    /** The embedded server in this JVM, a 64 MiB memory export "disk" over TLS with {@code keys}. */
+    private static EmbeddedNbdServer embeddedServer(Path keys, long keyUpdateBytes) throws Exception {
+        return EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
+                List.of(Export.memory("disk", 64 * MIB, false))).withTls(
+                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), keyUpdateBytes)));
     }
 
     @Test
@@ -225,11 +237,8 @@ class TlsGuestTest extends FaultGuestTestBase {
         device = null;
 
         // The embedded server with a pre-shared key, the same way.
-        Path keys = dir.resolve("keys.psk");
-        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(new byte[32]).replace('0', '7') + "\n");
-        try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
-                List.of(Export.memory("disk", 64 * MIB, false))).withTls(
-                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys))))) {
+        Path keys = pskFile("alice");
+        try (var embedded = embeddedServer(keys, 0)) {
             System.setProperty("nbdgate.kernelTls", "false");
             try {
                 attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
@@ -254,11 +263,8 @@ class TlsGuestTest extends FaultGuestTestBase {
      */
     @Test
     void kernelTlsFollowsTheServersKeyUpdates() throws Exception {
-        Path keys = dir.resolve("keys.psk");
-        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(new byte[32]).replace('0', '9') + "\n");
-        try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
-                List.of(Export.memory("disk", 64 * MIB, false))).withTls(
-                        new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), 4 * MIB)))) {
+        Path keys = pskFile("alice");
+        try (var embedded = embeddedServer(keys, 4 * MIB)) {
             Map<String, Long> before = tlsStat();
             attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
             String tls = device.linkStates().getFirst().tls();

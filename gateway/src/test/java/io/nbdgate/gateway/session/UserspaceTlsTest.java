@@ -21,16 +21,17 @@ import io.nbdgate.gateway.tls.TlsSettings;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.protocol.server.ServerHandshake;
+import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.net.UnixDomainSocketAddress;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -85,16 +86,22 @@ class UserspaceTlsTest {
     }
 
     private QueueSession open(ClientCredentials credentials, int depth) throws Exception {
-        return h.opening(server.socketAddress(), new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true),
-                depth, withTls(credentials), ReconnectPolicy.of(Duration.ofMinutes(2))).get(60, TimeUnit.SECONDS);
+        return open(server.socketAddress(), credentials, depth);
+    }
+
+    private QueueSession open(SocketAddress at, ClientCredentials credentials, int depth) throws Exception {
+        return h.opening(at, new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true), depth,
+                withTls(credentials), ReconnectPolicy.of(Duration.ofMinutes(2))).get(60, TimeUnit.SECONDS);
+    }
+
+    /** A PSK file with one identity and a fixed key. */
+    private Path pskFile(String identity) throws IOException {
+        return Files.writeString(dir.resolve(identity + ".psk"), identity + ":" + "3c".repeat(32) + "\n");
     }
 
     @Test
     void pskDataRoundTripsThroughTheRelayAndSurvivesAServerRestart() throws Exception {
-        Path keys = dir.resolve("keys.psk");
-        byte[] key = new byte[32];
-        new Random(1).nextBytes(key);
-        Files.writeString(keys, "alice:" + HexFormat.of().formatHex(key) + "\n");
+        Path keys = pskFile("alice");
         Path image = dir.resolve("disk.img");
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(64L << 20);
@@ -150,15 +157,11 @@ class UserspaceTlsTest {
     /** Kernel TLS is TCP's: over a unix socket (nbds+unix://) TLS always runs in userspace. */
     @Test
     void aUnixSocketWithAPreSharedKey() throws Exception {
-        Path keys = dir.resolve("keys.psk");
-        Files.writeString(keys, "carol:" + HexFormat.of().formatHex(new byte[32]).replace('0', '3') + "\n");
+        Path keys = pskFile("carol");
         server = ExternalNbdServer.nbdkitUnix(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory",
                 "size=64M");
-        TlsSettings settings = new TlsSettings(null, null, null, null, keys, "carol");
-        QueueSession session = h.opening(UnixDomainSocketAddress.of(server.uri().socketPath()),
-                new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true), 8,
-                withTls(ClientCredentials.load(settings, "localhost")), ReconnectPolicy.of(Duration.ofMinutes(2)))
-                .get(60, TimeUnit.SECONDS);
+        QueueSession session = open(UnixDomainSocketAddress.of(server.uri().socketPath()),
+                ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "carol"), "localhost"), 8);
         String status = h.onLoop(() -> session.link().tlsStatus());
         assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:carol"), status);
         roundTrip(8, 0, new Random(6));
@@ -167,18 +170,14 @@ class UserspaceTlsTest {
     /** Also: the server renews its keys (TLS 1.3 KeyUpdate, both directions) while data flows. */
     @Test
     void theEmbeddedServerWithAPreSharedKey() throws Exception {
-        Path keys = dir.resolve("keys.psk");
-        Files.writeString(keys, "bob:" + HexFormat.of().formatHex(new byte[32]).replace('0', '5') + "\n");
+        Path keys = pskFile("bob");
         try (var embedded = EmbeddedNbdServer.start(NbdServerConfig.tcp("127.0.0.1", 0,
                 List.of(Export.memory("", 64L << 20, false))).withTls(
                         new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), 256 << 10)))) {
             long keyUpdates = TlsServerEngine.keyUpdatesSent();
             h.session = null;
-            TlsSettings settings = new TlsSettings(null, null, null, null, keys, "bob");
-            QueueSession session = h.opening(new InetSocketAddress("127.0.0.1", embedded.port()),
-                    new HandshakeConfig("", HandshakeConfig.Goal.GO, true, true, true), 8,
-                    withTls(ClientCredentials.load(settings, "127.0.0.1")), ReconnectPolicy.of(Duration.ofMinutes(2)))
-                    .get(60, TimeUnit.SECONDS);
+            QueueSession session = open(new InetSocketAddress("127.0.0.1", embedded.port()),
+                    ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "bob"), "127.0.0.1"), 8);
             String status = h.onLoop(() -> session.link().tlsStatus());
             assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:bob"), status);
             roundTrip(8, 0, new Random(5));
