@@ -93,6 +93,16 @@ class TlsGuestTest extends FaultGuestTestBase {
                         new ServerTls(ServerHandshake.Tls.REQUIRE, ServerCredentials.psk(keys), keyUpdateBytes)));
     }
 
+    /** Attaches with TLS kept in userspace, as where the kernel has no tls module (-Dnbdgate.kernelTls=false). */
+    private void attachWithUserspaceTls(String uri) throws Exception {
+        System.setProperty("nbdgate.kernelTls", "false");
+        try {
+            attach(options(uri, 1));
+        } finally {
+            System.clearProperty("nbdgate.kernelTls");
+        }
+    }
+
     @Test
     void x509KernelTlsCarriesEveryByteAndSurvivesARestart() throws Exception {
         TestPki pki = TestPki.ca("nbdgate test CA");
@@ -214,12 +224,7 @@ class TlsGuestTest extends FaultGuestTestBase {
         server = ExternalNbdServer.nbdkit(ServerHost.LOOPBACK, dir, List.of("--tls=require",
                 "--tls-certificates=" + serverDir), "memory", "size=96M");
         Map<String, Long> before = tlsStat();
-        System.setProperty("nbdgate.kernelTls", "false");
-        try {
-            attach(options("nbds://127.0.0.1:" + server.port() + "/?tls-certificates=" + clientDir, 1));
-        } finally {
-            System.clearProperty("nbdgate.kernelTls");
-        }
+        attachWithUserspaceTls("nbds://127.0.0.1:" + server.port() + "/?tls-certificates=" + clientDir);
         String tls = device.linkStates().getFirst().tls();
         assertTrue(tls != null && tls.startsWith("userspace TLS 1.3 ") && tls.endsWith("CN=localhost"), tls);
         assertEquals(0, delta(tlsStat(), before, "TlsCurrTxSw"), "no TX context in the kernel");
@@ -239,12 +244,7 @@ class TlsGuestTest extends FaultGuestTestBase {
         // The embedded server with a pre-shared key, the same way.
         Path keys = pskFile("alice");
         try (var embedded = embeddedServer(keys, 0)) {
-            System.setProperty("nbdgate.kernelTls", "false");
-            try {
-                attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
-            } finally {
-                System.clearProperty("nbdgate.kernelTls");
-            }
+            attachWithUserspaceTls("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys);
             String psk = device.linkStates().getFirst().tls();
             assertTrue(psk != null && psk.startsWith("userspace TLS 1.3 ") && psk.endsWith("psk:alice"), psk);
             long relayedBefore = TlsRelay.bytesThroughJava();
