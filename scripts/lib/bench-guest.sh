@@ -132,6 +132,28 @@ for dev in $devs; do
       --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
 done
 
+# Footprint after the warm-up: resident and anonymous memory and threads of each contender's processes
+# (nbdgate: its JVM; nbd.ko: nbd-client's resident processes, e.g. its TLS proxies), and the names of the
+# threads, to $NBDGATE_RESULTS/footprint.csv and threads-CONTENDER.txt.
+: > "$NBDGATE_RESULTS/footprint.csv"
+n=0
+while IFS= read -r c; do
+  [ -n "$c" ] || continue
+  n=$((n + 1))
+  echo "${c%%=*} $(pgrep -f -- "--name bench-$n( |\$)" | tr '\n' ' ')"
+done < /tmp/contenders > /tmp/footprint-pids
+echo "nbd.ko $(pgrep -x nbd-client | tr '\n' ' ')" >> /tmp/footprint-pids
+while read -r name pids; do
+  rss=0 anon=0 threads=0
+  for p in $pids; do
+    r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null); rss=$((rss + ${r:-0}))
+    a=$(awk '/^RssAnon:/ { print $2 }' "/proc/$p/status" 2>/dev/null); anon=$((anon + ${a:-0}))
+    t=$(awk '/^Threads:/ { print $2 }' "/proc/$p/status" 2>/dev/null); threads=$((threads + ${t:-0}))
+  done
+  for p in $pids; do cat /proc/"$p"/task/*/comm 2>/dev/null; done | sort | uniq -c > "$NBDGATE_RESULTS/threads-$name.txt"
+  echo "$name,$rss,$anon,$threads,$(echo $pids | wc -w)" >> "$NBDGATE_RESULTS/footprint.csv"
+done < /tmp/footprint-pids
+
 for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
          "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
   set -- $w
