@@ -95,10 +95,31 @@ final class NbdConnection {
             inbound.handle(b);
             return;
         }
+        if (tlsHandshaking) {
+            // Key exchange and signatures take seconds in a cold JVM: on a worker, not on the event loop that
+            // serves the other connections. Paused meanwhile, so the engine sees one caller and bytes in order.
+            socket.pause();
+            fileIo.executeBlocking(() -> {
+                tls.received(ByteBuffer.wrap(b.getBytes()));
+                return null;
+            }, true).onComplete(r -> {
+                socket.resume();
+                afterTlsReceive(r.failed() ? r.cause() : null);
+            });
+            return;
+        }
+        RuntimeException failure = null;
         try {
             tls.received(ByteBuffer.wrap(b.getBytes()));
         } catch (TlsException e) {
-            log.warn("NBD client {}: {}; closing the connection", peer, e.getMessage());
+            failure = e;
+        }
+        afterTlsReceive(failure);
+    }
+
+    private void afterTlsReceive(Throwable failure) {
+        if (failure != null) {
+            log.warn("NBD client {}: {}; closing the connection", peer, failure.getMessage());
             flushTls();
             closed = true;
             socket.close();
