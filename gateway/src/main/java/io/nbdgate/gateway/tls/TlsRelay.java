@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * proxy: the price of having no kernel TLS, counted in {@link #bytesThroughJava}.
  *
  * <p>Records leave in the order the engine made them: making and sending happen under one lock. Receiving
- * does not wait for it, so a send blocked on a full socket never stops the replies that would drain it.
+ * never waits for it, so a send blocked on a full socket never stops the replies that would drain it: a
+ * record the receiving side makes (an answer to a KeyUpdate) is sent by whoever holds the lock.
  */
 public final class TlsRelay {
     private static final Logger LOG = LoggerFactory.getLogger(TlsRelay.class);
@@ -32,7 +34,7 @@ public final class TlsRelay {
     private final int linkFd;
     private final TlsEngine engine;
     private final String peer;
-    private final Object sending = new Object();
+    private final ReentrantLock sending = new ReentrantLock();
     private final AtomicInteger running = new AtomicInteger(2);
     /** Guarded by this: the relay is ending (the first to end it says why, unless the link did). */
     private boolean ending;
@@ -113,9 +115,7 @@ public final class TlsRelay {
                     answer = engine.outputAvailable() > 0; // a KeyUpdate to acknowledge
                 }
                 if (answer) {
-                    synchronized (sending) {
-                        why = flushRecords(out);
-                    }
+                    why = flushUnlessSending(out);
                 }
             }
         } catch (TlsException e) {
@@ -137,11 +137,17 @@ public final class TlsRelay {
                     break; // the link closed its end: it ended the connection and says why itself
                 }
                 THROUGH_JAVA.add(n);
-                synchronized (sending) {
+                sending.lock();
+                try {
                     synchronized (engine) {
                         engine.writeApplication(plainBuf.clear().limit((int) n));
                     }
                     why = flushRecords(out);
+                } finally {
+                    sending.unlock();
+                }
+                if (why == null) {
+                    why = flushUnlessSending(out); // what the receiving side made while this one sent
                 }
             }
         } catch (TlsException e) {
@@ -164,6 +170,27 @@ public final class TlsRelay {
                 return null; // the link's end is gone: it ended the connection
             }
         }
+    }
+
+    /**
+     * Sends what the engine has for the server unless another thread is sending: that one looks again once it
+     * has let go, and so sees what was made before this call.
+     */
+    private String flushUnlessSending(MemorySegment out) {
+        while (sending.tryLock()) {
+            String why;
+            try {
+                why = flushRecords(out);
+            } finally {
+                sending.unlock();
+            }
+            synchronized (engine) {
+                if (why != null || engine.outputAvailable() == 0) {
+                    return why;
+                }
+            }
+        }
+        return null;
     }
 
     /** Sends every record the engine has for the server, through {@code out}; caller holds {@link #sending}. */
