@@ -166,6 +166,11 @@ public final class Link implements IoUringIoHandle {
         return new LinkCounters(this);
     }
 
+    /** TLS alerts (close_notify included) that ended kernel TLS links, process-wide. */
+    public static long tlsAlertsReceived() {
+        return LinkTls.ALERTS.sum();
+    }
+
     /** Where TLS runs and what it is ("kernel TLSv1.3 TLS_AES_128_GCM_SHA256 CN=..."); null in plaintext. */
     public String tlsStatus() {
         return tlsStatus;

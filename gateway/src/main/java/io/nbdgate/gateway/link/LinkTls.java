@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.LongAdder;
 import org.bouncycastle.tls.AlertDescription;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,6 +33,9 @@ final class LinkTls {
     final TlsDescription description;
     private final MemorySegment record;
     private final MemorySegment control;
+    /** Alerts received on kernel TLS links, process-wide (tests). */
+    static final LongAdder ALERTS = new LongAdder();
+
     private long controlRecords;
 
     // The receive in flight, as it was posted: one at a time on a TLS link.
@@ -93,6 +97,7 @@ final class LinkTls {
         }
         int type = recordType(controlLen[0]);
         if (type == ALERT) {
+            ALERTS.increment();
             int description = n >= 2 ? record.get(ValueLayout.JAVA_BYTE, 1) & 0xff : -1;
             link.fail(description == AlertDescription.close_notify ? "the server closed the TLS connection"
                     : "TLS alert from the server: " + AlertDescription.getText((short) description));

@@ -8,6 +8,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.DataPathStats;
+import io.nbdgate.gateway.link.Link;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
@@ -260,11 +261,14 @@ class TlsGuestTest extends FaultGuestTestBase {
      * TLS 1.3 KeyUpdate on kernel TLS: the embedded server asks for new keys in both directions every 4 MiB it
      * sends. The kernel takes each new receive key and, for our answer, each new send key (/proc/net/tls_stat's
      * rekey counters), and no connection is lost over it: a failed rekey would end the link and reconnect.
+     * Then the server's close_notify, the alert it ends a connection with.
      */
     @Test
     void kernelTlsFollowsTheServersKeyUpdates() throws Exception {
         Path keys = pskFile("alice");
-        try (var embedded = embeddedServer(keys, 4 * MIB)) {
+        EmbeddedNbdServer embedded = embeddedServer(keys, 4 * MIB);
+        boolean stopped = false;
+        try {
             Map<String, Long> before = tlsStat();
             attach(options("nbds://alice@127.0.0.1:" + embedded.port() + "/disk?tls-psk-file=" + keys, 1));
             String tls = device.linkStates().getFirst().tls();
@@ -275,8 +279,24 @@ class TlsGuestTest extends FaultGuestTestBase {
             assertTrue(delta(after, before, "TlsTxRekeyOk") >= 4, "send rekeys (our answers): " + after);
             assertEquals(0, delta(after, before, "TlsRxRekeyError") + delta(after, before, "TlsTxRekeyError"), after::toString);
             assertEquals(0, device.reconnects(), this::links);
+
+            // The server stops: its close_notify is a TLS alert the kernel hands over as a control record, which
+            // ends the link (and the session reconnects) rather than being read as data or hanging it.
+            long alerts = Link.tlsAlertsReceived();
+            embedded.close();
+            stopped = true;
+            long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+            while (device.reconnects() < 1 && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertTrue(device.reconnects() >= 1, this::links);
+            assertEquals(1, Link.tlsAlertsReceived() - alerts, "the server's close_notify");
             device.close();
             device = null;
+        } finally {
+            if (!stopped) {
+                embedded.close();
+            }
         }
     }
 }

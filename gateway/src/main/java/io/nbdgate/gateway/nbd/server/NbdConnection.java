@@ -76,8 +76,12 @@ final class NbdConnection {
         this.tlsConfig = tlsConfig;
     }
 
-    void start() {
-        socket.closeHandler(v -> closed = true);
+    /** Serves the connection; {@code whenClosed} runs once the socket has closed. */
+    void start(Runnable whenClosed) {
+        socket.closeHandler(v -> {
+            closed = true;
+            whenClosed.run();
+        });
         socket.exceptionHandler(e -> log.debug("NBD client {}: {}", peer, e.toString()));
         socket.drainHandler(v -> updateFlow());
         inbound = b -> {
@@ -153,12 +157,17 @@ final class NbdConnection {
         }
     }
 
-    private void end() {
+    private Future<Void> end() {
         if (tls != null) {
             tls.close();
             flushTls();
         }
-        socket.end();
+        return socket.end();
+    }
+
+    /** The server stops: the connection ends the way a client can tell from a broken one (TLS close_notify). */
+    Future<Void> shutdown() {
+        return closed ? Future.succeededFuture() : end();
     }
 
     // ---- handshake ----------------------------------------------------------------------------

@@ -11,10 +11,12 @@ import io.vertx.core.net.NetServerOptions;
 import io.vertx.core.net.SocketAddress;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 
 /** The embedded NBD server: one NetServer, every connection an {@link NbdConnection} on this verticle's loop. */
 final class NbdServerVerticle extends VerticleBase {
@@ -26,6 +28,8 @@ final class NbdServerVerticle extends VerticleBase {
     private NetServer server;
     private WorkerExecutor fileIo;
     private volatile int port = -1;
+    /** Open connections; the verticle's event loop only. */
+    private final Set<NbdConnection> open = new HashSet<>();
     private final java.util.concurrent.atomic.AtomicLong connections = new java.util.concurrent.atomic.AtomicLong();
 
     NbdServerVerticle(NbdServerConfig config) {
@@ -55,8 +59,10 @@ final class NbdServerVerticle extends VerticleBase {
         server = vertx.createNetServer(new NetServerOptions().setTcpNoDelay(true));
         server.connectHandler(socket -> {
             connections.incrementAndGet();
-            new NbdConnection(socket, catalog, this::byName, fileIo,
-                    ServerHandshake.Policy.OFFER_ALL.withTls(config.tls().mode()), config.tls()).start();
+            NbdConnection c = new NbdConnection(socket, catalog, this::byName, fileIo,
+                    ServerHandshake.Policy.OFFER_ALL.withTls(config.tls().mode()), config.tls());
+            open.add(c);
+            c.start(() -> open.remove(c));
         });
         SocketAddress address;
         if (config.unixSocket() != null) {
@@ -77,7 +83,9 @@ final class NbdServerVerticle extends VerticleBase {
 
     @Override
     public Future<?> stop() {
-        return server.close().eventually(() -> fileIo.close()).andThen(ar -> {
+        // Each connection ends itself first (close_notify over TLS), then the listener and what is left close.
+        List<Future<Void>> ends = open.stream().map(NbdConnection::shutdown).toList();
+        return Future.join(ends).eventually(() -> server.close()).eventually(() -> fileIo.close()).andThen(ar -> {
             if (config.unixSocket() != null) {
                 try {
                     Files.deleteIfExists(config.unixSocket());
