@@ -3,6 +3,7 @@ package io.nbdgate.gateway.link;
 import io.nbdgate.gateway.tls.KernelKeys;
 import io.nbdgate.gateway.tls.KernelTls;
 import io.nbdgate.gateway.tls.TlsEngine;
+import io.nbdgate.gateway.tls.TlsDescription;
 import io.nbdgate.gateway.tls.TlsException;
 import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.client.ClientHandshake;
@@ -11,6 +12,8 @@ import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.Errno;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs the protocol module's client handshake over the link's ring: its Send actions become SENDs from the
@@ -20,6 +23,7 @@ import java.nio.ByteBuffer;
  * and all transmission are plaintext to us, ciphertext on the wire.
  */
 final class HandshakeDriver {
+    private static final Logger LOG = LoggerFactory.getLogger(HandshakeDriver.class);
     private static final int RECORD_HEADER = 5;
 
     private final Link link;
@@ -221,10 +225,18 @@ final class HandshakeDriver {
             if (noKernel == null) {
                 noKernel = KernelTls.tryInstall(link.fd, keys);
             }
+            TlsDescription description = tls.description();
             if (noKernel == null) {
-                link.kernelTls(keys, tls.description());
+                // From now on receives may meet control records.
+                link.tls = new LinkTls(link, link.arena, keys, description);
+                link.tlsStatus = "kernel " + description;
             } else {
-                link.userspaceTls(TlsRelay.start(link.fd, tls, link.peer), tls.description(), noKernel);
+                // The link speaks plaintext to the relay, which holds the server's socket from here on.
+                link.relay = TlsRelay.start(link.fd, tls, link.peer);
+                link.fd = link.relay.linkFd();
+                link.socketCommands = false; // a unix socket: no socket commands through the ring
+                link.tlsStatus = "userspace " + description;
+                LOG.info("TLS with {} runs in userspace: {}", link.peer, noKernel);
             }
         } catch (TlsException e) {
             link.fail("TLS with " + link.peer + ": " + e.getMessage());

@@ -5,8 +5,6 @@ import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
-import io.nbdgate.gateway.tls.KernelKeys;
-import io.nbdgate.gateway.tls.TlsDescription;
 import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
@@ -57,7 +55,7 @@ public final class Link implements IoUringIoHandle {
     private final LinkOwner owner;
     /** The server is on this host: SEND_ZC pages would be copied on local delivery anyway. */
     final boolean localPeer;
-    private final Arena arena = Arena.ofShared();
+    final Arena arena = Arena.ofShared();
     final MemorySegment rxSeg;
     final ByteBuffer rx;
     final MemorySegment txSeg;
@@ -84,8 +82,8 @@ public final class Link implements IoUringIoHandle {
     LinkTls tls;
     /** TLS in userspace between {@link #fd} and the server; null in plaintext and with kernel TLS. */
     TlsRelay relay;
-    /** "kernel TLSv1.3 ..." or "userspace TLSv1.3 ..."; null in plaintext. */
-    private String tlsStatus;
+    /** "kernel TLS 1.3 ..." or "userspace TLS 1.3 ..."; null in plaintext. */
+    String tlsStatus;
 
     private Link(IoEventLoop loop, SocketAddress address, HandshakeConfig config, LinkOptions options,
                  Request[] requests, LinkOwner owner) {
@@ -164,11 +162,6 @@ public final class Link implements IoUringIoHandle {
     /** What this link's adaptive parts did (tests and comparisons). */
     public LinkCounters counters() {
         return new LinkCounters(this);
-    }
-
-    /** TLS alerts (close_notify included) that ended kernel TLS links, process-wide. */
-    public static long tlsAlertsReceived() {
-        return LinkTls.ALERTS.sum();
     }
 
     /** Where TLS runs and what it is ("kernel TLSv1.3 TLS_AES_128_GCM_SHA256 CN=..."); null in plaintext. */
@@ -410,20 +403,5 @@ public final class Link implements IoUringIoHandle {
             tls.remember(sqeFlags, recvFlags, addr, len, msgFlags, bufIndex, data);
         }
         return count(sqes.recv(sqeFlags, recvFlags, fd, addr, len, msgFlags, bufIndex, data));
-    }
-
-    /** The kernel took over the socket's records: from now on receives may meet control records. */
-    void kernelTls(KernelKeys keys, TlsDescription description) {
-        tls = new LinkTls(this, arena, keys, description);
-        tlsStatus = "kernel " + description;
-    }
-
-    /** TLS goes on in userspace: the link speaks plaintext to {@code relay}, which holds the server's socket. */
-    void userspaceTls(TlsRelay relay, TlsDescription description, String why) {
-        this.relay = relay;
-        fd = relay.linkFd();
-        socketCommands = false; // a unix socket: no socket commands through the ring
-        tlsStatus = "userspace " + description;
-        LOG.info("TLS with {} runs in userspace: {}", peer, why);
     }
 }

@@ -11,6 +11,11 @@ public final class LinkCounters {
         this.link = link;
     }
 
+    /** TLS alerts (close_notify included) that ended kernel TLS links, process-wide. */
+    public static long tlsAlertsReceived() {
+        return LinkTls.ALERTS.sum();
+    }
+
     /** Receives that took reply header bytes. */
     public long headerReceives() {
         return link.replies.headerReceives();

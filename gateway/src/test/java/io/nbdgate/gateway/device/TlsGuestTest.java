@@ -8,7 +8,7 @@ import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.StructuredReplies;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.link.DataPathStats;
-import io.nbdgate.gateway.link.Link;
+import io.nbdgate.gateway.link.LinkCounters;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.NbdServerConfig;
@@ -288,7 +288,7 @@ class TlsGuestTest extends FaultGuestTestBase {
 
             // The server stops: its close_notify is a TLS alert the kernel hands over as a control record, which
             // ends the link (and the session reconnects) rather than being read as data or hanging it.
-            long alerts = Link.tlsAlertsReceived();
+            long alerts = LinkCounters.tlsAlertsReceived();
             embedded.close();
             stopped = true;
             long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
@@ -296,7 +296,7 @@ class TlsGuestTest extends FaultGuestTestBase {
                 Thread.sleep(100);
             }
             assertTrue(device.reconnects() >= 1, this::links);
-            assertEquals(1, Link.tlsAlertsReceived() - alerts, "the server's close_notify");
+            assertEquals(1, LinkCounters.tlsAlertsReceived() - alerts, "the server's close_notify");
             device.close();
             device = null;
         } finally {
