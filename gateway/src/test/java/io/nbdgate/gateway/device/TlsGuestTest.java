@@ -215,6 +215,7 @@ class TlsGuestTest extends FaultGuestTestBase {
         PayloadBytes payload = PayloadBytes.now();
         fioVerify(device.blockDevice(), "randrw", "4k", "24M");
         fioVerify(device.blockDevice(), "write", "256k", "48M");
+        GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt"));
         assertPayloadMovedAs(ZeroCopy.ON, payload);
     }
 
@@ -257,6 +258,7 @@ class TlsGuestTest extends FaultGuestTestBase {
             long relayedBefore = TlsRelay.bytesThroughJava();
             fioVerify(device.blockDevice(), "randwrite", "4k", "8M");
             assertTrue(TlsRelay.bytesThroughJava() - relayedBefore >= 16 * MIB, "8 MiB written and read back");
+            GuestProcesses.ext4RoundTrip(device.blockDevice(), dir.resolve("mnt2"));
             assertEquals(0, delta(tlsStat(), before, "TlsCurrRxSw"), "no RX context in the kernel");
             device.close();
             device = null;
