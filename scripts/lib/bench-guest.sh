@@ -34,7 +34,9 @@ nbd-client 127.0.0.1 10809 /dev/nbd0 -N bench -C "$conns" -b 4096 $ko_tls >/tmp/
 default_contenders="nbdgate-zero-copy=--buffer-mode zero-copy;nbdgate-user-copy=--buffer-mode user-copy;nbdgate-copy=--buffer-mode copy"
 if [ -n "$tls" ]; then
   tls_uri="nbds://127.0.0.1:10809/bench?tls-certificates=$tls/client"
-  default_contenders="nbdgate-kernel-tls=$tls_uri --buffer-mode zero-copy;nbdgate-userspace-tls=$tls_uri --buffer-mode zero-copy%-Dnbdgate.kernelTls=false;nbdgate-plaintext=--buffer-mode zero-copy"
+  # Three cold JVMs' TLS handshakes at once on the instruction clock took longer than the default 30 s.
+  wait="--connect-timeout 600"
+  default_contenders="nbdgate-kernel-tls=$tls_uri --buffer-mode zero-copy $wait;nbdgate-userspace-tls=$tls_uri --buffer-mode zero-copy $wait%-Dnbdgate.kernelTls=false;nbdgate-plaintext=--buffer-mode zero-copy $wait"
 fi
 # nbdgate contenders: NAME=ATTACH-OPTIONS[@JAR][%JVM-OPTIONS] entries separated by ';' (BENCH_NBDGATE
 # overrides, e.g. to compare settings, builds or JVM options side by side). The JVMs start side by side: under TCG each takes a
@@ -54,12 +56,18 @@ while IFS= read -r c; do
   NBDGATE_JAVA_OPTS="$jvm${NBDGATE_JAVA_OPTS:+ $NBDGATE_JAVA_OPTS}" NBDGATE_JAR=${jar:-${NBDGATE_JAR:-}} bin/nbdgate attach "$uri" --name "bench-$n" \
       --queues "$conns" $opts > "/tmp/dev-$n" 2> "/tmp/attach-$n.log" &
   pids="$pids $!"
+  echo $! > "/tmp/pid-$n"
 done < /tmp/contenders
 n=0
 while IFS= read -r c; do
   [ -n "$c" ] || continue
   n=$((n + 1))
-  for i in $(seq 6000); do [ -s "/tmp/dev-$n" ] && break; sleep 0.2; done
+  # Until it reports its device, or its process has ended (a failed attach says why in its log).
+  for i in $(seq 6000); do
+    [ -s "/tmp/dev-$n" ] && break
+    kill -0 "$(cat "/tmp/pid-$n")" 2>/dev/null || break
+    sleep 0.2
+  done
   dev=$(cat "/tmp/dev-$n" 2>/dev/null)
   if [ -b "$dev" ]; then
     names="$names ${c%%=*}" devs="$devs $dev"

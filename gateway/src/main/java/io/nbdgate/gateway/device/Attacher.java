@@ -29,6 +29,7 @@ import java.net.SocketAddress;
 import io.nbdgate.gateway.net.Reresolving;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -202,6 +203,9 @@ final class Attacher {
         } catch (ExecutionException e) {
             throw e.getCause() instanceof NbdConnectionException n ? n
                     : new NbdConnectionException(NbdDevice.oneLine(e.getCause()));
+        } catch (TimeoutException e) {
+            throw new NbdConnectionException("connecting to " + NbdDevice.describe(o) + ": not connected within the"
+                    + " connect timeout (" + o.connectTimeout().toSeconds() + " s); --connect-timeout gives it longer");
         } catch (Exception e) {
             throw new NbdConnectionException("connecting to " + NbdDevice.describe(o) + ": " + NbdDevice.oneLine(e));
         }
