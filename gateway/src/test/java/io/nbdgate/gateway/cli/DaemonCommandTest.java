@@ -88,11 +88,11 @@ class DaemonCommandTest {
 
     @Test
     void aBadNbdtabIsOneLineNamingTheLineExitTwo() throws Exception {
-        Path tab = Files.writeString(dir.resolve("nbdtab"), "# mine\nnbd0 host a\nnbd1 host b certfile=/etc/c.pem\n");
+        Path tab = Files.writeString(dir.resolve("nbdtab"), "# mine\nnbd0 host a\nnbd1 host b tls,priority=NORMAL\n");
         InfoListCommandTest.Run r = InfoListCommandTest.run("daemon", "--nbdtab", tab.toString());
         assertEquals(2, r.exit(), r.out() + r.err());
-        assertEquals("nbdgate: nbdtab " + tab + ": line 3: option 'certfile': TLS is not supported by nbdgate yet",
-                r.err().strip());
+        assertEquals("nbdgate: nbdtab " + tab + ": line 3: option 'priority': a GnuTLS priority string; nbdgate"
+                + " offers TLS 1.3 and 1.2 with AES-GCM and ChaCha20-Poly1305, nothing else", r.err().strip());
     }
 
     @Test
