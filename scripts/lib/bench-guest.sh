@@ -57,6 +57,11 @@ while IFS= read -r c; do
       --queues "$conns" $opts > "/tmp/dev-$n" 2> "/tmp/attach-$n.log" &
   pids="$pids $!"
   echo $! > "/tmp/pid-$n"
+  # With TLS one at a time: three cold JVMs' handshakes at once under TCG outlast GnuTLS's own handshake
+  # timeout in nbdkit, which then closes the connection (seen as ENOTCONN/EPIPE in the attach log).
+  if [ -n "$tls" ]; then
+    for i in $(seq 6000); do [ -s "/tmp/dev-$n" ] && break; kill -0 "$!" 2>/dev/null || break; sleep 0.2; done
+  fi
 done < /tmp/contenders
 n=0
 while IFS= read -r c; do
