@@ -68,6 +68,10 @@ public final class KernelTls {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ulp = arena.allocateFrom("tls", StandardCharsets.US_ASCII);
             int rc = LinuxCalls.setsockopt(fd, LinuxCalls.IPPROTO_TCP, LinuxCalls.TCP_ULP, ulp);
+            if (rc == -Errno.ENOTCONN) {
+                // Not the kernel's lack: the connection is gone, and TLS in userspace would not get further.
+                throw new TlsException("the server closed the connection right after the TLS handshake");
+            }
             if (rc < 0) {
                 return "kernel TLS is not available (" + Errno.describe(-rc)
                         + (rc == -Errno.ENOENT ? ": the tls module is not loaded; modprobe tls" : "") + ")";
