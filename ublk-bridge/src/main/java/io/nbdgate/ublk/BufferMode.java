@@ -34,4 +34,9 @@ public enum BufferMode {
         }
         throw new IllegalArgumentException("unknown buffer mode " + label + " (zero-copy, user-copy, copy)");
     }
+
+    /** The buffer mode a device was created with, from its flags. */
+    public static BufferMode of(DeviceInfo info) {
+        return info.has(UblkAbi.F_AUTO_BUF_REG) ? ZERO_COPY : info.has(UblkAbi.F_USER_COPY) ? USER_COPY : COPY;
+    }
 }

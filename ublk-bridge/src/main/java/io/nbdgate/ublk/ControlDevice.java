@@ -7,6 +7,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
+import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.IoUring;
 import io.nbdgate.uring.LinuxCalls;
 import io.nbdgate.uring.UringException;
@@ -15,6 +16,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 
 /**
  * /dev/ublk-control with a small SQE128 ring of its own. Every command is synchronous; START_DEV
@@ -38,6 +40,7 @@ public final class ControlDevice implements AutoCloseable {
     private static final long PAYLOAD_OFFSET = 2048;
     private final Set<Integer> unprivileged = ConcurrentHashMap.newKeySet();
     private final int[] result = new int[1];
+    private volatile Boolean canTryStop;
     private boolean closed;
 
     private ControlDevice(int fd, IoUring ring) {
@@ -157,6 +160,20 @@ public final class ControlDevice implements AutoCloseable {
         command("TRY_STOP_DEV", U_CMD_TRY_STOP_DEV, devId, 0, 0);
     }
 
+    /** Whether this kernel has {@link #tryStopDevice} (UBLK_F_SAFE_STOP_DEV); asked once, it does not change. */
+    public boolean canTryStop() {
+        Boolean can = canTryStop;
+        if (can == null) {
+            try {
+                can = features().has(F_SAFE_STOP_DEV);
+            } catch (UringException e) {
+                can = false;
+            }
+            canTryStop = can;
+        }
+        return can;
+    }
+
     /** DEL_DEV waits until every user of /dev/ublkcN has closed it. */
     public void deleteDevice(int devId) throws UringException {
         command("DEL_DEV", U_CMD_DEL_DEV, devId, 0, 0);
@@ -169,6 +186,25 @@ public final class ControlDevice implements AutoCloseable {
 
     public void startUserRecovery(int devId) throws UringException {
         command("START_USER_RECOVERY", U_CMD_START_USER_RECOVERY, devId, 0, 0);
+    }
+
+    /**
+     * START_USER_RECOVERY, retried for up to {@code waitMillis} while the kernel answers EBUSY: a dead server's
+     * /dev/ublkcN is released by a work item after its last reference goes (its rings freed, its buffers dropped).
+     */
+    public void startUserRecovery(int devId, long waitMillis) throws UringException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+        while (true) {
+            try {
+                startUserRecovery(devId);
+                return;
+            } catch (UringException e) {
+                if (e.errno() != Errno.EBUSY || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(50);
+            }
+        }
     }
 
     public void endUserRecovery(int devId) throws UringException {

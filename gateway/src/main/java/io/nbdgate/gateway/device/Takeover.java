@@ -7,7 +7,6 @@ import io.nbdgate.ublk.ControlDevice;
 import io.nbdgate.ublk.DeviceInfo;
 import io.nbdgate.ublk.DeviceParams;
 import io.nbdgate.ublk.UblkAbi;
-import io.nbdgate.ublk.UblkDevice;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.UringException;
 import java.util.Optional;
@@ -28,7 +27,7 @@ final class Takeover {
     /** A device to take over: its record, and what the kernel says of it. */
     record Orphan(DeviceRecord record, DeviceInfo info, DeviceParams params) {
         BufferMode mode() {
-            return UblkDevice.modeOf(info);
+            return BufferMode.of(info);
         }
     }
 
