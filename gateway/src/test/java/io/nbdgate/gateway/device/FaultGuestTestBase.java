@@ -57,8 +57,14 @@ abstract class FaultGuestTestBase extends DeviceGuestTestBase {
      */
     DeviceOptions options(ExternalNbdServer s, int queues, Duration ioTimeout, Duration reconnectTimeout,
                           ZeroCopy zeroCopy) {
+        return options(s, queues, CONNECT_TIMEOUT, ioTimeout, reconnectTimeout, zeroCopy);
+    }
+
+    /** The same with a connect timeout of its own (it bounds each reconnect attempt too). */
+    DeviceOptions options(ExternalNbdServer s, int queues, Duration connectTimeout, Duration ioTimeout,
+                          Duration reconnectTimeout, ZeroCopy zeroCopy) {
         return new DeviceOptions("fault", s.socketAddress(), s.uri().exportName(), queues, 32, zeroCopy,
-                false, -1, CONNECT_TIMEOUT, ioTimeout, null).withReconnectTimeout(reconnectTimeout);
+                false, -1, connectTimeout, ioTimeout, null).withReconnectTimeout(reconnectTimeout);
     }
 
     /** The process-wide payload counters now: {@link #assertPayloadMovedAs} compares against them. */

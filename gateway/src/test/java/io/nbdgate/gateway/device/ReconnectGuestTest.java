@@ -42,6 +42,16 @@ class ReconnectGuestTest extends FaultGuestTestBase {
             ExternalNbdServer start(Path dir, Path file) throws IOException {
                 return ExternalNbdServer.nbdServer(ServerHost.LOOPBACK, dir, file, "disk");
             }
+
+            /**
+             * nbd-server listens, then generates GnuTLS DH parameters (over a minute at times under TCG), then
+             * accepts. A reconnect attempt waits in the listen backlog meanwhile; giving up on it would end the
+             * test's nbd-server, which serves one client (-d), and the next start would meet the same.
+             */
+            @Override
+            Duration connectTimeout() {
+                return Duration.ofMinutes(5);
+            }
         },
         NBDGATE_SERVE {
             @Override
@@ -51,6 +61,10 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         };
 
         abstract ExternalNbdServer start(Path dir, Path file) throws IOException;
+
+        Duration connectTimeout() {
+            return CONNECT_TIMEOUT;
+        }
     }
 
     /** Every server in both buffer modes: zero copy, and ublk user copy. */
@@ -63,7 +77,7 @@ class ReconnectGuestTest extends FaultGuestTestBase {
     @MethodSource("serversAndModes")
     void fiveRestartsDuringOneFioRunFailNothing(FileServer kind, ZeroCopy zeroCopy) throws Exception {
         server = kind.start(dir, backingFile("export.img", 32 * MIB));
-        attach(options(server, 1, Duration.ofSeconds(30), LONG_RECONNECT, zeroCopy));
+        attach(options(server, 1, kind.connectTimeout(), Duration.ofSeconds(30), LONG_RECONNECT, zeroCopy));
         KernelLog log = KernelLog.mark("five restarts of " + kind + ", zero-copy " + zeroCopy);
         PayloadBytes before = PayloadBytes.now();
         // Mixed sizes, so requests of several segments are in flight when the server dies.
@@ -161,9 +175,9 @@ class ReconnectGuestTest extends FaultGuestTestBase {
     }
 
     /**
-     * Starts the server again whenever it exits between the test's own restarts, as a service manager would:
-     * nbd-server in the foreground (-d) serves one client and then exits. Each such start is reported on stderr
-     * with the server's output, so that a client behaviour that ends the server shows up.
+     * Starts the server again whenever it exits between the test's own restarts, as a service manager would.
+     * Each such start is reported on stderr with the server's output, so that a client behaviour that ends the
+     * server shows up.
      */
     private static final class ServerKeeper implements AutoCloseable {
         private final ExternalNbdServer server;

@@ -25,8 +25,10 @@ public final class ExternalNbdServer implements AutoCloseable {
     // A JVM (nbdgate serve) starting under TCG on a loaded machine takes tens of seconds.
     private static final long START_TIMEOUT_MILLIS = 120_000;
     // A JVM (nbdgate serve) starting under TCG in a guest that shares its host CPU with another has taken just
-    // over two minutes before listening; a C server takes seconds.
-    private static final long JVM_START_TIMEOUT_MILLIS = 360_000;
+    // over two minutes before listening; nbd-server's DH parameters (below) over a minute. Others take seconds.
+    private static final long SLOW_START_TIMEOUT_MILLIS = 360_000;
+    /** x86_64's pselect6: nbd-server's main loop waits for clients in it. */
+    private static final String SYSCALL_PSELECT6 = "270";
 
     private final String name;
     private final List<String> command;
@@ -129,7 +131,8 @@ public final class ExternalNbdServer implements AutoCloseable {
                     fua = true
                     trim = true
                 """.formatted(port, host.address(), moreGeneric, exportName, file.toAbsolutePath()));
-        // -d keeps it in the foreground (no daemon), so destroying the process stops the server.
+        // -d keeps it in the foreground (no daemon), so destroying the process stops the server. It also makes
+        // it serve one client and exit: a client that gives up before the server accepted it ends the server.
         return start("nbd-server", List.of(server, "-C", config.toString(), "-d"), workDir, host, port, null,
                 exportName);
     }
@@ -310,16 +313,18 @@ public final class ExternalNbdServer implements AutoCloseable {
         }
         Process p = pb.start();
         process = p;
-        long timeout = name.equals("nbdgate-serve") ? JVM_START_TIMEOUT_MILLIS : START_TIMEOUT_MILLIS;
+        boolean slowStart = name.equals("nbdgate-serve") || name.equals("nbd-server");
+        long timeout = slowStart ? SLOW_START_TIMEOUT_MILLIS : START_TIMEOUT_MILLIS;
         long deadline = System.currentTimeMillis() + timeout;
         while (true) {
             if (!p.isAlive()) {
                 throw new IllegalStateException(name + " exited with " + p.exitValue() + " before listening: "
                         + String.join(" ", cmd) + "\n" + output());
             }
-            // Probe by the kernel's socket table, not by connecting: nbd-server -d exits when a client
-            // hangs up during negotiation, so a probe connection would kill it.
-            if (socket != null ? Files.exists(socket) : listening(p.pid(), port)) {
+            // Probe by the kernel's socket table, not by connecting: a probe would be a client the server logs and
+            // serves. nbd-server listens before it generates its GnuTLS DH parameters, and accepts only after.
+            if (socket != null ? Files.exists(socket)
+                    : listening(p.pid(), port) && (!name.equals("nbd-server") || inAcceptLoop(p.pid()))) {
                 return;
             }
             if (System.currentTimeMillis() > deadline) {
@@ -362,6 +367,18 @@ public final class ExternalNbdServer implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether process {@code pid} waits in pselect6, nbd-server's loop that accepts clients (/proc/PID/syscall
+     * names the system call a blocked process is in). Unreadable (no permission): yes, the socket table decides.
+     */
+    private static boolean inAcceptLoop(long pid) {
+        try {
+            return Files.readString(Path.of("/proc/" + pid + "/syscall")).startsWith(SYSCALL_PSELECT6 + " ");
+        } catch (IOException e) {
+            return true;
+        }
     }
 
     /** The binary on PATH, or a failure that names the Debian package to install. */
