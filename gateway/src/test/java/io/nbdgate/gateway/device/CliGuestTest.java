@@ -58,6 +58,10 @@ class CliGuestTest {
             assertEquals(0, list.exit(), list.output());
             assertTrue(list.output().contains("disk") && list.output().contains(dev), list.output());
             assertTrue(list.output().contains("zero-copy"), list.output());
+            List<String> undocumented = ServingThreads.undocumented(process.pid(),
+                    GuestProcesses.ROOT.resolve("docs/ARCHITECTURE.md"));
+            assertEquals(List.of(), undocumented, "threads of attach that docs/ARCHITECTURE.md does not list; all: "
+                    + ServingThreads.of(process.pid()));
 
             GuestProcesses.Result detach = nbdgateRun("detach", "disk");
             assertEquals(0, detach.exit(), detach.output());
@@ -69,6 +73,7 @@ class CliGuestTest {
             }
             assertEquals(0, process.exitValue(), Files.readString(err));
             assertTrue(!Files.exists(Path.of(dev)), dev + " still exists");
+            assertQuiet(err);
         }
     }
 
@@ -100,6 +105,13 @@ class CliGuestTest {
             assertTrue(process.exitValue() == 143 || process.exitValue() == 0, "exit " + process.exitValue());
             assertTrue(!Files.exists(Path.of(rw)) && !Files.exists(Path.of(ro)),
                     "SIGTERM must delete every device: " + Files.readString(err));
+            assertQuiet(err);
         }
+    }
+
+    /** A healthy run says nothing a user should act on. */
+    private static void assertQuiet(Path err) throws Exception {
+        String said = Files.readString(err);
+        assertEquals(List.of(), GuestProcesses.loudLines(said), "a healthy run logged these; all it said:\n" + said);
     }
 }

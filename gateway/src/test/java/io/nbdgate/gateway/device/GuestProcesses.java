@@ -45,6 +45,14 @@ final class GuestProcesses {
         return r.output();
     }
 
+    private static final java.util.regex.Pattern LOUD =
+            java.util.regex.Pattern.compile("^(\\d\\d:\\d\\d:\\d\\d\\.\\d{3} (WARN|ERROR)\\b|WARNING:)");
+
+    /** The lines of nbdgate's output a user would read as a fault: WARN and ERROR log lines, JVM warnings. */
+    static List<String> loudLines(String output) {
+        return output.lines().filter(l -> LOUD.matcher(l).find()).toList();
+    }
+
     /** Starts bin/nbdgate with stdout to {@code out} and stderr to {@code err}. */
     static Process nbdgate(Path out, Path err, String... args) throws IOException {
         return nbdgate(out, err, java.util.Map.of(), args);

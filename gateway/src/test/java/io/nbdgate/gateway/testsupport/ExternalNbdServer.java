@@ -27,8 +27,6 @@ public final class ExternalNbdServer implements AutoCloseable {
     // A JVM (nbdgate serve) starting under TCG in a guest that shares its host CPU with another has taken just
     // over two minutes before listening; nbd-server's DH parameters (below) over a minute. Others take seconds.
     private static final long SLOW_START_TIMEOUT_MILLIS = 360_000;
-    /** x86_64's pselect6: nbd-server's main loop waits for clients in it. */
-    private static final String SYSCALL_PSELECT6 = "270";
 
     private final String name;
     private final List<String> command;
@@ -324,7 +322,7 @@ public final class ExternalNbdServer implements AutoCloseable {
             // Probe by the kernel's socket table, not by connecting: a probe would be a client the server logs and
             // serves. nbd-server listens before it generates its GnuTLS DH parameters, and accepts only after.
             if (socket != null ? Files.exists(socket)
-                    : listening(p.pid(), port) && (!name.equals("nbd-server") || inAcceptLoop(p.pid()))) {
+                    : listening(p.pid(), port) && (!name.equals("nbd-server") || waitsInTheKernel(p.pid()))) {
                 return;
             }
             if (System.currentTimeMillis() > deadline) {
@@ -370,12 +368,13 @@ public final class ExternalNbdServer implements AutoCloseable {
     }
 
     /**
-     * Whether process {@code pid} waits in pselect6, nbd-server's loop that accepts clients (/proc/PID/syscall
-     * names the system call a blocked process is in). Unreadable (no permission): yes, the socket table decides.
+     * Whether process {@code pid} waits in a system call instead of computing (/proc/PID/syscall says "running"
+     * then): nbd-server computes its DH parameters after it listens, and waits for clients or serves one after.
+     * Unreadable (no permission): yes, the socket table decides.
      */
-    private static boolean inAcceptLoop(long pid) {
+    private static boolean waitsInTheKernel(long pid) {
         try {
-            return Files.readString(Path.of("/proc/" + pid + "/syscall")).startsWith(SYSCALL_PSELECT6 + " ");
+            return !Files.readString(Path.of("/proc/" + pid + "/syscall")).startsWith("running");
         } catch (IOException e) {
             return true;
         }
