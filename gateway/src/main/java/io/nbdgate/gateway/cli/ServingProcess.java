@@ -15,6 +15,7 @@ import io.nbdgate.ublk.UblkDevice;
 import io.nbdgate.uring.LinuxCalls;
 import io.netty.channel.IoEventLoop;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,8 +38,9 @@ final class ServingProcess {
 
     private final Vertx vertx;
     // Vert.x 5.0.10 cannot listen on a unix socket with io_uring; the control plane runs on NIO, which also
-    // keeps its requests off the queues' event loops.
-    private final Vertx controlVertx = Vertx.vertx();
+    // keeps its requests off the queues' event loops. One loop serves the control socket and the status server
+    // (scrapes run on workers); Vert.x's default of two per CPU would be threads that never work.
+    private final Vertx controlVertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
     private final DeviceRegistry registry = new DeviceRegistry(DeviceLinks.system());
     private final SystemdNotifier notifier = SystemdNotifier.fromEnvironment();
     /** Devices of the config that failed to attach: failed for good for this run, but still in STATUS=. */
