@@ -123,16 +123,17 @@ public final class QueueCounters {
         // Finished is read again: a reader paused between the two reads would count what finished meanwhile.
         // Acquire, so the three reads happen in this order (opaque ones may be reordered: a scrape once saw 3 in
         // flight on a queue that had one request at a time).
-        long started = 0;
-        long finished = 0;
         for (int i = 0; i < 100; i++) {
-            finished = flow.getAcquire(1);
-            started = flow.getAcquire(0);
+            long finished = flow.getAcquire(1);
+            long started = flow.getAcquire(0);
             if (flow.getAcquire(1) == finished) {
-                break;
+                return Math.clamp(started - finished, 0, arrivedNanos.length);
             }
         }
-        return Math.clamp(started - finished, 0, arrivedNanos.length);
+        // Requests kept finishing between every two reads: started read before finished can miss one that
+        // started meanwhile but never counts one twice, so the gauge never shows more than was in flight.
+        long started = flow.getAcquire(0);
+        return Math.clamp(started - flow.getAcquire(1), 0, arrivedNanos.length);
     }
 
     /** Sum of the operation's latencies, in nanoseconds. */
