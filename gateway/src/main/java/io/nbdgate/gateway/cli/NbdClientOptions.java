@@ -1,6 +1,6 @@
 package io.nbdgate.gateway.cli;
 
-import io.nbdgate.gateway.nbd.client.NbdClient;
+import io.nbdgate.gateway.nbd.client.QueryOptions;
 import io.nbdgate.gateway.tls.TlsSettings;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -30,8 +30,8 @@ final class NbdClientOptions {
         return tls.settings();
     }
 
-    NbdClient.Options toOptions() {
-        return new NbdClient.Options(!noExtendedHeaders && !noStructuredReplies, !noStructuredReplies,
-                Math.max(1, connectTimeoutSeconds) * 1000, 16, 60_000);
+    QueryOptions toOptions() {
+        return new QueryOptions(!noExtendedHeaders && !noStructuredReplies, !noStructuredReplies,
+                Math.max(1, connectTimeoutSeconds) * 1000);
     }
 }

@@ -23,8 +23,9 @@ import java.util.List;
 
 /**
  * One question to an NBD server from the calling thread: an export's description ({@code nbdgate info}) or the
- * export list ({@code nbdgate list URI}). The same sans-I/O {@link ClientHandshake} that {@link NbdClient} drives
- * from Vert.x, driven here over a {@link BlockingSocket}: a CLI command that only shakes hands starts no event loop.
+ * export list ({@code nbdgate list URI}). The protocol module's sans-I/O {@link ClientHandshake}, the one the data
+ * path drives from its ring, driven here over a {@link BlockingSocket}: a CLI command that only shakes hands
+ * starts no event loop.
  */
 public final class NbdQuery {
     // The whole handshake after connecting (a few small messages); --connect-timeout bounds the connect.
@@ -38,7 +39,7 @@ public final class NbdQuery {
     }
 
     /** The export {@code uri} names, as the handshake describes it; then a clean disconnect. */
-    public static Answer<ExportInfo> info(NbdUri uri, NbdClient.Options options) {
+    public static Answer<ExportInfo> info(NbdUri uri, QueryOptions options) {
         HandshakeConfig config = options.handshakeConfig(uri);
         return withSocket(uri, options, wire -> new Answer<>(goThenDisconnect(wire, config), wire.tlsDescription()));
     }
@@ -62,7 +63,7 @@ public final class NbdQuery {
     }
 
     /** The server's exports (NBD_OPT_LIST, then NBD_OPT_ABORT). */
-    public static Answer<List<ExportEntry>> list(NbdUri uri, NbdClient.Options options) {
+    public static Answer<List<ExportEntry>> list(NbdUri uri, QueryOptions options) {
         HandshakeConfig list = new HandshakeConfig("", HandshakeConfig.Goal.LIST, uri.tls(), false, false);
         return withSocket(uri, options, wire -> {
             List<ExportEntry> exports = ((HandshakeAction.Listed) handshake(wire, list)).exports();
@@ -119,7 +120,7 @@ public final class NbdQuery {
         }
     }
 
-    private static <T> T withSocket(NbdUri uri, NbdClient.Options options, Exchange<T> exchange) {
+    private static <T> T withSocket(NbdUri uri, QueryOptions options, Exchange<T> exchange) {
         SocketAddress address = uri.unixSocket() ? UnixDomainSocketAddress.of(uri.socketPath())
                 : uri.vsock() ? new VsockAddress(Integer.parseUnsignedInt(uri.host()), uri.port())
                 : new InetSocketAddress(uri.host(), uri.port());

@@ -25,8 +25,9 @@ import java.util.List;
 
 /**
  * One NBD connection on Vert.x: handshake ({@link ClientHandshake}) and transmission
- * ({@link ReplyReassembler}) over a {@link NetSocket}, TCP or unix socket. For the control plane,
- * {@code info}/{@code list} and tests; the data path drives the same protocol classes from io_uring.
+ * ({@link ReplyReassembler}) over a {@link NetSocket}, TCP or unix socket: a second, independent client of the
+ * protocol module for the tests (servers' interop, the embedded server); the product drives the same protocol
+ * classes from io_uring (the data path) and over a blocking socket ({@link NbdQuery}).
  *
  * <p>All state lives on the connection's event-loop context; public methods may be called from anywhere.
  * Commands check the export's transmission flags and block sizes before anything is sent: a write to a
@@ -50,10 +51,9 @@ public final class NbdClient {
             return new Options(true, true, 10_000, 64, 60_000);
         }
 
-        /** The handshake that attaches to {@code uri}'s export with these options (NbdQuery asks the same). */
+        /** The handshake that attaches to {@code uri}'s export with these options, as NbdQuery's. */
         public HandshakeConfig handshakeConfig(NbdUri uri) {
-            return new HandshakeConfig(uri.exportName(), HandshakeConfig.Goal.GO, uri.tls(), extendedHeaders,
-                    structuredReplies);
+            return new QueryOptions(extendedHeaders, structuredReplies, connectTimeoutMillis).handshakeConfig(uri);
         }
     }
 
