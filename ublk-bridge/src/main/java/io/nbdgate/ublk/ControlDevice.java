@@ -160,14 +160,17 @@ public final class ControlDevice implements AutoCloseable {
         command("TRY_STOP_DEV", U_CMD_TRY_STOP_DEV, devId, 0, 0);
     }
 
-    /** Whether this kernel has {@link #tryStopDevice} (UBLK_F_SAFE_STOP_DEV); asked once, it does not change. */
+    /**
+     * Whether this kernel has {@link #tryStopDevice} (UBLK_F_SAFE_STOP_DEV). The kernel's answer is kept (it does
+     * not change); a GET_FEATURES that failed counts as no this time and is asked again next time.
+     */
     public boolean canTryStop() {
         Boolean can = canTryStop;
         if (can == null) {
             try {
                 can = features().has(F_SAFE_STOP_DEV);
             } catch (UringException e) {
-                can = false;
+                return false;
             }
             canTryStop = can;
         }
