@@ -37,6 +37,7 @@ cat > "$work/expected" <<'EOF'
 ./usr/lib/nbdgate/bin/client.jvmargs
 ./usr/lib/nbdgate/bin/daemon.jvmargs
 ./usr/lib/nbdgate/bin/nbdgate
+./usr/lib/nbdgate/lib/nbdgate-serving.aot
 ./usr/lib/nbdgate/lib/nbdgate.aot
 ./usr/lib/nbdgate/lib/nbdgate.jar
 ./usr/lib/nbdgate/udev/99-nbdgate-rootless.rules
@@ -115,7 +116,11 @@ if [ -n "${JAVA_HOME:-}" ]; then
 fi
 # The trimmed runtime carries the daemon's side too: the YAML config, Vert.x, Netty, logback, and TLS
 # (BouncyCastle) on both sides: serve requires it with a pre-shared key, info speaks it.
-out=$(packaged daemon --config "$root/etc/nbdgate/nbdgate.yaml" --check 2>&1) || fail "daemon --check of the shipped config failed: $out"
+out=$(NBDGATE_JAVA_OPTS=-Xlog:class+load packaged daemon --config "$root/etc/nbdgate/nbdgate.yaml" --check 2>&1) \
+  || fail "daemon --check of the shipped config failed: $out"
+# The serving commands start from their own AOT cache: their start is how long I/O waits on a take-over.
+grep -q "io.nbdgate.gateway.cli.DaemonCommand source: shared objects file" <<<"$out" \
+  || fail "nbdgate daemon did not use the package's serving AOT cache"
 : > "$work/serve.out"
 echo "check:$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$work/check.psk"
 # Not through the packaged() function: env execs the launcher, which execs java, so $! is the JVM itself.

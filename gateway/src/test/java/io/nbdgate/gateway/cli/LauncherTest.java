@@ -76,10 +76,12 @@ class LauncherTest {
             Files.copy(root.resolve("bin").resolve(options), tree.resolve("bin").resolve(options), StandardCopyOption.REPLACE_EXISTING);
         }
         Path jar = Files.writeString(tree.resolve("gateway/target/nbdgate.jar"), "not a jar");
-        Path cache = Files.writeString(tree.resolve("gateway/target/nbdgate-25.0.1+9-LTS.aot"), "not a cache");
         long now = System.currentTimeMillis();
         Files.setLastModifiedTime(jar, java.nio.file.attribute.FileTime.fromMillis(now - (cacheNewerThanJar ? 60_000 : 0)));
-        Files.setLastModifiedTime(cache, java.nio.file.attribute.FileTime.fromMillis(now - (cacheNewerThanJar ? 0 : 60_000)));
+        for (String name : List.of("nbdgate", "nbdgate-serving")) {
+            Path cache = Files.writeString(tree.resolve("gateway/target/" + name + "-25.0.1+9-LTS.aot"), "not a cache");
+            Files.setLastModifiedTime(cache, java.nio.file.attribute.FileTime.fromMillis(now - (cacheNewerThanJar ? 0 : 60_000)));
+        }
         List<String> command = new java.util.ArrayList<>(List.of("bash", tree.resolve("bin/nbdgate").toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
@@ -103,19 +105,31 @@ class LauncherTest {
         Run stale = launchFromTree(jdk, false, "list");
         assertTrue(stale.output().contains("client.jvmargs -jar "), stale.output());
         assertFalse(stale.output().contains("AOTCache"), stale.output());
+    }
+
+    @Test
+    void servingCommandsGetTheirOptionsAndTheServingAotCacheOnlyIfItIsNewerThanTheJar() throws Exception {
+        Path jdk = fakeJdk("jdk25", "25.0.1");
         // The commands that own devices get a fixed, pre-touched heap; the embedded server the JVM's defaults.
-        // As root (the host layer runs as root) through IoFlusherExec, which execs the serving JVM in its place.
+        // As root (the host layer runs as root) through IoFlusherExec, which execs the serving JVM in its place;
+        // both JVMs start from the serving commands' cache.
         Path javaBin = jdk.resolve("bin/java");
         Path jar = dir.resolve("tree/gateway/target/nbdgate.jar");
+        String cache = "-XX:AOTCache=" + dir.resolve("tree/gateway/target/nbdgate-serving-25.0.1+9-LTS.aot");
         Run attach = launchFromTree(jdk, true, "attach", "nbd://h/e");
-        assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " -cp " + jar
-                + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
-                + " -jar " + jar + " attach nbd://h/e"), attach.output());
+        assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " " + cache + " -cp "
+                + jar + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
+                + " " + cache + " -jar " + jar + " attach nbd://h/e"), attach.output());
         Run direct = launchFromTree(jdk, true, java.util.Map.of("NBDGATE_IO_FLUSHER", "0"), "daemon");
-        assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " -jar " + jar
-                + " daemon"), direct.output());
+        assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " " + cache + " -jar "
+                + jar + " daemon"), direct.output());
         Run serve = launchFromTree(jdk, true, "serve", "--export", "e=memory:1M");
-        assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -jar "), serve.output());
+        assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -Xlog:aot=off -Xlog:cds=off "
+                + cache + " -jar "), serve.output());
+        Run stale = launchFromTree(jdk, false, "attach", "nbd://h/e");
+        assertTrue(stale.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " -cp " + jar
+                + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
+                + " -jar " + jar + " attach nbd://h/e"), stale.output());
     }
 
     @Test
