@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Swap on an nbdgate device, and a file system on another one being written, while a memory hog takes more
- * memory than the guest has: the kernel must write pages out through the daemon, which needs memory itself to
- * do so. Nothing may hang or fail. The servers are nbdkits on the host (scripts/guest-run's host exports), their
+ * memory than the guest has left (most of it is set aside as huge pages first): the kernel must write pages out
+ * through the daemon, which needs memory itself to do so. Nothing may hang or fail. The servers are nbdkits on the host (scripts/guest-run's host exports), their
  * files on the host's disk: a server inside the guest would have its own pages swapped out to the device it
  * serves, and swapping into the guest's memory would only move pages from one part of it to another.
  *
@@ -43,9 +43,16 @@ class MemoryPressureGuestTest {
     private Process daemon;
     private Path scratch;
     private final List<Path> images = new ArrayList<>();
+    private static final Path HUGE_PAGES = Path.of("/proc/sys/vm/nr_hugepages");
+    /** What the hog has to exceed: enough for the daemon, the writer and the kernel to run at ease without it. */
+    private static final long USABLE_MIB = 1280;
+    private long setAside;
 
     @AfterEach
     void cleanUp() throws Exception {
+        if (setAside > 0) {
+            Files.writeString(HUGE_PAGES, "0"); // the classes after this one get the whole guest again
+        }
         for (String s : swaps) {
             exec("swapoff", s);
         }
@@ -65,7 +72,7 @@ class MemoryPressureGuestTest {
     }
 
     @Test
-    void swapAndAFileSystemOnNbdgateSurviveAMemoryHogLargerThanTheMachine() throws Exception {
+    void swapAndAFileSystemOnNbdgateSurviveAMemoryHogLargerThanTheMemoryLeft() throws Exception {
         // The servers run on the host (guest-run's user network), as a remote server would: an nbdkit inside
         // the guest has its own pages swapped out to the device it serves, and stops.
         Path exports = Path.of(System.getenv("NBDGATE_RESULTS"), "host-exports");
@@ -107,11 +114,15 @@ class MemoryPressureGuestTest {
         long swappedBefore = written(swapDev);
         Process writer = new ProcessBuilder("sh", "-c", "for r in 1 2 3; do for i in 1 2 3 4 5 6 7 8; do cp "
                 + source + "/f$i " + mnt + "/f$i; sync; done; done").redirectErrorStream(true).start();
-        // More than the guest's memory, less than memory and swap: the kernel must swap, not kill. The hog is a
+        // More than the memory left, less than that and swap: the kernel must swap, not kill. The hog is a
         // tmpfs filled with dd and read back (swapped out, then in): C-speed even under TCG, and no overcommit
         // check can refuse it the way it refuses one huge allocation. Random data: the kernel never writes a
         // zero-filled page to swap (it only notes it), and zswap would keep any page of one repeated word.
-        long hogMib = memTotalKib() / 1024 + 256;
+        // Most of the guest's memory goes to huge pages first, which nothing may use or swap: a hog a little
+        // larger than what is left presses the kernel exactly as one larger than all of it, with a third of the
+        // data to make and move under TCG.
+        setAside = setAsideHugePages(USABLE_MIB);
+        long hogMib = meminfoKib("MemAvailable") / 1024 + 512;
         Path hogDir = Files.createDirectories(dir.resolve("hog"));
         mounts.add(0, hogDir); // unmounted first if the test ends early
         Process hog = new ProcessBuilder("sh", "-c", "mount -t tmpfs -o size=8G hog " + hogDir + " && dd if=/dev/urandom of="
@@ -128,6 +139,8 @@ class MemoryPressureGuestTest {
         assertTrue(swapped > 64 * MIB, "only " + swapped / MIB + " MiB went to swap: no real pressure");
         assertTrue(daemon.isAlive(), "the daemon died under memory pressure: " + Files.readString(err));
 
+        Files.writeString(HUGE_PAGES, "0");
+        setAside = 0;
         run("swapoff", swapDev); // reads every swapped page back through the daemon
         swaps.remove(swapDev);
         String want = run("sh", "-c", "cd " + source + " && sha256sum f*");
@@ -147,8 +160,19 @@ class MemoryPressureGuestTest {
         return Long.parseLong(f[6]) * 512;
     }
 
-    private static long memTotalKib() throws Exception {
-        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal:"))
+    private static long meminfoKib(String field) throws Exception {
+        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith(field + ":"))
                 .map(l -> Long.parseLong(l.replaceAll("\\D", ""))).findFirst().orElseThrow();
+    }
+
+    /** Reserves huge pages until about {@code usableMib} of memory is left available; returns how many. */
+    private static long setAsideHugePages(long usableMib) throws Exception {
+        long pageKib = meminfoKib("Hugepagesize");
+        long pages = Math.max(0, (meminfoKib("MemAvailable") - usableMib * 1024) / pageKib);
+        Files.writeString(HUGE_PAGES, Long.toString(pages));
+        long got = Long.parseLong(Files.readString(HUGE_PAGES).strip());
+        System.out.printf("memory pressure: %d MiB set aside as huge pages, %d MiB left available%n",
+                got * pageKib / 1024, meminfoKib("MemAvailable") / 1024);
+        return got;
     }
 }
