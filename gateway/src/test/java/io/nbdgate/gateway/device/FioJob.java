@@ -96,10 +96,29 @@ final class FioJob implements AutoCloseable {
         }
     }
 
+    /** Waits until the device has a request in flight (any kind): one the server is meant never to answer. */
+    void awaitRequestsInFlight(Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (readsInFlight() + writesInFlight() == 0) {
+            if (!process.isAlive() || System.nanoTime() > deadline) {
+                fail("fio had no request in flight within " + timeout + ":\n" + output());
+            }
+            Thread.sleep(5);
+        }
+    }
+
     /** Reads the block layer has handed to the device and not yet seen completed (/sys/block/ublkbN/inflight). */
     private int readsInFlight() throws Exception {
+        return inFlight(0);
+    }
+
+    private int writesInFlight() throws Exception {
+        return inFlight(1);
+    }
+
+    private int inFlight(int field) throws Exception {
         return Integer.parseInt(Files.readString(Path.of("/sys/block/ublkb" + deviceId + "/inflight")).trim()
-                .split("\\s+")[0]);
+                .split("\\s+")[field]);
     }
 
     boolean isAlive() {

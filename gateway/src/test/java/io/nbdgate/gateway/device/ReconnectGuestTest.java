@@ -115,6 +115,9 @@ class ReconnectGuestTest extends FaultGuestTestBase {
         try (FioJob fio = FioJob.start(dir, device, "--rw=randwrite", "--bssplit=4k/60:64k/30:256k/10",
                 "--size=16M", "--verify_backlog=16", "--do_verify=1")) {
             fio.awaitWrittenWithReadsInFlight(2 * MIB, Duration.ofMinutes(3));
+            // Frozen first, so that the kill finds requests in flight however the guest schedules fio.
+            server.freeze();
+            fio.awaitRequestsInFlight(Duration.ofMinutes(1));
             server.kill();
             Thread.sleep(ioTimeout.multipliedBy(3).toMillis());
             assertTrue(fio.isAlive(), () -> "fio must wait for the server, not fail:\n" + fio.output());

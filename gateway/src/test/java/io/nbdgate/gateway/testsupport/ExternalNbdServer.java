@@ -250,6 +250,18 @@ public final class ExternalNbdServer implements AutoCloseable {
         }
     }
 
+    /**
+     * SIGSTOP: the server stops answering and its connections stay open, so whatever is sent to it stays in
+     * flight until a {@link #kill()}; a frozen server is gone from its clients' view without their noticing yet.
+     */
+    public void freeze() throws IOException, InterruptedException {
+        Process stop = new ProcessBuilder("kill", "-STOP", Long.toString(process.pid())).redirectErrorStream(true)
+                .start();
+        if (stop.waitFor() != 0) {
+            throw new IllegalStateException("kill -STOP " + this + ": " + new String(stop.getInputStream().readAllBytes()));
+        }
+    }
+
     /** Starts the same command again, after {@link #kill()}: same port, same export, same backing file. */
     public void startAgain() throws IOException {
         if (process.isAlive()) {
