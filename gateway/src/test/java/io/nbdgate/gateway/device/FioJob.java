@@ -87,38 +87,31 @@ final class FioJob implements AutoCloseable {
     void awaitWrittenWithReadsInFlight(long bytes, Duration timeout) throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
         awaitWritten(bytes, timeout);
-        while (readsInFlight() == 0) {
-            if (!process.isAlive() || System.nanoTime() > deadline) {
-                fail("fio never had a read in flight after " + bytesWritten(deviceId) / 1024 + " KiB written:\n"
-                        + output());
-            }
-            Thread.sleep(5);
-        }
+        awaitInFlight(true, deadline, "fio never had a read in flight after " + bytesWritten(deviceId) / 1024
+                + " KiB written");
     }
 
     /** Waits until the device has a request in flight (any kind): one the server is meant never to answer. */
     void awaitRequestsInFlight(Duration timeout) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (readsInFlight() + writesInFlight() == 0) {
+        awaitInFlight(false, System.nanoTime() + timeout.toNanos(), "fio had no request in flight within " + timeout);
+    }
+
+    /**
+     * Polls the requests the block layer has handed to the device and not yet seen completed
+     * (/sys/block/ublkbN/inflight: reads, then writes) until there is a read, or any request.
+     */
+    private void awaitInFlight(boolean readsOnly, long deadline, String failure) throws Exception {
+        while (true) {
+            String[] f = Files.readString(Path.of("/sys/block/ublkb" + deviceId + "/inflight")).trim().split("\\s+");
+            int reads = Integer.parseInt(f[0]);
+            if (reads > 0 || (!readsOnly && Integer.parseInt(f[1]) > 0)) {
+                return;
+            }
             if (!process.isAlive() || System.nanoTime() > deadline) {
-                fail("fio had no request in flight within " + timeout + ":\n" + output());
+                fail(failure + ":\n" + output());
             }
             Thread.sleep(5);
         }
-    }
-
-    /** Reads the block layer has handed to the device and not yet seen completed (/sys/block/ublkbN/inflight). */
-    private int readsInFlight() throws Exception {
-        return inFlight(0);
-    }
-
-    private int writesInFlight() throws Exception {
-        return inFlight(1);
-    }
-
-    private int inFlight(int field) throws Exception {
-        return Integer.parseInt(Files.readString(Path.of("/sys/block/ublkb" + deviceId + "/inflight")).trim()
-                .split("\\s+")[field]);
     }
 
     boolean isAlive() {
