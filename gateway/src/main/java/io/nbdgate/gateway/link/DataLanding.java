@@ -109,11 +109,12 @@ final class DataLanding {
             receiveWhole(r, off, len);
             return;
         }
-        boolean linkAhead = len == remaining;
-        // The receive linked behind may batch if no other READ needs its data received directly, and if another
-        // request is still out after this one: a batching receive holds back unstageable READs until it
-        // completes, so a reply must be coming to complete it (and a linked receive cannot be cancelled).
-        boolean batchNext = replies.directReads - (r.directRead ? 1 : 0) == 0 && reassembler().inFlight() > 1;
+        // The next header's receive is linked behind only if another reply is coming: behind a lone READ's data
+        // nothing is linked, and the idle receive that the pipeline posts once the data is in may batch.
+        boolean linkAhead = len == remaining && reassembler().inFlight() > 1;
+        // The receive linked behind may batch if no other READ needs its data received directly: a linked
+        // receive cannot be cancelled, so an unstageable READ waits for it, and the other reply ends it.
+        boolean batchNext = replies.directReads - (r.directRead ? 1 : 0) == 0;
         int aheadLen = batchNext ? ReplyPipeline.HEADER_BATCH_MAX : reassembler().boundaryReadAhead();
         if (linkAhead && !replies.makeRoom(aheadLen)) {
             linkAhead = false;

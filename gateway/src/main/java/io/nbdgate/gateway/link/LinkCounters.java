@@ -41,7 +41,12 @@ public final class LinkCounters {
         return link.replies.landing.lowWaterReceives();
     }
 
-    /** READs that waited for a batching header receive to end before they were sent. */
+    /** Batching header receives cancelled so that a READ that must not be staged could go out at once. */
+    public long batchingCancels() {
+        return link.replies.batchingCancels();
+    }
+
+    /** READs that waited for a batching header receive (linked, so not cancellable) to end before they were sent. */
     public long readsHeldBack() {
         return link.replies.readsHeldBack();
     }

@@ -20,8 +20,14 @@ import org.slf4j.LoggerFactory;
  * <p>While a READ that must be received straight into its pages is out, header bytes are received only as far
  * as {@link ReplyReassembler#safeReadAhead()} allows. While only writes and small READs are out, one receive
  * takes every reply that has arrived ("batching"), and small READs' data is copied into place from rx
- * (staging). A READ that must not be staged waits for a batching receive to end: it is held back and the
- * receive cancelled, since its reply could otherwise land in rx with no way into its pages.
+ * (staging). An idle link keeps the receive its last READ wanted armed: a batching one after a small READ, so
+ * that a lone small READ's header and data come in one receive; a header-only one after a large READ.
+ *
+ * <p>A READ that must not be staged never meets a batching receive. If one is armed, the READ goes out at once
+ * behind an ASYNC_CANCEL of it: the cancel is ahead in the submission queue, and a cancelled receive never runs
+ * again, so the READ's reply cannot land in rx. Only a batching receive linked behind a data receive cannot be
+ * cancelled (it has not started); the READ is then held back until it ends, which the other reply it waits for
+ * ends soon: a lone request never waits for a partner.
  */
 final class ReplyPipeline {
     private static final Logger LOG = LoggerFactory.getLogger(ReplyPipeline.class);
@@ -41,6 +47,8 @@ final class ReplyPipeline {
     long rxUserData;
     boolean rxCancelSent;
     boolean aheadLinked;
+    // What an idle link arms: a batching receive (the last READ was staged) or a header-only one.
+    private boolean idleBatching = true;
     /** READs in flight whose replies must not (or should not) be staged. */
     int directReads;
     // rx's slot in the ring's fixed-buffer table, -1 while unregistered: the kernel then copies into pinned pages
@@ -50,6 +58,7 @@ final class ReplyPipeline {
     private long headerReceives;
     private long fixedRxBytes;
     private long readsHeldBack;
+    private long batchingCancels;
 
     ReplyPipeline(Link link) {
         this.link = link;
@@ -78,27 +87,42 @@ final class ReplyPipeline {
         return readsHeldBack;
     }
 
-    /** A new request: held back if it must not meet a batching receive, else registered and queued for sending. */
+    long batchingCancels() {
+        return batchingCancels;
+    }
+
+    /** A new request: registered and queued for sending, unless it must wait for a linked batching receive. */
     void accept(Request r) {
-        if (r.command() == Command.READ && rxBatching && !canStage(r)) {
-            held[heldCount++] = r;
-            readsHeldBack++;
-            if (!rxCancelSent) {
-                rxCancelSent = true;
-                link.count(link.sqes.cancel(rxUserData, OpKind.data(OpKind.CANCEL, 0)));
+        if (r.command() == Command.READ) {
+            idleBatching = !wantsDirect(r);
+            if (rxBatching && !canStage(r)) {
+                if (aheadLinked) {
+                    held[heldCount++] = r;
+                    readsHeldBack++;
+                    return;
+                }
+                if (!rxCancelSent) {
+                    rxCancelSent = true;
+                    batchingCancels++;
+                    link.count(link.sqes.cancel(rxUserData, OpKind.data(OpKind.CANCEL, 0)));
+                }
             }
-            return;
         }
         send(r);
     }
 
     private void send(Request r) {
-        if (r.command() == Command.READ && (r.length() > link.options.stageMax() || !canStage(r))) {
+        if (r.command() == Command.READ && wantsDirect(r)) {
             r.directRead = true;
             directReads++;
         }
         r.cookie = reassembler.register(r);
         link.sender.enqueue(r);
+    }
+
+    /** Whether a READ's data should go straight into its pages rather than through rx. */
+    private boolean wantsDirect(Request r) {
+        return r.length() > link.options.stageMax() || !canStage(r);
     }
 
     /** Whether reply data for {@code r} that lands in rx can be copied into place. */
@@ -192,7 +216,8 @@ final class ReplyPipeline {
         int needed = reassembler.bytesNeeded();
         // On a TLS link a receive may have to be posted again (after a control record): no batching receive,
         // which a READ may cancel by its id.
-        if (reassembler.inFlight() > 0 && directReads == 0 && needed <= HEADER_BATCH_MAX && link.tls == null) {
+        boolean batch = reassembler.inFlight() > 0 || idleBatching;
+        if (batch && directReads == 0 && needed <= HEADER_BATCH_MAX && link.tls == null) {
             // No reply can carry data that must go straight to a buffer: take as many replies as have arrived.
             if (!makeRoom(HEADER_BATCH_MAX)) {
                 link.fail("internal error: no room for reply headers");

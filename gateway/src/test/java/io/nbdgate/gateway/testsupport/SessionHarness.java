@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.SocketAddress;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -35,6 +36,12 @@ public final class SessionHarness implements AutoCloseable {
     /** Completions that nobody waited for: a request completed twice, or one never submitted. */
     public final java.util.concurrent.atomic.AtomicInteger strayCompletions = new java.util.concurrent.atomic.AtomicInteger();
     public QueueSession session;
+    /**
+     * With {@link #recordFrames}: per tag, the link's frames ("Class.method", innermost first) that the request's
+     * last completion ran in, which says what completed it (a reply receive, a data receive, a send, a task).
+     */
+    public final ConcurrentHashMap<Integer, List<String>> completedIn = new ConcurrentHashMap<>();
+    public volatile boolean recordFrames;
 
     public SessionHarness() throws Exception {
         zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
@@ -55,6 +62,13 @@ public final class SessionHarness implements AutoCloseable {
     public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
                                                    LinkOptions options, ReconnectPolicy policy, boolean needsMultiConn) {
         return QueueSession.open("test", 0, loop, () -> at, config, options, depth, policy, needsMultiConn, r -> {
+            if (recordFrames) {
+                completedIn.put(r.tag(), StackWalker.getInstance().walk(frames -> frames
+                        .filter(f -> f.getClassName().startsWith("io.nbdgate.gateway.link."))
+                        .map(f -> f.getClassName().substring(f.getClassName().lastIndexOf('.') + 1) + "."
+                                + f.getMethodName())
+                        .toList()));
+            }
             CompletableFuture<Integer> f = pending.remove(r.tag());
             if (f == null) {
                 strayCompletions.incrementAndGet();
