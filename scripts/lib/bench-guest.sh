@@ -23,7 +23,8 @@ else
 fi
 server=$!
 pids=""
-trap 'kill $pids $server 2>/dev/null; nbd-client -d /dev/nbd0 >/dev/null 2>&1' EXIT
+ublk=${BENCH_UBLKSRV:-}
+trap 'kill $pids $server 2>/dev/null; nbd-client -d /dev/nbd0 >/dev/null 2>&1; [ -z "$ublk" ] || { "$ublk" del -n 90; "$ublk" del -n 91; } >/dev/null 2>&1' EXIT
 for i in $(seq 50); do nbdinfo --size nbd://127.0.0.1:10809/bench >/dev/null 2>&1 && break; sleep 0.2; done
 
 names="nbd.ko" devs="/dev/nbd0"
@@ -80,6 +81,20 @@ while IFS= read -r c; do
     echo "bench: attach of ${c%%=*} failed; its column stays empty:"; cat "/tmp/attach-$n.log"
   fi
 done < /tmp/contenders
+
+# ublksrv's nbd target (BENCH_UBLKSRV: its `ublk`, built by scripts/bench): zero copy (AUTO_BUF_REG) and copy,
+# devices 90 and 91, the same server, queues and nbdgate's default depth. `ublk add` returns once the device is live.
+if [ -n "$ublk" ]; then
+  for m in "90 ublksrv-zc -z" "91 ublksrv-copy"; do
+    set -- $m
+    if "$ublk" add -t nbd -n "$1" -q "$conns" -d 128 --host 127.0.0.1 --port 10809 --export_name bench ${3:-} \
+        > "/tmp/ublksrv-$1.log" 2>&1 && [ -b "/dev/ublkb$1" ]; then
+      names="$names $2" devs="$devs /dev/ublkb$1"
+    else
+      echo "bench: ublksrv's $2 did not attach; its column stays empty:"; cat "/tmp/ublksrv-$1.log"
+    fi
+  done
+fi
 
 # JVM processes by contender (bin/nbdgate and the java it starts), for --profile.
 n=0; : > /tmp/jvms
@@ -156,6 +171,10 @@ while IFS= read -r c; do
   echo "${c%%=*} $(pgrep -f -- "--name bench-$n( |\$)" | tr '\n' ' ')"
 done < /tmp/contenders > /tmp/footprint-pids
 echo "nbd.ko $(pgrep -x nbd-client | tr '\n' ' ')" >> /tmp/footprint-pids
+if [ -n "$ublk" ]; then
+  echo "ublksrv-zc $(pgrep -f -- "^ublk.nbd add .*-n 90( |\$)" | tr '\n' ' ')" >> /tmp/footprint-pids
+  echo "ublksrv-copy $(pgrep -f -- "^ublk.nbd add .*-n 91( |\$)" | tr '\n' ' ')" >> /tmp/footprint-pids
+fi
 while read -r name pids; do
   rss=0 anon=0 threads=0
   for p in $pids; do
@@ -167,7 +186,13 @@ while read -r name pids; do
   echo "$name,$rss,$anon,$threads,$(echo $pids | wc -w)" >> "$NBDGATE_RESULTS/footprint.csv"
 done < /tmp/footprint-pids
 
+# Queue depth 1 is what an fsync, a single-threaded copy or a metadata walk sees: its rows also give the mean
+# latency (submission to completion) and the 99th percentile of completion latency, in microseconds.
 for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd32 IOPS" \
+         "randread 4k 1 4k-randread-qd1 IOPS" "randwrite 4k 1 4k-randwrite-qd1 IOPS" \
+         "randread 4k 4 4k-randread-qd4 IOPS" \
+         "read 64k 8 64k-read-qd8 MiB/s" "write 64k 8 64k-write-qd8 MiB/s" \
+         "read 512k 8 512k-read-qd8 MiB/s" "write 512k 8 512k-write-qd8 MiB/s" \
          "read 1M 8 1M-read-qd8 MiB/s" "write 1M 8 1M-write-qd8 MiB/s"; do
   set -- $w
   rw=$1 bs=$2 qd=$3 label=$4 unit=$5
@@ -184,19 +209,28 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
       else
         t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
       fi
-      # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS
+      # terse v3: 7/8 = read bandwidth KiB/s / IOPS, 48/49 = write bandwidth KiB/s / IOPS; 40/81 = read/write
+      # mean latency (us), 30/71 = read/write completion latency's 99th percentile ("99.000000%=us")
       case "$rw" in
-        randread) v=$(echo "$t" | cut -d';' -f8) ;;
-        randwrite) v=$(echo "$t" | cut -d';' -f49) ;;
+        randread) v=$(echo "$t" | cut -d';' -f8) lat=$(echo "$t" | cut -d';' -f40) p99=$(echo "$t" | cut -d';' -f30) ;;
+        randwrite) v=$(echo "$t" | cut -d';' -f49) lat=$(echo "$t" | cut -d';' -f81) p99=$(echo "$t" | cut -d';' -f71) ;;
         read) v=$(echo "$t" | awk -F';' '{printf "%.1f", $7/1024}') ;;
         write) v=$(echo "$t" | awk -F';' '{printf "%.1f", $48/1024}') ;;
       esac
       echo "$contender,$label,$r,${v:-0}" >> "$raw"
       echo "  round $r $contender $label: ${v:-0} $unit"
+      if [ "$qd" = 1 ]; then
+        echo "$contender,$label-mean-latency,$r,$(printf '%.0f' "${lat:-0}")" >> "$raw"
+        echo "$contender,$label-p99-latency,$r,${p99#*=}" >> "$raw"
+      fi
       [ -z "${BENCH_PROFILE:-}" ] || profile_cell "$contender" "$label" "$r" "${v:-0}"
     done
   done
-  awk -F, -v l="$label" -v u="$unit" '$2 == l { s[$1] += $4; n[$1]++; if (!($1 in o)) { o[$1] = ++k; c[k] = $1 } }
-    END { for (i = 1; i <= k; i++) printf "%s,%s,%.1f,%s\n", c[i], l, s[c[i]] / n[c[i]], u }' "$raw" >> "$csv"
+  rows="$label,$unit"
+  [ "$qd" != 1 ] || rows="$rows $label-mean-latency,us $label-p99-latency,us"
+  for row in $rows; do
+    awk -F, -v l="${row%,*}" -v u="${row#*,}" '$2 == l { s[$1] += $4; n[$1]++; if (!($1 in o)) { o[$1] = ++k; c[k] = $1 } }
+      END { for (i = 1; i <= k; i++) printf "%s,%s,%.1f,%s\n", c[i], l, s[c[i]] / n[c[i]], u }' "$raw" >> "$csv"
+  done
 done
 exit 0
