@@ -22,6 +22,8 @@ public enum ReplyType {
     }
 
     /** The 16-bit value on the wire. */
+    private static final ReplyType[] ALL = values();
+
     public int code() {
         return code;
     }
@@ -31,9 +33,9 @@ public enum ReplyType {
         return (code & ERROR_BIT) != 0;
     }
 
-    /** The chunk type with this wire value, or null if unknown. */
+    /** The chunk type with this wire value, or null if unknown. Once per reply chunk: no values() clone. */
     public static ReplyType fromCode(int code) {
-        for (ReplyType t : values()) {
+        for (ReplyType t : ALL) {
             if (t.code == code) {
                 return t;
             }

@@ -21,6 +21,9 @@ final class DataLanding {
      */
     static final int LOW_WATER_MIN = 64 << 10;
 
+    /** All of this process's memory, to copy staged data to a request's address without a segment per copy. */
+    private static final MemorySegment MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+
     private final Link link;
     private final ReplyPipeline replies;
     private final MemorySegment lowWaterValue;
@@ -70,7 +73,9 @@ final class DataLanding {
         DataPathStats.staged(n);
         RequestBuffer b = r.buffer();
         if (!b.isFixed()) {
-            reassembler().copyData(rx, MemorySegment.ofAddress(b.address()).reinterpret(off + n).asByteBuffer());
+            MemorySegment.copy(link.rxSeg, rx.position(), MEMORY, b.address() + off, n);
+            rx.position(rx.position() + n);
+            reassembler().dataReceived(n);
             DataPathStats.moved(false, n);
             return true;
         }

@@ -10,11 +10,18 @@ import io.nbdgate.uring.IoUringAbi;
 final class InFlightOps {
     private int ops;
     private int notifications;
+    private long submitted;
 
     /** Counts an operation just submitted. */
     long add(long userData) {
         ops++;
+        submitted++;
         return userData;
+    }
+
+    /** Operations submitted over the link's life. */
+    long submitted() {
+        return submitted;
     }
 
     /** A completion came: the last one of its operation unless the kernel says more follow. */

@@ -73,7 +73,7 @@ public final class Link implements IoUringIoHandle {
     NettyRing ring;
     LinkState state = LinkState.CONNECTING;
     int fd = -1;
-    private final InFlightOps inFlight = new InFlightOps();
+    final InFlightOps inFlight = new InFlightOps();
     private boolean closeSent;
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */

@@ -16,6 +16,11 @@ public final class LinkCounters {
         return LinkTls.ALERTS.sum();
     }
 
+    /** Ring operations (SQEs) the link submitted. */
+    public long ringOperations() {
+        return link.inFlight.submitted();
+    }
+
     /** Receives that took reply header bytes. */
     public long headerReceives() {
         return link.replies.headerReceives();

@@ -78,6 +78,17 @@ public final class SessionHarness implements AutoCloseable {
         }).whenComplete((s, e) -> session = s);
     }
 
+    /**
+     * Starts a session whose completions go to {@code listener} on the loop instead of to futures: for drivers
+     * that must not allocate per request.
+     */
+    public CompletableFuture<QueueSession> openDriven(SocketAddress at, HandshakeConfig config, int depth,
+                                                      LinkOptions options, ReconnectPolicy policy,
+                                                      QueueSession.Listener listener) {
+        return QueueSession.open("test", 0, loop, () -> at, config, options, depth, policy, false, listener)
+                .whenComplete((s, e) -> session = s);
+    }
+
     public QueueSession open(SocketAddress at, HandshakeConfig config, int depth, Duration ioTimeout, int stageMax,
                              ReconnectPolicy policy) throws Exception {
         return opening(at, config, depth, linkOptions(Duration.ofSeconds(5), ioTimeout, stageMax), policy)
@@ -103,11 +114,16 @@ public final class SessionHarness implements AutoCloseable {
 
     /** Loop thread only. */
     public void submitNow(int tag, Command cmd, int flags, long offset, long length, MemorySegment buf) {
+        submitNow(tag, cmd, flags, offset, length, buf == null ? 0 : buf.address());
+    }
+
+    /** Loop thread only; {@code address} 0 for commands without data. */
+    public void submitNow(int tag, Command cmd, int flags, long offset, long length, long address) {
         Request r = session.request(tag).load(cmd, flags, offset, length);
-        if (buf == null) {
+        if (address == 0) {
             r.buffer().none();
         } else {
-            r.buffer().memory(buf.address());
+            r.buffer().memory(address);
         }
         session.submit(r);
     }
