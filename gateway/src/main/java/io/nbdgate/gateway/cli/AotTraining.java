@@ -40,6 +40,7 @@ final class AotTraining {
         System.setProperty("nbdgate.runDir", runDir.toString());
         Path control = runDir.resolve("0.sock");
         PrintStream out = System.out;
+        PrintStream err = System.err;
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8);
         try (ServerSocketChannel nbd = ServerSocketChannel.open()
                      .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
@@ -60,6 +61,7 @@ final class AotTraining {
             }
         } finally {
             System.setOut(out);
+            System.setErr(err); // a failure of the training must be seen in the build's output
             Files.deleteIfExists(control);
             Files.deleteIfExists(runDir);
         }

@@ -27,6 +27,7 @@ final class ServingAotTraining {
         Path dir = Files.createTempDirectory("nbdgate-aot-training");
         System.setProperty("nbdgate.runDir", dir.resolve("run").toString());
         PrintStream out = System.out;
+        PrintStream err = System.err;
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream(), true, StandardCharsets.UTF_8);
         try {
             int closedPort;
@@ -46,6 +47,7 @@ final class ServingAotTraining {
             Main.run("attach", uri, "--name", "aot-training", "--connect-timeout", "1s");
         } finally {
             System.setOut(out);
+            System.setErr(err); // a failure of the training must be seen in the build's output
             try (Stream<Path> files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
