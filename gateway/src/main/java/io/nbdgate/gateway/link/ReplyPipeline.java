@@ -94,7 +94,8 @@ final class ReplyPipeline {
     /** A new request: registered and queued for sending, unless it must wait for a linked batching receive. */
     void accept(Request r) {
         if (r.command() == Command.READ) {
-            idleBatching = !wantsDirect(r);
+            r.directRead = r.length() > link.options.stageMax() || !canStage(r);
+            idleBatching = !r.directRead;
             if (rxBatching && !canStage(r)) {
                 if (aheadLinked) {
                     held[heldCount++] = r;
@@ -111,18 +112,13 @@ final class ReplyPipeline {
         send(r);
     }
 
+    /** Registers and queues {@code r}; a READ whose data goes straight into its pages counts as direct from here. */
     private void send(Request r) {
-        if (r.command() == Command.READ && wantsDirect(r)) {
-            r.directRead = true;
+        if (r.directRead) {
             directReads++;
         }
         r.cookie = reassembler.register(r);
         link.sender.enqueue(r);
-    }
-
-    /** Whether a READ's data should go straight into its pages rather than through rx. */
-    private boolean wantsDirect(Request r) {
-        return r.length() > link.options.stageMax() || !canStage(r);
     }
 
     /** Whether reply data for {@code r} that lands in rx can be copied into place. */
