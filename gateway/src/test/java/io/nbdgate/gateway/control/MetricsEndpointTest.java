@@ -92,9 +92,6 @@ class MetricsEndpointTest {
     @AfterEach
     void tearDown() throws Exception {
         h.close();
-        if (server != null) {
-            server.close();
-        }
         control.stop();
         vertx.close().await();
         System.clearProperty("nbdgate.runDir");
@@ -123,7 +120,7 @@ class MetricsEndpointTest {
     void aTlsConnectionShowsWhereItsRecordsAreEncrypted() throws Exception {
         Path keys = dir.resolve("keys.psk");
         Files.writeString(keys, "alice:" + "5a".repeat(32) + "\n");
-        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory", "size=16M");
+        server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory", "size=16M"));
         LinkOptions plain = h.linkOptions(Duration.ofSeconds(30), Duration.ofSeconds(10),
                 DeviceConfig.DEFAULT_STAGE_READS_MAX);
         ClientCredentials psk = ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "alice"),
@@ -144,8 +141,8 @@ class MetricsEndpointTest {
 
     @Test
     void trafficShowsUpAsCountsBytesErrorsAndLatencyHistograms() throws Exception {
-        server = ExternalNbdServer.nbdkitUnix(dir, List.of("--filter=error"), "memory", "size=64M", "error=ENOSPC",
-                "error-trim-rate=100%");
+        server = h.serving(ExternalNbdServer.nbdkitUnix(dir, List.of("--filter=error"), "memory", "size=64M",
+                "error=ENOSPC", "error-trim-rate=100%"));
         QueueSession s = h.open(UnixDomainSocketAddress.of(server.uri().socketPath()), HandshakeConfig.go(""), DEPTH,
                 Duration.ofSeconds(10), DeviceConfig.DEFAULT_STAGE_READS_MAX, ReconnectPolicy.of(Duration.ofMinutes(1)));
         for (int i = 0; i < 4; i++) {
@@ -210,7 +207,7 @@ class MetricsEndpointTest {
             raf.setLength(16 << 20);
         }
         // Replies wait a second, so the read is surely on the connection when the server dies.
-        server = ExternalNbdServer.nbdkit(dir, List.of("--filter=delay"), "file", "file=" + file, "rdelay=1");
+        server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--filter=delay"), "file", "file=" + file, "rdelay=1"));
         QueueSession s = h.open(server.socketAddress(), HandshakeConfig.go(""), DEPTH, Duration.ofSeconds(30),
                 DeviceConfig.DEFAULT_STAGE_READS_MAX, ReconnectPolicy.of(Duration.ofMinutes(1)));
         registry.metrics().bind(new SessionSource("disk", s));

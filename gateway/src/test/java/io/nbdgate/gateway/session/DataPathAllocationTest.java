@@ -47,7 +47,6 @@ class DataPathAllocationTest {
     Path dir;
 
     private final SessionHarness h;
-    private ExternalNbdServer server;
     private MemorySegment buffers;
     private final Runnable[] resubmit = new Runnable[DEPTH];
     private int submitted;
@@ -63,14 +62,11 @@ class DataPathAllocationTest {
     @AfterEach
     void tearDown() throws Exception {
         h.close();
-        if (server != null) {
-            server.close();
-        }
     }
 
     @Test
     void theLoopAllocatesNothingPerRequest() throws Exception {
-        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        ExternalNbdServer server = h.serving(ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M"));
         buffers = h.arena.allocate((long) DEPTH * MAX_LENGTH, 4096);
         for (int t = 0; t < DEPTH; t++) {
             int tag = t;

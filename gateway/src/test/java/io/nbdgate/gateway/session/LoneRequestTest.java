@@ -38,13 +38,12 @@ class LoneRequestTest {
     @BeforeEach
     void setUp() throws Exception {
         h = new SessionHarness();
-        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        server = h.serving(ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M"));
     }
 
     @AfterEach
     void tearDown() throws Exception {
         h.close();
-        server.close();
         assertEquals(0, h.strayCompletions.get(), "a request completed twice");
     }
 

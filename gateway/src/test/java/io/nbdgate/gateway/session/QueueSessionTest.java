@@ -54,14 +54,11 @@ class QueueSessionTest {
     @AfterEach
     void tearDown() throws Exception {
         h.close();
-        if (server != null) {
-            server.close();
-        }
         assertEquals(0, h.strayCompletions.get(), "a request completed twice");
     }
 
     private Path startNbdkit(List<String> options, String plugin, String... params) throws IOException {
-        server = ExternalNbdServer.nbdkitUnix(dir, options, plugin, params);
+        server = h.serving(ExternalNbdServer.nbdkitUnix(dir, options, plugin, params));
         return Path.of(server.uri().socketPath());
     }
 

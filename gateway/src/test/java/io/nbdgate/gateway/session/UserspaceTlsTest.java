@@ -61,9 +61,6 @@ class UserspaceTlsTest {
     @AfterEach
     void tearDown() throws Exception {
         h.close();
-        if (server != null) {
-            server.close();
-        }
         assertEquals(0, h.strayCompletions.get(), "a request completed twice");
         // The relays of every link, the restarted server's included, ended with their links.
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
@@ -106,8 +103,8 @@ class UserspaceTlsTest {
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(64L << 20);
         }
-        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "file",
-                image.toString());
+        server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "file",
+                image.toString()));
         TlsSettings settings = new TlsSettings(null, null, null, null, keys, "alice");
         QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 16);
         String status = h.onLoop(() -> session.link().tlsStatus());
@@ -145,8 +142,8 @@ class UserspaceTlsTest {
         Path ca = Files.copy(clientDir.resolve("ca-cert.pem"), files.resolve("ca.crt"));
         Path cert = Files.copy(clientDir.resolve("client-cert.pem"), files.resolve("me.crt"));
         Path key = Files.copy(clientDir.resolve("client-key.pem"), files.resolve("me.key"));
-        server = ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-certificates=" + serverDir,
-                "--tls-verify-peer"), "memory", "size=64M");
+        server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-certificates=" + serverDir,
+                "--tls-verify-peer"), "memory", "size=64M"));
         TlsSettings settings = new TlsSettings(null, null, null, null, null, null, ca, cert, key);
         QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 8);
         String status = h.onLoop(() -> session.link().tlsStatus());
@@ -158,8 +155,8 @@ class UserspaceTlsTest {
     @Test
     void aUnixSocketWithAPreSharedKey() throws Exception {
         Path keys = pskFile("carol");
-        server = ExternalNbdServer.nbdkitUnix(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory",
-                "size=64M");
+        server = h.serving(ExternalNbdServer.nbdkitUnix(dir, List.of("--tls=require", "--tls-psk=" + keys), "memory",
+                "size=64M"));
         QueueSession session = open(UnixDomainSocketAddress.of(server.uri().socketPath()),
                 ClientCredentials.load(new TlsSettings(null, null, null, null, keys, "carol"), "localhost"), 8);
         String status = h.onLoop(() -> session.link().tlsStatus());

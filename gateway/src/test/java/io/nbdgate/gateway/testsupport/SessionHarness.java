@@ -42,6 +42,7 @@ public final class SessionHarness implements AutoCloseable {
      */
     public final ConcurrentHashMap<Integer, List<String>> completedIn = new ConcurrentHashMap<>();
     public volatile boolean recordFrames;
+    private final List<ExternalNbdServer> servers = new java.util.ArrayList<>();
 
     public SessionHarness() throws Exception {
         zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
@@ -95,6 +96,12 @@ public final class SessionHarness implements AutoCloseable {
                 .get(20, TimeUnit.SECONDS);
     }
 
+    /** A server the sessions talk to, stopped by {@link #close} after them; returns it. */
+    public ExternalNbdServer serving(ExternalNbdServer server) {
+        servers.add(server);
+        return server;
+    }
+
     /** Submits on the loop; {@code buf} null for commands without data. */
     public CompletableFuture<Integer> submit(int tag, Command cmd, int flags, long offset, long length,
                                              MemorySegment buf) {
@@ -143,6 +150,7 @@ public final class SessionHarness implements AutoCloseable {
             session.stop(Duration.ofSeconds(1)).get(10, TimeUnit.SECONDS);
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        servers.forEach(ExternalNbdServer::close);
         LinuxCalls.close(zeroFd);
         arena.close();
     }
