@@ -108,6 +108,10 @@ grep -q "^NAME " <<<"$out" || fail "nbdgate list printed no header"
 ! grep -q "io\.vertx\.\|ch\.qos\.logback\." <<<"$out" || fail "nbdgate list loaded Vert.x or logback"
 grep -q "io.nbdgate.gateway.cli.ListCommand source: shared objects file" <<<"$out" \
   || fail "nbdgate list did not use the package's AOT cache"
+# Every class of its own (picocli's included: they are built for this JDK so that the cache takes them) from the
+# cache, none read from the jar.
+from_jar=$(grep " source: .*nbdgate\.jar" <<<"$out" | head -n 3) || true
+[ -z "$from_jar" ] || fail "nbdgate list loaded classes from the jar, not the AOT cache: $from_jar"
 # A cache that does not fit the JVM (here: the package's cache on the build's JDK) is ignored without a word.
 if [ -n "${JAVA_HOME:-}" ]; then
   out=$("$JAVA_HOME/bin/java" "@$root/usr/lib/nbdgate/bin/client.jvmargs" -XX:AOTCache="$root/usr/lib/nbdgate/lib/nbdgate.aot" \

@@ -55,7 +55,7 @@ class LauncherTest {
         Run r = launch(jdk);
         assertEquals(0, r.exit(), r.output());
         assertTrue(r.output().contains("ran @" + Path.of(System.getProperty("nbdgate.root"), "bin", "client.jvmargs")
-                + " -jar " + dir.resolve("nbdgate.jar")), r.output());
+                + " -cp " + dir.resolve("nbdgate.jar") + " io.nbdgate.gateway.cli.Main --version"), r.output());
         // The only call is the real run: no "java -XshowSettings:properties -version" before it.
         assertEquals(1, Files.readAllLines(jdk.resolve("calls")).size(), Files.readString(jdk.resolve("calls")));
     }
@@ -100,10 +100,10 @@ class LauncherTest {
         Path jdk = fakeJdk("jdk25", "25.0.1");
         Run fresh = launchFromTree(jdk, true, "list");
         assertTrue(fresh.output().contains("client.jvmargs -XX:AOTCache=" + dir.resolve("tree/gateway/target/nbdgate-25.0.1+9-LTS.aot")
-                + " -jar "), fresh.output());
+                + " -cp "), fresh.output());
         // JDK 25 would run the classes of the build the cache was made from: a jar built since must go without.
         Run stale = launchFromTree(jdk, false, "list");
-        assertTrue(stale.output().contains("client.jvmargs -jar "), stale.output());
+        assertTrue(stale.output().contains("client.jvmargs -cp "), stale.output());
         assertFalse(stale.output().contains("AOTCache"), stale.output());
     }
 
@@ -119,17 +119,17 @@ class LauncherTest {
         Run attach = launchFromTree(jdk, true, "attach", "nbd://h/e");
         assertTrue(attach.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " " + cache + " -cp "
                 + jar + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
-                + " " + cache + " -jar " + jar + " attach nbd://h/e"), attach.output());
+                + " " + cache + " -cp " + jar + " io.nbdgate.gateway.cli.Main attach nbd://h/e"), attach.output());
         Run direct = launchFromTree(jdk, true, java.util.Map.of("NBDGATE_IO_FLUSHER", "0"), "daemon");
-        assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " " + cache + " -jar "
-                + jar + " daemon"), direct.output());
+        assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " " + cache + " -cp "
+                + jar + " io.nbdgate.gateway.cli.Main daemon"), direct.output());
         Run serve = launchFromTree(jdk, true, "serve", "--export", "e=memory:1M");
         assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -Xlog:aot=off -Xlog:cds=off "
-                + cache + " -jar "), serve.output());
+                + cache + " -cp "), serve.output());
         Run stale = launchFromTree(jdk, false, "attach", "nbd://h/e");
         assertTrue(stale.output().contains("ran @" + dir.resolve("tree/bin/client.jvmargs") + " -cp " + jar
                 + " io.nbdgate.gateway.cli.IoFlusherExec " + javaBin + " @" + dir.resolve("tree/bin/daemon.jvmargs")
-                + " -jar " + jar + " attach nbd://h/e"), stale.output());
+                + " -cp " + jar + " io.nbdgate.gateway.cli.Main attach nbd://h/e"), stale.output());
     }
 
     @Test
