@@ -5,7 +5,6 @@ import java.util.Map;
 import org.bouncycastle.tls.AlertDescription;
 import org.bouncycastle.tls.CipherSuite;
 import org.bouncycastle.tls.TlsClientProtocol;
-import org.bouncycastle.tls.crypto.impl.bc.BcTlsCrypto;
 
 /**
  * Our side of a TLS connection to an NBD server, without I/O (the caller owns the socket: a blocking one for
@@ -27,7 +26,7 @@ public final class TlsEngine extends TlsConnection {
 
     /** The same, and with {@code kernel} the record keys are kept for {@link #kernelKeys}. */
     public static TlsEngine start(ClientCredentials credentials, boolean kernel) {
-        NbdTlsClient client = new NbdTlsClient(new BcTlsCrypto(RANDOM), credentials);
+        NbdTlsClient client = new NbdTlsClient(new RecordCrypto(RANDOM), credentials);
         client.kernelWanted = kernel;
         TlsEngine engine = new TlsEngine(client);
         try {

@@ -63,7 +63,7 @@ public final class TlsServerEngine extends TlsConnection {
      * a KeyUpdate asks for new keys in both directions.
      */
     public static TlsServerEngine accept(ServerCredentials credentials, long keyUpdateBytes) {
-        TlsServerEngine engine = new TlsServerEngine(new Server(new BcTlsCrypto(RANDOM), credentials), keyUpdateBytes);
+        TlsServerEngine engine = new TlsServerEngine(new Server(new RecordCrypto(RANDOM), credentials), keyUpdateBytes);
         try {
             ((TlsServerProtocol) engine.protocol).accept(engine.server);
         } catch (IOException e) {

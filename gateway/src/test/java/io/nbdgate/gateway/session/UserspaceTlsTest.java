@@ -36,6 +36,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordingFile;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -106,6 +108,10 @@ class UserspaceTlsTest {
         server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--tls=require", "--tls-psk=" + keys), "file",
                 image.toString()));
         TlsSettings settings = new TlsSettings(null, null, null, null, keys, "alice");
+        // Which ciphers the JCA hands out while the link comes up and moves data.
+        Recording crypto = new Recording();
+        crypto.enable("jdk.SecurityProviderService");
+        crypto.start();
         QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 16);
         String status = h.onLoop(() -> session.link().tlsStatus());
         assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:alice"), status);
@@ -115,6 +121,14 @@ class UserspaceTlsTest {
         long payload = 2L * 16 * (256 << 10);
         assertTrue(TlsRelay.bytesThroughJava() - before >= payload, () -> "the relay moved "
                 + (TlsRelay.bytesThroughJava() - before) + " plaintext bytes for " + payload + " of payload");
+        crypto.stop();
+        Path recorded = dir.resolve("crypto.jfr");
+        crypto.dump(recorded);
+        crypto.close();
+        // The records are sealed and opened by the JDK's AES-GCM (AES-NI and CLMUL intrinsics), not in plain Java.
+        List<String> ciphers = RecordingFile.readAllEvents(recorded).stream()
+                .filter(e -> "Cipher".equals(e.getString("type"))).map(e -> e.getString("algorithm")).toList();
+        assertTrue(ciphers.contains("AES/GCM/NoPadding"), "ciphers the JCA handed out: " + ciphers);
 
         server.restart();
         byte[][] afterRestart = roundTrip(16, 8L << 20, new Random(3)); // the first requests wait for the reconnect
