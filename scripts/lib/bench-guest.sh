@@ -122,8 +122,8 @@ snap() { # file: "pid tid ns comm" per thread, then "uptime SECONDS"; shell buil
   read -r up idle < /proc/uptime
   echo "uptime $up" >> "$1"
 }
-profile_cell() { # contender workload round value
-  awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v ncpu="$(nproc)" '
+profile_cell() { # contender workload round value [KiB per I/O when the value is MiB/s]
+  awk -v c="$1" -v w="$2" -v r="$3" -v v="$4" -v kib="${5:-0}" -v ncpu="$(nproc)" '
     FILENAME == "/tmp/jvms" { jvm[$1] = $2; next }
     $1 == "uptime" { if (FILENAME == "/tmp/snap-1") t1 = $2; else t2 = $2; next }
     FILENAME == "/tmp/snap-1" { before[$2] = $3; next }
@@ -138,7 +138,7 @@ profile_cell() { # contender workload round value
       d = $3 - ($2 in before ? before[$2] : 0); if (d > 0) { ns[g] += d; sum += d }
     }
     END {
-      ios = v * (t2 - t1)   # I/Os per second: IOPS, and MiB/s of the 1M rows
+      ios = v * (t2 - t1) * (kib > 0 ? 1024 / kib : 1)   # the I/Os between the snapshots
       if (ios <= 0) exit
       ns["idle"] = ncpu * (t2 - t1) * 1e9 - sum
       for (g in ns) printf "%s,%s,%s,%s,%.0f\n", c, w, r, g, ns[g] / ios
@@ -223,7 +223,11 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
         echo "$contender,$label-mean-latency,$r,$(printf '%.0f' "${lat:-0}")" >> "$raw"
         echo "$contender,$label-p99-latency,$r,${p99#*=}" >> "$raw"
       fi
-      [ -z "${BENCH_PROFILE:-}" ] || profile_cell "$contender" "$label" "$r" "${v:-0}"
+      if [ -n "${BENCH_PROFILE:-}" ]; then
+        kib=0 # the MiB/s rows' I/Os are bs each
+        [ "$unit" != MiB/s ] || case "$bs" in *k) kib=${bs%k} ;; *M) kib=$((${bs%M} * 1024)) ;; esac
+        profile_cell "$contender" "$label" "$r" "${v:-0}" "$kib"
+      fi
     done
   done
   rows="$label,$unit"
