@@ -109,22 +109,24 @@ class UserspaceTlsTest {
                 image.toString()));
         TlsSettings settings = new TlsSettings(null, null, null, null, keys, "alice");
         // Which ciphers the JCA hands out while the link comes up and moves data.
-        Recording crypto = new Recording();
-        crypto.enable("jdk.SecurityProviderService");
-        crypto.start();
-        QueueSession session = open(ClientCredentials.load(settings, "127.0.0.1"), 16);
-        String status = h.onLoop(() -> session.link().tlsStatus());
-        assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:alice"), status);
-
-        long before = TlsRelay.bytesThroughJava();
-        byte[][] written = roundTrip(16, 0, new Random(2));
-        long payload = 2L * 16 * (256 << 10);
-        assertTrue(TlsRelay.bytesThroughJava() - before >= payload, () -> "the relay moved "
-                + (TlsRelay.bytesThroughJava() - before) + " plaintext bytes for " + payload + " of payload");
-        crypto.stop();
         Path recorded = dir.resolve("crypto.jfr");
-        crypto.dump(recorded);
-        crypto.close();
+        QueueSession session;
+        byte[][] written;
+        try (Recording crypto = new Recording()) {
+            crypto.enable("jdk.SecurityProviderService");
+            crypto.start();
+            session = open(ClientCredentials.load(settings, "127.0.0.1"), 16);
+            String status = h.onLoop(() -> session.link().tlsStatus());
+            assertTrue(status.startsWith("userspace TLS 1.3") && status.contains("psk:alice"), status);
+
+            long before = TlsRelay.bytesThroughJava();
+            written = roundTrip(16, 0, new Random(2));
+            long payload = 2L * 16 * (256 << 10);
+            assertTrue(TlsRelay.bytesThroughJava() - before >= payload, () -> "the relay moved "
+                    + (TlsRelay.bytesThroughJava() - before) + " plaintext bytes for " + payload + " of payload");
+            crypto.stop();
+            crypto.dump(recorded);
+        }
         // The records are sealed and opened by the JDK's AES-GCM (AES-NI and CLMUL intrinsics), not in plain Java.
         List<String> ciphers = RecordingFile.readAllEvents(recorded).stream()
                 .filter(e -> "Cipher".equals(e.getString("type"))).map(e -> e.getString("algorithm")).toList();
