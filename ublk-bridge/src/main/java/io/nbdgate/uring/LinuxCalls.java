@@ -319,6 +319,11 @@ public final class LinuxCalls {
         return raw(SYS_WRITE, fd, buf.address(), buf.byteSize(), 0, 0, 0);
     }
 
+    /** send(2) of {@code len} bytes at {@code address} with {@code flags}: bytes sent, or minus errno. */
+    public static long send(int fd, long address, long len, int flags) {
+        return raw(SYS_SENDTO, fd, address, len, flags, 0, 0);
+    }
+
     /** send(2) of {@code buf} with MSG_NOSIGNAL (a closed peer is EPIPE, not SIGPIPE): bytes sent, or minus errno. */
     public static long sendNoSignal(int fd, MemorySegment buf) {
         return raw(SYS_SENDTO, fd, buf.address(), buf.byteSize(), 0x4000 /* MSG_NOSIGNAL */, 0, 0);

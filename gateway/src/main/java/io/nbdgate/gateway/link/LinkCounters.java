@@ -26,9 +26,14 @@ public final class LinkCounters {
         return link.replies.headerReceives();
     }
 
-    /** Linked send chains (each one ring submission of request headers and payloads). */
+    /** Send chains: the requests' headers and payloads that went out together. */
     public long sendChains() {
         return link.sender.chains();
+    }
+
+    /** send(2) calls made on the loop thread instead of a SEND on the ring (headers, copy-mode payloads). */
+    public long directSends() {
+        return link.sender.directSends();
     }
 
     /** Reply data bytes received together with headers and copied into place. */

@@ -5,6 +5,7 @@ import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.wire.RequestCodec;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.IoUringAbi;
+import io.nbdgate.uring.LinuxCalls;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 
@@ -38,6 +39,7 @@ final class SendPipeline {
     private int chainSize;  // SQEs in the chain
     private int chainCount; // requests the chain carries, from head
     private long chains;
+    private long directSends;
 
     SendPipeline(Link link) {
         this.link = link;
@@ -58,9 +60,14 @@ final class SendPipeline {
         return count == 0 && !busy;
     }
 
-    /** Linked send chains so far. */
+    /** Send chains so far. */
     long chains() {
         return chains;
+    }
+
+    /** send(2) calls the loop made itself instead of a SEND on the ring. */
+    long directSends() {
+        return directSends;
     }
 
     /** Encodes {@code r}'s header with its cookie and queues it (and its payload) for the next chain. */
@@ -94,21 +101,71 @@ final class SendPipeline {
             return;
         }
         int n = plan(Math.min(MAX_CHAIN, link.ring.sqEntries()));
-        chainOps = n;
-        chainNext = 0;
         chainSize = n;
         busy = true;
         chains++;
-        if (link.tls != null) {
-            submitTls(0);
+        int from = inPlainMemory(n) ? sendNow(n) : 0;
+        if (from < 0) {
+            return; // the link failed
+        }
+        if (from == n) {
+            chainDone();
             return;
         }
-        link.ring.reserveSq(n);
-        for (int k = 0; k < n; k++) {
+        chainOps = n - from;
+        chainNext = from;
+        if (link.tls != null) {
+            submitTls(from);
+            return;
+        }
+        link.ring.reserveSq(n - from);
+        for (int k = from; k < n; k++) {
             boolean last = k == n - 1;
             submit(k, last ? 0 : IoUringAbi.IOSQE_IO_LINK,
                     Link.MSG_NOSIGNAL | Link.MSG_WAITALL | (last ? 0 : Link.MSG_MORE));
         }
+    }
+
+    /** Whether every send of the chain is from this process's memory: headers, and payloads of copy mode. */
+    private boolean inPlainMemory(int n) {
+        for (int k = 0; k < n; k++) {
+            if (chainPayload[k] != null && chainPayload[k].buffer().isFixed()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Sends the chain with non-blocking send(2) calls on the loop thread, as far as the socket takes it: a READ's
+     * header reaches the socket in the pass that submitted it, and no completion brings the loop back for it (at
+     * queue depth 1 a trip per request). Nothing of the link is on the ring's send side meanwhile (the chain
+     * before has completed), so bytes cannot interleave. Returns the index of the first send the ring must do
+     * (the rest of a short one from there), n when the socket took all, -1 if the link failed.
+     */
+    private int sendNow(int n) {
+        for (int k = 0; k < n; k++) {
+            long sent = LinuxCalls.send(link.fd, chainAddr[k], chainLen[k],
+                    LinuxCalls.MSG_DONTWAIT | Link.MSG_NOSIGNAL | (k == n - 1 ? 0 : Link.MSG_MORE));
+            if (sent == -Errno.EAGAIN) {
+                return k;
+            }
+            if (sent < 0) {
+                busy = false; // nothing of the chain is on the ring: its requests are queued ones again
+                link.fail("send failed: " + Errno.describe((int) -sent));
+                return -1;
+            }
+            if (chainPayload[k] != null) {
+                DataPathStats.moved(false, sent);
+            }
+            directSends++;
+            if (sent < chainLen[k]) {
+                chainAddr[k] += sent;
+                chainLen[k] -= (int) sent;
+                return k;
+            }
+        }
+        return n;
     }
 
     /**
@@ -234,6 +291,11 @@ final class SendPipeline {
             }
             return;
         }
+        chainDone();
+    }
+
+    /** Every send of the chain is done: its requests wait only for their replies; the next chain goes. */
+    private void chainDone() {
         busy = false;
         for (int i = 0; i < chainCount; i++) {
             Request r = queue[head];

@@ -96,9 +96,15 @@ class LoneRequestTest {
         for (int i = 0; i < 3; i++) {
             long staged = h.link(l -> l.counters().stagedBytes());
             long receives = h.link(l -> l.counters().headerReceives());
+            long direct = h.link(l -> l.counters().directSends());
+            long ringOps = h.link(l -> l.counters().ringOperations());
             buf.fill((byte) 0);
             assertCompletedIn("ReplyPipeline.onHeaderBytes", alone("4k READ", Command.READ, i * 4096L, 4096, buf),
                     "a lone 4k READ");
+            assertEquals(1, h.link(l -> l.counters().directSends()) - direct,
+                    "its header went to the socket from the loop thread");
+            assertEquals(1, h.link(l -> l.counters().ringOperations()) - ringOps,
+                    "the ring did nothing for it but re-arm the idle receive (no SEND whose completion returns the loop)");
             assertEquals(4096, h.link(l -> l.counters().stagedBytes()) - staged, "its data came with its header");
             assertEquals(1, h.link(l -> l.counters().headerReceives()) - receives,
                     "one receive took its reply, armed before it was sent");
