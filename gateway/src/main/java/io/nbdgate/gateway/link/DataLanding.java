@@ -152,9 +152,8 @@ final class DataLanding {
      * keep the old, now too high, mark.
      */
     private void receiveWhole(Request r, long off, int len) {
-        link.ring.reserveSq(2);
-        if (rcvLowat != len) {
-            setRcvLowat(len, IoUringAbi.IOSQE_IO_LINK);
+        if (rcvLowat != len && !setRcvLowat(len)) {
+            return;
         }
         RequestBuffer b = r.buffer();
         link.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, b.address() + off, len, 0, b.fixedIndex(),
@@ -163,18 +162,19 @@ final class DataLanding {
         lowWaterReceives++;
     }
 
-    private void setRcvLowat(int value, byte sqeFlags) {
-        MemorySegment v = value == 1 ? link.one : lowWaterValue;
-        v.set(ValueLayout.JAVA_INT, 0, value);
-        link.count(link.sqes.setsockopt(sqeFlags, link.fd, LinuxCalls.SOL_SOCKET, LinuxCalls.SO_RCVLOWAT, v.address(),
-                OpKind.data(OpKind.LOWAT, 0)));
-        rcvLowat = value;
-    }
-
-    void onLowWaterSet(int res) {
-        if (link.state() == LinkState.READY && res < 0) {
-            link.fail("setting SO_RCVLOWAT failed: " + Errno.describe(-res));
+    /**
+     * A setsockopt(2) on the loop thread, not a ring operation: it never blocks, and its completion would only
+     * return the loop to its wait, twice per large READ. Done before the receive it serves is even queued.
+     */
+    private boolean setRcvLowat(int value) {
+        lowWaterValue.set(ValueLayout.JAVA_INT, 0, value);
+        long res = LinuxCalls.setsockopt(link.fd, LinuxCalls.SOL_SOCKET, LinuxCalls.SO_RCVLOWAT, lowWaterValue);
+        if (res < 0) {
+            link.fail("setting SO_RCVLOWAT failed: " + Errno.describe((int) -res));
+            return false;
         }
+        rcvLowat = value;
+        return true;
     }
 
     void onData(int tag, int res) {
@@ -189,10 +189,10 @@ final class DataLanding {
         }
         DataPathStats.moved(link.requests[tag].buffer().isFixed(), res);
         reassembler().dataReceived(res);
-        if (rcvLowat != 1) {
+        if (rcvLowat != 1 && !setRcvLowat(1)) {
             // Before any other receive: header bytes must wake the loop from the first byte. Lowering the mark
             // re-checks readiness (tcp_set_rcvlowat), so even a receive armed before it cannot stall.
-            setRcvLowat(1, (byte) 0);
+            return;
         }
         replies.pump();
     }

@@ -76,7 +76,7 @@ public final class Link implements IoUringIoHandle {
     final InFlightOps inFlight = new InFlightOps();
     private boolean closeSent;
     private ExportInfo export;
-    /** The socket took a setsockopt through the ring (TCP on 6.7+): SO_RCVLOWAT can be set on the ring too. */
+    /** The socket took a setsockopt through the ring (TCP on 6.7+): large data receives wait with SO_RCVLOWAT. */
     boolean socketCommands;
     /** The kernel's TLS on this link's socket (after STARTTLS); null in plaintext and with a relay. */
     LinkTls tls;
@@ -264,7 +264,6 @@ public final class Link implements IoUringIoHandle {
             case OpKind.RX_HEADER -> replies.onHeaderBytes(res);
             case OpKind.RX_DATA -> replies.landing.onData(tag, res);
             case OpKind.RX_ZEROES -> replies.landing.onZeroes(res);
-            case OpKind.LOWAT -> replies.landing.onLowWaterSet(res);
             case OpKind.CANCEL, OpKind.SHUTDOWN, OpKind.DISC -> {
                 // CANCEL: 0, or ENOENT/EALREADY when the receive completed first; its completion comes either way.
                 // SHUTDOWN: outstanding operations now complete with errors. DISC: the goodbye went out or not.

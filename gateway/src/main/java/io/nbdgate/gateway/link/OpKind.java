@@ -20,8 +20,6 @@ final class OpKind {
     static final int RX_DATA = 8;
     /** Zero-filling a hole of a structured read reply. */
     static final int RX_ZEROES = 9;
-    /** SO_RCVLOWAT set through the ring for the next data receive. */
-    static final int LOWAT = 14;
     static final int SHUTDOWN = 10;
     static final int CLOSE = 11;
     static final int CANCEL = 12;
