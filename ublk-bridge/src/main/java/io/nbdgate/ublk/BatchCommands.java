@@ -9,6 +9,7 @@ import static io.nbdgate.uring.IoUringAbi.URING_CMD_MULTISHOT;
 
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.ProvidedBufferRing;
+import io.nbdgate.uring.SilentOps;
 import io.nbdgate.uring.UringException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -32,6 +33,7 @@ final class BatchCommands {
     private final int depth;
     private final int elemBytes;
     private MemorySegment prepElems;
+    private MemorySegment loneElems; // one element per tag: the commit of a pass that completed one request
     private ProvidedBufferRing tagRing;
     private int bufferGroup = -1;
     private MemorySegment[] commitBufs = new MemorySegment[0];
@@ -62,6 +64,7 @@ final class BatchCommands {
         int entries = depth <= 1 ? 1 : Integer.highestOneBit(depth - 1) << 1;
         tagRing = new ProvidedBufferRing(e.ring.fd(), bufferGroup, entries, Math.min(depth, TAGS_PER_FETCH) * 2, e.arena);
         prepElems = e.arena.allocate((long) depth * elemBytes, 8);
+        loneElems = e.arena.allocate((long) depth * elemBytes, 8);
         for (int tag = 0; tag < depth; tag++) {
             writeElem(prepElems, tag, tag, 0);
         }
@@ -183,7 +186,39 @@ final class BatchCommands {
             return;
         }
         currentCommit = -1;
+        if (commitEnd[b] == 1) {
+            commitAlone(b);
+            return;
+        }
         submitCommit(b);
+    }
+
+    /**
+     * The commit of a pass that completed one request (every pass at queue depth 1) posts no CQE when it succeeds:
+     * with one element it is all or nothing, and its success would only return the loop to its wait, a trip
+     * through the ring and Netty per request. Its element moves to the tag's own slot, which nothing writes again
+     * before the kernel has taken it: the tag comes back only through a FETCH after this commit.
+     */
+    private void commitAlone(int b) {
+        SilentOps silent = e.ring.silentOps(e.loop);
+        if (silent == null) {
+            submitCommit(b);
+            return;
+        }
+        int tag = commitBufs[b].get(ValueLayout.JAVA_SHORT, 0) & 0xffff;
+        MemorySegment.copy(commitBufs[b], 0, loneElems, (long) tag * elemBytes, elemBytes);
+        commitStart[b] = commitEnd[b] = 0;
+        commitFree[commitFreeCount++] = b;
+        silent.onFailure(QueueEngine.KIND_COMMIT_ONE, BatchCommands::loneCommitRefused);
+        silent.uringCmd(e.charFd, U_IO_COMMIT_IO_CMDS, loneElems.address() + (long) tag * elemBytes,
+                QueueEngine.data(QueueEngine.KIND_COMMIT_ONE, tag), batchHeader(e.qid, batchFlags(), 1, elemBytes), 0);
+    }
+
+    /** The only completion of a lone commit: the kernel refused it (the ring is shared by the loop's queues). */
+    private static int loneCommitRefused(int tag, int res) {
+        LOG.error("ublk: COMMIT_IO_CMDS refused tag {} on a queue of this loop: {}", tag,
+                res < 0 ? Errno.name(-res) : "result " + res);
+        return 0;
     }
 
     private void submitCommit(int b) {

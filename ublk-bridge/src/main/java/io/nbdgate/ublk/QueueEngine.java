@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
 final class QueueEngine implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(QueueEngine.class);
     /** Netty's 16-bit per-operation data: kind in the top 4 bits, tag (< 4096) below. */
-    static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_PREP = 4, KIND_FETCH = 5, KIND_COMMIT = 6;
+    static final int KIND_CMD = 0, KIND_TARGET = 1, KIND_PREP = 4, KIND_FETCH = 5, KIND_COMMIT = 6,
+            KIND_COMMIT_ONE = 7;
     static final byte IN_KERNEL = 0, IN_SERVICE = 1, DONE = 2;
     static final int BUFFER_TABLE_SLOTS = NettyRing.DEFAULT_BUFFER_SLOTS;
 

@@ -106,6 +106,8 @@ public final class NettyRing {
     /** SQ positions whose bytes 56-63 we set non-zero and must wipe after the kernel consumed them. */
     private int[] dirty = new int[64];
     private int dirtyCount;
+    private SilentOps silent;
+    private boolean silentTried;
 
     private NettyRing(IoUringIoHandler handler, int bufferSlots) throws Throwable {
         Object ringBuffer = RING_BUFFER.invoke(handler);
@@ -219,6 +221,36 @@ public final class NettyRing {
             }
             dirty[dirtyCount++] = tail - 1;
         }
+    }
+
+    /**
+     * Adds IOSQE_CQE_SKIP_SUCCESS to the SQE Netty enqueued last, which Netty refuses to take itself (see
+     * {@link SilentOps}); checked like {@link #writeLastSqeTail}. Netty writes every SQE's flags when it fills the
+     * slot, so the flag cannot outlive this entry.
+     */
+    void skipLastSuccess(byte expectOpcode, long expectBytes48) {
+        int tail;
+        try {
+            tail = (int) SQ_TAIL.invoke(submissionQueue);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+        long slot = (long) ((tail - 1) & mask) * IoUringAbi.SQE_SIZE;
+        if (sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
+                || sqes.get(JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectBytes48) {
+            throw new IllegalStateException("Netty's last SQE is not the one just submitted; refusing to patch");
+        }
+        byte flags = sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS);
+        sqes.set(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS, (byte) (flags | IoUringAbi.IOSQE_CQE_SKIP_SUCCESS));
+    }
+
+    /** The operations of this ring that complete only when they fail; registered on first use, null if it cannot. */
+    public SilentOps silentOps(io.netty.channel.IoEventLoop loop) {
+        if (!silentTried) {
+            silentTried = true;
+            silent = SilentOps.register(loop, this);
+        }
+        return silent;
     }
 
     /** Zeroes bytes 56-63 of patched entries the kernel has already taken (Netty's head passed them). */
