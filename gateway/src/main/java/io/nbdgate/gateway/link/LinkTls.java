@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * other than application data. The kernel does not hand such a record to a receive without room for control
  * messages (our RECVs have none); the receive fails with EIO and the record stays at the head of the stream.
  * This reads it with recvmsg, acts on it (NewSessionTicket: nothing; KeyUpdate: new keys, answered if asked;
- * alert: the link ends), then posts the interrupted receive again, unchanged.
+ * alert: the link ends), then posts the interrupted receive again, unchanged; a receive of reply headers is
+ * chosen afresh by the reply pipeline instead.
  */
 final class LinkTls {
     private static final Logger LOG = LoggerFactory.getLogger(LinkTls.class);
@@ -80,7 +81,7 @@ final class LinkTls {
         if (!receive || (s != LinkState.HANDSHAKE && s != LinkState.READY)) {
             return false;
         }
-        onReceiveEio();
+        onReceiveEio(kind);
         return true;
     }
 
@@ -88,7 +89,7 @@ final class LinkTls {
      * A receive ended with EIO: reads the control record in its way and posts the receive again. False if the
      * link failed instead (an alert, or EIO that was no control record).
      */
-    private boolean onReceiveEio() {
+    private boolean onReceiveEio(int kind) {
         long[] controlLen = new long[1];
         long n = LinuxCalls.recvmsg(link.fd, record, control, LinuxCalls.MSG_DONTWAIT, controlLen);
         if (n < 0) {
@@ -114,6 +115,12 @@ final class LinkTls {
             return false;
         }
         controlRecords++;
+        if (kind == OpKind.RX_HEADER) {
+            // A READ that came meanwhile may not be served by the receive that met the record (a batching one):
+            // the reply pipeline chooses the next receive afresh.
+            link.replies.resumeAfterControlRecord();
+            return true;
+        }
         link.count(link.sqes.recv(sqeFlags, recvFlags, link.fd, addr, len, msgFlags, bufIndex, data));
         return true;
     }

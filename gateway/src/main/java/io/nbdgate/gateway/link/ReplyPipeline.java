@@ -210,10 +210,8 @@ final class ReplyPipeline {
     private void receiveHeaderBytes() {
         ByteBuffer rx = link.rx;
         int needed = reassembler.bytesNeeded();
-        // On a TLS link a receive may have to be posted again (after a control record): no batching receive,
-        // which a READ may cancel by its id.
         boolean batch = reassembler.inFlight() > 0 || idleBatching;
-        if (batch && directReads == 0 && needed <= HEADER_BATCH_MAX && link.tls == null) {
+        if (batch && directReads == 0 && needed <= HEADER_BATCH_MAX) {
             // No reply can carry data that must go straight to a buffer: take as many replies as have arrived.
             if (!makeRoom(HEADER_BATCH_MAX)) {
                 link.fail("internal error: no room for reply headers");
@@ -293,6 +291,19 @@ final class ReplyPipeline {
                 DataPathStats.receivedIntoFixedRx(res);
             }
         }
+        releaseHeld();
+        pump();
+    }
+
+    /**
+     * The receive into rx met a TLS control record and took nothing (kernel TLS; the record is handled): the next
+     * receive is chosen as if it had ended, so a READ that must not meet a batching receive is not served by
+     * one posted again. A cancel that was sent for it finds nothing.
+     */
+    void resumeAfterControlRecord() {
+        rxInFlight = false;
+        aheadLinked = false;
+        rxBatching = false;
         releaseHeld();
         pump();
     }
