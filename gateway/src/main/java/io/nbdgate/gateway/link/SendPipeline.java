@@ -104,7 +104,10 @@ final class SendPipeline {
         chainSize = n;
         busy = true;
         chains++;
-        int from = inPlainMemory(n) ? sendNow(n) : 0;
+        // On a TLS link the ring sends one at a time anyway: what is in process memory goes directly up to the
+        // first payload in registered pages. Otherwise directly only if all of it can, or the ring's chain
+        // would still bring the loop back.
+        int from = link.tls != null || inPlainMemory(n) ? sendNow(0) : 0;
         if (from < 0) {
             return; // the link failed
         }
@@ -140,11 +143,17 @@ final class SendPipeline {
      * Sends the chain with non-blocking send(2) calls on the loop thread, as far as the socket takes it: a READ's
      * header reaches the socket in the pass that submitted it, and no completion brings the loop back for it (at
      * queue depth 1 a trip per request). Nothing of the link is on the ring's send side meanwhile (the chain
-     * before has completed), so bytes cannot interleave. Returns the index of the first send the ring must do
-     * (the rest of a short one from there), n when the socket took all, -1 if the link failed.
+     * before has completed, and on a TLS link the ring's one send at a time too), so bytes cannot interleave.
+     * Starts at send {@code from} and stops at a payload in registered pages. Returns the index of the first send
+     * the ring must do (the rest of a short one from there), the chain's size when the socket took all, -1 if the
+     * link failed.
      */
-    private int sendNow(int n) {
-        for (int k = 0; k < n; k++) {
+    private int sendNow(int from) {
+        int n = chainSize;
+        for (int k = from; k < n; k++) {
+            if (chainPayload[k] != null && chainPayload[k].buffer().isFixed()) {
+                return k;
+            }
             long sent = LinuxCalls.send(link.fd, chainAddr[k], chainLen[k],
                     LinuxCalls.MSG_DONTWAIT | Link.MSG_NOSIGNAL | (k == n - 1 ? 0 : Link.MSG_MORE));
             if (sent == -Errno.EAGAIN) {
@@ -287,9 +296,19 @@ final class SendPipeline {
         }
         if (chainOps > 0) {
             if (link.tls != null && link.state() == LinkState.READY) {
-                submitTls(chainNext);
+                int next = sendNow(chainNext);
+                if (next < 0) {
+                    return;
+                }
+                if (next < chainSize) {
+                    chainOps = chainSize - next;
+                    chainNext = next;
+                    submitTls(next);
+                    return;
+                }
+            } else {
+                return;
             }
-            return;
         }
         chainDone();
     }
