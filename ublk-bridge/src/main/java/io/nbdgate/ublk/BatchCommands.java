@@ -210,6 +210,7 @@ final class BatchCommands {
         commitStart[b] = commitEnd[b] = 0;
         commitFree[commitFreeCount++] = b;
         silent.onFailure(QueueEngine.KIND_COMMIT_ONE, BatchCommands::loneCommitRefused);
+        e.loneCommits++;
         silent.uringCmd(e.charFd, U_IO_COMMIT_IO_CMDS, loneElems.address() + (long) tag * elemBytes,
                 QueueEngine.data(QueueEngine.KIND_COMMIT_ONE, tag), batchHeader(e.qid, batchFlags(), 1, elemBytes), 0);
     }

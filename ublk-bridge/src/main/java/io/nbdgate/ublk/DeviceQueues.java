@@ -37,6 +37,7 @@ final class DeviceQueues {
     private final List<Target> targets = new ArrayList<>();
     private int charFd = -1;
     private volatile long requestsServedBefore;
+    private volatile long loneCommitsBefore;
     private volatile long eventsOffLoopBefore;
 
     DeviceQueues(DeviceInfo added, BufferMode mode) {
@@ -148,6 +149,7 @@ final class DeviceQueues {
         for (QueueEngine q : queues) {
             requestsServedBefore += q.requestsServed;
             eventsOffLoopBefore += q.eventsOffLoop;
+            loneCommitsBefore += q.loneCommits;
             q.release();
         }
         queues.clear();
@@ -202,6 +204,14 @@ final class DeviceQueues {
         long n = requestsServedBefore;
         for (QueueEngine q : queues) {
             n += q.requestsServed;
+        }
+        return n;
+    }
+
+    long loneCommits() {
+        long n = loneCommitsBefore;
+        for (QueueEngine q : queues) {
+            n += q.loneCommits;
         }
         return n;
     }

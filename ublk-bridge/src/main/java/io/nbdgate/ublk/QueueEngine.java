@@ -75,6 +75,8 @@ final class QueueEngine implements IoUringIoHandle {
     // Read by tests and status from other threads; written on the loop only.
     volatile long requestsServed;
     volatile long eventsOffLoop;
+    /** Commits of one request that posted no completion (batch commands; see BatchCommands). */
+    volatile long loneCommits;
     volatile Thread loopThread;
 
     QueueEngine(int devId, int qid, int depth, int maxIoBytes, BufferMode mode, boolean userCopy, boolean batch,

@@ -202,6 +202,11 @@ public final class UblkDevice implements AutoCloseable {
         return queues.requestsServed();
     }
 
+    /** Commits of a single request that posted no completion (batch commands); at queue depth 1, nearly all. */
+    public long loneCommits() {
+        return queues.loneCommits();
+    }
+
     /** Completions that reached a queue off its own loop thread; stays 0 by design. */
     public long eventsOffLoop() {
         return queues.eventsOffLoop();

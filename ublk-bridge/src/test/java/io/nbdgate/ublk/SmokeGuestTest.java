@@ -50,6 +50,13 @@ class SmokeGuestTest {
             assertArrayEquals(data, Files.readAllBytes(Path.of("/tmp/smoke-back")));
             assertTrue(dev.requestsServed() > 0);
             assertEquals(0, dev.eventsOffLoop());
+            if (batch) {
+                // dd with O_DIRECT has one request in flight: each pass commits one, without a completion.
+                assertTrue(dev.loneCommits() >= dev.requestsServed() / 2, dev.loneCommits() + " of "
+                        + dev.requestsServed() + " requests committed alone, without a completion");
+            } else {
+                assertEquals(0, dev.loneCommits(), "per-tag commands have no lone commits");
+            }
         } finally {
             group.shutdownGracefully().sync();
         }
