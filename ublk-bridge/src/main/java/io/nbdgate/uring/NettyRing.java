@@ -202,18 +202,9 @@ public final class NettyRing {
      * so Netty's own later operations in that slot do not inherit them.
      */
     public void writeLastSqeTail(byte expectOpcode, long expectBytes48, long value) {
-        int tail;
-        try {
-            tail = (int) SQ_TAIL.invoke(submissionQueue);
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
+        int tail = sqTail();
         wipeConsumed();
-        long slot = (long) ((tail - 1) & mask) * IoUringAbi.SQE_SIZE;
-        if (sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
-                || sqes.get(JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectBytes48) {
-            throw new IllegalStateException("Netty's last SQE is not the one just submitted; refusing to patch");
-        }
+        long slot = lastSqe(tail, expectOpcode, expectBytes48);
         sqes.set(JAVA_LONG, slot + IoUringAbi.SQE_CMD + 8, value);
         if (value != 0) {
             if (dirtyCount == dirty.length) {
@@ -229,19 +220,30 @@ public final class NettyRing {
      * slot, so the flag cannot outlive this entry.
      */
     void skipLastSuccess(byte expectOpcode, long expectBytes48) {
-        int tail;
+        long slot = lastSqe(sqTail(), expectOpcode, expectBytes48);
+        byte flags = sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS);
+        sqes.set(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS, (byte) (flags | IoUringAbi.IOSQE_CQE_SKIP_SUCCESS));
+    }
+
+    private int sqTail() {
         try {
-            tail = (int) SQ_TAIL.invoke(submissionQueue);
+            return (int) SQ_TAIL.invoke(submissionQueue);
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    /**
+     * The offset of the SQE Netty enqueued last, after checking that it holds the operation we expect, so a change
+     * in Netty cannot make us patch a foreign entry.
+     */
+    private long lastSqe(int tail, byte expectOpcode, long expectBytes48) {
         long slot = (long) ((tail - 1) & mask) * IoUringAbi.SQE_SIZE;
         if (sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_OPCODE) != expectOpcode
                 || sqes.get(JAVA_LONG, slot + IoUringAbi.SQE_CMD) != expectBytes48) {
             throw new IllegalStateException("Netty's last SQE is not the one just submitted; refusing to patch");
         }
-        byte flags = sqes.get(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS);
-        sqes.set(JAVA_BYTE, slot + IoUringAbi.SQE_FLAGS, (byte) (flags | IoUringAbi.IOSQE_CQE_SKIP_SUCCESS));
+        return slot;
     }
 
     /** The operations of this ring that complete only when they fail; registered on first use, null if it cannot. */

@@ -6,7 +6,6 @@ import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.util.concurrent.Future;
-import java.util.function.IntBinaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,7 +21,12 @@ public final class SilentOps implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(SilentOps.class);
 
     private final NettyRing ring;
-    private final IntBinaryOperator[] onFailure = new IntBinaryOperator[16];
+    private final Failure[] onFailure = new Failure[16];
+
+    /** What to do when an operation of a kind fails. */
+    public interface Failure {
+        void failed(int index, int res);
+    }
     private RingSubmitter sqes;
 
     private SilentOps(NettyRing ring) {
@@ -42,10 +46,10 @@ public final class SilentOps implements IoUringIoHandle {
     }
 
     /**
-     * Routes failures of operations of {@code kind} to {@code listener} (index, minus errno); its result is
-     * ignored. One listener per kind and ring.
+     * Routes failures of operations of {@code kind} to {@code listener} (index, minus errno). One listener per
+     * kind and ring.
      */
-    public void onFailure(int kind, IntBinaryOperator listener) {
+    public void onFailure(int kind, Failure listener) {
         onFailure[kind] = listener;
     }
 
@@ -59,9 +63,9 @@ public final class SilentOps implements IoUringIoHandle {
     public void handle(IoRegistration registration, IoEvent ioEvent) {
         IoUringIoEvent e = (IoUringIoEvent) ioEvent;
         int data = e.data() & 0xffff;
-        IntBinaryOperator listener = onFailure[UserData.kind(data)];
+        Failure listener = onFailure[UserData.kind(data)];
         if (listener != null) {
-            listener.applyAsInt(UserData.index(data), e.res());
+            listener.failed(UserData.index(data), e.res());
         } else {
             LOG.error("a ring operation (opcode {}, kind {}, index {}) failed: {}", e.opcode(), UserData.kind(data),
                     UserData.index(data), Errno.name(-e.res()));
