@@ -20,16 +20,20 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine.ArgGroup;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.ArgGroupSpec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate daemon --config FILE} (or {@code --nbdtab FILE}): attaches every device of the file and serves
  * them until SIGTERM.
  */
-@Command(name = "daemon", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
+final class DaemonCommand implements Callable<Integer> {
+
+    final CommandSpec spec = CommandModel.command(this, "daemon",
+            "Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
             "serve them until SIGINT/SIGTERM, which detach them all cleanly. The whole file is checked first:",
             "an invalid file prints one line naming the key and exits 2 without creating anything.",
             "A device that cannot be attached is logged and the others are served; exit 1 if none could be.",
@@ -41,44 +45,45 @@ import picocli.CommandLine.Option;
             "still in use as reload.in-use says: refuse by default, naming who holds it), changed ones are",
             "reported; a file that does not load changes nothing. Each outcome is one line in the log.",
             "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
-            "2 for an invalid file."})
-final class DaemonCommand implements Callable<Integer> {
+            "2 for an invalid file.");
+
     /** Loaded on first use: picocli instantiates this command for every --help, which must not start logback. */
     private static final class Log {
         static final Logger LOG = LoggerFactory.getLogger(DaemonCommand.class);
     }
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Source source;
+    private Path config;
+    private Path nbdtab;
+    private boolean check;
 
-    static final class Source {
-        @Option(names = "--config", paramLabel = "FILE", required = true, description = "The YAML configuration file.")
-        Path config;
-
-        @Option(names = "--nbdtab", paramLabel = "FILE", required = true,
-                description = "An nbd-client nbdtab(5) file instead (e.g. /etc/nbdtab): one device per line, "
-                        + "DEVICE HOST EXPORT [OPTIONS]; DEVICE (nbd0 or /dev/nbd0) becomes the name, so "
-                        + "/dev/nbdgate/nbd0. Options: port=, conns= (queues), timeout= (seconds, the I/O timeout), "
-                        + "unix (HOST is a socket path), persist (requests wait for the server without a time "
-                        + "limit: reconnect-timeout never), bs= (checked, not used: the server's block size "
-                        + "applies), and nbdgate's readonly/ro and name=; _-prefixed options are ignored. TLS "
-                        + "options (tls, certfile, keyfile, cacertfile, tlshostname, priority), swap, sdp, "
-                        + "no_optgo, preinit, dead-timeout and any unknown option are errors naming the line. "
-                        + "Every other setting takes its YAML default.")
-        Path nbdtab;
+    DaemonCommand() {
+        spec.usageMessage().sortOptions(false);
+        spec.addArgGroup(ArgGroupSpec.builder().exclusive(true).multiplicity("1")
+                .addArg(option("--config", Path.class, v -> config = v).paramLabel("FILE").required(true)
+                        .description("The YAML configuration file.").build())
+                .addArg(option("--nbdtab", Path.class, v -> nbdtab = v).paramLabel("FILE").required(true)
+                        .description("An nbd-client nbdtab(5) file instead (e.g. /etc/nbdtab): one device per line, "
+                                + "DEVICE HOST EXPORT [OPTIONS]; DEVICE (nbd0 or /dev/nbd0) becomes the name, so "
+                                + "/dev/nbdgate/nbd0. Options: port=, conns= (queues), timeout= (seconds, the I/O "
+                                + "timeout), unix (HOST is a socket path), persist (requests wait for the server "
+                                + "without a time limit: reconnect-timeout never), bs= (checked, not used: the "
+                                + "server's block size applies), and nbdgate's readonly/ro and name=; _-prefixed "
+                                + "options are ignored. TLS options (tls, certfile, keyfile, cacertfile, tlshostname, "
+                                + "priority), swap, sdp, no_optgo, preinit, dead-timeout and any unknown option are "
+                                + "errors naming the line. Every other setting takes its YAML default.").build())
+                .build());
+        spec.addOption(flag("--check", v -> check = v)
+                .description("Only validate the file: print a summary, exit 0 if valid, 2 if not.").build());
     }
-
-    @Option(names = "--check", description = "Only validate the file: print a summary, exit 0 if valid, 2 if not.")
-    boolean check;
 
     @Override
     public Integer call() {
-        DaemonConfig cfg = source.nbdtab != null ? nbdtab(source.nbdtab) : yaml(source.config);
+        DaemonConfig cfg = nbdtab != null ? nbdtab(nbdtab) : yaml(config);
         if (cfg == null) {
             return 2;
         }
         if (check) {
-            System.out.println((source.nbdtab != null ? "nbdtab " + source.nbdtab : "config " + source.config)
+            System.out.println((nbdtab != null ? "nbdtab " + nbdtab : "config " + config)
                     + " is valid: " + cfg.devices().size() + " device(s)");
             return 0;
         }
@@ -163,6 +168,6 @@ final class DaemonCommand implements Callable<Integer> {
 
     /** The file again, for a reload. */
     private DaemonConfig load() throws ConfigException {
-        return source.nbdtab != null ? nbdtabOrThrow(source.nbdtab) : yamlOrThrow(source.config);
+        return nbdtab != null ? nbdtabOrThrow(nbdtab) : yamlOrThrow(config);
     }
 }

@@ -2,10 +2,10 @@ package io.nbdgate.gateway.cli;
 
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
-import io.nbdgate.gateway.link.NbdConnectionException;
-import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
+import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
 import io.nbdgate.gateway.nbd.server.ExportSpec;
@@ -29,45 +29,47 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate demo}: the whole product in one run, with nothing external — an embedded NBD server
  * with a memory export, attached as /dev/ublkbN, formatted ext4, mounted, a file written and read back
  * with its checksum compared, then everything undone.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Run the embedded NBD server with a memory export, attach it as /dev/ublkbN, format it ext4,",
-            "mount it, write a file and read it back (checksums compared, caches dropped in between), print",
-            "what happened and the throughput, and clean everything up. Needs root and a kernel with ublk."})
 final class DemoCommand implements Callable<Integer> {
 
-    @Option(names = "--size", paramLabel = "SIZE", defaultValue = "512M",
-            description = "Size of the memory export (K, M, G suffixes). Default: ${DEFAULT-VALUE}.")
-    String size;
+    final CommandSpec spec = CommandModel.command(this, "demo",
+            "Run the embedded NBD server with a memory export, attach it as /dev/ublkbN, format it ext4,",
+            "mount it, write a file and read it back (checksums compared, caches dropped in between), print",
+            "what happened and the throughput, and clean everything up. Needs root and a kernel with ublk.");
 
-    @Option(names = "--file-size", paramLabel = "SIZE", defaultValue = "128M",
-            description = "Size of the file written and read back. Default: ${DEFAULT-VALUE}.")
-    String fileSize;
+    private String size;
+    private String fileSize;
+    private String zeroCopy;
+    private int connectTimeoutSeconds;
+    private boolean tls;
+    private int queues;
 
-    @Option(names = "--zero-copy", paramLabel = "auto|on|off", defaultValue = "auto",
-            description = "Buffer mode policy, as for attach. Default: ${DEFAULT-VALUE}.")
-    String zeroCopy;
-
-    @Option(names = "--connect-timeout", paramLabel = "SECONDS", defaultValue = "10",
-            description = "Connecting plus the handshakes may take this long (default: ${DEFAULT-VALUE}; a slow "
-                    + "emulated machine may need more, above all with --tls).")
-    int connectTimeoutSeconds;
-
-    @Option(names = "--tls",
-            description = "Run it over TLS: the server requires it (a pre-shared key made for the run), the device's "
-                    + "records are encrypted by the kernel (kernel TLS).")
-    boolean tls;
-
-    @Option(names = "--queues", paramLabel = "N", defaultValue = "2",
-            description = "ublk queues (= NBD connections; the embedded server allows multi-conn). Default: ${DEFAULT-VALUE}.")
-    int queues;
+    DemoCommand() {
+        spec.usageMessage().sortOptions(false);
+        spec.addOption(option("--size", String.class, v -> size = v).paramLabel("SIZE").defaultValue("512M")
+                .description("Size of the memory export (K, M, G suffixes). Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--file-size", String.class, v -> fileSize = v).paramLabel("SIZE").defaultValue("128M")
+                .description("Size of the file written and read back. Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--zero-copy", String.class, v -> zeroCopy = v).paramLabel("auto|on|off").defaultValue("auto")
+                .description("Buffer mode policy, as for attach. Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--connect-timeout", int.class, v -> connectTimeoutSeconds = v).paramLabel("SECONDS").defaultValue("10")
+                .description("Connecting plus the handshakes may take this long (default: ${DEFAULT-VALUE}; a slow "
+                        + "emulated machine may need more, above all with --tls).").build());
+        spec.addOption(flag("--tls", v -> tls = v)
+                .description("Run it over TLS: the server requires it (a pre-shared key made for the run), the device's "
+                        + "records are encrypted by the kernel (kernel TLS).").build());
+        spec.addOption(option("--queues", int.class, v -> queues = v).paramLabel("N").defaultValue("2")
+                .description("ublk queues (= NBD connections; the embedded server allows multi-conn). Default: ${DEFAULT-VALUE}.").build());
+    }
 
     @Override
     public Integer call() throws Exception {

@@ -8,16 +8,17 @@ import io.nbdgate.gateway.device.Orphans;
 import io.nbdgate.uring.UringException;
 import java.util.Optional;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.ArgGroup;
-import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.ArgGroupSpec;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
 
 /** {@code nbdgate detach DEVICE|NAME [--force|--deferred]}: asks the nbdgate process serving it to remove it. */
-@Command(name = "detach", mixinStandardHelpOptions = true,
-        description = {"Detach a device served by nbdgate on this machine: the device is stopped and deleted and",
+final class DetachCommand implements Callable<Integer> {
+
+    final CommandSpec spec = CommandModel.command(this, "detach",
+            "Detach a device served by nbdgate on this machine: the device is stopped and deleted and",
             "its NBD connections closed. An 'attach' process whose last device is detached exits.",
             "A device in use (a mounted file system, a process holding it open, a device stacked on it) is not",
             "detached: the answer names who holds it and the exit code is 1, as 'dmsetup remove' does. Then",
@@ -29,28 +30,26 @@ import picocli.CommandLine.Spec;
             "Exit code 1 when the device is in use (without --force/--deferred), when no nbdgate process serves",
             "that device, or this user may not ask.",
             "An orphan (a device whose process died; see 'nbdgate list') is removed here, no process needed:",
-            "unused at once, in use only with --force (its held I/O then fails with EIO)."})
-final class DetachCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+            "unused at once, in use only with --force (its held I/O then fails with EIO).");
 
-    @Parameters(index = "0", paramLabel = "DEVICE|NAME", description = "/dev/ublkbN, or the name given at attach time.")
-    String which;
+    private String which;
+    private boolean force;
+    private boolean deferred;
 
-    @ArgGroup(exclusive = true)
-    InUse inUse = new InUse();
-
-    static final class InUse {
-        @Option(names = "--force", description = "Remove it now even if in use: its users get EIO.")
-        boolean force;
-
-        @Option(names = "--deferred", description = "If in use, remove it once its last user closes it.")
-        boolean deferred;
+    DetachCommand() {
+        spec.addPositional(parameter("0", String.class, v -> which = v).paramLabel("DEVICE|NAME")
+                .description("/dev/ublkbN, or the name given at attach time.").build());
+        spec.addArgGroup(ArgGroupSpec.builder().exclusive(true)
+                .addArg(flag("--force", v -> force = v)
+                        .description("Remove it now even if in use: its users get EIO.").build())
+                .addArg(flag("--deferred", v -> deferred = v)
+                        .description("If in use, remove it once its last user closes it.").build())
+                .build());
     }
 
     @Override
     public Integer call() {
-        String mode = inUse.force ? "force" : inUse.deferred ? "deferred" : "refuse";
+        String mode = force ? "force" : deferred ? "deferred" : "refuse";
         DeviceRecords records = DeviceRecords.standard();
         Optional<DeviceRecord> orphan = Orphans.find(records, which);
         if (orphan.isPresent()) {

@@ -3,13 +3,15 @@ package io.nbdgate.gateway.cli;
 import io.nbdgate.ublk.UblkFeatures;
 import io.nbdgate.uring.UringException;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 
 /** {@code nbdgate features}: what this kernel's ublk driver offers and which buffer mode nbdgate would use. */
-@Command(name = "features", mixinStandardHelpOptions = true,
-        description = {"Print the kernel's ublk feature mask (UBLK_U_CMD_GET_FEATURES) and the buffer mode",
-            "nbdgate would pick: zero-copy, user-copy or copy. Exit code 1 when ublk is unavailable."})
 final class FeaturesCommand implements Callable<Integer> {
+
+    final CommandSpec spec = CommandModel.command(this, "features",
+            "Print the kernel's ublk feature mask (UBLK_U_CMD_GET_FEATURES) and the buffer mode",
+            "nbdgate would pick: zero-copy, user-copy or copy. Exit code 1 when ublk is unavailable.");
+
     @Override
     public Integer call() {
         try {

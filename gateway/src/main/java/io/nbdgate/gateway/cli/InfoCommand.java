@@ -8,29 +8,28 @@ import io.nbdgate.gateway.tls.TlsDescription;
 import io.nbdgate.protocol.ExportInfo;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
+
 /** {@code nbdgate info URI}: what the server says about one export, in the manner of nbdinfo. */
-@Command(name = "info", mixinStandardHelpOptions = true,
-        description = {"Connect to an NBD export, print its size, transmission flags and block sizes, and disconnect.",
-            "Exit code 1 when the server cannot be reached or refuses the export, 2 on bad arguments."})
 final class InfoCommand implements Callable<Integer> {
 
-    @Spec
-    CommandSpec spec;
+    final CommandSpec spec = CommandModel.command(this, "info",
+            "Connect to an NBD export, print its size, transmission flags and block sizes, and disconnect.",
+            "Exit code 1 when the server cannot be reached or refuses the export, 2 on bad arguments.");
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "The export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH or "
-                    + "nbd+vsock://CID[:PORT]/EXPORT "
-                    + "(NBD URI format; the port defaults to 10809, an empty EXPORT is the default export).")
-    NbdUri uri;
+    private NbdUri uri;
+    private final NbdClientOptions options = new NbdClientOptions();
 
-    @Mixin
-    NbdClientOptions options;
+    InfoCommand() {
+        spec.addPositional(parameter("0", NbdUri.class, v -> uri = v).paramLabel("URI")
+                .converters(new NbdUriConverter())
+                .description("The export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH or "
+                        + "nbd+vsock://CID[:PORT]/EXPORT "
+                        + "(NBD URI format; the port defaults to 10809, an empty EXPORT is the default export).").build());
+        options.addTo(spec);
+    }
 
     @Override
     public Integer call() {

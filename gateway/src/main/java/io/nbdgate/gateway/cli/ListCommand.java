@@ -12,34 +12,33 @@ import io.nbdgate.protocol.client.ExportEntry;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
 
 /**
  * {@code nbdgate list}: the devices this machine's nbdgate processes serve; {@code nbdgate list URI}: a
  * server's exports (NBD_OPT_LIST).
  */
-@Command(name = "list", mixinStandardHelpOptions = true,
-        description = {"Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
+final class ListCommand implements Callable<Integer> {
+
+    final CommandSpec spec = CommandModel.command(this, "list",
+            "Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
             "mode, queues, state), and orphans: devices whose process died, held by the kernel for a take-over;",
             "root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
             "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
-            "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments."})
-final class ListCommand implements Callable<Integer> {
+            "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments.");
 
-    @Spec
-    CommandSpec spec;
+    private NbdUri uri;
+    private final NbdClientOptions options = new NbdClientOptions();
 
-    @Parameters(index = "0", arity = "0..1", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "The server: nbd://HOST[:PORT], nbd+unix:///?socket=PATH or nbd+vsock://CID[:PORT] (an export "
-                    + "name in the URI is ignored).")
-    NbdUri uri;
-
-    @Mixin
-    NbdClientOptions options;
+    ListCommand() {
+        spec.addPositional(parameter("0", NbdUri.class, v -> uri = v).arity("0..1").required(false).paramLabel("URI")
+                .converters(new NbdUriConverter())
+                .description("The server: nbd://HOST[:PORT], nbd+unix:///?socket=PATH or nbd+vsock://CID[:PORT] (an "
+                        + "export name in the URI is ignored).").build());
+        options.addTo(spec);
+    }
 
     @Override
     public Integer call() {

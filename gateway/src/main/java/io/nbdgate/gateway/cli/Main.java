@@ -1,27 +1,38 @@
 package io.nbdgate.gateway.cli;
 
-import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
 import picocli.CommandLine;
-import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 
 /** Entry point of {@code bin/nbdgate}: one picocli command with a subcommand per verb. */
-@Command(name = "nbdgate",
-        mixinStandardHelpOptions = true,
-        versionProvider = Main.Version.class,
-        description = {
-            "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
-            ""
-        })
 public final class Main implements Runnable {
 
-    /** The subcommands, in the order --help lists them. */
-    private static final List<Class<?>> SUBCOMMANDS = List.of(AttachCommand.class, DetachCommand.class,
-            ReloadCommand.class, HandoverCommand.class, ResizeCommand.class,
-            DaemonCommand.class, DemoCommand.class, ServeCommand.class, InfoCommand.class, ListCommand.class,
-            FeaturesCommand.class, UdevOwnerCommand.class, CommandLine.HelpCommand.class);
+    final CommandSpec spec = CommandModel.command(this, "nbdgate",
+            "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
+            "");
 
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
+    /** The subcommands, in the order --help lists them. */
+    private static final Map<String, Supplier<CommandSpec>> SUBCOMMANDS = subcommands();
+
+    private static Map<String, Supplier<CommandSpec>> subcommands() {
+        Map<String, Supplier<CommandSpec>> m = new LinkedHashMap<>();
+        m.put("attach", () -> new AttachCommand().spec);
+        m.put("detach", () -> new DetachCommand().spec);
+        m.put("reload", () -> new ReloadCommand().spec);
+        m.put("handover", () -> new HandoverCommand().spec);
+        m.put("resize", () -> new ResizeCommand().spec);
+        m.put("daemon", () -> new DaemonCommand().spec);
+        m.put("demo", () -> new DemoCommand().spec);
+        m.put("serve", () -> new ServeCommand().spec);
+        m.put("info", () -> new InfoCommand().spec);
+        m.put("list", () -> new ListCommand().spec);
+        m.put("features", () -> new FeaturesCommand().spec);
+        m.put("udev-owner", () -> new UdevOwnerCommand().spec);
+        m.put("help", () -> new HelpCommand().spec);
+        return m;
+    }
 
     /** SQ entries per event-loop ring unless -Dio.netty.iouring.ringSize says otherwise (Netty's default is 128). */
     static final String RING_SIZE = "1024";
@@ -62,9 +73,8 @@ public final class Main implements Runnable {
     }
 
     /**
-     * {@code nbdgate list ...} gets a model of {@code list} alone: picocli reflects on every command it is
-     * given, which cost a client command a third of its time. --version needs none; help, and anything
-     * unknown, gets them all.
+     * {@code nbdgate list ...} gets the model of {@code list} alone: a command's model loads the classes its
+     * fields name (Vert.x for demo and serve). help, and anything unknown, gets them all.
      */
     private static CommandLine commandLine(String... args) {
         // Without it picocli's default factory looks for Groovy's Closure class: a lookup that fails only after
@@ -72,16 +82,15 @@ public final class Main implements Runnable {
         if (System.getProperty("picocli.disable.closures") == null) {
             System.setProperty("picocli.disable.closures", "true");
         }
-        CommandLine cli = new CommandLine(new Main());
+        CommandLine cli = new CommandLine(CommandModel.withStandardHelp(new Main().spec));
         String first = args.length > 0 ? args[0] : "";
-        List<Class<?>> needed = SUBCOMMANDS.stream()
-                .filter(c -> c.getAnnotation(Command.class).name().equals(first) && !first.equals("help")).toList();
-        if (first.equals("-V") || first.equals("--version")) {
-            needed = List.of();
-        } else if (needed.isEmpty()) {
-            needed = SUBCOMMANDS;
+        if (!first.equals("-V") && !first.equals("--version")) {
+            SUBCOMMANDS.forEach((name, command) -> {
+                if (name.equals(first) || !SUBCOMMANDS.containsKey(first) || first.equals("help")) {
+                    cli.addSubcommand(name, CommandModel.withStandardHelp(command.get()));
+                }
+            });
         }
-        needed.forEach(cli::addSubcommand);
         cli.setParameterExceptionHandler((ex, argv) -> {
             ex.getCommandLine().getErr().println("nbdgate: " + ex.getMessage()
                     + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
@@ -93,13 +102,5 @@ public final class Main implements Runnable {
     @Override
     public void run() {
         spec.commandLine().usage(System.out);
-    }
-
-    static final class Version implements CommandLine.IVersionProvider {
-        @Override
-        public String[] getVersion() {
-            String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"nbdgate " + (v == null ? "dev" : v)};
-        }
     }
 }

@@ -3,20 +3,18 @@ package io.nbdgate.gateway.cli;
 import io.nbdgate.gateway.control.ControlClient;
 import java.util.List;
 import java.util.concurrent.Callable;
-import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
+
 
 /** {@code nbdgate reload}: what SIGHUP does to the daemon, with its outcome printed. */
-@Command(name = "reload", mixinStandardHelpOptions = true,
-        description = {"Make the nbdgate daemon read its config file again (as SIGHUP does) and print what it did,",
+final class ReloadCommand implements Callable<Integer> {
+
+    final CommandSpec spec = CommandModel.command(this, "reload",
+            "Make the nbdgate daemon read its config file again (as SIGHUP does) and print what it did,",
             "one line per device: added devices attach, removed ones detach (one still in use as the file's",
             "reload.in-use says: refuse by default, naming who holds it), changed ones are reported and keep",
             "their settings. A file that does not load changes nothing and says why.",
-            "Exit code 1 when no daemon with a config file runs here, or this user may not ask (root only)."})
-final class ReloadCommand implements Callable<Integer> {
-    @Spec
-    CommandSpec spec;
+            "Exit code 1 when no daemon with a config file runs here, or this user may not ask (root only).");
 
     @Override
     public Integer call() {

@@ -15,60 +15,55 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import picocli.CommandLine;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /** {@code nbdgate serve}: the embedded NBD server as a standalone tool. */
-@Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
-                + "Prints one line saying where it listens.",
-            "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
-                + "(the write features only when writable). The first export is also the default export (the empty name).",
-            "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken)."})
 final class ServeCommand implements Callable<Integer> {
 
-    @Spec
-    CommandSpec spec;
+    final CommandSpec spec = CommandModel.command(this, "serve",
+            "Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
+                    + "Prints one line saying where it listens.",
+            "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
+                    + "(the write features only when writable). The first export is also the default export (the empty name).",
+            "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken).");
 
-    @Option(names = "--export", required = true, paramLabel = "NAME=BACKEND", converter = ExportSpecConverter.class,
-            description = "An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit); "
-                + "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps its size). "
-                + "SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G.")
-    List<ExportSpec> exports;
+    private List<ExportSpec> exports;
+    private String bind;
+    private int port;
+    private Path unix;
+    private boolean readOnly;
+    private String tls;
+    private Path tlsCertificates;
+    private Path tlsPsk;
 
-    @Option(names = "--bind", paramLabel = "ADDR", defaultValue = "127.0.0.1",
-            description = "The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 or :: for all).")
-    String bind;
-
-    @Option(names = "--port", paramLabel = "N", defaultValue = "10809",
-            description = "The TCP port (default: ${DEFAULT-VALUE}, the IANA NBD port; 0 picks a free one and prints it).")
-    int port;
-
-    @Option(names = "--unix", paramLabel = "PATH",
-            description = "Listen on this unix socket instead of TCP (--bind and --port are then ignored).")
-    Path unix;
-
-    @Option(names = "--read-only",
-            description = "Make every export read-only: writes, trims and zeroing fail with EPERM.")
-    boolean readOnly;
-
-    @Option(names = "--tls", paramLabel = "require|on|off",
-            description = "TLS after NBD_OPT_STARTTLS: require it (nothing else is answered before it), offer it, "
-                    + "or refuse it. Default: require when --tls-certificates or --tls-psk is given, else off.")
-    String tls;
-
-    @Option(names = "--tls-certificates", paramLabel = "DIR",
-            description = "The server's certificate and key as server-cert.pem and server-key.pem in DIR "
-                    + "(nbdkit's layout).")
-    Path tlsCertificates;
-
-    @Option(names = "--tls-psk", paramLabel = "FILE",
-            description = "Pre-shared keys instead of a certificate: identity:hexkey lines (as psktool writes them); "
-                    + "any identity of the file may connect.")
-    Path tlsPsk;
+    @SuppressWarnings("unchecked") // the list picocli fills with the converter's ExportSpecs
+    ServeCommand() {
+        spec.addOption(option("--export", List.class, v -> exports = v).auxiliaryTypes(ExportSpec.class).paramLabel("NAME=BACKEND").required(true).converters(new ExportSpecConverter())
+                .description("An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit); "
+                        + "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps its size). "
+                        + "SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G.").build());
+        spec.addOption(option("--bind", String.class, v -> bind = v).paramLabel("ADDR").defaultValue("127.0.0.1")
+                .description("The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 or :: for all).").build());
+        spec.addOption(option("--port", int.class, v -> port = v).paramLabel("N").defaultValue("10809")
+                .description("The TCP port (default: ${DEFAULT-VALUE}, the IANA NBD port; 0 picks a free one and prints it).").build());
+        spec.addOption(option("--unix", Path.class, v -> unix = v).paramLabel("PATH")
+                .description("Listen on this unix socket instead of TCP (--bind and --port are then ignored).").build());
+        spec.addOption(flag("--read-only", v -> readOnly = v)
+                .description("Make every export read-only: writes, trims and zeroing fail with EPERM.").build());
+        spec.addOption(option("--tls", String.class, v -> tls = v).paramLabel("require|on|off")
+                .description("TLS after NBD_OPT_STARTTLS: require it (nothing else is answered before it), offer it, "
+                        + "or refuse it. Default: require when --tls-certificates or --tls-psk is given, else off.").build());
+        spec.addOption(option("--tls-certificates", Path.class, v -> tlsCertificates = v).paramLabel("DIR")
+                .description("The server's certificate and key as server-cert.pem and server-key.pem in DIR "
+                        + "(nbdkit's layout).").build());
+        spec.addOption(option("--tls-psk", Path.class, v -> tlsPsk = v).paramLabel("FILE")
+                .description("Pre-shared keys instead of a certificate: identity:hexkey lines (as psktool writes them); "
+                        + "any identity of the file may connect.").build());
+    }
 
     @Override
     public Integer call() throws Exception {

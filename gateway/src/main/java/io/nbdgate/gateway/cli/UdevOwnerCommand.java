@@ -8,23 +8,29 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
 
 /**
  * {@code nbdgate udev-owner ublkcN|ublkbN}: run by udev (conf/99-nbdgate-rootless.rules) as root when a ublk
  * node appears. An unprivileged device's nodes go to the user who created it, as the kernel recorded it
  * (GET_DEV_INFO2 owner_uid/gid); every other device's nodes are left as they are.
  */
-@Command(name = "udev-owner", mixinStandardHelpOptions = true,
-        description = {"Hand the /dev nodes of an unprivileged ublk device to the user who created it.",
-            "Run by the udev rule conf/99-nbdgate-rootless.rules (as root), not by hand.",
-            "Exit code 0 also when the device is not unprivileged (nothing to do); 1 on failure."})
 final class UdevOwnerCommand implements Callable<Integer> {
-    private static final Pattern NODE = Pattern.compile("ublk[bc]([0-9]+)");
 
-    @Parameters(paramLabel = "NODE", description = "The kernel name of the node (udev's %k): ublkcN or ublkbN.")
-    String node;
+    final CommandSpec spec = CommandModel.command(this, "udev-owner",
+            "Hand the /dev nodes of an unprivileged ublk device to the user who created it.",
+            "Run by the udev rule conf/99-nbdgate-rootless.rules (as root), not by hand.",
+            "Exit code 0 also when the device is not unprivileged (nothing to do); 1 on failure.");
+
+    private static final Pattern NODE = Pattern.compile("ublk[bc]([0-9]+)");
+    private String node;
+
+    UdevOwnerCommand() {
+        spec.addPositional(parameter("0", String.class, v -> node = v).paramLabel("NODE")
+                .description("The kernel name of the node (udev's %k): ublkcN or ublkbN.").build());
+    }
 
     @Override
     public Integer call() {

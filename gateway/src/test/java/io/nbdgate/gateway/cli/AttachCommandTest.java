@@ -11,7 +11,7 @@ import picocli.CommandLine;
 class AttachCommandTest {
     private static DeviceConfig parse(String... args) throws Exception {
         AttachCommand c = new AttachCommand();
-        new CommandLine(c).parseArgs(args);
+        new CommandLine(c.spec).parseArgs(args);
         return c.toConfig();
     }
 
