@@ -14,6 +14,8 @@ import io.nbdgate.uring.UringException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -49,6 +51,10 @@ public final class ControlDevice implements AutoCloseable {
     }
 
     public static ControlDevice open() throws UringException {
+        if (!Files.exists(Path.of(PATH))) {
+            // The answer open(2) would give, without linking the system call first (a third of `nbdgate features`).
+            throw new UringException("open " + PATH, Errno.ENOENT);
+        }
         int fd = LinuxCalls.open(PATH, LinuxCalls.O_RDWR, 0);
         try {
             return new ControlDevice(fd, IoUring.setup(4, SETUP_SQE128));

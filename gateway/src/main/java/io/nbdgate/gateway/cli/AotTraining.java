@@ -1,5 +1,6 @@
 package io.nbdgate.gateway.cli;
 
+import io.nbdgate.gateway.config.ProcessUser;
 import io.nbdgate.protocol.TransmissionFlag;
 import io.nbdgate.protocol.server.ExportCatalog;
 import io.nbdgate.protocol.server.OfferedExport;
@@ -37,6 +38,9 @@ final class AotTraining {
 
     public static void main(String[] args) throws Exception {
         Path runDir = Files.createTempDirectory("nbdgate-aot-training");
+        // A user's command finds its run directory by its uid; this one is told where it is, so look the uid up
+        // as they do: a class missing from the cache is read from the jar, whose index alone takes milliseconds.
+        ProcessUser.uid();
         System.setProperty("nbdgate.runDir", runDir.toString());
         Path control = runDir.resolve("0.sock");
         PrintStream out = System.out;

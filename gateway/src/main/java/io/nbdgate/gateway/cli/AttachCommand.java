@@ -30,15 +30,19 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
  */
 final class AttachCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "attach",
-            "Attach an NBD export as a local block device (/dev/ublkbN) and serve it in the foreground.",
-            "Prints the device path once the device is live (also /dev/nbdgate/NAME; under systemd READY=1 then).",
-            "'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
-            "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
-            "failed (nothing is left behind), 2 on bad input, 3 when another process stopped or deleted the",
-            "device (e.g. 'ublk del'); nbdgate then let go of it and did not add it again.",
-            "Run by a user other than root (with the udev rule 99-nbdgate-rootless.rules installed) it makes an",
-            "unprivileged device that only this user and root may open: copy mode, no crash recovery.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Attach an NBD export as a local block device (/dev/ublkbN) and serve it in the foreground.",
+        "Prints the device path once the device is live (also /dev/nbdgate/NAME; under systemd READY=1 then).",
+        "'nbdgate detach' or SIGINT/SIGTERM detach it cleanly.",
+        "Exit codes: 0 after 'nbdgate detach' (130/143 after SIGINT/SIGTERM, also clean), 1 if attaching",
+        "failed (nothing is left behind), 2 on bad input, 3 when another process stopped or deleted the",
+        "device (e.g. 'ublk del'); nbdgate then let go of it and did not add it again.",
+        "Run by a user other than root (with the udev rule 99-nbdgate-rootless.rules installed) it makes an",
+        "unprivileged device that only this user and root may open: copy mode, no crash recovery."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "attach", DESCRIPTION);
 
     private String uri;
     private String queues;

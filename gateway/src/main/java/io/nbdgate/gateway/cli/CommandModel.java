@@ -28,6 +28,13 @@ final class CommandModel {
         return spec;
     }
 
+    /** A command as nbdgate --help lists it: its name and description, nothing to run. */
+    static CommandSpec summary(String name, String... description) {
+        CommandSpec spec = CommandSpec.create().name(name);
+        spec.usageMessage().description(description);
+        return spec;
+    }
+
     /** Adds -h/--help and -V/--version, as every nbdgate command has them: after its own options, for --help. */
     static CommandSpec withStandardHelp(CommandSpec spec) {
         if (!spec.helpCommand()) {

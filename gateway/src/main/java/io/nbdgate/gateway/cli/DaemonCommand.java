@@ -32,20 +32,24 @@ import static io.nbdgate.gateway.cli.CommandModel.option;
  */
 final class DaemonCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "daemon",
-            "Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
-            "serve them until SIGINT/SIGTERM, which detach them all cleanly. The whole file is checked first:",
-            "an invalid file prints one line naming the key and exits 2 without creating anything.",
-            "A device that cannot be attached is logged and the others are served; exit 1 if none could be.",
-            "Each device is also /dev/nbdgate/NAME while it is attached.",
-            "Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once every device is live or has",
-            "failed to attach (one attempt each), STATUS= lines with the devices' states, WATCHDOG=1 at half",
-            "of WatchdogSec while its event loops answer, and STOPPING=1 on SIGTERM.",
-            "SIGHUP or 'nbdgate reload' reads the file again: added devices attach, removed ones detach (one",
-            "still in use as reload.in-use says: refuse by default, naming who holds it), changed ones are",
-            "reported; a file that does not load changes nothing. Each outcome is one line in the log.",
-            "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
-            "2 for an invalid file.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
+        "serve them until SIGINT/SIGTERM, which detach them all cleanly. The whole file is checked first:",
+        "an invalid file prints one line naming the key and exits 2 without creating anything.",
+        "A device that cannot be attached is logged and the others are served; exit 1 if none could be.",
+        "Each device is also /dev/nbdgate/NAME while it is attached.",
+        "Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once every device is live or has",
+        "failed to attach (one attempt each), STATUS= lines with the devices' states, WATCHDOG=1 at half",
+        "of WatchdogSec while its event loops answer, and STOPPING=1 on SIGTERM.",
+        "SIGHUP or 'nbdgate reload' reads the file again: added devices attach, removed ones detach (one",
+        "still in use as reload.in-use says: refuse by default, naming who holds it), changed ones are",
+        "reported; a file that does not load changes nothing. Each outcome is one line in the log.",
+        "Exit codes: 143 after SIGTERM (130 after SIGINT), a clean stop; 1 if no device could be attached;",
+        "2 for an invalid file."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "daemon", DESCRIPTION);
 
     /** Loaded on first use: picocli instantiates this command for every --help, which must not start logback. */
     private static final class Log {

@@ -41,10 +41,14 @@ import static io.nbdgate.gateway.cli.CommandModel.option;
  */
 final class DemoCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "demo",
-            "Run the embedded NBD server with a memory export, attach it as /dev/ublkbN, format it ext4,",
-            "mount it, write a file and read it back (checksums compared, caches dropped in between), print",
-            "what happened and the throughput, and clean everything up. Needs root and a kernel with ublk.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Run the embedded NBD server with a memory export, attach it as /dev/ublkbN, format it ext4,",
+        "mount it, write a file and read it back (checksums compared, caches dropped in between), print",
+        "what happened and the throughput, and clean everything up. Needs root and a kernel with ublk."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "demo", DESCRIPTION);
 
     private String size;
     private String fileSize;

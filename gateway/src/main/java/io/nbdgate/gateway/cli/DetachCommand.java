@@ -17,20 +17,24 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
 /** {@code nbdgate detach DEVICE|NAME [--force|--deferred]}: asks the nbdgate process serving it to remove it. */
 final class DetachCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "detach",
-            "Detach a device served by nbdgate on this machine: the device is stopped and deleted and",
-            "its NBD connections closed. An 'attach' process whose last device is detached exits.",
-            "A device in use (a mounted file system, a process holding it open, a device stacked on it) is not",
-            "detached: the answer names who holds it and the exit code is 1, as 'dmsetup remove' does. Then",
-            "--force removes it now: I/O in flight and after fails with EIO (a file system on it shuts down),",
-            "as 'nbd-client -d' does; --deferred removes it once its last user closes it, as 'losetup -d' and",
-            "'dmsetup remove --deferred' do ('nbdgate list' shows it pending until then).",
-            "Only root (or the user the nbdgate process runs as) may: the control socket",
-            "/run/nbdgate/PID.sock is mode 0600 and checks each caller's credentials.",
-            "Exit code 1 when the device is in use (without --force/--deferred), when no nbdgate process serves",
-            "that device, or this user may not ask.",
-            "An orphan (a device whose process died; see 'nbdgate list') is removed here, no process needed:",
-            "unused at once, in use only with --force (its held I/O then fails with EIO).");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Detach a device served by nbdgate on this machine: the device is stopped and deleted and",
+        "its NBD connections closed. An 'attach' process whose last device is detached exits.",
+        "A device in use (a mounted file system, a process holding it open, a device stacked on it) is not",
+        "detached: the answer names who holds it and the exit code is 1, as 'dmsetup remove' does. Then",
+        "--force removes it now: I/O in flight and after fails with EIO (a file system on it shuts down),",
+        "as 'nbd-client -d' does; --deferred removes it once its last user closes it, as 'losetup -d' and",
+        "'dmsetup remove --deferred' do ('nbdgate list' shows it pending until then).",
+        "Only root (or the user the nbdgate process runs as) may: the control socket",
+        "/run/nbdgate/PID.sock is mode 0600 and checks each caller's credentials.",
+        "Exit code 1 when the device is in use (without --force/--deferred), when no nbdgate process serves",
+        "that device, or this user may not ask.",
+        "An orphan (a device whose process died; see 'nbdgate list') is removed here, no process needed:",
+        "unused at once, in use only with --force (its held I/O then fails with EIO)."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "detach", DESCRIPTION);
 
     private String which;
     private boolean force;

@@ -8,9 +8,13 @@ import picocli.CommandLine.Model.CommandSpec;
 /** {@code nbdgate features}: what this kernel's ublk driver offers and which buffer mode nbdgate would use. */
 final class FeaturesCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "features",
-            "Print the kernel's ublk feature mask (UBLK_U_CMD_GET_FEATURES) and the buffer mode",
-            "nbdgate would pick: zero-copy, user-copy or copy. Exit code 1 when ublk is unavailable.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Print the kernel's ublk feature mask (UBLK_U_CMD_GET_FEATURES) and the buffer mode",
+        "nbdgate would pick: zero-copy, user-copy or copy. Exit code 1 when ublk is unavailable."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "features", DESCRIPTION);
 
     @Override
     public Integer call() {

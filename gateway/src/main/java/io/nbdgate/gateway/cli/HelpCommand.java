@@ -10,6 +10,9 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
 /** {@code nbdgate help [COMMAND]}: the usage of nbdgate, or of one of its commands. */
 final class HelpCommand implements Callable<Integer> {
 
+    /** What nbdgate --help says of it. */
+    static final String HEADER = "Display help information about the specified command.";
+
     final CommandSpec spec = CommandModel.command(this, "help",
             "%nWhen no COMMAND is given, the usage help for the main command is displayed.",
             "If a COMMAND is specified, the help for that command is shown.%n");
@@ -18,7 +21,7 @@ final class HelpCommand implements Callable<Integer> {
 
     HelpCommand() {
         spec.helpCommand(true);
-        spec.usageMessage().header("Display help information about the specified command.").synopsisHeading("%nUsage: ");
+        spec.usageMessage().header(HEADER).synopsisHeading("%nUsage: ");
         spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true)
                 .description("Show usage help for the help command and exit.").build());
         spec.addPositional(parameter("0", String.class, v -> command = v).arity("0..1").required(false).paramLabel("COMMAND")

@@ -15,9 +15,13 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
 /** {@code nbdgate info URI}: what the server says about one export, in the manner of nbdinfo. */
 final class InfoCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "info",
-            "Connect to an NBD export, print its size, transmission flags and block sizes, and disconnect.",
-            "Exit code 1 when the server cannot be reached or refuses the export, 2 on bad arguments.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Connect to an NBD export, print its size, transmission flags and block sizes, and disconnect.",
+        "Exit code 1 when the server cannot be reached or refuses the export, 2 on bad arguments."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "info", DESCRIPTION);
 
     private NbdUri uri;
     private final NbdClientOptions options = new NbdClientOptions();
@@ -91,6 +95,11 @@ final class InfoCommand implements Callable<Integer> {
             v /= 1024;
             u++;
         }
-        return u == 0 ? bytes + " B" : String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
+        if (u == 0) {
+            return bytes + " B";
+        }
+        // One decimal by arithmetic: String.format's first use costs a tenth of `nbdgate info`.
+        long tenths = Math.round(v * 10);
+        return tenths / 10 + "." + tenths % 10 + " " + units[u];
     }
 }

@@ -22,12 +22,16 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
  */
 final class ListCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "list",
-            "Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
-            "mode, queues, state), and orphans: devices whose process died, held by the kernel for a take-over;",
-            "root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
-            "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
-            "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Without URI: the devices served by nbdgate on this machine (name, device, export, buffer",
+        "mode, queues, state), and orphans: devices whose process died, held by the kernel for a take-over;",
+        "root only, like detach (exit 1 with the reason otherwise). With URI: the exports of an NBD server, one per line: the name, then a tab",
+        "and the server's description if it sends one. The empty name is the default export and prints as \"\".",
+        "Exit code 1 when the server cannot be reached or refuses to list, 2 on bad arguments."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "list", DESCRIPTION);
 
     private NbdUri uri;
     private final NbdClientOptions options = new NbdClientOptions();

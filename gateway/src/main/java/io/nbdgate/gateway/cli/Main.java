@@ -13,24 +13,28 @@ public final class Main implements Runnable {
             "Attach remote NBD exports as local block devices (/dev/ublkbN) through ublk.",
             "");
 
-    /** The subcommands, in the order --help lists them. */
-    private static final Map<String, Supplier<CommandSpec>> SUBCOMMANDS = subcommands();
+    /** A subcommand: what nbdgate --help says of it, and its whole model. */
+    private record Subcommand(String[] description, Supplier<CommandSpec> model) {
+    }
 
-    private static Map<String, Supplier<CommandSpec>> subcommands() {
-        Map<String, Supplier<CommandSpec>> m = new LinkedHashMap<>();
-        m.put("attach", () -> new AttachCommand().spec);
-        m.put("detach", () -> new DetachCommand().spec);
-        m.put("reload", () -> new ReloadCommand().spec);
-        m.put("handover", () -> new HandoverCommand().spec);
-        m.put("resize", () -> new ResizeCommand().spec);
-        m.put("daemon", () -> new DaemonCommand().spec);
-        m.put("demo", () -> new DemoCommand().spec);
-        m.put("serve", () -> new ServeCommand().spec);
-        m.put("info", () -> new InfoCommand().spec);
-        m.put("list", () -> new ListCommand().spec);
-        m.put("features", () -> new FeaturesCommand().spec);
-        m.put("udev-owner", () -> new UdevOwnerCommand().spec);
-        m.put("help", () -> new HelpCommand().spec);
+    /** The subcommands, in the order --help lists them. */
+    private static final Map<String, Subcommand> SUBCOMMANDS = subcommands();
+
+    private static Map<String, Subcommand> subcommands() {
+        Map<String, Subcommand> m = new LinkedHashMap<>();
+        m.put("attach", new Subcommand(AttachCommand.DESCRIPTION, () -> new AttachCommand().spec));
+        m.put("detach", new Subcommand(DetachCommand.DESCRIPTION, () -> new DetachCommand().spec));
+        m.put("reload", new Subcommand(ReloadCommand.DESCRIPTION, () -> new ReloadCommand().spec));
+        m.put("handover", new Subcommand(HandoverCommand.DESCRIPTION, () -> new HandoverCommand().spec));
+        m.put("resize", new Subcommand(ResizeCommand.DESCRIPTION, () -> new ResizeCommand().spec));
+        m.put("daemon", new Subcommand(DaemonCommand.DESCRIPTION, () -> new DaemonCommand().spec));
+        m.put("demo", new Subcommand(DemoCommand.DESCRIPTION, () -> new DemoCommand().spec));
+        m.put("serve", new Subcommand(ServeCommand.DESCRIPTION, () -> new ServeCommand().spec));
+        m.put("info", new Subcommand(InfoCommand.DESCRIPTION, () -> new InfoCommand().spec));
+        m.put("list", new Subcommand(ListCommand.DESCRIPTION, () -> new ListCommand().spec));
+        m.put("features", new Subcommand(FeaturesCommand.DESCRIPTION, () -> new FeaturesCommand().spec));
+        m.put("udev-owner", new Subcommand(UdevOwnerCommand.DESCRIPTION, () -> new UdevOwnerCommand().spec));
+        m.put("help", new Subcommand(new String[] {HelpCommand.HEADER}, () -> new HelpCommand().spec));
         return m;
     }
 
@@ -38,18 +42,8 @@ public final class Main implements Runnable {
     static final String RING_SIZE = "1024";
 
     public static void main(String[] args) {
-        // Each queue's loop carries its ublk commands (one per tag) plus the NBD connection's send chains;
-        // with Netty's 128 entries the ring fills mid-batch and Netty pays an extra io_uring_enter each time.
-        if (System.getProperty("io.netty.iouring.ringSize") == null) {
-            System.setProperty("io.netty.iouring.ringSize", RING_SIZE);
-        }
-        // Netty names channels after a MAC address; where no interface has one (a VM with loopback only) it
-        // warns on every start and uses random bytes. Random bytes are all it needs: give them up front.
-        if (System.getProperty("io.netty.machineId") == null) {
-            byte[] id = new byte[8];
-            java.util.concurrent.ThreadLocalRandom.current().nextBytes(id);
-            id[0] |= 0x02; // locally administered, as a made-up EUI-64 should be
-            System.setProperty("io.netty.machineId", java.util.HexFormat.ofDelimiter(":").formatHex(id));
+        if (args.length > 0 && SERVING.contains(args[0])) {
+            nettyDefaults();
         }
         CommandLine cli = commandLine(args);
         int code = cli.execute(args);
@@ -64,6 +58,23 @@ public final class Main implements Runnable {
         System.exit(code);
     }
 
+    /** Netty's settings for the serving commands, unless the user's -D gave them. */
+    private static void nettyDefaults() {
+        // Each queue's loop carries its ublk commands (one per tag) plus the NBD connection's send chains;
+        // with Netty's 128 entries the ring fills mid-batch and Netty pays an extra io_uring_enter each time.
+        if (System.getProperty("io.netty.iouring.ringSize") == null) {
+            System.setProperty("io.netty.iouring.ringSize", RING_SIZE);
+        }
+        // Netty names channels after a MAC address; where no interface has one (a VM with loopback only) it
+        // warns on every start and uses random bytes. Random bytes are all it needs: give them up front.
+        if (System.getProperty("io.netty.machineId") == null) {
+            byte[] id = new byte[8];
+            java.util.concurrent.ThreadLocalRandom.current().nextBytes(id);
+            id[0] |= 0x02; // locally administered, as a made-up EUI-64 should be
+            System.setProperty("io.netty.machineId", java.util.HexFormat.ofDelimiter(":").formatHex(id));
+        }
+    }
+
     /** The commands that serve until stopped; their shutdown hooks must run. */
     private static final java.util.Set<String> SERVING = java.util.Set.of("attach", "daemon", "demo", "serve");
 
@@ -73,8 +84,9 @@ public final class Main implements Runnable {
     }
 
     /**
-     * {@code nbdgate list ...} gets the model of {@code list} alone: a command's model loads the classes its
-     * fields name (Vert.x for demo and serve). help, and anything unknown, gets them all.
+     * {@code nbdgate list ...} gets the whole model of {@code list} alone: a command's model loads the classes its
+     * fields name (Vert.x for demo and serve), and building all of them is a third of --help. nbdgate --help (and
+     * an unknown command) gets every command's summary; {@code help COMMAND} every whole model.
      */
     private static CommandLine commandLine(String... args) {
         // Without it picocli's default factory looks for Groovy's Closure class: a lookup that fails only after
@@ -86,8 +98,10 @@ public final class Main implements Runnable {
         String first = args.length > 0 ? args[0] : "";
         if (!first.equals("-V") && !first.equals("--version")) {
             SUBCOMMANDS.forEach((name, command) -> {
-                if (name.equals(first) || !SUBCOMMANDS.containsKey(first) || first.equals("help")) {
-                    cli.addSubcommand(name, CommandModel.withStandardHelp(command.get()));
+                if (first.equals("help") || first.equals(name)) {
+                    cli.addSubcommand(name, CommandModel.withStandardHelp(command.model().get()));
+                } else if (!SUBCOMMANDS.containsKey(first)) {
+                    cli.addSubcommand(name, CommandModel.summary(name, command.description()));
                 }
             });
         }

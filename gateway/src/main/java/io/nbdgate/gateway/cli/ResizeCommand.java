@@ -10,13 +10,17 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
 /** {@code nbdgate resize DEVICE|NAME [--shrink]}: the device takes its export's current size, live. */
 final class ResizeCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "resize",
-            "Give a device its export's current size, while it is in use: the nbdgate process serving",
-            "it asks the server for the size again and changes the device's capacity (ublk UPDATE_SIZE, Linux",
-            "6.16+). A file system on it can then grow online (resize2fs /dev/ublkbN, xfs_growfs MOUNTPOINT).",
-            "An export that shrank is refused unless --shrink: shrink the file system first, or lose what lies",
-            "past the new end. Prints one line. Exit code 1 when refused, when the server cannot be reached,",
-            "when no nbdgate process serves that device, or this user may not ask (root only).");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Give a device its export's current size, while it is in use: the nbdgate process serving",
+        "it asks the server for the size again and changes the device's capacity (ublk UPDATE_SIZE, Linux",
+        "6.16+). A file system on it can then grow online (resize2fs /dev/ublkbN, xfs_growfs MOUNTPOINT).",
+        "An export that shrank is refused unless --shrink: shrink the file system first, or lose what lies",
+        "past the new end. Prints one line. Exit code 1 when refused, when the server cannot be reached,",
+        "when no nbdgate process serves that device, or this user may not ask (root only)."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "resize", DESCRIPTION);
 
     private String which;
     private boolean shrink;

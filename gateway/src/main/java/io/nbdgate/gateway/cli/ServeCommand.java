@@ -24,12 +24,16 @@ import static io.nbdgate.gateway.cli.CommandModel.option;
 /** {@code nbdgate serve}: the embedded NBD server as a standalone tool. */
 final class ServeCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "serve",
-            "Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
-                    + "Prints one line saying where it listens.",
-            "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
-                    + "(the write features only when writable). The first export is also the default export (the empty name).",
-            "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken).");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Serve memory or file exports over NBD until SIGINT or SIGTERM, then close cleanly. "
+                + "Prints one line saying where it listens.",
+        "Every export advertises CAN_MULTI_CONN, FLUSH, FUA, TRIM, WRITE_ZEROES, FAST_ZERO and CACHE "
+                + "(the write features only when writable). The first export is also the default export (the empty name).",
+        "Exit code 2 on bad arguments, 1 when the server cannot start (e.g. the port is taken)."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "serve", DESCRIPTION);
 
     private List<ExportSpec> exports;
     private String bind;

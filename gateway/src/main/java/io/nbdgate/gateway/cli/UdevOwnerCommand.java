@@ -19,10 +19,14 @@ import static io.nbdgate.gateway.cli.CommandModel.parameter;
  */
 final class UdevOwnerCommand implements Callable<Integer> {
 
-    final CommandSpec spec = CommandModel.command(this, "udev-owner",
-            "Hand the /dev nodes of an unprivileged ublk device to the user who created it.",
-            "Run by the udev rule conf/99-nbdgate-rootless.rules (as root), not by hand.",
-            "Exit code 0 also when the device is not unprivileged (nothing to do); 1 on failure.");
+    /** What --help says of the command. */
+    static final String[] DESCRIPTION = {
+        "Hand the /dev nodes of an unprivileged ublk device to the user who created it.",
+        "Run by the udev rule conf/99-nbdgate-rootless.rules (as root), not by hand.",
+        "Exit code 0 also when the device is not unprivileged (nothing to do); 1 on failure."
+    };
+
+    final CommandSpec spec = CommandModel.command(this, "udev-owner", DESCRIPTION);
 
     private static final Pattern NODE = Pattern.compile("ublk[bc]([0-9]+)");
     private String node;

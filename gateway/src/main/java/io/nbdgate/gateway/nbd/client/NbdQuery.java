@@ -158,44 +158,42 @@ public final class NbdQuery {
         ClientHandshake machine = new ClientHandshake(config);
         ByteBuffer input = ByteBuffer.allocate(4096).flip();
         HandshakeAction action = machine.step(input);
+        // if/instanceof, not a pattern switch: its bootstrap makes a class at run time, a cost to `nbdgate info`.
         while (true) {
-            switch (action) {
-                case HandshakeAction.Send s -> wire.write(s.bytes());
-                case HandshakeAction.NeedMore n -> {
-                    if (input.capacity() < n.bytes()) {
-                        input = ByteBuffer.allocate(Math.max(n.bytes(), 2 * input.capacity())).put(input).flip();
-                    }
-                    input.compact();
-                    int got;
-                    try {
-                        got = wire.read(input);
-                    } catch (SocketException e) {
-                        got = -1; // a reset is a close too: the spec lets a server drop the line after NBD_OPT_ABORT
-                    }
-                    input.flip();
-                    if (got < 0) {
-                        action = machine.endOfStream();
-                        if (action instanceof HandshakeAction.NeedMore) {
-                            throw new NbdConnectionException("the NBD server closed the connection during the handshake");
-                        }
-                        continue;
-                    }
+            if (action instanceof HandshakeAction.Send s) {
+                wire.write(s.bytes());
+            } else if (action instanceof HandshakeAction.NeedMore n) {
+                if (input.capacity() < n.bytes()) {
+                    input = ByteBuffer.allocate(Math.max(n.bytes(), 2 * input.capacity())).put(input).flip();
                 }
-                case HandshakeAction.Ready r -> {
-                    return r;
+                input.compact();
+                int got;
+                try {
+                    got = wire.read(input);
+                } catch (SocketException e) {
+                    got = -1; // a reset is a close too: the spec lets a server drop the line after NBD_OPT_ABORT
                 }
-                case HandshakeAction.Listed l -> {
-                    return l;
-                }
-                case HandshakeAction.UpgradeToTls u -> {
-                    if (input.hasRemaining()) {
-                        // Bytes after the STARTTLS reply and before our ClientHello: injected in plaintext (CVE-2021-3716).
-                        throw new NbdConnectionException("the server sent data in plaintext after accepting STARTTLS");
+                input.flip();
+                if (got < 0) {
+                    action = machine.endOfStream();
+                    if (action instanceof HandshakeAction.NeedMore) {
+                        throw new NbdConnectionException("the NBD server closed the connection during the handshake");
                     }
-                    wire.startTls();
-                    machine.tlsEstablished();
+                    continue;
                 }
-                case HandshakeAction.Failed f -> throw new NbdConnectionException(f.error().message());
+            } else if (action instanceof HandshakeAction.Ready || action instanceof HandshakeAction.Listed) {
+                return action;
+            } else if (action instanceof HandshakeAction.UpgradeToTls) {
+                if (input.hasRemaining()) {
+                    // Bytes after the STARTTLS reply and before our ClientHello: injected in plaintext (CVE-2021-3716).
+                    throw new NbdConnectionException("the server sent data in plaintext after accepting STARTTLS");
+                }
+                wire.startTls();
+                machine.tlsEstablished();
+            } else if (action instanceof HandshakeAction.Failed f) {
+                throw new NbdConnectionException(f.error().message());
+            } else {
+                throw new IllegalStateException("a handshake action this loop does not know: " + action);
             }
             action = machine.step(input);
         }
