@@ -112,6 +112,13 @@ grep -q "io.nbdgate.gateway.cli.ListCommand source: shared objects file" <<<"$ou
 # cache, none read from the jar.
 from_jar=$(grep " source: .*nbdgate\.jar" <<<"$out" | head -n 3) || true
 [ -z "$from_jar" ] || fail "nbdgate list loaded classes from the jar, not the AOT cache: $from_jar"
+# Nor a class made at run time (an annotation's proxy, a record's equals, a pattern switch, an FFM downcall): no
+# AOT cache holds those, and each costs a client command milliseconds.
+made=$(grep " source: __" <<<"$out" | head -n 3) || true
+[ -z "$made" ] || fail "nbdgate list made classes at run time: $made"
+out=$(NBDGATE_JAVA_OPTS=-Xlog:class+load packaged --help) || fail "nbdgate --help failed"
+made=$(grep " source: __" <<<"$out" | head -n 3) || true
+[ -z "$made" ] || fail "nbdgate --help made classes at run time: $made"
 # A cache that does not fit the JVM (here: the package's cache on the build's JDK) is ignored without a word.
 if [ -n "${JAVA_HOME:-}" ]; then
   out=$("$JAVA_HOME/bin/java" "@$root/usr/lib/nbdgate/bin/client.jvmargs" -XX:AOTCache="$root/usr/lib/nbdgate/lib/nbdgate.aot" \
