@@ -1,7 +1,8 @@
 # Runs inside the guest (or natively on a ublk kernel), started by scripts/bench-memory.
 # Writes $NBDGATE_RESULTS/bench.csv: row,phase,VmRSS,VmHWM,RssAnon,RssFile,VmLck,Locked,threads,iops
 # (memory in kB from /proc/PID/status; iops only on the after-fio rows) and $NBDGATE_RESULTS/jvm.txt
-# (the GC and heap sizes the JVM picks on this machine), plus each daemon's log as daemon-N.log.
+# (the GC and heap sizes the JVM picks on this machine), plus each daemon's log as daemon-N.log, its
+# largest mappings after fio as smaps-N.txt and, with -XX:NativeMemoryTracking, jcmd's summary as nmt-N.txt.
 #
 # Rows: two JVM baselines of the same java and options as the daemon's, then for each device count N one
 # `nbdgate daemon` serving N devices (all on one nbdkit memory server), read 10 s after its last device
@@ -83,6 +84,15 @@ for n in $(echo "$devices" | tr ',' ' '); do
   # terse v3: field 8 = read IOPS, 49 = write IOPS (summed over the jobs by --group_reporting)
   iops=$(echo "$t" | awk -F';' '{ printf "%.0f", $8 + $49 }')
   status_row "daemon $n device(s)" after-fio "$daemon" "$iops"
+  # Where the resident set is: the 40 largest mappings by Rss (kB: Rss, Anonymous, Locked, name), and the
+  # JVM's own accounting when NBDGATE_JAVA_OPTS turned on -XX:NativeMemoryTracking.
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6) }
+       /^Rss:/ { rss[name] += $2 } /^Anonymous:/ { anon[name] += $2 } /^Locked:/ { lck[name] += $2 }
+       END { for (k in rss) printf "%8d %8d %8d  %s\n", rss[k], anon[k], lck[k], k }' "/proc/$daemon/smaps" \
+    | sort -rn | head -n 40 > "$NBDGATE_RESULTS/smaps-$n.txt"
+  case "${NBDGATE_JAVA_OPTS:-}" in
+    *NativeMemoryTracking*) "$JAVA_HOME/bin/jcmd" "$daemon" VM.native_memory summary > "$NBDGATE_RESULTS/nmt-$n.txt" 2>&1 ;;
+  esac
 
   kill -TERM "$daemon"
   for i in $(seq 600); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.2; done
