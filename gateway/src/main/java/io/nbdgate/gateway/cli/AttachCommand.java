@@ -72,85 +72,107 @@ final class AttachCommand implements Callable<Integer> {
     AttachCommand() {
         spec.usageMessage().sortOptions(false);
         spec.addPositional(parameter("0", String.class, v -> uri = v).paramLabel("URI")
-                .description("NBD URI: nbd://HOST[:PORT]/EXPORT (port 10809 by default), nbd+unix:///EXPORT?socket=PATH, "
-                        + "or nbd+vsock://CID[:PORT]/EXPORT (AF_VSOCK; a VM's host is CID 2).").build());
+                .description("NBD URI: nbd://HOST[:PORT]/EXPORT (port 10809 by default), "
+                        + "nbd+unix:///EXPORT?socket=PATH, or nbd+vsock://CID[:PORT]/EXPORT (AF_VSOCK; a "
+                        + "VM's host is CID 2).").build());
         spec.addOption(option("--queues", String.class, v -> queues = v).paramLabel("N|auto").defaultValue("auto")
                 .description("ublk queues, each with its own NBD connection and event loop (1-64). More than one only "
-                        + "if the server advertises CAN_MULTI_CONN. auto: one per CPU up to 4. Default: ${DEFAULT-VALUE}.").build());
+                        + "if the server advertises CAN_MULTI_CONN. auto: one per CPU up to 4. Default: "
+                        + "${DEFAULT-VALUE}.").build());
         spec.addOption(option("--depth", int.class, v -> depth = v).paramLabel("D").defaultValue("128")
                 .description("Requests in flight per queue (1-4096). Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--zero-copy", String.class, v -> zeroCopy = v).paramLabel("auto|on|off").defaultValue("auto")
+        spec.addOption(option("--zero-copy", String.class, v -> zeroCopy = v)
+                .paramLabel("auto|on|off").defaultValue("auto")
                 .description("auto: zero copy when the kernel allows it (Linux 7.2+), else user copy, else copy. "
                         + "on: fail unless zero copy is possible (never for a user other than root). off: never. "
                         + "Default: ${DEFAULT-VALUE}.").build());
         spec.addOption(option("--buffer-mode", String.class, v -> bufferMode = v).paramLabel("zero-copy|user-copy|copy")
-                .description("Use exactly this buffer mode instead of --zero-copy's choice (benchmarks, troubleshooting); "
-                        + "fails if the kernel cannot do it.").build());
+                .description("Use exactly this buffer mode instead of --zero-copy's choice (benchmarks, "
+                        + "troubleshooting); fails if the kernel cannot do it.").build());
         spec.addOption(option("--send-zc-min", String.class, v -> sendZcMin = v).paramLabel("SIZE").defaultValue("64k")
-                .description("Zero-copy mode: write payloads of at least SIZE go out with io_uring SEND_ZC straight from "
-                        + "the request's pages; smaller ones, and all of them to a server on this host (the kernel "
-                        + "copies zero-copy pages delivered locally), with SEND from the same pages, the kernel copying "
-                        + "them. Java touches no data either way. 0: SEND_ZC for every payload. "
-                        + "4096, 64k, 1m. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--stage-reads-max", String.class, v -> stageReadsMax = v).paramLabel("SIZE").defaultValue("16k")
+                .description("Zero-copy mode: write payloads of at least SIZE go out with io_uring SEND_ZC straight "
+                        + "from the request's pages; smaller ones, and all of them to a server on this host "
+                        + "(the kernel copies zero-copy pages delivered locally), with SEND from the same "
+                        + "pages, the kernel copying them. Java touches no data either way. 0: SEND_ZC for "
+                        + "every payload. 4096, 64k, 1m. Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--stage-reads-max", String.class, v -> stageReadsMax = v)
+                .paramLabel("SIZE").defaultValue("16k")
                 .description("READs up to SIZE may be received together with the other replies that have arrived and "
-                        + "then copied into place (zero-copy mode: by the kernel through ublk user copy; Java touches no "
-                        + "data), saving a receive and an event-loop trip per small reply. Larger READs are received "
-                        + "straight into the request's pages. 0 turns it off. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--batch-io", boolean.class, v -> batchIo = v).negatable(true).defaultValue("true").fallbackValue("true")
+                        + "then copied into place (zero-copy mode: by the kernel through ublk user copy; "
+                        + "Java touches no data), saving a receive and an event-loop trip per small reply. "
+                        + "Larger READs are received straight into the request's pages. 0 turns it off. "
+                        + "Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--batch-io", boolean.class, v -> batchIo = v)
+                .negatable(true).defaultValue("true").fallbackValue("true")
                 .description("Let the kernel hand over and take back many requests per ublk command (UBLK_F_BATCH_IO, "
-                        + "Linux 7.0+) where it can; --no-batch-io keeps one command per request. Default: on.").build());
-        spec.addOption(option("--recovery", boolean.class, v -> recovery = v).negatable(true).defaultValue("true").fallbackValue("true")
+                        + "Linux 7.0+) where it can; --no-batch-io keeps one command per request. Default: "
+                        + "on.").build());
+        spec.addOption(option("--recovery", boolean.class, v -> recovery = v)
+                .negatable(true).defaultValue("true").fallbackValue("true")
                 .description("Create the device recoverable: if this process dies (kill -9, out of memory, a crash), "
-                        + "the kernel keeps the device and holds its I/O until `nbdgate attach --name NAME` or a daemon "
-                        + "with NAME in its config takes it over; nothing fails, mounts stay. --no-recovery: the device "
-                        + "goes with the process, its I/O failing. Default: on.").build());
-        spec.addOption(option("--auto-resize", boolean.class, v -> autoResize = v).negatable(true).defaultValue("false").fallbackValue("true")
+                        + "the kernel keeps the device and holds its I/O until `nbdgate attach --name NAME` "
+                        + "or a daemon with NAME in its config takes it over; nothing fails, mounts stay. "
+                        + "--no-recovery: the device goes with the process, its I/O failing. Default: on.").build());
+        spec.addOption(option("--auto-resize", boolean.class, v -> autoResize = v)
+                .negatable(true).defaultValue("false").fallbackValue("true")
                 .description("When a reconnect finds the export larger than the device, grow the device to its size, "
-                        + "live, as `nbdgate resize` does (a file system on it then grows with resize2fs or xfs_growfs). "
-                        + "A smaller export is never followed. Default: off.").build());
+                        + "live, as `nbdgate resize` does (a file system on it then grows with resize2fs or "
+                        + "xfs_growfs). A smaller export is never followed. Default: off.").build());
         tls.addTo(spec);
-        spec.addOption(option("--structured-replies", String.class, v -> structuredReplies = v).paramLabel("auto|on|off").defaultValue("auto")
+        spec.addOption(option("--structured-replies", String.class, v -> structuredReplies = v)
+                .paramLabel("auto|on|off").defaultValue("auto")
                 .description("Ask the server for structured replies (and extended headers): holes in READ replies "
                         + "instead of zeroes on the wire, and error messages. They cost the server more work per read "
                         + "reply. auto: only from a server on another host. Default: ${DEFAULT-VALUE}.").build());
         spec.addOption(flag("--daemon", v -> inDaemon = v)
-                .description("Attach the device in the nbdgate daemon running here instead of "
-                        + "serving it from this process: print its path once live and exit. It stays until 'nbdgate detach' "
-                        + "or the daemon stops; a reload leaves it alone (the daemon's file does not name it). After a "
-                        + "daemon crash it waits as an orphan: the same command with --name NAME takes it over (list it in "
-                        + "the file to have that done by itself). --shutdown-wait is then the daemon's.").build());
+                .description("Attach the device in the nbdgate daemon running here instead of serving it from this "
+                        + "process: print its path once live and exit. It stays until 'nbdgate detach' or "
+                        + "the daemon stops; a reload leaves it alone (the daemon's file does not name it). "
+                        + "After a daemon crash it waits as an orphan: the same command with --name NAME "
+                        + "takes it over (list it in the file to have that done by itself). --shutdown-wait "
+                        + "is then the daemon's.").build());
         spec.addOption(flag("--read-only", v -> readOnly = v)
                 .description("Expose the device read-only even if the export is writable.").build());
         spec.addOption(option("--name", String.class, v -> name = v).paramLabel("NAME")
-                .description("Name for logs, 'nbdgate list' and 'nbdgate detach', and the stable path /dev/nbdgate/NAME "
-                        + "while attached (default: the export name, or 'nbd'; -2, -3, ... appended when another device "
-                        + "has it). A device of this name left by a process that died is taken over: same /dev/ublkbN, "
-                        + "its held I/O served.").build());
+                .description("Name for logs, 'nbdgate list' and 'nbdgate detach', and the stable path "
+                        + "/dev/nbdgate/NAME while attached (default: the export name, or 'nbd'; -2, -3, "
+                        + "... appended when another device has it). A device of this name left by a "
+                        + "process that died is taken over: same /dev/ublkbN, its held I/O served.").build());
         spec.addOption(option("--device-id", String.class, v -> deviceId = v).paramLabel("N|auto").defaultValue("auto")
-                .description("ublk device number N of /dev/ublkbN, or auto to let the kernel choose. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--connect-timeout", String.class, v -> connectTimeout = v).paramLabel("DURATION").defaultValue("10s")
-                .description("Limit for connecting plus the NBD handshake (500ms, 10s, 2m). Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--io-timeout", String.class, v -> ioTimeout = v).paramLabel("DURATION").defaultValue("30s")
+                .description("ublk device number N of /dev/ublkbN, or auto to let the kernel choose. Default: "
+                        + "${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--connect-timeout", String.class, v -> connectTimeout = v)
+                .paramLabel("DURATION").defaultValue("10s")
+                .description("Limit for connecting plus the NBD handshake (500ms, 10s, 2m). Default: "
+                        + "${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--io-timeout", String.class, v -> ioTimeout = v)
+                .paramLabel("DURATION").defaultValue("30s")
                 .description("A request without a reply for this long ends its connection; a new connection carries it "
                         + "(nothing fails until --reconnect-timeout). Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--reconnect-timeout", String.class, v -> reconnectTimeout = v).paramLabel("DURATION|never").defaultValue("5m")
+        spec.addOption(option("--reconnect-timeout", String.class, v -> reconnectTimeout = v)
+                .paramLabel("DURATION|never").defaultValue("5m")
                 .description("How long requests wait while the server cannot be reached (restart, network outage). "
                         + "Past it, they and new ones fail with EIO, but reconnecting goes on and the device serves "
                         + "again once the server is back. never: wait forever. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--shutdown-wait", String.class, v -> shutdownWait = v).paramLabel("DURATION").defaultValue("30s")
+        spec.addOption(option("--shutdown-wait", String.class, v -> shutdownWait = v)
+                .paramLabel("DURATION").defaultValue("30s")
                 .description("On SIGINT/SIGTERM, how long a device still in use (mounted, held open) keeps serving "
                         + "while its users finish; then file systems are synced and it is removed anyway, its users "
                         + "getting EIO. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--keepalive-idle", String.class, v -> keepaliveIdle = v).paramLabel("DURATION").defaultValue("10s")
+        spec.addOption(option("--keepalive-idle", String.class, v -> keepaliveIdle = v)
+                .paramLabel("DURATION").defaultValue("10s")
                 .description("TCP keepalive: idle time before the first probe, so a dead link is noticed while no "
                         + "request is out. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--keepalive-interval", String.class, v -> keepaliveInterval = v).paramLabel("DURATION").defaultValue("5s")
+        spec.addOption(option("--keepalive-interval", String.class, v -> keepaliveInterval = v)
+                .paramLabel("DURATION").defaultValue("5s")
                 .description("TCP keepalive: time between probes. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--keepalive-count", String.class, v -> keepaliveCount = v).paramLabel("N").defaultValue("3")
-                .description("TCP keepalive: unanswered probes before the link is given up. Default: ${DEFAULT-VALUE}.").build());
+        spec.addOption(option("--keepalive-count", String.class, v -> keepaliveCount = v)
+                .paramLabel("N").defaultValue("3")
+                .description("TCP keepalive: unanswered probes before the link is given up. Default: "
+                        + "${DEFAULT-VALUE}.").build());
         spec.addOption(option("--tcp-user-timeout", String.class, v -> tcpUserTimeout = v).paramLabel("DURATION")
-                .description("TCP_USER_TIMEOUT: sent data unacknowledged this long ends the link. Default: the I/O timeout.").build());
+                .description("TCP_USER_TIMEOUT: sent data unacknowledged this long ends the link. Default: the I/O "
+                        + "timeout.").build());
     }
 
     @Override

@@ -63,16 +63,19 @@ final class DemoCommand implements Callable<Integer> {
                 .description("Size of the memory export (K, M, G suffixes). Default: ${DEFAULT-VALUE}.").build());
         spec.addOption(option("--file-size", String.class, v -> fileSize = v).paramLabel("SIZE").defaultValue("128M")
                 .description("Size of the file written and read back. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--zero-copy", String.class, v -> zeroCopy = v).paramLabel("auto|on|off").defaultValue("auto")
+        spec.addOption(option("--zero-copy", String.class, v -> zeroCopy = v)
+                .paramLabel("auto|on|off").defaultValue("auto")
                 .description("Buffer mode policy, as for attach. Default: ${DEFAULT-VALUE}.").build());
-        spec.addOption(option("--connect-timeout", int.class, v -> connectTimeoutSeconds = v).paramLabel("SECONDS").defaultValue("10")
+        spec.addOption(option("--connect-timeout", int.class, v -> connectTimeoutSeconds = v)
+                .paramLabel("SECONDS").defaultValue("10")
                 .description("Connecting plus the handshakes may take this long (default: ${DEFAULT-VALUE}; a slow "
                         + "emulated machine may need more, above all with --tls).").build());
         spec.addOption(flag("--tls", v -> tls = v)
-                .description("Run it over TLS: the server requires it (a pre-shared key made for the run), the device's "
-                        + "records are encrypted by the kernel (kernel TLS).").build());
+                .description("Run it over TLS: the server requires it (a pre-shared key made for the run), the "
+                        + "device's records are encrypted by the kernel (kernel TLS).").build());
         spec.addOption(option("--queues", int.class, v -> queues = v).paramLabel("N").defaultValue("2")
-                .description("ublk queues (= NBD connections; the embedded server allows multi-conn). Default: ${DEFAULT-VALUE}.").build());
+                .description("ublk queues (= NBD connections; the embedded server allows multi-conn). Default: "
+                        + "${DEFAULT-VALUE}.").build());
     }
 
     @Override

@@ -24,7 +24,8 @@ final class HelpCommand implements Callable<Integer> {
         spec.usageMessage().header(HEADER).synopsisHeading("%nUsage: ");
         spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true)
                 .description("Show usage help for the help command and exit.").build());
-        spec.addPositional(parameter("0", String.class, v -> command = v).arity("0..1").required(false).paramLabel("COMMAND")
+        spec.addPositional(parameter("0", String.class, v -> command = v).arity("0..1").required(false)
+                .paramLabel("COMMAND")
                 .description("The COMMAND to display the usage help message for.").build());
     }
 

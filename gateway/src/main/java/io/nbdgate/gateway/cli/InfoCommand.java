@@ -30,8 +30,8 @@ final class InfoCommand implements Callable<Integer> {
         spec.addPositional(parameter("0", NbdUri.class, v -> uri = v).paramLabel("URI")
                 .converters(new NbdUriConverter())
                 .description("The export: nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH or "
-                        + "nbd+vsock://CID[:PORT]/EXPORT "
-                        + "(NBD URI format; the port defaults to 10809, an empty EXPORT is the default export).").build());
+                        + "nbd+vsock://CID[:PORT]/EXPORT (NBD URI format; the port defaults to 10809, an "
+                        + "empty EXPORT is the default export).").build());
         options.addTo(spec);
     }
 

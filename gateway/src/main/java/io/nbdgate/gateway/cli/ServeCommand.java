@@ -46,27 +46,32 @@ final class ServeCommand implements Callable<Integer> {
 
     @SuppressWarnings("unchecked") // the list picocli fills with the converter's ExportSpecs
     ServeCommand() {
-        spec.addOption(option("--export", List.class, v -> exports = v).auxiliaryTypes(ExportSpec.class).paramLabel("NAME=BACKEND").required(true).converters(new ExportSpecConverter())
-                .description("An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on exit); "
-                        + "NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing (an existing file keeps its size). "
-                        + "SIZE is bytes or takes K, M, G, T (powers of 1024), e.g. 512M, 1G.").build());
+        spec.addOption(option("--export", List.class, v -> exports = v).auxiliaryTypes(ExportSpec.class)
+                .paramLabel("NAME=BACKEND").required(true).converters(new ExportSpecConverter())
+                .description("An export; repeat for several. NAME=memory:SIZE is a sparse in-memory disk (lost on "
+                        + "exit); NAME=file:PATH[:SIZE] serves a file, created sparse with SIZE if missing "
+                        + "(an existing file keeps its size). SIZE is bytes or takes K, M, G, T (powers of "
+                        + "1024), e.g. 512M, 1G.").build());
         spec.addOption(option("--bind", String.class, v -> bind = v).paramLabel("ADDR").defaultValue("127.0.0.1")
                 .description("The address to listen on (default: ${DEFAULT-VALUE}; 0.0.0.0 or :: for all).").build());
         spec.addOption(option("--port", int.class, v -> port = v).paramLabel("N").defaultValue("10809")
-                .description("The TCP port (default: ${DEFAULT-VALUE}, the IANA NBD port; 0 picks a free one and prints it).").build());
+                .description("The TCP port (default: ${DEFAULT-VALUE}, the IANA NBD port; 0 picks a free one and "
+                        + "prints it).").build());
         spec.addOption(option("--unix", Path.class, v -> unix = v).paramLabel("PATH")
-                .description("Listen on this unix socket instead of TCP (--bind and --port are then ignored).").build());
+                .description("Listen on this unix socket instead of TCP (--bind and --port are then "
+                        + "ignored).").build());
         spec.addOption(flag("--read-only", v -> readOnly = v)
                 .description("Make every export read-only: writes, trims and zeroing fail with EPERM.").build());
         spec.addOption(option("--tls", String.class, v -> tls = v).paramLabel("require|on|off")
                 .description("TLS after NBD_OPT_STARTTLS: require it (nothing else is answered before it), offer it, "
-                        + "or refuse it. Default: require when --tls-certificates or --tls-psk is given, else off.").build());
+                        + "or refuse it. Default: require when --tls-certificates or --tls-psk is given, "
+                        + "else off.").build());
         spec.addOption(option("--tls-certificates", Path.class, v -> tlsCertificates = v).paramLabel("DIR")
                 .description("The server's certificate and key as server-cert.pem and server-key.pem in DIR "
                         + "(nbdkit's layout).").build());
         spec.addOption(option("--tls-psk", Path.class, v -> tlsPsk = v).paramLabel("FILE")
-                .description("Pre-shared keys instead of a certificate: identity:hexkey lines (as psktool writes them); "
-                        + "any identity of the file may connect.").build());
+                .description("Pre-shared keys instead of a certificate: identity:hexkey lines (as psktool writes "
+                        + "them); any identity of the file may connect.").build());
     }
 
     @Override
