@@ -25,14 +25,15 @@ class LauncherTest {
     record Run(int exit, String output) {
     }
 
-    /** A JDK directory whose bin/java records each call and prints its arguments. */
+    /** A JDK directory whose bin/java records each call and prints its arguments and glibc's mmap threshold. */
     private Path fakeJdk(String name, String javaVersion) throws Exception {
         Path home = dir.resolve(name);
         Files.createDirectories(home.resolve("bin"));
         Files.writeString(home.resolve("release"), "IMPLEMENTOR=\"test\"\nJAVA_VERSION=\"" + javaVersion + "\"\n"
                 + "JAVA_RUNTIME_VERSION=\"" + javaVersion + "+9-LTS\"\n");
         Path java = home.resolve("bin/java");
-        Files.writeString(java, "#!/bin/sh\necho \"$*\" >> " + home.resolve("calls") + "\necho \"ran $*\"\n");
+        Files.writeString(java, "#!/bin/sh\necho \"$*\" >> " + home.resolve("calls") + "\necho \"ran $*\"\n"
+                + "echo \"mmap threshold: ${MALLOC_MMAP_THRESHOLD_:-glibc's}\"\n");
         Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
         return home;
     }
@@ -105,6 +106,7 @@ class LauncherTest {
         Run stale = launchFromTree(jdk, false, "list");
         assertTrue(stale.output().contains("client.jvmargs -cp "), stale.output());
         assertFalse(stale.output().contains("AOTCache"), stale.output());
+        assertTrue(fresh.output().contains("mmap threshold: glibc's"), fresh.output());
     }
 
     @Test
@@ -123,6 +125,9 @@ class LauncherTest {
         Run direct = launchFromTree(jdk, true, java.util.Map.of("NBDGATE_IO_FLUSHER", "0"), "daemon");
         assertTrue(direct.output().contains("ran @" + dir.resolve("tree/bin/daemon.jvmargs") + " " + cache + " -cp "
                 + jar + " io.nbdgate.gateway.cli.Main daemon"), direct.output());
+        // Under mlockall, what malloc frees must be unmapped to leave: blocks from 16 KiB up get mappings of their own.
+        assertTrue(attach.output().contains("mmap threshold: 16384"), attach.output());
+        assertTrue(direct.output().contains("mmap threshold: 16384"), direct.output());
         Run serve = launchFromTree(jdk, true, "serve", "--export", "e=memory:1M");
         assertTrue(serve.output().contains("ran --enable-native-access=ALL-UNNAMED -Xlog:aot=off -Xlog:cds=off "
                 + cache + " -cp "), serve.output());
