@@ -101,7 +101,8 @@ final class DemoCommand implements Callable<Integer> {
         }
         Path work = Files.createTempDirectory("nbdgate-demo-");
         Path mnt = Files.createDirectories(work.resolve("mnt"));
-        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        // The server's loops and the device's: one Vert.x with the embedded server's limits.
+        Vertx vertx = Vertx.builder().with(EmbeddedNbdServer.vertxOptions()).withTransport(Transport.IO_URING).build();
         EmbeddedNbdServer server = null;
         NbdDevice device = null;
         boolean mounted = false;

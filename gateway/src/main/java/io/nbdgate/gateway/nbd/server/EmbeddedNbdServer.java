@@ -2,6 +2,7 @@ package io.nbdgate.gateway.nbd.server;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.transport.Transport;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -57,19 +58,30 @@ public final class EmbeddedNbdServer implements AutoCloseable {
     }
 
     /**
+     * The Vert.x options of a process that runs the embedded server (serve, demo). The server starts and takes
+     * its first connections in cold code on its event loop: classes the AOT cache does not hold (it is recorded
+     * from attach and daemon), Netty's checks of its handlers' annotations, the ring's set-up, a TLS handshake.
+     * That is a tenth of a second on a real machine and 2-5 s, once, on an emulated one, where Vert.x's 2 s limit
+     * called it a blocked loop in every demo. A loop blocked for longer than 10 s is still reported.
+     */
+    public static VertxOptions vertxOptions() {
+        return new VertxOptions().setMaxEventLoopExecuteTime(10).setMaxEventLoopExecuteTimeUnit(TimeUnit.SECONDS);
+    }
+
+    /**
      * A Vert.x on io_uring when the kernel and the native library allow it, else on NIO; says which.
      * Unix sockets get NIO: Vert.x 5.0.10's io_uring transport rejects domain socket addresses.
      */
     static Vertx createVertx(boolean tcp) {
         if (!tcp) {
             log.info("unix socket: using the NIO transport (Vert.x's io_uring transport has no unix sockets)");
-            return Vertx.builder().withTransport(Transport.NIO).build();
+            return Vertx.builder().with(vertxOptions()).withTransport(Transport.NIO).build();
         }
         if (Transport.IO_URING.available()) {
-            return Vertx.builder().withTransport(Transport.IO_URING).build();
+            return Vertx.builder().with(vertxOptions()).withTransport(Transport.IO_URING).build();
         }
         log.info("io_uring transport unavailable ({}); using NIO", String.valueOf(Transport.IO_URING.unavailabilityCause()));
-        return Vertx.builder().withTransport(Transport.NIO).build();
+        return Vertx.builder().with(vertxOptions()).withTransport(Transport.NIO).build();
     }
 
     /** The TCP port listened on (the real one when the config asked for port 0); -1 on a unix socket. */
