@@ -142,14 +142,25 @@ final class HandshakeDriver {
             link.fail("the server sent data in plaintext after accepting STARTTLS");
             return;
         }
-        try {
-            tls = TlsEngine.start(link.options.tls(), kernelTlsWanted());
-        } catch (TlsException e) {
-            link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
-            return;
-        }
         link.rx.clear().limit(0);
-        tlsNext();
+        var credentials = link.options.tls();
+        boolean kernel = kernelTlsWanted();
+        HandshakeCrypto.run(link, () -> TlsEngine.start(credentials, kernel), (engine, failure) -> {
+            if (link.state() != LinkState.HANDSHAKE) {
+                return; // the link failed or was closed meanwhile
+            }
+            if (failure != null) {
+                tlsFailed(failure);
+                return;
+            }
+            tls = engine;
+            tlsNext();
+        });
+    }
+
+    private void tlsFailed(Throwable failure) {
+        link.fail("TLS with " + link.peer + " failed: " + (failure instanceof TlsException e ? e.getMessage()
+                : failure.toString()));
     }
 
     /** -Dnbdgate.kernelTls=false keeps TLS in userspace even where the kernel could take it (comparisons). */
@@ -196,14 +207,23 @@ final class HandshakeDriver {
             receiveRecordPart();
             return;
         }
-        try {
-            tls.received(rx.position(0));
-        } catch (TlsException e) {
-            link.fail("TLS with " + link.peer + " failed: " + e.getMessage());
-            return;
-        }
+        byte[] record = new byte[have];
+        rx.get(0, record);
         rx.clear().limit(0);
-        tlsNext();
+        TlsEngine engine = tls;
+        HandshakeCrypto.run(link, () -> {
+            engine.received(ByteBuffer.wrap(record));
+            return engine;
+        }, (done, failure) -> {
+            if (link.state() != LinkState.HANDSHAKE || tls != engine) {
+                return; // the link failed or was closed meanwhile
+            }
+            if (failure != null) {
+                tlsFailed(failure);
+                return;
+            }
+            tlsNext();
+        });
     }
 
     /**

@@ -133,7 +133,7 @@ public final class Link implements IoUringIoHandle {
         return link;
     }
 
-    private void onLoop(Runnable task) {
+    void onLoop(Runnable task) {
         if (loop.inEventLoop()) {
             task.run();
         } else {

@@ -131,6 +131,12 @@ class UserspaceTlsTest {
         List<String> ciphers = RecordingFile.readAllEvents(recorded).stream()
                 .filter(e -> "Cipher".equals(e.getString("type"))).map(e -> e.getString("algorithm")).toList();
         assertTrue(ciphers.contains("AES/GCM/NoPadding"), "ciphers the JCA handed out: " + ciphers);
+        // None of it on the link's event loop, which serves other queues meanwhile: the handshake's crypto runs on
+        // HandshakeCrypto's threads, the records' on the relay's.
+        List<String> threads = RecordingFile.readAllEvents(recorded).stream()
+                .map(e -> e.getThread() == null ? "?" : e.getThread().getJavaName()).distinct().toList();
+        assertTrue(threads.stream().allMatch(n -> n.startsWith("nbdgate-handshake-") || n.startsWith("nbdgate-tls-"))
+                && threads.stream().anyMatch(n -> n.startsWith("nbdgate-handshake-")), "crypto ran on " + threads);
 
         server.restart();
         byte[][] afterRestart = roundTrip(16, 8L << 20, new Random(3)); // the first requests wait for the reconnect
