@@ -52,7 +52,7 @@ public final class Main implements Runnable {
         var sub = cli.getParseResult() == null ? null : cli.getParseResult().subcommand();
         if (sub == null || !SERVING.contains(sub.commandSpec().name())) {
             // Nothing to clean up, and System.exit would log the exit through System.Logger, starting
-            // java.util.logging: about 20 ms of a command that otherwise takes 150.
+            // java.util.logging: about 20 ms, a third of a client command.
             Runtime.getRuntime().halt(code);
         }
         System.exit(code);

@@ -2,6 +2,7 @@ package io.nbdgate.gateway.link;
 
 import java.util.concurrent.Callable;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -44,7 +45,11 @@ final class HandshakeCrypto {
             }
             T r = result;
             Throwable f = failure;
-            link.onLoop(() -> then.accept(r, f));
+            try {
+                link.onLoop(() -> then.accept(r, f));
+            } catch (RejectedExecutionException stopped) {
+                // the loop has shut down, and the link with it: nobody waits for this handshake
+            }
         });
     }
 }
