@@ -97,5 +97,4 @@ final class CommandModel {
         String v = CommandModel.class.getPackage().getImplementationVersion();
         return new String[] {"nbdgate " + (v == null ? "dev" : v)};
     };
-
 }

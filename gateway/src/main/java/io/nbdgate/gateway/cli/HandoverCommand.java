@@ -5,7 +5,6 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 
-
 /** {@code nbdgate handover}: the running daemon exits and leaves its devices, live, to the next one. */
 final class HandoverCommand implements Callable<Integer> {
 

@@ -5,7 +5,6 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 
-
 /** {@code nbdgate reload}: what SIGHUP does to the daemon, with its outcome printed. */
 final class ReloadCommand implements Callable<Integer> {
 

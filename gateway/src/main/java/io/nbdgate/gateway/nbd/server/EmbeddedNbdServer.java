@@ -73,16 +73,17 @@ public final class EmbeddedNbdServer implements AutoCloseable {
      * Unix sockets get NIO: Vert.x 5.0.10's io_uring transport rejects domain socket addresses.
      */
     static Vertx createVertx(boolean tcp) {
+        Transport transport = Transport.NIO;
         if (!tcp) {
             log.info("unix socket: using the NIO transport (Vert.x's io_uring transport has no unix sockets)");
-            return Vertx.builder().with(vertxOptions()).withTransport(Transport.NIO).build();
+        } else if (Transport.IO_URING.available()) {
+            transport = Transport.IO_URING;
+        } else {
+            log.info("io_uring transport unavailable ({}); using NIO", String.valueOf(Transport.IO_URING.unavailabilityCause()));
         }
-        if (Transport.IO_URING.available()) {
-            return Vertx.builder().with(vertxOptions()).withTransport(Transport.IO_URING).build();
-        }
-        log.info("io_uring transport unavailable ({}); using NIO", String.valueOf(Transport.IO_URING.unavailabilityCause()));
-        return Vertx.builder().with(vertxOptions()).withTransport(Transport.NIO).build();
+        return Vertx.builder().with(vertxOptions()).withTransport(transport).build();
     }
+
 
     /** The TCP port listened on (the real one when the config asked for port 0); -1 on a unix socket. */
     public int port() {
