@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * serves, and swapping into the guest's memory would only move pages from one part of it to another.
  *
  * <p>The daemon runs as the product does (bin/nbdgate daemon: bin/daemon.jvmargs, MemoryGuard): its loops are
- * IO flushers, its heap fixed and touched at start, its memory locked. The test prints how much went to swap.
+ * IO flushers, its heap fixed, its memory locked as it is touched. The test prints how much went to swap.
  *
  * <p>Before every thread of the daemon was an IO flusher ({@code IoFlusherExec}), a guest that had run 20 minutes
  * of other tests hung here: kswapd and a C1 compiler thread of the daemon blocked in I/O wait. The test runs in
