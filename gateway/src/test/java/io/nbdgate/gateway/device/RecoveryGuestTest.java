@@ -279,7 +279,14 @@ class RecoveryGuestTest {
         // Debug logging: a failure's message carries the whole log of the process.
         Process p = nbdgate(out, err, java.util.Map.of("NBDGATE_LOG_LEVEL", "debug"), args);
         processes.add(p);
-        String line = awaitLines(out, 1, p, err).getFirst();
+        String line;
+        try {
+            line = awaitLines(out, 1, p, err).getFirst();
+        } catch (AssertionError e) {
+            // Whether the server still runs tells a client fault from a server fault.
+            throw new AssertionError(e.getMessage() + "\n" + (server == null ? "no server" : server + " is "
+                    + (server.isAlive() ? "running" : "gone") + "; its output:\n" + server.output()), e);
+        }
         return line.substring(line.indexOf("/dev/ublkb")).split("\\s")[0];
     }
 
