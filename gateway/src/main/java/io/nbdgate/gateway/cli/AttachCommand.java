@@ -143,8 +143,8 @@ final class AttachCommand implements Callable<Integer> {
                         + "${DEFAULT-VALUE}.").build());
         spec.addOption(option("--connect-timeout", String.class, v -> connectTimeout = v)
                 .paramLabel("DURATION").defaultValue("10s")
-                .description("Limit for connecting plus the NBD handshake (500ms, 10s, 2m). Default: "
-                        + "${DEFAULT-VALUE}.").build());
+                .description("Limit for connecting plus the NBD handshake (500ms, 10s, 2m); a take-over of a "
+                        + "crashed process's device keeps trying for this long. Default: ${DEFAULT-VALUE}.").build());
         spec.addOption(option("--io-timeout", String.class, v -> ioTimeout = v)
                 .paramLabel("DURATION").defaultValue("30s")
                 .description("A request without a reply for this long ends its connection; a new connection carries it "

@@ -156,9 +156,14 @@ final class Attacher {
         try {
             zeroFd = LinuxCalls.open("/dev/zero", LinuxCalls.O_RDONLY, 0);
             NbdTarget[] targets = new NbdTarget[o.queues()];
+            long deadline = System.nanoTime() + o.connectTimeout().toNanos();
             for (int q = 0; q < targets.length; q++) {
+                final int queue = q;
+                final int fd = zeroFd;
                 targets[q] = new NbdTarget(o.depth());
-                QueueSession c = connect(o, address, loops.get(q % loops.size()), q, q > 0, zeroFd, targets[q]);
+                QueueSession c = untilDeadline(deadline, o.name() + " (take-over of " + was.blockDevice() + ")",
+                        () -> connect(o, address, loops.get(queue % loops.size()), queue, queue > 0, fd,
+                                targets[queue]));
                 conns.add(c);
                 targets[q].attach(c);
             }
@@ -187,6 +192,43 @@ final class Attacher {
             Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             throw new NbdConnectionException("taking over '" + o.name() + "' (" + was.blockDevice() + ") failed: "
                     + NbdDevice.oneLine(c) + "; it stays as it was, its I/O held");
+        }
+    }
+
+    /** One connection attempt; fails with the one line that says why. */
+    interface Attempt<T> {
+        T run() throws NbdConnectionException;
+    }
+
+    /**
+     * A take-over's connections: attempts with the reconnect backoff until {@code deadline} (System.nanoTime), the
+     * last failure thrown. The device exists and its users wait either way, so a server that refuses for a moment
+     * (restarted at the same time as the daemon) must not end the take-over.
+     */
+    static <T> T untilDeadline(long deadline, String what, Attempt<T> attempt) throws NbdConnectionException {
+        ReconnectPolicy backoff = ReconnectPolicy.of(null);
+        for (int n = 1; ; n++) {
+            try {
+                return attempt.run();
+            } catch (NbdConnectionException e) {
+                Duration pause = backoff.delay(n);
+                long left = deadline - System.nanoTime();
+                if (left <= pause.toNanos()) {
+                    throw e;
+                }
+                if (n == 1) {
+                    LOG.info("{}: {}; trying again for up to {} s more (the connect timeout), its I/O held meanwhile",
+                            what, e.getMessage(), TimeUnit.NANOSECONDS.toSeconds(left));
+                } else {
+                    LOG.debug("{}: attempt {}: {}", what, n, e.getMessage());
+                }
+                try {
+                    Thread.sleep(pause);
+                } catch (InterruptedException stop) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
         }
     }
 

@@ -72,12 +72,18 @@ class RecoveryGuestTest {
 
     @Test
     void daemonKilledThreeTimesDuringFioOnTwoQueuesIsTakenOverEachTime() throws Exception {
-        server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "64M");
+        // A file, not memory: the second crash restarts the server too, and the data must outlive it.
+        Path image = dir.resolve("disk.img");
+        try (var f = new java.io.RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(64 * MIB);
+        }
+        server = ExternalNbdServer.nbdkit(dir, List.of(), "file", "file=" + image);
         Path cfg = dir.resolve("nbdgate.yaml");
+        // A connect timeout for TCG: the take-over keeps trying while the test starts the server again.
         Files.writeString(cfg, """
                 status: {listen: "off"}
                 devices:
-                  - {name: disk, uri: "nbd://127.0.0.1:%d/", queues: 2}
+                  - {name: disk, uri: "nbd://127.0.0.1:%d/", queues: 2, timeouts: {connect: 120s}}
                 """.formatted(server.port()));
         String dev = startAndAwait("daemon", "--config", cfg.toString());
         KernelLog log = KernelLog.mark("daemon killed three times");
@@ -89,9 +95,20 @@ class RecoveryGuestTest {
                 killServing();
                 assertTrue(fio.isAlive(), () -> "fio must wait for the next daemon, not fail:\n" + fio.output());
                 assertEquals(List.of("disk"), Orphans.list(records()).stream().map(DeviceRecord::name).toList());
-                assertEquals(dev, startAndAwait("daemon", "--config", cfg.toString()), "the same device, taken over");
-                System.out.printf("crash %d: I/O held %d ms (the next daemon's start and take-over)%n", i,
-                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed));
+                Process next;
+                if (i == 2) {
+                    // The server restarts as the daemon does: the take-over is refused, waits, and connects.
+                    server.kill();
+                    next = start("daemon", "--config", cfg.toString());
+                    awaitLogged("trying again", next);
+                    server.startAgain();
+                } else {
+                    next = start("daemon", "--config", cfg.toString());
+                }
+                assertEquals(dev, awaitDevice(next), "the same device, taken over");
+                System.out.printf("crash %d: I/O held %d ms (the next daemon's start and take-over%s)%n", i,
+                        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed),
+                        i == 2 ? ", the server restarted meanwhile" : "");
             }
             fio.assertClean(Duration.ofMinutes(5));
         }
@@ -273,21 +290,42 @@ class RecoveryGuestTest {
 
     /** Starts bin/nbdgate with {@code args} (run dir under the test's directory) and returns the device it prints. */
     private String startAndAwait(String... args) throws Exception {
+        return awaitDevice(start(args));
+    }
+
+    /** Starts bin/nbdgate with {@code args}: output to out{@link #started}, err{@link #started}. */
+    private Process start(String... args) throws Exception {
         started++;
-        Path out = dir.resolve("out" + started);
-        Path err = dir.resolve("err" + started);
         // Debug logging: a failure's message carries the whole log of the process.
-        Process p = nbdgate(out, err, java.util.Map.of("NBDGATE_LOG_LEVEL", "debug"), args);
+        Process p = nbdgate(dir.resolve("out" + started), dir.resolve("err" + started),
+                java.util.Map.of("NBDGATE_LOG_LEVEL", "debug"), args);
         processes.add(p);
+        return p;
+    }
+
+    /** The /dev/ublkbN that the last started process prints. */
+    private String awaitDevice(Process p) throws Exception {
         String line;
         try {
-            line = awaitLines(out, 1, p, err).getFirst();
+            line = awaitLines(dir.resolve("out" + started), 1, p, dir.resolve("err" + started)).getFirst();
         } catch (AssertionError e) {
             // Whether the server still runs tells a client fault from a server fault.
             throw new AssertionError(e.getMessage() + "\n" + (server == null ? "no server" : server + " is "
                     + (server.isAlive() ? "running" : "gone") + "; its output:\n" + server.output()), e);
         }
         return line.substring(line.indexOf("/dev/ublkb")).split("\\s")[0];
+    }
+
+    /** Waits until the last started process's log says {@code text}; fails if it exits first or after 180 s. */
+    private void awaitLogged(String text, Process p) throws Exception {
+        for (int i = 0; i < 1800; i++) {
+            if (errOf(started).contains(text)) {
+                return;
+            }
+            assertTrue(p.isAlive(), () -> "nbdgate exited before '" + text + "': " + errOf(started));
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no '" + text + "' within 180 s: " + errOf(started));
     }
 
     /** SIGKILL the process serving the device: no hook runs, the kernel keeps the device and holds its I/O. */
