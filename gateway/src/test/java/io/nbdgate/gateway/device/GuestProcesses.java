@@ -85,6 +85,21 @@ final class GuestProcesses {
         return List.of();
     }
 
+    /** Waits until {@code file} (a process's log) contains {@code text}; fails if {@code p} exits first or after 180 s. */
+    static void awaitText(Path file, String text, Process p) throws Exception {
+        for (int i = 0; i < 1800; i++) {
+            String said = Files.exists(file) ? Files.readString(file) : "";
+            if (said.contains(text)) {
+                return;
+            }
+            if (!p.isAlive()) {
+                fail("nbdgate exited " + p.exitValue() + " before saying '" + text + "': " + said);
+            }
+            Thread.sleep(100);
+        }
+        fail("nbdgate did not say '" + text + "' within 180 s: " + Files.readString(file));
+    }
+
     /** mkfs.ext4, mount, write files, unmount, mount again: the checksums must match; then fsck. */
     static void ext4RoundTrip(String dev, Path mnt) throws Exception {
         run("mkfs.ext4", "-q", "-F", dev);

@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.device;
 
 import static io.nbdgate.gateway.device.GuestProcesses.awaitLines;
+import static io.nbdgate.gateway.device.GuestProcesses.awaitText;
 import static io.nbdgate.gateway.device.GuestProcesses.exec;
 import static io.nbdgate.gateway.device.GuestProcesses.nbdgate;
 import static io.nbdgate.gateway.device.GuestProcesses.run;
@@ -100,7 +101,7 @@ class RecoveryGuestTest {
                     // The server restarts as the daemon does: the take-over is refused, waits, and connects.
                     server.kill();
                     next = start("daemon", "--config", cfg.toString());
-                    awaitLogged("trying again", next);
+                    awaitText(dir.resolve("err" + started), "trying again", next);
                     server.startAgain();
                 } else {
                     next = start("daemon", "--config", cfg.toString());
@@ -314,18 +315,6 @@ class RecoveryGuestTest {
                     + (server.isAlive() ? "running" : "gone") + "; its output:\n" + server.output()), e);
         }
         return line.substring(line.indexOf("/dev/ublkb")).split("\\s")[0];
-    }
-
-    /** Waits until the last started process's log says {@code text}; fails if it exits first or after 180 s. */
-    private void awaitLogged(String text, Process p) throws Exception {
-        for (int i = 0; i < 1800; i++) {
-            if (errOf(started).contains(text)) {
-                return;
-            }
-            assertTrue(p.isAlive(), () -> "nbdgate exited before '" + text + "': " + errOf(started));
-            Thread.sleep(100);
-        }
-        throw new AssertionError("no '" + text + "' within 180 s: " + errOf(started));
     }
 
     /** SIGKILL the process serving the device: no hook runs, the kernel keeps the device and holds its I/O. */
