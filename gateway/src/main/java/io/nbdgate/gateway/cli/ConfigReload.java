@@ -9,6 +9,7 @@ import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.vertx.core.Vertx;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,7 +39,22 @@ final class ConfigReload {
     private final ServingProcess serving;
     /** The devices this daemon serves from its file, as the file said when they were attached. */
     private final Map<String, DeviceConfig> served = new LinkedHashMap<>();
+    /** Devices of the file whose attach failed (at start or at a reload): tried again until attached. */
+    private final Map<String, Retry> retries = new LinkedHashMap<>();
     private volatile Set<String> inFile = Set.of();
+    private final java.util.concurrent.atomic.AtomicBoolean retrying = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** How often {@link #retryFailed} should run; each device backs off from RETRY_FIRST to RETRY_MAX. */
+    static final Duration RETRY_TICK = Duration.ofSeconds(5);
+    static final Duration RETRY_FIRST = Duration.ofSeconds(10);
+    static final Duration RETRY_MAX = Duration.ofMinutes(1);
+
+    private record Retry(DeviceConfig device, int failures, long dueNanos, String lastError) {
+        Retry failedAgain(String error, long now) {
+            long wait = Math.min(RETRY_MAX.toNanos(), RETRY_FIRST.toNanos() << Math.min(failures, 10));
+            return new Retry(device, failures + 1, now + wait, error);
+        }
+    }
 
     ConfigReload(Source source, Vertx vertx, ServingProcess serving) {
         this.source = source;
@@ -59,6 +75,69 @@ final class ConfigReload {
         served.put(d.name(), d);
     }
 
+    /** {@code d} failed to attach (at start, at a reload): {@link #retryFailed} tries it again. */
+    synchronized void failed(DeviceConfig d, String error) {
+        retries.put(d.name(), new Retry(d, 0, 0, error).failedAgain(error, System.nanoTime()));
+    }
+
+    /**
+     * From the timer: the due retries run on a short-lived thread of their own, since an attach may take its
+     * connect timeout and the timer also pings systemd's watchdog.
+     */
+    void retryFailedInBackground() {
+        if (anyRetryDue() && retrying.compareAndSet(false, true)) {
+            Thread.ofPlatform().name("nbdgate-retry").start(() -> {
+                try {
+                    retryFailed();
+                } finally {
+                    retrying.set(false);
+                }
+            });
+        }
+    }
+
+    private synchronized boolean anyRetryDue() {
+        long now = System.nanoTime();
+        return retries.values().stream().anyMatch(r -> now - r.dueNanos() >= 0);
+    }
+
+    /**
+     * Attaches again the devices of the file that failed to, each once its backoff (10 s, doubling to a minute)
+     * has passed: a server that comes up after the daemon (a boot where both start at once) gets its device
+     * without a reload. A device detached on purpose is not in the list.
+     */
+    synchronized void retryFailed() {
+        long now = System.nanoTime();
+        for (Retry r : List.copyOf(retries.values())) {
+            String name = r.device().name();
+            if (now - r.dueNanos() < 0) {
+                continue;
+            }
+            if (serving.registry().find(name).isPresent()) {
+                retries.remove(name); // attached by other means (nbdgate attach --daemon refuses file names)
+                continue;
+            }
+            try {
+                NbdDevice device = NbdDevice.attach(DeviceOptions.from(r.device()), EventLoops.of(vertx));
+                serving.serve(device);
+                served.put(name, r.device());
+                retries.remove(name);
+                LOG.info("{}: attached as {} on attempt {} (before: {})", name, device.blockDevice(),
+                        r.failures() + 1, r.lastError());
+                System.out.println(name + " " + device.blockDevice());
+            } catch (NbdConnectionException | RuntimeException e) {
+                Retry next = r.failedAgain(e.getMessage(), System.nanoTime());
+                retries.put(name, next);
+                long in = Duration.ofNanos(next.dueNanos() - System.nanoTime()).toSeconds();
+                if (e.getMessage() != null && e.getMessage().equals(r.lastError())) {
+                    LOG.debug("{}: still not attached: {}; next attempt in {} s", name, e.getMessage(), in);
+                } else {
+                    LOG.info("{}: still not attached: {}; next attempt in {} s", name, e.getMessage(), in);
+                }
+            }
+        }
+    }
+
     synchronized List<String> run() {
         List<String> lines = new ArrayList<>();
         DaemonConfig file;
@@ -71,6 +150,7 @@ final class ConfigReload {
             return lines;
         }
         served.keySet().removeIf(name -> serving.registry().find(name).map(d -> d.gone().isDone()).orElse(true));
+        retries.clear(); // the file decides again: what it names and fails to attach below is retried
         ConfigChanges c = ConfigChanges.between(served, file);
         for (String name : c.removed()) {
             lines.add(detach(name, file));
@@ -136,7 +216,9 @@ final class ConfigReload {
             served.put(d.name(), d);
             return d.name() + ": attached as " + device.blockDevice();
         } catch (NbdConnectionException | RuntimeException e) {
-            return d.name() + ": not attached: " + e.getMessage();
+            failed(d, e.getMessage());
+            return d.name() + ": not attached: " + e.getMessage() + "; tried again from " + RETRY_FIRST.toSeconds()
+                    + " s on";
         }
     }
 }

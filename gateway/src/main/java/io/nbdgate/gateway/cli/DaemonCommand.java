@@ -37,10 +37,11 @@ final class DaemonCommand implements Callable<Integer> {
         "Attach every device listed in the config file (conf/nbdgate.yaml documents each key) and",
         "serve them until SIGINT/SIGTERM, which detach them all cleanly. The whole file is checked first:",
         "an invalid file prints one line naming the key and exits 2 without creating anything.",
-        "A device that cannot be attached is logged and the others are served; exit 1 if none could be.",
+        "A device that cannot be attached is logged and the others are served; it is tried again from 10 s",
+        "on, backing off to once a minute, until attached or reloaded away. Exit 1 if none could be attached.",
         "Each device is also /dev/nbdgate/NAME while it is attached.",
         "Under systemd (Type=notify, NOTIFY_SOCKET set) it sends READY=1 once every device is live or has",
-        "failed to attach (one attempt each), STATUS= lines with the devices' states, WATCHDOG=1 at half",
+        "failed its first attempt, STATUS= lines with the devices' states, WATCHDOG=1 at half",
         "of WatchdogSec while its event loops answer, and STOPPING=1 on SIGTERM.",
         "SIGHUP or 'nbdgate reload' reads the file again: added devices attach, removed ones detach (one",
         "still in use as reload.in-use says: refuse by default, naming who holds it), changed ones are",
@@ -109,6 +110,7 @@ final class DaemonCommand implements Callable<Integer> {
             } catch (NbdConnectionException | RuntimeException e) {
                 Log.LOG.error("{}: not attached: {}", d.name(), e.getMessage());
                 serving.notAttached(d.name());
+                reload.failed(d, e.getMessage());
             }
         }
         if (attached == 0) {
@@ -124,6 +126,7 @@ final class DaemonCommand implements Callable<Integer> {
         OrphanSweep orphans = new OrphanSweep(OrphanSweep.of(DeviceRecords.standard()), cfg.orphanTimeout(),
                 reload::inFile);
         serving.every(orphans.period(), () -> orphans.sweep(Instant.now()));
+        serving.every(ConfigReload.RETRY_TICK, reload::retryFailedInBackground);
         Log.LOG.info("serving {} of {} device(s)", attached, cfg.devices().size());
         return serving.awaitAndCleanUp();
     }

@@ -43,7 +43,7 @@ final class ServingProcess {
     private final Vertx controlVertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
     private final DeviceRegistry registry = new DeviceRegistry(DeviceLinks.system());
     private final SystemdNotifier notifier = SystemdNotifier.fromEnvironment();
-    /** Devices of the config that failed to attach: failed for good for this run, but still in STATUS=. */
+    /** Devices of the config that failed to attach at start, until attached (a retry, a reload): in STATUS=. */
     private final List<String> notAttached = new ArrayList<>();
     private final CountDownLatch done = new CountDownLatch(1);
     private final CountDownLatch cleanedUp = new CountDownLatch(1);
@@ -52,6 +52,7 @@ final class ServingProcess {
     private volatile boolean removedElsewhere;
     private ControlServer control;
     private ScheduledExecutorService timer;
+    private boolean stopping; // from the moment the stop lists the devices it detaches: none may join after
 
     /** attach's exit code when another process stopped or deleted its device. */
     static final int EXIT_REMOVED_ELSEWHERE = 3;
@@ -80,17 +81,23 @@ final class ServingProcess {
     /** Serves {@code d}: listed, linked by name, and (attach) the process ends with it. */
     void serve(NbdDevice d) {
         synchronized (this) {
-            notAttached.remove(d.name()); // attached by a reload after failing at start
+            if (stopping) {
+                // Attached (a retry, a reload) after the stop took its list: it would outlive the process.
+                LOG.info("{}: attached while the process stops; detached again", d.name());
+                d.closeNow();
+                return;
+            }
+            notAttached.remove(d.name()); // attached by a reload or a retry after failing at start
+            registry.add(d).thenAccept(x -> {
+                if (x.removedElsewhere() != null) {
+                    removedElsewhere = true;
+                    notifier.status(statusLine());
+                }
+                if (exitWhenEmpty && !registry.anyServed()) {
+                    done.countDown();
+                }
+            });
         }
-        registry.add(d).thenAccept(x -> {
-            if (x.removedElsewhere() != null) {
-                removedElsewhere = true;
-                notifier.status(statusLine());
-            }
-            if (exitWhenEmpty && !registry.anyServed()) {
-                done.countDown();
-            }
-        });
     }
 
     /**
@@ -138,7 +145,7 @@ final class ServingProcess {
 
     /**
      * Starts the control socket (without it the devices still work, only list/detach cannot find them), then
-     * tells systemd the service is ready: every device has had its one attach attempt by now.
+     * tells systemd the service is ready: every device has had its first attach attempt by now.
      */
     void start(String statusListen) {
         start(statusListen, (DaemonHooks) null);
@@ -273,12 +280,17 @@ final class ServingProcess {
         if (timer != null) {
             timer.shutdownNow();
         }
-        notifier.stopping("stopping: detaching " + registry.all().size() + " device(s)");
-        List<Thread> stopping = new ArrayList<>();
-        for (NbdDevice d : registry.all()) {
-            stopping.add(Thread.ofPlatform().name(d.name() + "-stop").start(() -> stop(d)));
+        List<NbdDevice> all;
+        synchronized (this) {
+            stopping = true;
+            all = List.copyOf(registry.all());
         }
-        for (Thread t : stopping) {
+        notifier.stopping("stopping: detaching " + all.size() + " device(s)");
+        List<Thread> stoppers = new ArrayList<>();
+        for (NbdDevice d : all) {
+            stoppers.add(Thread.ofPlatform().name(d.name() + "-stop").start(() -> stop(d)));
+        }
+        for (Thread t : stoppers) {
             try {
                 t.join();
             } catch (InterruptedException e) {

@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.device;
 
 import static io.nbdgate.gateway.device.GuestProcesses.awaitLines;
+import static io.nbdgate.gateway.device.GuestProcesses.awaitText;
 import static io.nbdgate.gateway.device.GuestProcesses.exec;
 import static io.nbdgate.gateway.device.GuestProcesses.nbdgate;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -106,6 +107,38 @@ class CliGuestTest {
             assertTrue(!Files.exists(Path.of(rw)) && !Files.exists(Path.of(ro)),
                     "SIGTERM must delete every device: " + Files.readString(err));
             assertQuiet(err);
+        }
+    }
+
+    @Test
+    void aDeviceWhoseServerStartsAfterTheDaemonIsAttachedWithoutAReload() throws Exception {
+        Path lateDir = Files.createDirectories(dir.resolve("late"));
+        Path socket = lateDir.resolve("nbdkit.sock"); // where nbdkitUnix will listen, once started
+        try (ExternalNbdServer up = ExternalNbdServer.nbdkit(Files.createDirectories(dir.resolve("up")), List.of(),
+                "memory", "32M")) {
+            Path cfg = dir.resolve("nbdgate.yaml");
+            Files.writeString(cfg, """
+                    status: {listen: "off"}
+                    devices:
+                      - {name: up, uri: "nbd://127.0.0.1:%d/", queues: 1}
+                      - {name: late, uri: "nbd+unix:///?socket=%s", queues: 1}
+                    """.formatted(up.port(), socket));
+            Path out = dir.resolve("out");
+            Path err = dir.resolve("err");
+            process = nbdgate(out, err, "daemon", "--config", cfg.toString());
+            assertTrue(awaitLines(out, 1, process, err).getFirst().startsWith("up /dev/ublkb"));
+            awaitText(err, "late: not attached", process);
+            try (ExternalNbdServer late = ExternalNbdServer.nbdkitUnix(lateDir, List.of(), "memory", "32M")) {
+                List<String> lines = awaitLines(out, 2, process, err); // the first retry comes 10 s after the failure
+                assertTrue(lines.get(1).startsWith("late /dev/ublkb"), lines.toString());
+                String dev = lines.get(1).split(" ")[1];
+                assertTrue(Files.exists(Path.of(dev)), dev);
+                assertTrue(Files.readString(err).contains("late: attached as " + dev + " on attempt "),
+                        Files.readString(err));
+                process.destroy(); // SIGTERM detaches the retried device like any other
+                assertTrue(process.waitFor(60, TimeUnit.SECONDS), "daemon must exit on SIGTERM");
+                assertTrue(!Files.exists(Path.of(dev)), "SIGTERM must delete the retried device too");
+            }
         }
     }
 
