@@ -8,6 +8,7 @@ import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.session.ReconnectPolicy;
 import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -49,10 +50,12 @@ final class ConfigReload {
     static final Duration RETRY_FIRST = Duration.ofSeconds(10);
     static final Duration RETRY_MAX = Duration.ofMinutes(1);
 
+    /** The reconnect backoff's shape (doubling, jittered, capped), at the pace of whole attaches. */
+    private static final ReconnectPolicy RETRY_BACKOFF = new ReconnectPolicy(null, RETRY_FIRST, RETRY_MAX);
+
     private record Retry(DeviceConfig device, int failures, long dueNanos, String lastError) {
         Retry failedAgain(String error, long now) {
-            long wait = Math.min(RETRY_MAX.toNanos(), RETRY_FIRST.toNanos() << Math.min(failures, 10));
-            return new Retry(device, failures + 1, now + wait, error);
+            return new Retry(device, failures + 1, now + RETRY_BACKOFF.delay(failures + 1).toNanos(), error);
         }
     }
 
