@@ -6,6 +6,7 @@
 # workload, round after round, every contender in turn. TCG guests drift in speed by tens of percent
 # over minutes; interleaving spreads that drift over all contenders instead of one.
 set -u
+[ -z "${BENCH_PERF:-}" ] || { echo -1 > /proc/sys/kernel/perf_event_paranoid; echo 0 > /proc/sys/kernel/kptr_restrict; }
 runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-5} warmup=${BENCH_WARMUP:-30} warmup_each=${BENCH_WARMUP_EACH:-20} conns=${BENCH_CONNS:-2}
 size=${BENCH_SIZE:-1G} rounds=${BENCH_ROUNDS:-2} only=${BENCH_ONLY:-}
 csv="$NBDGATE_RESULTS/bench.csv"; : > "$csv"
@@ -96,9 +97,9 @@ if [ -n "$ublk" ]; then
   done
 fi
 
-# JVM processes by contender (bin/nbdgate and the java it starts), for --profile.
+# JVM processes by contender (bin/nbdgate and the java it starts), for --profile and --perf.
 n=0; : > /tmp/jvms
-while [ -n "${BENCH_PROFILE:-}" ] && IFS= read -r c; do
+while [ -n "${BENCH_PROFILE:-}${BENCH_PERF:-}" ] && IFS= read -r c; do
   [ -n "$c" ] || continue
   n=$((n + 1))
   for p in $(pgrep -f -- "--name bench-$n( |\$)"); do echo "$p ${c%%=*}" >> /tmp/jvms; done
@@ -143,6 +144,28 @@ profile_cell() { # contender workload round value [KiB per I/O when the value is
       ns["idle"] = ncpu * (t2 - t1) * 1e9 - sum
       for (g in ns) printf "%s,%s,%s,%s,%.0f\n", c, w, r, g, ns[g] / ios
     }' /tmp/jvms /tmp/snap-1 /tmp/snap-2 >> "$NBDGATE_RESULTS/profile.csv"
+}
+
+# --perf (BENCH_PERF=1): in round 1, perf samples the whole guest (cpu-clock, call graphs) during the cell's
+# measured window; the JIT's symbols come from the contender's JVMs (jcmd Compiler.perfmap). One report per
+# cell in $NBDGATE_RESULTS/perf/: the time by thread and binary, then by symbol. perf starts disabled before
+# the cell (reading every process's mappings takes it seconds) and its control fifo opens the window.
+# Sampling slows every contender's cell alike; compare its shares, not its rates with a run without it.
+perf_start() {
+  rm -f /tmp/perf-ctl /tmp/perf-ack /tmp/perf.err; mkfifo /tmp/perf-ctl /tmp/perf-ack
+  perf record -D -1 --control fifo:/tmp/perf-ctl,/tmp/perf-ack -F 499 -a -g -o /tmp/perf.data 2>/tmp/perf.err &
+  perf_pid=$!
+  for i in $(seq 3000); do grep -q "Events disabled" /tmp/perf.err 2>/dev/null && return 0; sleep 0.2; done
+  echo "bench: perf did not start:"; cat /tmp/perf.err
+}
+perf_ctl() { echo "$1" > /tmp/perf-ctl; read -r ack < /tmp/perf-ack; }
+perf_report() { # contender workload
+  kill -INT "$perf_pid"; wait "$perf_pid"
+  awk -v c="$1" '$2 == c { print $1 }' /tmp/jvms | while read -r p; do "${JAVA_HOME:+$JAVA_HOME/bin/}jcmd" "$p" Compiler.perfmap >/dev/null 2>&1; done
+  mkdir -p "$NBDGATE_RESULTS/perf"
+  { perf report -i /tmp/perf.data --no-children --sort comm,dso --stdio -g none --percent-limit 0.1 2>/dev/null
+    perf report -i /tmp/perf.data --no-children --sort comm,dso,sym --stdio -g none --percent-limit 0.1 2>/dev/null
+  } | grep -v '^#' | grep -v '^$' > "$NBDGATE_RESULTS/perf/$2-$1.txt"
 }
 
 fio_cell() { # device rw bs iodepth -> fio terse output
@@ -202,6 +225,7 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
   # daemon has long done so. What a fresh attach costs is --startup's table, not these rows.
   if [ "$warmup_each" -gt 0 ]; then
     for dev in $devs; do
+      echo "  warm-up $label on $dev"
       fio --name=warm --filename="$dev" --allow_file_create=0 --rw="$rw" --bs="$bs" --iodepth="$qd" \
           --ioengine=io_uring --direct=1 --runtime="$warmup_each" --time_based --size="$size" >/dev/null 2>&1 </dev/null
     done
@@ -215,6 +239,13 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
         fio_cell "$dev" "$rw" "$bs" "$qd" > /tmp/fio-out &
         sleep $((ramp + 1)); snap /tmp/snap-1; sleep $((runtime - 2)); snap /tmp/snap-2
         wait $!; t=$(cat /tmp/fio-out)
+      elif [ -n "${BENCH_PERF:-}" ] && [ "$r" = 1 ]; then
+        perf_start
+        fio_cell "$dev" "$rw" "$bs" "$qd" > /tmp/fio-out &
+        f=$!
+        sleep $((ramp + 1)); perf_ctl enable; sleep $((runtime - 2)); perf_ctl disable
+        wait $f; t=$(cat /tmp/fio-out)
+        perf_report "$contender" "$label"
       else
         t=$(fio_cell "$dev" "$rw" "$bs" "$qd")
       fi
