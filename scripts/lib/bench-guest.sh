@@ -156,7 +156,8 @@ perf_start() {
   perf record -D -1 --control fifo:/tmp/perf-ctl,/tmp/perf-ack -F 499 -a -g -o /tmp/perf.data 2>/tmp/perf.err &
   perf_pid=$!
   for i in $(seq 3000); do grep -q "Events disabled" /tmp/perf.err 2>/dev/null && return 0; sleep 0.2; done
-  echo "bench: perf did not start:"; cat /tmp/perf.err
+  echo "bench: perf did not start; this cell is measured without it:"; cat /tmp/perf.err
+  kill "$perf_pid" 2>/dev/null; wait "$perf_pid"; return 1
 }
 perf_ctl() { echo "$1" > /tmp/perf-ctl; read -r ack < /tmp/perf-ack; }
 perf_report() { # contender workload
@@ -239,8 +240,7 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
         fio_cell "$dev" "$rw" "$bs" "$qd" > /tmp/fio-out &
         sleep $((ramp + 1)); snap /tmp/snap-1; sleep $((runtime - 2)); snap /tmp/snap-2
         wait $!; t=$(cat /tmp/fio-out)
-      elif [ -n "${BENCH_PERF:-}" ] && [ "$r" = 1 ]; then
-        perf_start
+      elif [ -n "${BENCH_PERF:-}" ] && [ "$r" = 1 ] && perf_start; then
         fio_cell "$dev" "$rw" "$bs" "$qd" > /tmp/fio-out &
         f=$!
         sleep $((ramp + 1)); perf_ctl enable; sleep $((runtime - 2)); perf_ctl disable
