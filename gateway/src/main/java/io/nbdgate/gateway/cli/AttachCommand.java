@@ -1,5 +1,9 @@
 package io.nbdgate.gateway.cli;
 
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
+
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
@@ -9,19 +13,16 @@ import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.DeviceRecords;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.device.QuietUringTransport;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.ublk.BufferMode;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import io.vertx.core.transport.Transport;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
-
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
-import static io.nbdgate.gateway.cli.CommandModel.parameter;
 
 /**
  * {@code nbdgate attach URI}: serves one NBD export as /dev/ublkbN in the foreground until SIGINT or
@@ -215,7 +216,7 @@ final class AttachCommand implements Callable<Integer> {
             System.err.println("nbdgate attach: --shutdown-wait: " + e.getMessage().replaceFirst("^[^:]*: ", ""));
             return 2;
         }
-        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        Vertx vertx = QuietUringTransport.vertx(new VertxOptions());
         NbdDevice device;
         try {
             ServingProcess.guardMemory(vertx, MemorySettings.DEFAULT);

@@ -1,18 +1,22 @@
 package io.nbdgate.gateway.cli;
 
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
+
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.ConfigLoader;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.NbdTab;
-import io.nbdgate.gateway.link.NbdConnectionException;
-import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.DeviceRecords;
+import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.device.OrphanSweep;
+import io.nbdgate.gateway.device.QuietUringTransport;
+import io.nbdgate.gateway.link.NbdConnectionException;
 import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
+import io.vertx.core.VertxOptions;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.concurrent.Callable;
@@ -22,9 +26,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Model.ArgGroupSpec;
 import picocli.CommandLine.Model.CommandSpec;
-
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate daemon --config FILE} (or {@code --nbdtab FILE}): attaches every device of the file and serves
@@ -92,7 +93,7 @@ final class DaemonCommand implements Callable<Integer> {
                     + " is valid: " + cfg.devices().size() + " device(s)");
             return 0;
         }
-        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        Vertx vertx = QuietUringTransport.vertx(new VertxOptions());
         ServingProcess serving = new ServingProcess(vertx, false, cfg.shutdownWait());
         ServingProcess.guardMemory(vertx, cfg.memory());
         ConfigReload reload = new ConfigReload(this::load, vertx, serving);

@@ -1,10 +1,14 @@
 package io.nbdgate.gateway.cli;
 
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
+
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
+import io.nbdgate.gateway.device.QuietUringTransport;
 import io.nbdgate.gateway.link.NbdConnectionException;
 import io.nbdgate.gateway.nbd.server.EmbeddedNbdServer;
 import io.nbdgate.gateway.nbd.server.Export;
@@ -16,7 +20,6 @@ import io.nbdgate.gateway.tls.ServerCredentials;
 import io.nbdgate.gateway.tls.TlsSettings;
 import io.nbdgate.protocol.server.ServerHandshake;
 import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -30,9 +33,6 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Model.CommandSpec;
-
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate demo}: the whole product in one run, with nothing external — an embedded NBD server
@@ -102,7 +102,7 @@ final class DemoCommand implements Callable<Integer> {
         Path work = Files.createTempDirectory("nbdgate-demo-");
         Path mnt = Files.createDirectories(work.resolve("mnt"));
         // The server's loops and the device's: one Vert.x with the embedded server's limits.
-        Vertx vertx = Vertx.builder().with(EmbeddedNbdServer.vertxOptions()).withTransport(Transport.IO_URING).build();
+        Vertx vertx = QuietUringTransport.vertx(EmbeddedNbdServer.vertxOptions());
         EmbeddedNbdServer server = null;
         NbdDevice device = null;
         boolean mounted = false;

@@ -20,7 +20,7 @@ public final class EventLoops {
         }
         List<IoEventLoop> loops = new ArrayList<>();
         for (EventExecutor e : ((VertxInternal) vertx).nettyEventLoopGroup()) {
-            if (!(e instanceof IoEventLoop l) || !l.isIoType(io.netty.channel.uring.IoUringIoHandler.class)) {
+            if (!(e instanceof IoEventLoop l) || !QuietUringTransport.isUring(l)) {
                 throw new IllegalStateException("Vert.x event loop " + e + " is not an io_uring loop");
             }
             loops.add(l);

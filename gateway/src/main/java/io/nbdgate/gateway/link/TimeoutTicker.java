@@ -8,11 +8,11 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The data path's timers, kept off the event loops' own schedule. While a Netty io_uring loop holds a
- * scheduled task, every wait for completions also queues an IORING_OP_TIMEOUT for the task's deadline: one
- * more SQE and kernel timer per loop wake-up, on every request. A connection's timers fire once a handshake
- * or every few hundred milliseconds, so one shared daemon thread keeps them and hands each firing to the
- * connection's loop, where the task runs as before.
+ * The data path's timers, kept off the event loops' own schedule. A Netty io_uring loop turns its next
+ * deadline into an IORING_OP_TIMEOUT on every wait for completions: one more SQE and kernel timer per loop
+ * wake-up, on every request; with an empty schedule the loops of {@code QuietUringTransport} have none. A
+ * connection's timers fire once a handshake or every few hundred milliseconds, so one shared daemon thread
+ * keeps them and hands each firing to the connection's loop, where the task runs as before.
  */
 public final class TimeoutTicker {
     private static final ScheduledThreadPoolExecutor TIMERS = create();

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.ublk.DeviceNodes;
 import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
+import io.vertx.core.VertxOptions;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -18,7 +18,7 @@ abstract class DeviceGuestTestBase {
 
     @BeforeEach
     void startVertx() {
-        vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        vertx = QuietUringTransport.vertx(new VertxOptions());
     }
 
     @AfterEach

@@ -19,7 +19,7 @@ import io.nbdgate.ublk.ControlDevice;
 import io.nbdgate.ublk.DeviceInfo;
 import io.nbdgate.ublk.DeviceNodes;
 import io.vertx.core.Vertx;
-import io.vertx.core.transport.Transport;
+import io.vertx.core.VertxOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -183,7 +183,7 @@ class RecoveryGuestTest {
         server = ExternalNbdServer.nbdkit(dir, List.of(), "memory", "16M");
         String uri = "nbd://127.0.0.1:" + server.port() + "/";
         String dev = startAndAwait("attach", uri, "--name", "one");
-        Vertx vertx = Vertx.builder().withTransport(Transport.IO_URING).build();
+        Vertx vertx = QuietUringTransport.vertx(new VertxOptions());
         try {
             DeviceOptions o = new DeviceOptions("one", server.socketAddress(), "", 1, 32, ZeroCopy.AUTO, false, -1,
                     Duration.ofSeconds(30), Duration.ofSeconds(30), null);

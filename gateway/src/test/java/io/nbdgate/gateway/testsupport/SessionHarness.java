@@ -1,6 +1,7 @@
 package io.nbdgate.gateway.testsupport;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.device.QuietUringTransport;
 import io.nbdgate.gateway.link.Link;
 import io.nbdgate.gateway.link.LinkOptions;
 import io.nbdgate.gateway.link.Request;
@@ -11,7 +12,6 @@ import io.nbdgate.protocol.client.HandshakeConfig;
 import io.nbdgate.uring.LinuxCalls;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.uring.IoUringIoHandler;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.SocketAddress;
@@ -28,7 +28,7 @@ import java.util.function.ToLongFunction;
  * so tests on the host drive the real data path against real servers. Completions come back as futures.
  */
 public final class SessionHarness implements AutoCloseable {
-    public final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
+    public final MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, QuietUringTransport.ioHandlerFactory());
     public final IoEventLoop loop = (IoEventLoop) group.next();
     public final Arena arena = Arena.ofShared();
     private final int zeroFd;
