@@ -129,6 +129,7 @@ public final class QuietUringTransport implements Transport {
     static final class QuietHandler implements IoHandler {
         private final IoHandler handler;
         private final AbstractScheduledEventExecutor loop;
+        private QuietContext quiet; // the loop passes the same context on every pass: one wrapper, no garbage
 
         QuietHandler(IoHandler handler, AbstractScheduledEventExecutor loop) {
             this.handler = handler;
@@ -142,7 +143,11 @@ public final class QuietUringTransport implements Transport {
 
         @Override
         public int run(IoHandlerContext context) {
-            return handler.run(new QuietContext(context, loop));
+            QuietContext q = quiet;
+            if (q == null || q.context() != context) {
+                q = quiet = new QuietContext(context, loop);
+            }
+            return handler.run(q);
         }
 
         @Override
