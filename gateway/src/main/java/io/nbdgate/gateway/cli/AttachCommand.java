@@ -1,9 +1,5 @@
 package io.nbdgate.gateway.cli;
 
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
-import static io.nbdgate.gateway.cli.CommandModel.parameter;
-
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
@@ -23,6 +19,10 @@ import io.vertx.core.json.JsonObject;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
+import static io.nbdgate.gateway.cli.CommandModel.parameter;
 
 /**
  * {@code nbdgate attach URI}: serves one NBD export as /dev/ublkbN in the foreground until SIGINT or

@@ -1,20 +1,17 @@
 package io.nbdgate.gateway.cli;
 
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
-
 import io.nbdgate.gateway.config.ConfigException;
 import io.nbdgate.gateway.config.ConfigLoader;
 import io.nbdgate.gateway.config.DaemonConfig;
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.NbdTab;
+import io.nbdgate.gateway.link.NbdConnectionException;
+import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.DeviceOptions;
 import io.nbdgate.gateway.device.DeviceRecords;
-import io.nbdgate.gateway.device.EventLoops;
 import io.nbdgate.gateway.device.NbdDevice;
 import io.nbdgate.gateway.device.OrphanSweep;
 import io.nbdgate.gateway.device.QuietUringTransport;
-import io.nbdgate.gateway.link.NbdConnectionException;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import java.nio.file.Path;
@@ -26,6 +23,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Model.ArgGroupSpec;
 import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate daemon --config FILE} (or {@code --nbdtab FILE}): attaches every device of the file and serves

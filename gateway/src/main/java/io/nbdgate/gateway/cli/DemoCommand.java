@@ -1,8 +1,5 @@
 package io.nbdgate.gateway.cli;
 
-import static io.nbdgate.gateway.cli.CommandModel.flag;
-import static io.nbdgate.gateway.cli.CommandModel.option;
-
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.config.ZeroCopy;
 import io.nbdgate.gateway.device.DeviceOptions;
@@ -33,6 +30,9 @@ import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Model.CommandSpec;
+
+import static io.nbdgate.gateway.cli.CommandModel.flag;
+import static io.nbdgate.gateway.cli.CommandModel.option;
 
 /**
  * {@code nbdgate demo}: the whole product in one run, with nothing external — an embedded NBD server
