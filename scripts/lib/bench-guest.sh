@@ -178,11 +178,11 @@ fio_cell() { # device rw bs iodepth -> fio terse output
 
 # Warm-up, unmeasured, identical for every contender: a JVM compiles its data path in the first
 # tens of seconds under TCG; nbd.ko's caches and the server warm up too.
-for dev in $devs; do
-  fio --name=warm --filename="$dev" --allow_file_create=0 --rw=randrw --bs=4k --iodepth=32 \
-      --ioengine=io_uring --direct=1 \
-      --runtime="$warmup" --time_based --size="$size" >/dev/null 2>&1
-done
+warm_up() { # device rw bs iodepth seconds: unmeasured I/O
+  fio --name=warm --filename="$1" --allow_file_create=0 --rw="$2" --bs="$3" --iodepth="$4" \
+      --ioengine=io_uring --direct=1 --runtime="$5" --time_based --size="$size" >/dev/null 2>&1 </dev/null
+}
+for dev in $devs; do warm_up "$dev" randrw 4k 32 "$warmup"; done
 
 # Footprint after the warm-up: resident and anonymous memory and threads of each contender's processes
 # (nbdgate: its JVM; nbd.ko: nbd-client's resident processes, e.g. its TLS proxies), and the names of the
@@ -227,8 +227,7 @@ for w in "randread 4k 32 4k-randread-qd32 IOPS" "randwrite 4k 32 4k-randwrite-qd
   if [ "$warmup_each" -gt 0 ]; then
     for dev in $devs; do
       echo "  warm-up $label on $dev"
-      fio --name=warm --filename="$dev" --allow_file_create=0 --rw="$rw" --bs="$bs" --iodepth="$qd" \
-          --ioengine=io_uring --direct=1 --runtime="$warmup_each" --time_based --size="$size" >/dev/null 2>&1 </dev/null
+      warm_up "$dev" "$rw" "$bs" "$qd" "$warmup_each"
     done
   fi
   for r in $(seq "$rounds"); do
