@@ -30,6 +30,10 @@ final class DataLanding {
     boolean dataInFlight;
     private boolean lowWaterWanted = true;
     private int rcvLowat = 1;
+    /** The large data receive in flight, or the last one, was a first try without the mark. */
+    private boolean triedWithoutMark;
+    /** Bytes the data receive in flight asked for: all of them means the range is in. */
+    private int dataAsked;
     private long stagedBytes;
     private long lowWaterReceives;
 
@@ -104,10 +108,7 @@ final class DataLanding {
         if (link.tls != null) {
             // Kernel TLS: one plain receive at a time (nothing linked behind, no low-water mark), so that it can
             // be posted again after a control record.
-            RequestBuffer b = r.buffer();
-            link.recv((byte) 0, (short) 0, b.address() + off, len, Link.MSG_WAITALL, b.fixedIndex(),
-                    OpKind.data(OpKind.RX_DATA, r.tag()));
-            dataInFlight = true;
+            receiveData(r.buffer(), off, len, (byte) 0, (short) 0, Link.MSG_WAITALL, r.tag());
             return;
         }
         if (link.socketCommands && lowWaterWanted && len >= LOW_WATER_MIN) {
@@ -128,10 +129,8 @@ final class DataLanding {
             aheadLen = Math.min(aheadLen, link.rx.capacity() - link.rx.limit());
             link.ring.reserveSq(2);
         }
-        RequestBuffer b = r.buffer();
-        link.recv(linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0, b.address() + off, len,
-                Link.MSG_WAITALL, b.fixedIndex(), OpKind.data(OpKind.RX_DATA, r.tag()));
-        dataInFlight = true;
+        receiveData(r.buffer(), off, len, linkAhead ? IoUringAbi.IOSQE_IO_LINK : (byte) 0, (short) 0,
+                Link.MSG_WAITALL, r.tag());
         if (linkAhead) {
             long id = replies.receiveIntoRx((byte) 0, aheadLen, 0);
             replies.rxInFlight = true;
@@ -145,21 +144,33 @@ final class DataLanding {
     }
 
     /**
-     * A large data receive that wakes the loop once: SO_RCVLOWAT is set to exactly the bytes this receive takes
-     * (they are on their way: the reply header announced them), and the receive polls first. Never more than what
-     * is coming, the mark cannot stall the stream; a short receive completes and the next one asks for what is
-     * left. Not MSG_WAITALL, and nothing linked behind: io_uring's own retry of a short MSG_WAITALL receive would
-     * keep the old, now too high, mark.
+     * A large data receive that wakes the loop once. First it takes what has arrived (no wait, no mark): when the
+     * data came with its header, as it mostly does, that is all of it, for no system call. What is still missing
+     * is received with SO_RCVLOWAT set to exactly those bytes (they are on their way: the reply header announced
+     * them), polling first. Never more than what is coming, the mark cannot stall the stream; a short receive
+     * completes and the next one asks for what is left. Not MSG_WAITALL, and nothing linked behind: io_uring's own
+     * retry of a short MSG_WAITALL receive would keep the old, now too high, mark.
      */
     private void receiveWhole(Request r, long off, int len) {
+        RequestBuffer b = r.buffer();
+        if (!triedWithoutMark) {
+            triedWithoutMark = true;
+            receiveData(b, off, len, (byte) 0, (short) 0, 0, r.tag());
+            return;
+        }
         if (rcvLowat != len && !setRcvLowat(len)) {
             return;
         }
-        RequestBuffer b = r.buffer();
-        link.recv((byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, b.address() + off, len, 0, b.fixedIndex(),
-                OpKind.data(OpKind.RX_DATA, r.tag()));
-        dataInFlight = true;
+        receiveData(b, off, len, (byte) 0, IoUringAbi.RECVSEND_POLL_FIRST, 0, r.tag());
         lowWaterReceives++;
+    }
+
+    private void receiveData(RequestBuffer b, long off, int len, byte sqeFlags, short recvFlags, int msgFlags,
+                             int tag) {
+        link.recv(sqeFlags, recvFlags, b.address() + off, len, msgFlags, b.fixedIndex(),
+                OpKind.data(OpKind.RX_DATA, tag));
+        dataAsked = len;
+        dataInFlight = true;
     }
 
     /**
@@ -189,6 +200,9 @@ final class DataLanding {
         }
         DataPathStats.moved(link.requests[tag].buffer().isFixed(), res);
         reassembler().dataReceived(res);
+        if (res == dataAsked) {
+            triedWithoutMark = false; // the range is in: the next one starts with a try again
+        }
         if (rcvLowat != 1 && !setRcvLowat(1)) {
             // Before any other receive: header bytes must wake the loop from the first byte. Lowering the mark
             // re-checks readiness (tcp_set_rcvlowat), so even a receive armed before it cannot stall.
