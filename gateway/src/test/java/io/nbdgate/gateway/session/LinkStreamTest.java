@@ -216,17 +216,22 @@ class LinkStreamTest {
         }
     }
 
+    /** Writes all that {@code buf} holds to {@code to} and empties it. */
+    private static void passOn(ByteBuffer buf, SocketChannel to) throws IOException {
+        buf.flip();
+        while (buf.hasRemaining()) {
+            to.write(buf);
+        }
+        buf.clear();
+    }
+
     /** Forwards in bursts: waits 20 ms before passing on what arrived, so replies reach the client in bunches. */
     private static void bunch(SocketChannel from, SocketChannel to, Random random) {
         ByteBuffer buf = ByteBuffer.allocate(256 << 10);
         try {
             while (from.read(buf) >= 0) {
                 Thread.sleep(20);
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    to.write(buf);
-                }
-                buf.clear();
+                passOn(buf, to);
             }
             to.shutdownOutput();
         } catch (IOException | InterruptedException e) {
@@ -239,11 +244,7 @@ class LinkStreamTest {
         ByteBuffer buf = ByteBuffer.allocate(16 << 10);
         try {
             while (from.read(buf) >= 0) {
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    to.write(buf);
-                }
-                buf.clear();
+                passOn(buf, to);
                 Thread.sleep(3);
             }
             to.shutdownOutput();
@@ -265,11 +266,7 @@ class LinkStreamTest {
                     from.read(buf);
                     from.configureBlocking(true);
                 } while (buf.position() > before && buf.hasRemaining());
-                buf.flip();
-                while (buf.hasRemaining()) {
-                    to.write(buf);
-                }
-                buf.clear();
+                passOn(buf, to);
             }
             to.shutdownOutput();
         } catch (IOException | InterruptedException e) {
