@@ -20,8 +20,10 @@ import org.slf4j.LoggerFactory;
  * <p>While a READ that must be received straight into its pages is out, header bytes are received only as far
  * as {@link ReplyReassembler#safeReadAhead()} allows. While only writes and small READs are out, one receive
  * takes every reply that has arrived ("batching"), and small READs' data is copied into place from rx
- * (staging). An idle link keeps the receive its last READ wanted armed: a batching one after a small READ, so
- * that a lone small READ's header and data come in one receive; a header-only one after a large READ.
+ * (staging). An idle link arms a batching receive if it last had company (more than one request in flight at
+ * once) and its last READ was small, so that the next burst's first replies come in one receive; after lone
+ * requests, or a large READ, it arms a header-only one: a lone READ's data then goes straight into its pages,
+ * where staging would cost a copy and take no other reply with it.
  *
  * <p>A READ that must not be staged never meets a batching receive. If one is armed, the READ goes out at once
  * behind an ASYNC_CANCEL of it: the cancel is ahead in the submission queue, and a cancelled receive never runs
@@ -49,6 +51,9 @@ final class ReplyPipeline {
     boolean aheadLinked;
     // What an idle link arms: a batching receive (the last READ was staged) or a header-only one.
     private boolean idleBatching = true;
+    // Most requests in flight at once since the link was last idle. 1 means lone requests (queue depth 1): a
+    // batching receive would take nothing but the one reply, whose data it then costs a copy to stage.
+    private int mostInFlight;
     /** READs in flight whose replies must not (or should not) be staged. */
     int directReads;
     // rx's slot in the ring's fixed-buffer table, -1 while unregistered: the kernel then copies into pinned pages
@@ -118,6 +123,7 @@ final class ReplyPipeline {
             directReads++;
         }
         r.cookie = reassembler.register(r);
+        mostInFlight = Math.max(mostInFlight, reassembler.inFlight());
         link.sender.enqueue(r);
     }
 
@@ -210,7 +216,11 @@ final class ReplyPipeline {
     private void receiveHeaderBytes() {
         ByteBuffer rx = link.rx;
         int needed = reassembler.bytesNeeded();
-        boolean batch = reassembler.inFlight() > 0 || idleBatching;
+        boolean idle = reassembler.inFlight() == 0;
+        boolean batch = !idle || idleBatching && mostInFlight > 1;
+        if (idle) {
+            mostInFlight = 0;
+        }
         if (batch && directReads == 0 && needed <= HEADER_BATCH_MAX) {
             // No reply can carry data that must go straight to a buffer: take as many replies as have arrived.
             if (!makeRoom(HEADER_BATCH_MAX)) {

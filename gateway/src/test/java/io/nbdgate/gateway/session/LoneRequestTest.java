@@ -51,13 +51,22 @@ class LoneRequestTest {
         h.open(server.socketAddress(), HandshakeConfig.go(""), 8, Duration.ofSeconds(10), stageMax,
                 ReconnectPolicy.of(Duration.ofMinutes(1)));
         h.recordFrames = true;
-        // Company first: eight writes at once leave the link idle after batching receives.
+        company();
+    }
+
+    /** Eight writes submitted in one loop pass, so all are in flight at once: the link has had company. */
+    private void company() throws Exception {
         MemorySegment data = h.arena.allocate(8 * 4096L);
         data.fill((byte) 0x3c);
         List<CompletableFuture<Integer>> writes = new ArrayList<>();
         for (int t = 0; t < 8; t++) {
-            writes.add(h.submit(t, Command.WRITE, 0, t * 4096L, 4096, data.asSlice(t * 4096L, 4096)));
+            writes.add(h.expect(t));
         }
+        h.loop.execute(() -> {
+            for (int t = 0; t < 8; t++) {
+                h.submitNow(t, Command.WRITE, 0, t * 4096L, 4096, data.asSlice(t * 4096L, 4096));
+            }
+        });
         for (CompletableFuture<Integer> w : writes) {
             assertEquals(4096, w.get(10, TimeUnit.SECONDS));
         }
@@ -89,29 +98,48 @@ class LoneRequestTest {
                         + frames);
     }
 
+    /**
+     * After company the idle link arms a batching receive, which takes the next READ's header and data at once
+     * (staged); once requests come one at a time it arms a header-only receive, and a lone READ's data goes
+     * straight into its pages: staging it would buy no other reply for its copy.
+     */
     @Test
-    void aLoneSmallReadGetsItsHeaderAndDataInOneReceive() throws Exception {
+    void aLoneSmallReadIsStagedAfterCompanyAndReceivedStraightIntoItsPagesWhenAlone() throws Exception {
         open(DeviceConfig.DEFAULT_STAGE_READS_MAX);
         MemorySegment buf = h.arena.allocate(4096);
-        for (int i = 0; i < 3; i++) {
+        byte[] want = new byte[4096];
+        java.util.Arrays.fill(want, (byte) 0x3c);
+        for (int i = 0; i < 4; i++) {
             long staged = h.link(l -> l.counters().stagedBytes());
             long receives = h.link(l -> l.counters().headerReceives());
             long direct = h.link(l -> l.counters().directSends());
             long ringOps = h.link(l -> l.counters().ringOperations());
             buf.fill((byte) 0);
-            assertCompletedIn("ReplyPipeline.onHeaderBytes", alone("4k READ", Command.READ, i * 4096L, 4096, buf),
-                    "a lone 4k READ");
+            List<String> frames = alone("4k READ " + i, Command.READ, i * 4096L, 4096, buf);
             assertEquals(1, h.link(l -> l.counters().directSends()) - direct,
                     "its header went to the socket from the loop thread");
-            assertEquals(1, h.link(l -> l.counters().ringOperations()) - ringOps,
-                    "the ring did nothing for it but re-arm the idle receive (no SEND whose completion returns the loop)");
-            assertEquals(4096, h.link(l -> l.counters().stagedBytes()) - staged, "its data came with its header");
             assertEquals(1, h.link(l -> l.counters().headerReceives()) - receives,
-                    "one receive took its reply, armed before it was sent");
-            byte[] want = new byte[4096];
-            java.util.Arrays.fill(want, (byte) 0x3c);
+                    "one header receive took its reply, armed before it was sent");
+            if (i == 0) {
+                assertCompletedIn("ReplyPipeline.onHeaderBytes", frames, "a READ after company");
+                assertEquals(4096, h.link(l -> l.counters().stagedBytes()) - staged, "its data came with its header");
+                assertEquals(1, h.link(l -> l.counters().ringOperations()) - ringOps,
+                        "the ring did nothing for it but re-arm the idle receive (no SEND whose completion returns "
+                                + "the loop)");
+            } else {
+                assertCompletedIn("DataLanding.onData", frames, "a READ after lone requests");
+                assertEquals(0, h.link(l -> l.counters().stagedBytes()) - staged,
+                        "a lone READ's data was staged (copied from the header buffer)");
+                assertEquals(2, h.link(l -> l.counters().ringOperations()) - ringOps,
+                        "the ring re-armed the idle receive and received its data into its buffer");
+            }
             assertArrayEquals(want, buf.toArray(ValueLayout.JAVA_BYTE));
         }
+        company();
+        long staged = h.link(l -> l.counters().stagedBytes());
+        assertCompletedIn("ReplyPipeline.onHeaderBytes", alone("4k READ after company again", Command.READ, 0, 4096,
+                buf), "a READ after company again");
+        assertEquals(4096, h.link(l -> l.counters().stagedBytes()) - staged, "company turns batching back on");
     }
 
     @Test
