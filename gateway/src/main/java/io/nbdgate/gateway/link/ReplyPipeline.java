@@ -49,7 +49,7 @@ final class ReplyPipeline {
     long rxUserData;
     boolean rxCancelSent;
     boolean aheadLinked;
-    // What an idle link arms: a batching receive (the last READ was staged) or a header-only one.
+    // The last READ was small enough to stage: with company (mostInFlight) an idle link then arms a batching receive.
     private boolean idleBatching = true;
     // Most requests in flight at once since the link was last idle. 1 means lone requests (queue depth 1): a
     // batching receive would take nothing but the one reply, whose data it then costs a copy to stage.
