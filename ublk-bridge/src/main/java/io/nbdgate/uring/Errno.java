@@ -8,7 +8,7 @@ public final class Errno {
             ETIME = 62, ENOSYS = 38, ECANCELED = 125, ETIMEDOUT = 110, ENOBUFS = 105, EOVERFLOW = 75,
             EPIPE = 32, ENETUNREACH = 101, ECONNABORTED = 103, ECONNRESET = 104, ENOTCONN = 107, ESHUTDOWN = 108,
             ECONNREFUSED = 111, EHOSTDOWN = 112, EHOSTUNREACH = 113, EALREADY = 114, EINPROGRESS = 115,
-            EAFNOSUPPORT = 97;
+            EAFNOSUPPORT = 97, ENOTSOCK = 88;
 
     private Errno() {
     }
@@ -36,6 +36,7 @@ public final class Errno {
             case ENOSPC -> "ENOSPC";
             case EROFS -> "EROFS";
             case EOPNOTSUPP -> "EOPNOTSUPP";
+            case ENOTSOCK -> "ENOTSOCK";
             case ETIME -> "ETIME";
             case ENOSYS -> "ENOSYS";
             case ECANCELED -> "ECANCELED";

@@ -20,7 +20,8 @@ public final class LinuxCalls {
             SYS_UMASK = 95, SYS_MLOCKALL = 151, SYS_EXECVE = 59, SYS_PRCTL = 157, SYS_OPENAT = 257, SYS_MEMFD_CREATE = 319, SYS_IO_URING_SETUP = 425,
             SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
     /** Socket option levels and names (asm-generic/socket.h, linux/tcp.h) the data path sets. */
-    public static final int SOL_SOCKET = 1, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVLOWAT = 18, IPPROTO_TCP = 6,
+    public static final int SOL_SOCKET = 1, SO_SNDBUF = 7, SO_KEEPALIVE = 9, SO_LINGER = 13, SO_RCVLOWAT = 18,
+            IPPROTO_TCP = 6,
             TCP_NODELAY = 1, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6, TCP_USER_TIMEOUT = 18;
 
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_TRUNC = 01000,
@@ -287,11 +288,16 @@ public final class LinuxCalls {
 
     /** getsockopt(2) SO_ERROR: the pending error of a non-blocking connect (0: connected), or minus errno. */
     public static int socketError(int fd) {
+        return getsockoptInt(fd, SOL_SOCKET, 4 /* SO_ERROR */);
+    }
+
+    /** getsockopt(2) of an int option: its value, or minus errno (no option read here is negative). */
+    public static int getsockoptInt(int fd, int level, int option) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
             MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
             len.set(ValueLayout.JAVA_INT, 0, 4);
-            long r = raw(SYS_GETSOCKOPT, fd, SOL_SOCKET, 4 /* SO_ERROR */, v.address(), len.address(), 0);
+            long r = raw(SYS_GETSOCKOPT, fd, level, option, v.address(), len.address(), 0);
             return r < 0 ? (int) r : v.get(ValueLayout.JAVA_INT, 0);
         }
     }

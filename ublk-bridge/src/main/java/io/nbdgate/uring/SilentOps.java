@@ -20,8 +20,18 @@ import org.slf4j.LoggerFactory;
 public final class SilentOps implements IoUringIoHandle {
     private static final Logger LOG = LoggerFactory.getLogger(SilentOps.class);
 
+    /**
+     * The kind whose index is a slot of {@link #attach}: failures of one user among many on the ring (a link per
+     * device). Kept out of the kinds {@link #onFailure} routes.
+     */
+    public static final int KIND_ATTACHED = 15;
+
     private final NettyRing ring;
     private final Failure[] onFailure = new Failure[16];
+    private final Failure[] attached = new Failure[UserData.MAX_INDEX];
+    // Slots are handed out round-robin: a failure that comes after its user detached finds the slot empty, not a
+    // newcomer, unless thousands of users attached in between.
+    private int nextSlot;
 
     /** What to do when an operation of a kind fails. */
     public interface Failure {
@@ -50,7 +60,36 @@ public final class SilentOps implements IoUringIoHandle {
      * kind and ring.
      */
     public void onFailure(int kind, Failure listener) {
+        if (kind == KIND_ATTACHED) {
+            throw new IllegalArgumentException("kind " + kind + " is the attached users'");
+        }
         onFailure[kind] = listener;
+    }
+
+    /**
+     * Gives {@code listener} a slot of its own: operations submitted with its {@link #attachedData} report their
+     * failures to it alone. Returns the slot, -1 if all are taken (the caller then waits for completions).
+     */
+    public int attach(Failure listener) {
+        for (int i = 0; i < attached.length; i++) {
+            int slot = (nextSlot + i) % attached.length;
+            if (attached[slot] == null) {
+                attached[slot] = listener;
+                nextSlot = (slot + 1) % attached.length;
+                return slot;
+            }
+        }
+        return -1;
+    }
+
+    /** Frees {@code slot}; failures that still come for it are logged at debug level. */
+    public void detach(int slot) {
+        attached[slot] = null;
+    }
+
+    /** The operation data that routes a failure to the listener of {@code slot}. */
+    public static short attachedData(int slot) {
+        return UserData.encode(KIND_ATTACHED, slot);
     }
 
     /** A URING_CMD as {@link RingSubmitter#uringCmd}, completing only if it fails. */
@@ -59,10 +98,30 @@ public final class SilentOps implements IoUringIoHandle {
         ring.skipLastSuccess(IoUringAbi.OP_URING_CMD, cmd);
     }
 
+    /**
+     * A SEND as {@link RingSubmitter#send}, completing only if it fails. With MSG_DONTWAIT in {@code msgFlags} the
+     * kernel tries it once, while it takes the submission, and never waits for room: by the time the loop sees any
+     * later completion, the send has either gone out whole or its failure is ahead of that completion.
+     */
+    public void send(byte sqeFlags, int fd, long addr, int len, int msgFlags, int bufIndex, short data) {
+        sqes.send(sqeFlags, fd, addr, len, msgFlags, bufIndex, data);
+        ring.skipLastSuccess(IoUringAbi.OP_SEND, 0);
+    }
+
     @Override
     public void handle(IoRegistration registration, IoEvent ioEvent) {
         IoUringIoEvent e = (IoUringIoEvent) ioEvent;
         int data = e.data() & 0xffff;
+        if (UserData.kind(data) == KIND_ATTACHED) {
+            Failure user = attached[UserData.index(data)];
+            if (user != null) {
+                user.failed(UserData.index(data), e.res());
+            } else {
+                LOG.debug("a ring operation (opcode {}) of a user gone since failed: {}", e.opcode(),
+                        Errno.name(-e.res()));
+            }
+            return;
+        }
         Failure listener = onFailure[UserData.kind(data)];
         if (listener != null) {
             listener.failed(UserData.index(data), e.res());

@@ -89,4 +89,49 @@ class NettyRingTest {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
     }
+
+    /**
+     * Operations without a completion on success report a failure to the user whose slot they carry, and to
+     * nobody once that user detached; a success posts nothing at all.
+     */
+    @Test
+    void silentFailuresGoToTheSlotThatSentThem() throws Exception {
+        MultiThreadIoEventLoopGroup group = new MultiThreadIoEventLoopGroup(1, IoUringIoHandler.newFactory());
+        IoEventLoop loop = (IoEventLoop) group.next();
+        int file = LinuxCalls.open(dir.resolve("not-a-socket").toString(), LinuxCalls.O_RDWR | LinuxCalls.O_CREAT,
+                0644);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment buf = arena.allocate(64);
+            Probe probe = new Probe();
+            IoRegistration reg = loop.register(probe).get(5, TimeUnit.SECONDS);
+            CompletableFuture<int[]> first = new CompletableFuture<>();
+            CompletableFuture<int[]> second = new CompletableFuture<>();
+            int[] slots = loop.submit(() -> {
+                SilentOps ops = NettyRing.of(reg.attachment(), 64).silentOps(loop);
+                int a = ops.attach((slot, res) -> first.complete(new int[] {slot, res}));
+                int b = ops.attach((slot, res) -> second.complete(new int[] {slot, res}));
+                // A SEND on a file fails (ENOTSOCK): its failure goes to b alone.
+                ops.send((byte) 0, file, buf.address(), 64, LinuxCalls.MSG_DONTWAIT, -1, SilentOps.attachedData(b));
+                return new int[] {a, b};
+            }).get(5, TimeUnit.SECONDS);
+            assertArrayEquals(new int[] {slots[1], -Errno.ENOTSOCK}, second.get(5, TimeUnit.SECONDS));
+            assertNotEquals(slots[0], slots[1]);
+            loop.submit(() -> {
+                SilentOps ops = NettyRing.of(reg.attachment(), 64).silentOps(loop);
+                ops.detach(slots[0]);
+                ops.send((byte) 0, file, buf.address(), 64, LinuxCalls.MSG_DONTWAIT, -1,
+                        SilentOps.attachedData(slots[0]));
+                // A NOP through the probe behind it: once it is in, the failure before it has been handled.
+                reg.submit(new IoUringIoOps(OP_NOP, (byte) 0, (short) 0, -1, 0, 0, 0, 0, (short) 1, (short) 0,
+                        (short) 0, 0, 0L));
+                return null;
+            }).get(5, TimeUnit.SECONDS);
+            assertEquals(0, probe.next.get(5, TimeUnit.SECONDS)[0]);
+            assertFalse(first.isDone(), "a detached slot's failure reached its old listener");
+            reg.cancel();
+        } finally {
+            LinuxCalls.close(file);
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
 }
