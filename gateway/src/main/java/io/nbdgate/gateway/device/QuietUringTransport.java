@@ -26,6 +26,9 @@ import io.vertx.core.transport.Transport;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
 
 /**
  * Vert.x's io_uring transport, with one difference: a loop that has nothing scheduled waits for completions
@@ -41,7 +44,20 @@ public final class QuietUringTransport implements Transport {
     /** AbstractScheduledEventExecutor.nextScheduledTaskDeadlineNanos(): -1 when nothing is scheduled. */
     private static final MethodHandle NEXT_DEADLINE = nextDeadline();
 
+    /** Each loop's handler, for {@link #turns}. */
+    private static final Map<AbstractScheduledEventExecutor, QuietHandler> HANDLERS =
+            Collections.synchronizedMap(new WeakHashMap<>());
+
     private QuietUringTransport() {
+    }
+
+    /**
+     * How many times {@code loop} has turned to its ring (a wait, or a look, for completions, and the handling of
+     * what came): what a request costs in trips through the loop. Loop thread only; -1 for a loop not made here.
+     */
+    public static long turns(IoEventLoop loop) {
+        QuietHandler h = HANDLERS.get(loop);
+        return h == null ? -1 : h.turns;
     }
 
     /** A Vert.x instance on this transport. */
@@ -130,10 +146,12 @@ public final class QuietUringTransport implements Transport {
         private final IoHandler handler;
         private final AbstractScheduledEventExecutor loop;
         private QuietContext quiet; // the loop passes the same context on every pass: one wrapper, no garbage
+        private long turns;
 
         QuietHandler(IoHandler handler, AbstractScheduledEventExecutor loop) {
             this.handler = handler;
             this.loop = loop;
+            HANDLERS.put(loop, this);
         }
 
         @Override
@@ -143,6 +161,7 @@ public final class QuietUringTransport implements Transport {
 
         @Override
         public int run(IoHandlerContext context) {
+            turns++;
             QuietContext q = quiet;
             if (q == null || q.context() != context) {
                 q = quiet = new QuietContext(context, loop);

@@ -12,6 +12,7 @@ import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.LinuxCalls;
 import io.nbdgate.uring.NettyRing;
 import io.nbdgate.uring.RingSubmitter;
+import io.nbdgate.uring.SilentOps;
 import io.nbdgate.uring.UserData;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -71,6 +72,11 @@ public final class Link implements IoUringIoHandle {
     private IoRegistration reg;
     RingSubmitter sqes;
     NettyRing ring;
+    /** The ring's operations without a completion on success, and this link's slot there; null / -1 without. */
+    SilentOps silent;
+    int silentSlot = -1;
+    /** The socket's send buffer once connected (SO_SNDBUF; the kernel only grows it while the link lives). */
+    int sendBuffer;
     LinkState state = LinkState.CONNECTING;
     int fd = -1;
     final InFlightOps inFlight = new InFlightOps();
@@ -175,6 +181,10 @@ public final class Link implements IoUringIoHandle {
         reg = r;
         ring = NettyRing.of(r.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
         sqes = new RingSubmitter(r, ring);
+        silent = ring.silentOps(loop);
+        if (silent != null) {
+            silentSlot = silent.attach((slot, res) -> silentSendFailed(res));
+        }
         deadlines.startConnect();
         connector.start();
     }
@@ -183,6 +193,7 @@ public final class Link implements IoUringIoHandle {
     void handshakeDone(ExportInfo info) {
         export = info;
         state = LinkState.READY;
+        sendBuffer = Math.max(0, LinuxCalls.getsockoptInt(fd, LinuxCalls.SOL_SOCKET, LinuxCalls.SO_SNDBUF));
         deadlines.startIo();
         tx.clear();
         sender.start(info.mode());
@@ -375,8 +386,18 @@ public final class Link implements IoUringIoHandle {
         state = LinkState.CLOSED;
     }
 
+    /** A send that posts no completion on success failed (the socket had no room, or it broke). */
+    private void silentSendFailed(int res) {
+        fail(res == -Errno.EAGAIN ? "a lone write found no room in the socket's send buffer"
+                : "send failed: " + Errno.describe(-res));
+    }
+
     @Override
     public void unregistered() {
+        if (silentSlot >= 0) {
+            silent.detach(silentSlot);
+            silentSlot = -1;
+        }
         deadlines.stop(); // the loop went away without a fail(): the ticker must not keep firing at it
         if (relay != null) {
             relay.shutdown();

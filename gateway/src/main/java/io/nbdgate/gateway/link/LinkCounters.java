@@ -36,6 +36,11 @@ public final class LinkCounters {
         return link.sender.directSends();
     }
 
+    /** Payloads of lone WRITEs sent by a SEND that posts no completion unless it fails. */
+    public long silentSends() {
+        return link.sender.silentSends();
+    }
+
     /** Reply data bytes received together with headers and copied into place. */
     public long stagedBytes() {
         return link.replies.landing.stagedBytes();

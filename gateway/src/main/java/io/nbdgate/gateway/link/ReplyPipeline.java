@@ -80,6 +80,11 @@ final class ReplyPipeline {
         return reassembler == null || reassembler.inFlight() == 0 && heldCount == 0;
     }
 
+    /** Whether exactly one request awaits its reply and none is held back. */
+    boolean alone() {
+        return reassembler.inFlight() == 1 && heldCount == 0;
+    }
+
     long headerReceives() {
         return headerReceives;
     }
@@ -186,6 +191,7 @@ final class ReplyPipeline {
     private boolean completed() {
         Completion<Request> done = reassembler.completed();
         Request r = done.request();
+        link.sender.replied(r);
         NbdError e = done.error();
         if (r.directRead) {
             r.directRead = false;

@@ -29,6 +29,14 @@ public final class RequestBuffer {
         return set(index, 0, userCopyFd, userCopyOffset);
     }
 
+    /**
+     * Memory this process registered at fixed-buffer {@code index}: the kernel moves its bytes as it does a ublk
+     * request's pages, but SQEs name them by their {@code address}.
+     */
+    public RequestBuffer registered(int index, long address) {
+        return set(index, address, -1, 0);
+    }
+
     private RequestBuffer set(int index, long address, int fd, long fdOffset) {
         this.fixedIndex = index;
         this.address = address;
@@ -46,7 +54,7 @@ public final class RequestBuffer {
         return fixedIndex;
     }
 
-    /** Address of the first byte: within the fixed buffer (0) or in memory. */
+    /** Address of the first byte: within a ublk fixed buffer (0), or in memory (registered or not). */
     public long address() {
         return address;
     }

@@ -6,6 +6,7 @@ import io.nbdgate.protocol.wire.RequestCodec;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.IoUringAbi;
 import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.SilentOps;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 
@@ -19,6 +20,8 @@ import java.nio.ByteBuffer;
 final class SendPipeline {
     /** SQEs in one send chain at most; the rest waits for the next chain. */
     private static final int MAX_CHAIN = 64;
+    /** A lone WRITE's payload goes without a completion if it is at most this share of the socket's send buffer. */
+    private static final int SILENT_SHARE = 4;
     private static final int HEADER_MAX = 32;
 
     private final Link link;
@@ -40,6 +43,9 @@ final class SendPipeline {
     private int chainCount; // requests the chain carries, from head
     private long chains;
     private long directSends;
+    private long silentSends;
+    /** The lone WRITE whose payload went without a completion: its reply says the send is done. */
+    private Request silentOf;
 
     SendPipeline(Link link) {
         this.link = link;
@@ -68,6 +74,11 @@ final class SendPipeline {
     /** send(2) calls the loop made itself instead of a SEND on the ring. */
     long directSends() {
         return directSends;
+    }
+
+    /** Payloads of lone WRITEs sent by a SEND that posts no completion on success. */
+    long silentSends() {
+        return silentSends;
     }
 
     /** Encodes {@code r}'s header with its cookie and queues it (and its payload) for the next chain. */
@@ -106,10 +117,15 @@ final class SendPipeline {
         chains++;
         // On a TLS link the ring sends one at a time anyway: what is in process memory goes directly up to the
         // first payload in registered pages. Otherwise directly only if all of it can, or the ring's chain
-        // would still bring the loop back.
-        int from = link.tls != null || inPlainMemory(n) ? sendNow(0) : 0;
+        // would still bring the loop back; a lone WRITE's header too, when its payload can go silently.
+        boolean silently = loneWriteCanGoSilently(n);
+        int from = silently || link.tls != null || inPlainMemory(n) ? sendNow(0) : 0;
         if (from < 0) {
             return; // the link failed
+        }
+        if (silently && from == 1) {
+            sendPayloadSilently();
+            return;
         }
         if (from == n) {
             chainDone();
@@ -127,6 +143,46 @@ final class SendPipeline {
             submit(k, last ? 0 : IoUringAbi.IOSQE_IO_LINK,
                     Link.MSG_NOSIGNAL | Link.MSG_WAITALL | (last ? 0 : Link.MSG_MORE));
         }
+    }
+
+    /**
+     * Whether the chain is one WRITE alone on the link (nothing else awaits a reply), its payload in registered
+     * pages and small beside the socket's send buffer, which a lone request finds empty: its payload can then go
+     * by a SEND that is tried once and posts nothing unless it fails ({@link #sendPayloadSilently}).
+     */
+    private boolean loneWriteCanGoSilently(int n) {
+        if (n != 2 || chainCount != 1 || count != 1 || link.silentSlot < 0 || link.tls != null
+                || link.relay != null || !link.replies.alone()) {
+            return false;
+        }
+        Request r = chainPayload[1];
+        return r != null && r.buffer().isFixed() && chainLen[1] <= link.sendBuffer / SILENT_SHARE
+                && !useZeroCopy(chainLen[1]);
+    }
+
+    /**
+     * The payload of a lone WRITE whose header send(2) took: a SEND with MSG_DONTWAIT (the kernel tries it once,
+     * as it takes the submission) and CQE_SKIP_SUCCESS. Its reply proves it went out, since a failure is posted
+     * ahead of any later completion, the reply's too; so the loop is not brought back for the send, a trip per
+     * WRITE at queue depth 1. A failure ends the link (the request goes again on the next).
+     */
+    private void sendPayloadSilently() {
+        Request r = chainPayload[1];
+        link.silent.send((byte) 0, link.fd, chainAddr[1], chainLen[1],
+                Link.MSG_NOSIGNAL | Link.MSG_WAITALL | LinuxCalls.MSG_DONTWAIT, r.buffer().fixedIndex(),
+                SilentOps.attachedData(link.silentSlot));
+        silentOf = r;
+        silentSends++;
+    }
+
+    /** {@code r}'s reply came: if its payload went silently, the send is done, and the chain with it. */
+    void replied(Request r) {
+        if (silentOf != r) {
+            return;
+        }
+        silentOf = null;
+        DataPathStats.moved(true, r.payloadLength());
+        chainDone();
     }
 
     /** Whether every send of the chain is from this process's memory: headers, and payloads of copy mode. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
+import io.nbdgate.gateway.device.QuietUringTransport;
 import io.nbdgate.gateway.testsupport.ExternalNbdServer;
 import io.nbdgate.gateway.testsupport.SessionHarness;
 import io.nbdgate.protocol.Command;
@@ -34,6 +35,9 @@ class LoneRequestTest {
 
     private SessionHarness h;
     private ExternalNbdServer server;
+    private volatile long submitTurn;
+    /** Turns of the loop from the one that submitted the last {@link #alone} request to the one that completed it. */
+    private long turns;
 
     @BeforeEach
     void setUp() throws Exception {
@@ -82,12 +86,14 @@ class LoneRequestTest {
         CompletableFuture<Integer> done = h.expect(0);
         CompletableFuture<Long> chainsBehind = new CompletableFuture<>();
         h.loop.execute(() -> {
+            submitTurn = QuietUringTransport.turns(h.loop);
             h.submitNow(0, cmd, 0, offset, length, buf);
             h.loop.execute(() -> chainsBehind.complete(h.session.link().counters().sendChains()));
         });
         assertEquals(chainsBefore + 1, chainsBehind.get(10, TimeUnit.SECONDS),
                 what + " was not on the ring by the end of the pass that submitted it");
         assertEquals((int) length, done.get(10, TimeUnit.SECONDS), what);
+        turns = h.completedTurn.get(0) - submitTurn;
         assertEquals(heldBefore, h.link(l -> l.counters().readsHeldBack()), what + " was held back");
         return h.completedIn.get(0);
     }
@@ -109,6 +115,7 @@ class LoneRequestTest {
         MemorySegment buf = h.arena.allocate(4096);
         byte[] want = new byte[4096];
         java.util.Arrays.fill(want, (byte) 0x3c);
+        long fewestTurns = Long.MAX_VALUE;
         for (int i = 0; i < 4; i++) {
             long staged = h.link(l -> l.counters().stagedBytes());
             long receives = h.link(l -> l.counters().headerReceives());
@@ -128,6 +135,7 @@ class LoneRequestTest {
                                 + "the loop)");
             } else {
                 assertCompletedIn("DataLanding.onData", frames, "a READ after lone requests");
+                fewestTurns = Math.min(fewestTurns, turns);
                 assertEquals(0, h.link(l -> l.counters().stagedBytes()) - staged,
                         "a lone READ's data was staged (copied from the header buffer)");
                 assertEquals(2, h.link(l -> l.counters().ringOperations()) - ringOps,
@@ -135,6 +143,10 @@ class LoneRequestTest {
             }
             assertArrayEquals(want, buf.toArray(ValueLayout.JAVA_BYTE));
         }
+        // The loop's turn after the one that submitted a lone READ waits for its reply and completes it: its data
+        // receive is submitted and completes within that turn. (The fewest of three: the link's timeout ticker
+        // wakes the loop once a second, which may put a turn in between.)
+        assertEquals(1, fewestTurns, "lone READs took more than the turn their replies came in");
         company();
         long staged = h.link(l -> l.counters().stagedBytes());
         assertCompletedIn("ReplyPipeline.onHeaderBytes", alone("4k READ after company again", Command.READ, 0, 4096,

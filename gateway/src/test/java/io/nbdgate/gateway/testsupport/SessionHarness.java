@@ -9,7 +9,12 @@ import io.nbdgate.gateway.session.QueueSession;
 import io.nbdgate.gateway.session.ReconnectPolicy;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.client.HandshakeConfig;
+import io.nbdgate.uring.FixedResources;
 import io.nbdgate.uring.LinuxCalls;
+import io.nbdgate.uring.NettyRing;
+import io.netty.channel.IoEvent;
+import io.netty.channel.IoRegistration;
+import io.netty.channel.uring.IoUringIoHandle;
 import io.netty.channel.IoEventLoop;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import java.lang.foreign.Arena;
@@ -42,6 +47,8 @@ public final class SessionHarness implements AutoCloseable {
      */
     public final ConcurrentHashMap<Integer, List<String>> completedIn = new ConcurrentHashMap<>();
     public volatile boolean recordFrames;
+    /** Per tag, the loop's turn ({@link QuietUringTransport#turns}) in which the request's last completion ran. */
+    public final ConcurrentHashMap<Integer, Long> completedTurn = new ConcurrentHashMap<>();
     private final List<ExternalNbdServer> servers = new java.util.ArrayList<>();
 
     public SessionHarness() throws Exception {
@@ -63,6 +70,7 @@ public final class SessionHarness implements AutoCloseable {
     public CompletableFuture<QueueSession> opening(SocketAddress at, HandshakeConfig config, int depth,
                                                    LinkOptions options, ReconnectPolicy policy, boolean needsMultiConn) {
         return QueueSession.open("test", 0, loop, () -> at, config, options, depth, policy, needsMultiConn, r -> {
+            completedTurn.put(r.tag(), QuietUringTransport.turns(loop));
             if (recordFrames) {
                 completedIn.put(r.tag(), StackWalker.getInstance().walk(frames -> frames
                         .filter(f -> f.getClassName().startsWith("io.nbdgate.gateway.link."))
@@ -133,6 +141,39 @@ public final class SessionHarness implements AutoCloseable {
             r.buffer().memory(address);
         }
         session.submit(r);
+    }
+
+    /** Loop thread only; {@code index}: a slot of {@link #registerFixed}, {@code address} within its memory. */
+    public void submitFixedNow(int tag, Command cmd, long offset, long length, int index, long address) {
+        Request r = session.request(tag).load(cmd, 0, offset, length);
+        r.buffer().registered(index, address);
+        session.submit(r);
+    }
+
+    /**
+     * Registers {@code memory} in a slot of the loop ring's fixed-buffer table, as ublk registers a request's pages
+     * for zero copy; returns the slot.
+     */
+    public int registerFixed(MemorySegment memory) throws Exception {
+        IoRegistration reg = loop.register(new IoUringIoHandle() {
+            @Override
+            public void handle(IoRegistration registration, IoEvent ioEvent) {
+            }
+
+            @Override
+            public void close() {
+            }
+        }).get(10, TimeUnit.SECONDS);
+        try {
+            return onLoop(() -> {
+                NettyRing ring = NettyRing.of(reg.attachment(), NettyRing.DEFAULT_BUFFER_SLOTS);
+                int index = ring.buffers().allocate(1);
+                FixedResources.updateBuffer(ring.fd(), index, memory);
+                return index;
+            });
+        } finally {
+            reg.cancel();
+        }
     }
 
     public <T> T onLoop(Callable<T> c) throws Exception {
