@@ -60,6 +60,17 @@ final class ReplyPipeline {
     // with its memcpy instead of copy_to_user. Kernels before 7.2 refuse RECV with FIXED_BUF; the first reply
     // receive is never linked, so its EINVAL turns this off before anything depends on it.
     int rxIndex = -1;
+    // The header-only receive of a link that just went idle, chosen then and posted by a loop task (armIdle):
+    // posted from the completion that left the link idle, it would still be in the submission queue once Netty has
+    // handled the turn's completions, and Netty submits such a leftover with an io_uring_enter of its own before
+    // the one that waits. From a task it goes with the wait, beside the commit: a system call less per request at
+    // queue depth 1. It takes header bytes only, so a READ sent before it is posted cannot lose its data to it. A
+    // batching receive is posted at once: a READ that must not meet it relies on it being in the kernel before
+    // the READ's header goes out, so that the cancel sent ahead of that header finds it.
+    private boolean idleArmPending;
+    private int idleArmLen;
+    private int idleArmFlags;
+    private final Runnable armIdle = this::armIdle;
     private long headerReceives;
     private long fixedRxBytes;
     private long readsHeldBack;
@@ -252,8 +263,30 @@ final class ReplyPipeline {
             return;
         }
         // Without MSG_WAITALL a receive returns what has arrived; the reassembler asks again if it is not enough.
-        receiveIntoRx((byte) 0, len, len > want ? 0 : Link.MSG_WAITALL);
+        postHeaderReceive(len, len > want ? 0 : Link.MSG_WAITALL, idle);
         rxInFlight = true;
+    }
+
+    /** Posts a header-only receive into rx: now, or an idle link's from a task ({@link #idleArmPending}). */
+    private void postHeaderReceive(int len, int msgFlags, boolean idle) {
+        if (!idle) {
+            receiveIntoRx((byte) 0, len, msgFlags);
+            return;
+        }
+        idleArmPending = true;
+        idleArmLen = len;
+        idleArmFlags = msgFlags;
+        link.loop.execute(armIdle);
+    }
+
+    private void armIdle() {
+        if (!idleArmPending) {
+            return;
+        }
+        idleArmPending = false;
+        if (link.state() == LinkState.READY) {
+            receiveIntoRx((byte) 0, idleArmLen, idleArmFlags);
+        }
     }
 
     /** Posts the receive of reply bytes into rx after its limit; through its fixed-buffer slot where it has one. */
