@@ -29,6 +29,7 @@ import java.lang.invoke.MethodType;
 import java.util.Collections;
 import java.util.Map;
 import java.util.WeakHashMap;
+import java.util.function.LongSupplier;
 
 /**
  * Vert.x's io_uring transport, with one difference: a loop that has nothing scheduled waits for completions
@@ -58,6 +59,12 @@ public final class QuietUringTransport implements Transport {
     public static long turns(IoEventLoop loop) {
         QuietHandler h = HANDLERS.get(loop);
         return h == null ? -1 : h.turns;
+    }
+
+    /** {@link #turns} of {@code loop} as a supplier to keep (no lookup per call); null for a loop not made here. */
+    public static LongSupplier turnsOf(IoEventLoop loop) {
+        QuietHandler h = HANDLERS.get(loop);
+        return h == null ? null : () -> h.turns;
     }
 
     /** A Vert.x instance on this transport. */

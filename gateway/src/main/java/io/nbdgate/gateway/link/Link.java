@@ -5,6 +5,7 @@ import io.netty.channel.IoEventLoop;
 import io.netty.channel.IoRegistration;
 import io.netty.channel.uring.IoUringIoEvent;
 import io.netty.channel.uring.IoUringIoHandle;
+import io.nbdgate.gateway.device.QuietUringTransport;
 import io.nbdgate.gateway.tls.TlsRelay;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.client.HandshakeConfig;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,6 +79,8 @@ public final class Link implements IoUringIoHandle {
     int silentSlot = -1;
     /** The socket's send buffer once connected (SO_SNDBUF; the kernel only grows it while the link lives). */
     int sendBuffer;
+    /** The loop's turns (QuietUringTransport), null on a loop that does not count them. */
+    final LongSupplier turns;
     LinkState state = LinkState.CONNECTING;
     int fd = -1;
     final InFlightOps inFlight = new InFlightOps();
@@ -103,6 +107,7 @@ public final class Link implements IoUringIoHandle {
         this.requests = requests;
         this.owner = owner;
         this.localPeer = SocketAddresses.onThisHost(address);
+        this.turns = QuietUringTransport.turnsOf(loop);
         rxSeg = arena.allocate(RX_CAPACITY, 4096);
         rx = rxSeg.asByteBuffer().order(ByteOrder.BIG_ENDIAN);
         rx.limit(0);

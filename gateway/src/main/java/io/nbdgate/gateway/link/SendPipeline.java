@@ -46,6 +46,8 @@ final class SendPipeline {
     private long silentSends;
     /** The lone WRITE whose payload went without a completion: its reply says the send is done. */
     private Request silentOf;
+    /** The loop's turn in which that payload's SEND was queued. */
+    private long silentTurn;
 
     SendPipeline(Link link) {
         this.link = link;
@@ -95,7 +97,8 @@ final class SendPipeline {
         write += size;
         r.pendingOps++; // until the chain carrying it has completed
         queue[(head + count++) % queue.length] = r;
-        if (!busy && !flushQueued) {
+        // Behind a lone WRITE's silent payload the flush may find that payload gone (see flush).
+        if ((!busy || silentOf != null) && !flushQueued) {
             flushQueued = true;
             link.loop.execute(flush);
         }
@@ -103,6 +106,13 @@ final class SendPipeline {
 
     private void flush() {
         flushQueued = false;
+        if (silentOf != null && link.turns != null && link.turns.getAsLong() > silentTurn) {
+            // A request queued behind a lone WRITE need not wait for that WRITE's reply: the loop has turned to the
+            // ring since its payload's SEND was queued, so the kernel has tried it, and its failure, posted as the
+            // kernel took it, has been handled in that turn (a task runs after the turn's completions). It went.
+            sendDone();
+            return;
+        }
         sendNext();
     }
 
@@ -163,8 +173,9 @@ final class SendPipeline {
     /**
      * The payload of a lone WRITE whose header send(2) took: a SEND with MSG_DONTWAIT (the kernel tries it once,
      * as it takes the submission) and CQE_SKIP_SUCCESS. Its reply proves it went out, since a failure is posted
-     * ahead of any later completion, the reply's too; so the loop is not brought back for the send, a trip per
-     * WRITE at queue depth 1. A failure ends the link (the request goes again on the next).
+     * ahead of any later completion, the reply's too; so does a turn of the loop since it was queued, for a
+     * request that comes meanwhile (see flush). The loop is not brought back for the send: a trip per WRITE at
+     * queue depth 1. A failure ends the link (the request goes again on the next).
      */
     private void sendPayloadSilently() {
         Request r = chainPayload[1];
@@ -172,16 +183,21 @@ final class SendPipeline {
                 Link.MSG_NOSIGNAL | Link.MSG_WAITALL | LinuxCalls.MSG_DONTWAIT, r.buffer().fixedIndex(),
                 SilentOps.attachedData(link.silentSlot));
         silentOf = r;
+        silentTurn = link.turns != null ? link.turns.getAsLong() : 0;
         silentSends++;
     }
 
     /** {@code r}'s reply came: if its payload went silently, the send is done, and the chain with it. */
     void replied(Request r) {
-        if (silentOf != r) {
-            return;
+        if (silentOf == r) {
+            sendDone();
         }
+    }
+
+    /** The silent payload's send is known to have gone: its chain is done, the next one goes. */
+    private void sendDone() {
+        DataPathStats.moved(true, silentOf.payloadLength());
         silentOf = null;
-        DataPathStats.moved(true, r.payloadLength());
         chainDone();
     }
 

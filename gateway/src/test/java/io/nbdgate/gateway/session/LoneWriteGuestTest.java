@@ -3,6 +3,7 @@ package io.nbdgate.gateway.session;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nbdgate.gateway.config.DeviceConfig;
 import io.nbdgate.gateway.device.QuietUringTransport;
@@ -96,6 +97,38 @@ class LoneWriteGuestTest {
             assertEquals(silent, h.link(l -> l.counters().silentSends()), "a WRITE with company went silently");
             assertSame(firstLink, h.onLoop(() -> h.session.link()), "the link was lost and made again");
             assertEquals(0, h.strayCompletions.get(), "a request completed twice");
+        }
+    }
+
+    /**
+     * A WRITE that comes while a lone WRITE awaits its reply does not wait for that reply: once the loop has turned
+     * to the ring since the silent payload was queued, that payload is known to have gone (its failure would have
+     * been handled in that turn), and the next chain goes. nbdkit delays every write by 2 s, so a second WRITE
+     * held back until the first's reply would complete 2 s after it.
+     */
+    @Test
+    void aWriteBehindALoneWriteDoesNotWaitForItsReply() throws Exception {
+        try (SessionHarness h = new SessionHarness()) {
+            ExternalNbdServer server = h.serving(ExternalNbdServer.nbdkit(dir, List.of("--filter=delay"), "memory",
+                    "64M", "delay-write=2000ms"));
+            h.open(server.socketAddress(), HandshakeConfig.go(""), 8, Duration.ofSeconds(10),
+                    DeviceConfig.DEFAULT_STAGE_READS_MAX, ReconnectPolicy.of(Duration.ofMinutes(1)));
+            MemorySegment pages = h.arena.allocate(2 * 4096L, 4096);
+            pages.fill((byte) 0x6e);
+            int index = h.registerFixed(pages);
+            long silent = h.link(l -> l.counters().silentSends());
+            CompletableFuture<Integer> first = h.expect(0);
+            h.loop.execute(() -> h.submitFixedNow(0, Command.WRITE, 0, 4096, index, pages.address()));
+            h.onLoop(() -> null); // a task behind it: the loop has turned to the ring since, the payload went
+            CompletableFuture<Integer> second = h.expect(1);
+            h.loop.execute(() -> h.submitFixedNow(1, Command.WRITE, 4096, 4096, index, pages.address() + 4096));
+            assertEquals(4096, first.get(10, TimeUnit.SECONDS));
+            long firstDone = System.nanoTime();
+            assertEquals(4096, second.get(10, TimeUnit.SECONDS));
+            long apart = (System.nanoTime() - firstDone) / 1_000_000;
+            assertEquals(1, h.link(l -> l.counters().silentSends()) - silent, "the first WRITE went silently");
+            assertTrue(apart < 1000, "the second WRITE waited for the first one's reply: it completed " + apart
+                    + " ms after it");
         }
     }
 }
