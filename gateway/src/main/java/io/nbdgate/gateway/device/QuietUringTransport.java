@@ -183,6 +183,7 @@ public final class QuietUringTransport implements Transport {
 
         @Override
         public void destroy() {
+            HANDLERS.remove(loop); // the handler holds its loop: a weak key alone would never let go
             handler.destroy();
         }
 
