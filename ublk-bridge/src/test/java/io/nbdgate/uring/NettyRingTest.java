@@ -92,7 +92,8 @@ class NettyRingTest {
 
     /**
      * Operations without a completion on success report a failure to the user whose slot they carry, and to
-     * nobody once that user detached; a success posts nothing at all.
+     * nobody once that user detached. (That a successful one posts nothing is LoneWriteGuestTest's: a plain SEND
+     * from a fixed buffer needs Linux 7.2.)
      */
     @Test
     void silentFailuresGoToTheSlotThatSentThem() throws Exception {
