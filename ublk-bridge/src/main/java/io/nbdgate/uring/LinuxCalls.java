@@ -302,7 +302,7 @@ public final class LinuxCalls {
         }
     }
 
-    public static final short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 0x10, POLLRDHUP = 0x2000;
+    public static final short POLLIN = 1, POLLOUT = 4;
 
     /** poll(2) of one descriptor: its revents, 0 on timeout, or minus errno. */
     public static int poll(int fd, short events, int timeoutMillis) {

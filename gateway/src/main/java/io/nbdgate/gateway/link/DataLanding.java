@@ -1,6 +1,5 @@
 package io.nbdgate.gateway.link;
 
-import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.IoUringAbi;
@@ -21,8 +20,6 @@ final class DataLanding {
      * per receive, not once per arriving segment.
      */
     static final int LOW_WATER_MIN = 64 << 10;
-    /** Cancels of a receive posted ahead that found nothing before the link is given up. */
-    private static final int MAX_CANCEL_TRIES = 16;
 
     /** All of this process's memory, to copy staged data to a request's address without a segment per copy. */
     private static final MemorySegment MEMORY = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
@@ -39,16 +36,6 @@ final class DataLanding {
     private int dataAsked;
     private long stagedBytes;
     private long lowWaterReceives;
-    /**
-     * The lone READ whose data receive went out linked behind its header's, before its reply came (see
-     * {@link #receiveAhead}), until that receive completes; null if none.
-     */
-    private Request ahead;
-    private long aheadUserData;
-    /** Its reply carried no data (an error): the receive is being cancelled. */
-    private boolean aheadCancelled;
-    private int cancelTries;
-    private long readsReceivedAhead;
 
     DataLanding(Link link, ReplyPipeline replies) {
         this.link = link;
@@ -62,10 +49,6 @@ final class DataLanding {
 
     long lowWaterReceives() {
         return lowWaterReceives;
-    }
-
-    long readsReceivedAhead() {
-        return readsReceivedAhead;
     }
 
     void useLowWater(boolean on) {
@@ -182,96 +165,6 @@ final class DataLanding {
         lowWaterReceives++;
     }
 
-    /**
-     * Whether {@code r}'s data can be received ahead: a READ small enough for one receive (a large one waits with
-     * SO_RCVLOWAT, see {@link #receiveWhole}), on a link without kernel TLS, whose control records would stop a
-     * linked pair. The reply format is the caller's to check: only simple replies are 16 bytes, then the data.
-     */
-    boolean canReceiveAhead(Request r) {
-        return r.command() == Command.READ && r.length() > 0 && r.length() < LOW_WATER_MIN
-                && link.tls == null;
-    }
-
-    /**
-     * Posts the receive of a lone READ's data into its pages linked behind the receive of its reply's header, as
-     * its header goes out: the kernel runs it as soon as the header is in, so the reply takes one wake-up of the
-     * loop and no submission of its own between the two (a system call per READ at queue depth 1). A simple
-     * reply is 16 bytes, then exactly the READ's data if it succeeded, nothing if it failed: an error reply
-     * cancels this receive ({@link #cancelAhead}). Until it completes, requests that come are held back
-     * ({@link #holding}): a server may answer them first, and their replies would meet this receive. The hold
-     * lasts one reply, once per change from lone requests to company (after company the idle link batches).
-     * The request is not finished before this receive is.
-     */
-    void receiveAhead(Request r) {
-        int len = (int) r.length();
-        r.pendingOps++;
-        RequestBuffer b = r.buffer();
-        aheadUserData = link.recv((byte) 0, (short) 0, b.address(), len, Link.MSG_WAITALL, b.fixedIndex(),
-                OpKind.data(OpKind.RX_DATA, r.tag()));
-        dataAsked = len;
-        dataInFlight = true;
-        ahead = r;
-        readsReceivedAhead++;
-    }
-
-    /** Whether {@code r}'s data receive went out ahead of its reply and has not completed. */
-    boolean receivingAhead(Request r) {
-        return ahead == r && !aheadCancelled;
-    }
-
-    /** Whether a data receive posted ahead of its reply is still out: new requests wait until it is not. */
-    boolean holding() {
-        return ahead != null;
-    }
-
-    /**
-     * The READ received ahead got a reply without data (an error). Nothing else is in flight, and nothing goes out
-     * while the receive is ({@link #holding}), so no byte can reach it: it is cancelled.
-     */
-    void cancelAhead() {
-        aheadCancelled = true;
-        cancelTries = 1;
-        link.count(link.sqes.cancel(aheadUserData, OpKind.data(OpKind.CANCEL, OpKind.CANCEL_AHEAD)));
-    }
-
-    /**
-     * The cancel of the receive posted ahead came back. Not found (ENOENT, or EALREADY while it was being retried):
-     * the kernel had not yet started it behind its header's receive (a linked operation is issued by task work that
-     * may run after the header's completion was taken), so it is asked again, a turn later.
-     */
-    void onAheadCancel(int res) {
-        if (res == 0 || ahead == null || !aheadCancelled || link.state() != LinkState.READY) {
-            return; // cancelled (its completion follows), or already completed
-        }
-        if (++cancelTries > MAX_CANCEL_TRIES) {
-            link.fail("a READ's data receive could not be cancelled after its error reply: " + Errno.describe(-res));
-            return;
-        }
-        link.count(link.sqes.cancel(aheadUserData, OpKind.data(OpKind.CANCEL, OpKind.CANCEL_AHEAD)));
-    }
-
-    /** The receive posted ahead of a reply completed; true if that was all of it (cancelled, or the link ended). */
-    private boolean aheadDone(Request r, int res) {
-        ahead = null;
-        r.pendingOps--;
-        boolean cancelled = aheadCancelled;
-        aheadCancelled = false;
-        if (!cancelled && link.state() == LinkState.READY) {
-            return false; // its reply's header said the data follows: the usual data completion, which releases
-        }
-        dataInFlight = false;
-        if (cancelled && link.state() == LinkState.READY && res > 0) {
-            // Nothing was sent since the error reply, so only a server sending what nobody asked for gets here.
-            link.fail("the server sent " + res + " bytes nobody asked for after a READ's error reply");
-            return true;
-        }
-        link.finishIfDone(r);
-        if (link.state() == LinkState.READY) {
-            replies.releaseHeld();
-        }
-        return true;
-    }
-
     private void receiveData(RequestBuffer b, long off, int len, byte sqeFlags, short recvFlags, int msgFlags,
                              int tag) {
         link.recv(sqeFlags, recvFlags, b.address() + off, len, msgFlags, b.fixedIndex(),
@@ -296,9 +189,6 @@ final class DataLanding {
     }
 
     void onData(int tag, int res) {
-        if (ahead != null && ahead.tag() == tag && aheadDone(ahead, res)) {
-            return;
-        }
         dataInFlight = false;
         if (link.state() != LinkState.READY) {
             return;
@@ -319,7 +209,6 @@ final class DataLanding {
             return;
         }
         replies.pump();
-        replies.releaseHeld(); // requests that came while a receive posted ahead was out
     }
 
     /** A hole in a read reply: zeroes into the destination. True if an operation is now outstanding. */

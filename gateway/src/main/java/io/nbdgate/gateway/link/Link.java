@@ -85,8 +85,6 @@ public final class Link implements IoUringIoHandle {
     int fd = -1;
     final InFlightOps inFlight = new InFlightOps();
     private boolean closeSent;
-    /** The hang-up watch's POLL_ADD while it is out (see {@link #watchHangup}); 0 otherwise. */
-    private long hangupWatch;
     private ExportInfo export;
     /** The socket took a setsockopt through the ring (TCP on 6.7+): large data receives wait with SO_RCVLOWAT. */
     boolean socketCommands;
@@ -205,7 +203,6 @@ public final class Link implements IoUringIoHandle {
         tx.clear();
         sender.start(info.mode());
         replies.start(info);
-        watchHangup();
         LOG.debug("connected to {}: export '{}' size {} mode {}", peer, info.name(), info.size(),
                 info.mode());
         owner.ready(this, info);
@@ -283,17 +280,10 @@ public final class Link implements IoUringIoHandle {
             case OpKind.RX_HEADER -> replies.onHeaderBytes(res);
             case OpKind.RX_DATA -> replies.landing.onData(tag, res);
             case OpKind.RX_ZEROES -> replies.landing.onZeroes(res);
-            case OpKind.CANCEL -> {
-                // 0, or ENOENT/EALREADY when the receive completed first; its completion comes either way. The cancel
-                // of a data receive posted ahead may also find it not yet started: that one is asked again.
-                if (tag == OpKind.CANCEL_AHEAD) {
-                    replies.landing.onAheadCancel(res);
-                }
-            }
-            case OpKind.SHUTDOWN, OpKind.DISC -> {
+            case OpKind.CANCEL, OpKind.SHUTDOWN, OpKind.DISC -> {
+                // CANCEL: 0, or ENOENT/EALREADY when the receive completed first; its completion comes either way.
                 // SHUTDOWN: outstanding operations now complete with errors. DISC: the goodbye went out or not.
             }
-            case OpKind.HANGUP -> onHangup(res);
             case OpKind.CLOSE -> fd = -1;
             default -> LOG.warn("{}: completion of unknown kind {}", peer, kind);
         }
@@ -320,7 +310,6 @@ public final class Link implements IoUringIoHandle {
         if (relay != null) {
             relay.shutdown();
         }
-        stopHangupWatch();
         if (fd >= 0) {
             // Reset rather than close gracefully: a dead peer's unacknowledged data (and the SEND_ZC pages it
             // pins) is dropped at close instead of being retransmitted by an orphaned socket for minutes.
@@ -341,7 +330,6 @@ public final class Link implements IoUringIoHandle {
         if (state == LinkState.READY && idle()) {
             state = LinkState.DRAINING;
             deadlines.stop();
-            stopHangupWatch();
             sender.sendDisconnect();
             shutdownSocket();
             owner.down(this, "disconnected");
@@ -401,35 +389,6 @@ public final class Link implements IoUringIoHandle {
     public void close() {
         // The loop is shutting down: its ring goes away with every operation still in it.
         state = LinkState.CLOSED;
-    }
-
-    /**
-     * Without kernel TLS an idle link has no receive in the kernel (its header receive waits for the next request:
-     * {@link ReplyPipeline#armForChain}), so nothing would see the server hang up or the connection break until the
-     * next request. A one-shot POLL_ADD for POLLRDHUP does, for the link's life: POLLERR and POLLHUP always count,
-     * and a reply's arrival (POLLIN) does not complete it. With kernel TLS the idle receive stays armed instead.
-     */
-    private void watchHangup() {
-        if (tls == null && fd >= 0) {
-            hangupWatch = count(sqes.poll(fd, (short) (LinuxCalls.POLLRDHUP | LinuxCalls.POLLERR | LinuxCalls.POLLHUP),
-                    OpKind.data(OpKind.HANGUP, 0)));
-        }
-    }
-
-    /** The server hung up or the connection broke: a receive that is out reports it; if none is, this ends the link. */
-    private void onHangup(int res) {
-        hangupWatch = 0;
-        if (state == LinkState.READY && res >= 0 && replies.awaitingRequest()) {
-            fail((res & (LinuxCalls.POLLERR | LinuxCalls.POLLHUP)) != 0 && (res & LinuxCalls.POLLRDHUP) == 0
-                    ? "the connection broke" : "the server closed the connection");
-        }
-    }
-
-    private void stopHangupWatch() {
-        if (hangupWatch != 0) {
-            count(sqes.cancel(hangupWatch, OpKind.data(OpKind.CANCEL, 0)));
-            hangupWatch = 0;
-        }
     }
 
     /** A send that posts no completion on success failed (the socket had no room, or it broke). */

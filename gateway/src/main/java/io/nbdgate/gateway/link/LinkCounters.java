@@ -51,11 +51,6 @@ public final class LinkCounters {
         return link.replies.fixedRxBytes();
     }
 
-    /** Lone READs whose data receive went out linked behind their reply's header receive, before the reply. */
-    public long readsReceivedAhead() {
-        return link.replies.landing.readsReceivedAhead();
-    }
-
     /** Data receives that waited, through SO_RCVLOWAT, for all of their bytes. */
     public long lowWaterReceives() {
         return link.replies.landing.lowWaterReceives();
@@ -69,11 +64,6 @@ public final class LinkCounters {
     /** READs that waited for a batching header receive (linked, so not cancellable) to end before they were sent. */
     public long readsHeldBack() {
         return link.replies.readsHeldBack();
-    }
-
-    /** Requests that waited for a lone READ's data receive, posted ahead of its reply, to complete. */
-    public long heldBehindReadAhead() {
-        return link.replies.heldBehindReadAhead();
     }
 
     /** Turns the SO_RCVLOWAT wait of large data receives off or on (for comparisons). */

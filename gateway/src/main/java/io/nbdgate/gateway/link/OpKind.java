@@ -23,12 +23,8 @@ final class OpKind {
     static final int SHUTDOWN = 10;
     static final int CLOSE = 11;
     static final int CANCEL = 12;
-    /** The index of a CANCEL of the data receive a lone READ posted ahead of its reply. */
-    static final int CANCEL_AHEAD = 1;
     /** NBD_CMD_DISC. */
     static final int DISC = 13;
-    /** The POLL_ADD that notices a server hanging up on a link with no receive in the kernel. */
-    static final int HANGUP = 14;
 
     private OpKind() {
     }

@@ -3,13 +3,10 @@ package io.nbdgate.gateway.link;
 import io.nbdgate.protocol.Command;
 import io.nbdgate.protocol.ExportInfo;
 import io.nbdgate.protocol.NbdError;
-import io.nbdgate.protocol.NbdSizes;
-import io.nbdgate.protocol.TransmissionMode;
 import io.nbdgate.protocol.wire.Completion;
 import io.nbdgate.protocol.wire.ReplyReassembler;
 import io.nbdgate.uring.Errno;
 import io.nbdgate.uring.FixedResources;
-import io.nbdgate.uring.IoUringAbi;
 import io.nbdgate.uring.UringException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -26,9 +23,7 @@ import org.slf4j.LoggerFactory;
  * (staging). An idle link arms a batching receive if it last had company (more than one request in flight at
  * once) and its last READ was small, so that the next burst's first replies come in one receive; after lone
  * requests, or a large READ, it arms a header-only one: a lone READ's data then goes straight into its pages,
- * where staging would cost a copy and take no other reply with it. Without kernel TLS that header-only receive
- * waits for the next request's send chain (the link's hang-up watch notices a server that leaves meanwhile), so
- * that a lone READ's data receive can go out linked behind it ({@link DataLanding#receiveAhead}).
+ * where staging would cost a copy and take no other reply with it.
  *
  * <p>A READ that must not be staged never meets a batching receive. If one is armed, the READ goes out at once
  * behind an ASYNC_CANCEL of it: the cancel is ahead in the submission queue, and a cancelled receive never runs
@@ -65,11 +60,11 @@ final class ReplyPipeline {
     // with its memcpy instead of copy_to_user. Kernels before 7.2 refuse RECV with FIXED_BUF; the first reply
     // receive is never linked, so its EINVAL turns this off before anything depends on it.
     int rxIndex = -1;
-    // The header-only receive of a link that just went idle, chosen then and posted later: without kernel TLS by
-    // the next request's send chain (armForChain), with it by a loop task (armIdle). Posted from the completion that
-    // left the link idle, it would still be in the submission queue once Netty has handled the turn's completions,
-    // and Netty submits such a leftover with an io_uring_enter of its own before the one that waits; either way it
-    // goes with a wait. It takes header bytes only, so a READ sent before it is posted cannot lose its data to it. A
+    // The header-only receive of a link that just went idle, chosen then and posted by a loop task (armIdle):
+    // posted from the completion that left the link idle, it would still be in the submission queue once Netty has
+    // handled the turn's completions, and Netty submits such a leftover with an io_uring_enter of its own before
+    // the one that waits. From a task it goes with the wait, beside the commit: a system call less per request at
+    // queue depth 1. It takes header bytes only, so a READ sent before it is posted cannot lose its data to it. A
     // batching receive is posted at once: a READ that must not meet it relies on it being in the kernel before
     // the READ's header goes out, so that the cancel sent ahead of that header finds it.
     private boolean idleArmPending;
@@ -79,7 +74,6 @@ final class ReplyPipeline {
     private long headerReceives;
     private long fixedRxBytes;
     private long readsHeldBack;
-    private long heldBehindReadAhead;
     private long batchingCancels;
 
     ReplyPipeline(Link link) {
@@ -114,24 +108,12 @@ final class ReplyPipeline {
         return readsHeldBack;
     }
 
-    long heldBehindReadAhead() {
-        return heldBehindReadAhead;
-    }
-
     long batchingCancels() {
         return batchingCancels;
     }
 
-    /**
-     * A new request: registered and queued for sending, unless it must wait for a linked batching receive, or for
-     * a lone READ's data receive that went out ahead of its reply ({@link DataLanding#receiveAhead}).
-     */
+    /** A new request: registered and queued for sending, unless it must wait for a linked batching receive. */
     void accept(Request r) {
-        if (landing.holding()) {
-            held[heldCount++] = r;
-            heldBehindReadAhead++;
-            return;
-        }
         if (r.command() == Command.READ) {
             r.directRead = r.length() > link.options.stageMax() || !canStage(r);
             idleBatching = !r.directRead;
@@ -239,9 +221,6 @@ final class ReplyPipeline {
         if (e != null && LOG.isDebugEnabled()) {
             LOG.debug("{}: {} failed: {} {}", link.peer, r.command(), e, done.message());
         }
-        if (landing.receivingAhead(r)) {
-            landing.cancelAhead(); // a reply that completes a READ whose data receive is out carried no data
-        }
         link.finishIfDone(r);
         if (reassembler.shutdownRequested() && reassembler.inFlight() == 0) {
             link.fail("the server is shutting down (ESHUTDOWN)");
@@ -297,36 +276,7 @@ final class ReplyPipeline {
         idleArmPending = true;
         idleArmLen = len;
         idleArmFlags = msgFlags;
-        if (link.tls != null) {
-            link.loop.execute(armIdle);
-        }
-    }
-
-    /** Whether the link is idle with no receive in the kernel: its header-only receive waits for the next request. */
-    boolean awaitingRequest() {
-        return idleArmPending && link.tls == null;
-    }
-
-    /**
-     * The sender is about to send a chain on an idle link without kernel TLS: the header-only receive goes now, and
-     * with it, when the chain is {@code lone}, a READ alone on the link with simple replies, its data receive
-     * linked behind ({@link DataLanding#receiveAhead}).
-     */
-    void armForChain(Request lone) {
-        if (!awaitingRequest()) {
-            return;
-        }
-        idleArmPending = false;
-        if (lone != null && reassembler.mode() == TransmissionMode.SIMPLE && idleArmLen == NbdSizes.SIMPLE_REPLY_HEADER
-                && !link.rx.hasRemaining() && landing.canReceiveAhead(lone) && reassembler.inFlight() == 1) {
-            // Exactly the 16 bytes of its simple reply: MSG_WAITALL makes a short receive (the connection's end) fail,
-            // which cancels the receive linked behind instead of letting it take header bytes.
-            link.ring.reserveSq(2);
-            receiveIntoRx(IoUringAbi.IOSQE_IO_LINK, NbdSizes.SIMPLE_REPLY_HEADER, Link.MSG_WAITALL);
-            landing.receiveAhead(lone);
-            return;
-        }
-        receiveIntoRx((byte) 0, idleArmLen, idleArmFlags);
+        link.loop.execute(armIdle);
     }
 
     private void armIdle() {
@@ -407,21 +357,13 @@ final class ReplyPipeline {
         pump();
     }
 
-    /**
-     * Requests held back go out now (READs held for a linked batching receive, anything that came while a lone
-     * READ's data receive was out ahead of its reply), each accepted as if it came now: one held behind a READ had
-     * none of a READ's checks, and the next receive respects their replies.
-     */
-    void releaseHeld() {
-        if (landing.holding()) {
-            return;
-        }
+    /** READs held back for a batching receive go out now; the next receive respects their replies. */
+    private void releaseHeld() {
         int n = heldCount;
         heldCount = 0;
         for (int i = 0; i < n && link.state() == LinkState.READY; i++) {
-            Request r = held[i];
-            held[i] = null; // before accept, which may hold it again, at an index up to this one
-            accept(r);
+            send(held[i]);
+            held[i] = null;
         }
     }
 

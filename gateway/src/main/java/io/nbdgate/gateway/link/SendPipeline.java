@@ -125,11 +125,6 @@ final class SendPipeline {
         chainSize = n;
         busy = true;
         chains++;
-        // An idle link without kernel TLS has no receive in the kernel: the chain's replies get theirs now, a READ
-        // alone on the link the receive of its data too, linked behind.
-        if (link.replies.awaitingRequest()) {
-            link.replies.armForChain(n == 1 && chainCount == 1 && count == 1 ? queue[head] : null);
-        }
         // On a TLS link the ring sends one at a time anyway: what is in process memory goes directly up to the
         // first payload in registered pages. Otherwise directly only if all of it can, or the ring's chain
         // would still bring the loop back; a lone WRITE's header too, when its payload can go silently.
