@@ -188,4 +188,23 @@ class LoneRequestTest {
         assertTrue(h.link(l -> l.counters().batchingCancels()) > 0,
                 "the first READ met the idle batching receive and went out behind its cancel: otherwise this proves nothing");
     }
+
+    /**
+     * After lone requests the idle link's receive is armed from a loop task, not at once: it must still be armed, so
+     * that the link notices its server going away with no request to find out.
+     */
+    @Test
+    void anIdleLinkAfterLoneRequestsNoticesTheServerGoingAway() throws Exception {
+        open(DeviceConfig.DEFAULT_STAGE_READS_MAX);
+        MemorySegment buf = h.arena.allocate(4096);
+        alone("4k READ", Command.READ, 0, 4096, buf);
+        alone("4k READ", Command.READ, 4096, 4096, buf);
+        assertEquals(LinkStatus.State.CONNECTED, h.onLoop(() -> h.session.status().state()));
+        server.kill();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (h.onLoop(() -> h.session.status().state()) == LinkStatus.State.CONNECTED) {
+            assertTrue(System.nanoTime() < deadline, "the idle link did not notice the server's end within 5 s");
+            Thread.sleep(20);
+        }
+    }
 }
