@@ -23,6 +23,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A request alone on an idle link (queue depth 1: an fsync, a single-threaded copy) waits for nothing but its own
@@ -52,7 +54,11 @@ class LoneRequestTest {
     }
 
     private void open(int stageMax) throws Exception {
-        h.open(server.socketAddress(), HandshakeConfig.go(""), 8, Duration.ofSeconds(10), stageMax,
+        open(stageMax, HandshakeConfig.go(""));
+    }
+
+    private void open(int stageMax, HandshakeConfig config) throws Exception {
+        h.open(server.socketAddress(), config, 8, Duration.ofSeconds(10), stageMax,
                 ReconnectPolicy.of(Duration.ofMinutes(1)));
         h.recordFrames = true;
         company();
@@ -107,11 +113,14 @@ class LoneRequestTest {
     /**
      * After company the idle link arms a batching receive, which takes the next READ's header and data at once
      * (staged); once requests come one at a time it arms a header-only receive, and a lone READ's data goes
-     * straight into its pages: staging it would buy no other reply for its copy.
+     * straight into its pages: staging it would buy no other reply for its copy. With structured replies (a server
+     * on another host) and with simple ones (a server on this host, by default).
      */
-    @Test
-    void aLoneSmallReadIsStagedAfterCompanyAndReceivedStraightIntoItsPagesWhenAlone() throws Exception {
-        open(DeviceConfig.DEFAULT_STAGE_READS_MAX);
+    @ParameterizedTest(name = "structured replies: {0}")
+    @ValueSource(booleans = {true, false})
+    void aLoneSmallReadIsStagedAfterCompanyAndReceivedStraightIntoItsPagesWhenAlone(boolean structured)
+            throws Exception {
+        open(DeviceConfig.DEFAULT_STAGE_READS_MAX, structured ? HandshakeConfig.go("") : HandshakeConfig.goSimple(""));
         MemorySegment buf = h.arena.allocate(4096);
         byte[] want = new byte[4096];
         java.util.Arrays.fill(want, (byte) 0x3c);
