@@ -65,8 +65,15 @@ public abstract sealed class TlsConnection permits TlsEngine, TlsServerEngine {
         return b;
     }
 
-    /** Bytes from the peer; what they decrypt to waits in {@link #readApplication}. */
+    /**
+     * Bytes from the peer; what they decrypt to waits in {@link #readApplication}. Once this side is closed
+     * they are dropped: a peer's close_notify that crossed ours is the normal end (RFC 8446 6.1).
+     */
     public void received(ByteBuffer in) {
+        if (protocol.isClosed()) {
+            in.position(in.limit());
+            return;
+        }
         byte[] b = new byte[in.remaining()];
         in.get(b);
         try {
